@@ -1,0 +1,259 @@
+//! End-to-end acknowledgements.
+//!
+//! A source that wants to know what became of its messages creates an [`AckTracker`] and stamps
+//! each message with [`AckTracker::token`]. Every copy of the message (fan-out), and every message
+//! derived from it (map, batch, window), holds its own [`AckToken`]. A holder resolves its token
+//! when it is done: a sink after delivery, a filter when it drops the message on purpose. When the
+//! last token of a source message is gone, the tracker's receiver gets one [`Ack`] with the worst
+//! status any holder reported.
+//!
+//! A token dropped without being resolved (a task aborted at shutdown, a channel closed under it)
+//! counts as [`AckStatus::Abandoned`], so a source never mistakes a lost message for a delivered one.
+//!
+//! Cost: one small allocation and one lock-free queue push per tracked source message; messages of
+//! sources that do not track acknowledgements carry no token at all.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
+
+use smallvec::SmallVec;
+use tokio::sync::mpsc;
+
+use crate::metrics::AckMetrics;
+
+/// What became of a message, from best to worst.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[repr(u8)]
+pub enum AckStatus {
+    /// Dropped on purpose (a filter, an `on_error = "drop"` policy, an unread port).
+    Dropped = 1,
+    /// Delivered by a sink.
+    Delivered = 2,
+    /// A sink failed to deliver it.
+    Failed = 3,
+    /// Lost without a decision: its task was stopped or a channel closed under it.
+    Abandoned = 4,
+}
+
+impl AckStatus {
+    /// Whether the source may consider the message done (delivered or dropped on purpose).
+    pub fn is_done(self) -> bool {
+        matches!(self, Self::Dropped | Self::Delivered)
+    }
+
+    fn from_u8(raw: u8) -> Self {
+        match raw {
+            1 => Self::Dropped,
+            2 => Self::Delivered,
+            3 => Self::Failed,
+            _ => Self::Abandoned,
+        }
+    }
+}
+
+impl fmt::Display for AckStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Dropped => "dropped",
+            Self::Delivered => "delivered",
+            Self::Failed => "failed",
+            Self::Abandoned => "abandoned",
+        })
+    }
+}
+
+/// The final outcome of one source message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ack {
+    /// The id the source gave the message in [`AckTracker::token`].
+    pub id: u64,
+    /// The worst status reported by any holder.
+    pub status: AckStatus,
+}
+
+/// Receives one [`Ack`] per tracked message. Unbounded, but its length is bounded by the number
+/// of messages in flight, which the pipeline's bounded channels bound.
+pub type AckReceiver = mpsc::UnboundedReceiver<Ack>;
+
+#[derive(Debug)]
+struct TrackerInner {
+    tx: mpsc::UnboundedSender<Ack>,
+    metrics: Option<AckMetrics>,
+}
+
+/// Creates acknowledgement tokens for one source.
+#[derive(Clone, Debug)]
+pub struct AckTracker {
+    inner: Arc<TrackerInner>,
+}
+
+impl AckTracker {
+    /// A tracker and the receiver of its acknowledgements. `metrics`, if given, counts the
+    /// outcomes and observes the time from [`AckTracker::token`] to the final acknowledgement.
+    pub fn channel(metrics: Option<AckMetrics>) -> (Self, AckReceiver) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        (Self { inner: Arc::new(TrackerInner { tx, metrics }) }, rx)
+    }
+
+    /// The acknowledgement set for a new source message with the given id.
+    pub fn token(&self, id: u64) -> Acks {
+        let shared = Arc::new(Shared {
+            status: AtomicU8::new(0),
+            id,
+            created: Instant::now(),
+            tracker: Arc::clone(&self.inner),
+        });
+        let mut tokens = SmallVec::new();
+        tokens.push(AckToken { shared, resolved: false });
+        Acks { tokens }
+    }
+}
+
+#[derive(Debug)]
+struct Shared {
+    status: AtomicU8,
+    id: u64,
+    created: Instant,
+    tracker: Arc<TrackerInner>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let raw = *self.status.get_mut();
+        let status = if raw == 0 { AckStatus::Abandoned } else { AckStatus::from_u8(raw) };
+        if let Some(metrics) = &self.tracker.metrics {
+            metrics.observe(status, self.created.elapsed());
+        }
+        // The source may have stopped listening; then nobody needs the outcome.
+        let _ = self.tracker.tx.send(Ack { id: self.id, status });
+    }
+}
+
+/// One holder's share of a source message's acknowledgement.
+#[derive(Debug)]
+pub struct AckToken {
+    shared: Arc<Shared>,
+    resolved: bool,
+}
+
+impl AckToken {
+    /// Reports `status` for this holder.
+    pub fn resolve(mut self, status: AckStatus) {
+        self.shared.status.fetch_max(status as u8, Ordering::AcqRel);
+        self.resolved = true;
+    }
+}
+
+impl Clone for AckToken {
+    fn clone(&self) -> Self {
+        Self { shared: Arc::clone(&self.shared), resolved: false }
+    }
+}
+
+impl Drop for AckToken {
+    fn drop(&mut self) {
+        if !self.resolved {
+            self.shared.status.fetch_max(AckStatus::Abandoned as u8, Ordering::AcqRel);
+        }
+    }
+}
+
+/// The acknowledgement tokens a message carries: none for untracked sources, one for a source
+/// message, several for a message merged from many (a batch, a window aggregate).
+#[derive(Clone, Debug, Default)]
+pub struct Acks {
+    tokens: SmallVec<[AckToken; 1]>,
+}
+
+impl Acks {
+    /// No tokens: nobody waits for this message.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Whether no source waits for this message.
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+
+    /// How many source messages this message answers for.
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+
+    /// Adds `other`'s tokens to this set (when merging messages).
+    pub fn merge(&mut self, other: Acks) {
+        let mut other = other;
+        self.tokens.extend(other.tokens.drain(..));
+    }
+
+    /// Takes the tokens out, leaving the set empty.
+    pub fn take(&mut self) -> Acks {
+        std::mem::take(self)
+    }
+
+    /// Resolves every token with `status`.
+    pub fn resolve(self, status: AckStatus) {
+        let mut this = self;
+        for token in this.tokens.drain(..) {
+            token.resolve(status);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(rx: &mut AckReceiver) -> Vec<Ack> {
+        let mut out = Vec::new();
+        while let Ok(ack) = rx.try_recv() {
+            out.push(ack);
+        }
+        out
+    }
+
+    #[test]
+    fn one_ack_after_the_last_copy_resolves() {
+        let (tracker, mut rx) = AckTracker::channel(None);
+        let a = tracker.token(7);
+        let b = a.clone();
+        a.resolve(AckStatus::Delivered);
+        assert!(drain(&mut rx).is_empty());
+        b.resolve(AckStatus::Dropped);
+        assert_eq!(drain(&mut rx), vec![Ack { id: 7, status: AckStatus::Delivered }]);
+    }
+
+    #[test]
+    fn the_worst_status_wins() {
+        let (tracker, mut rx) = AckTracker::channel(None);
+        let a = tracker.token(1);
+        let b = a.clone();
+        a.resolve(AckStatus::Failed);
+        b.resolve(AckStatus::Delivered);
+        assert_eq!(drain(&mut rx)[0].status, AckStatus::Failed);
+    }
+
+    #[test]
+    fn an_unresolved_drop_is_abandoned() {
+        let (tracker, mut rx) = AckTracker::channel(None);
+        let a = tracker.token(3);
+        let b = a.clone();
+        b.resolve(AckStatus::Delivered);
+        drop(a);
+        assert_eq!(drain(&mut rx), vec![Ack { id: 3, status: AckStatus::Abandoned }]);
+    }
+
+    #[test]
+    fn merged_sets_ack_every_source_message() {
+        let (tracker, mut rx) = AckTracker::channel(None);
+        let mut merged = tracker.token(1);
+        merged.merge(tracker.token(2));
+        assert_eq!(merged.len(), 2);
+        merged.resolve(AckStatus::Delivered);
+        let ids: Vec<u64> = drain(&mut rx).iter().map(|a| a.id).collect();
+        assert_eq!(ids, vec![1, 2]);
+    }
+}

@@ -1,0 +1,181 @@
+//! The block traits: [`Block`], the general async task, and [`FunctionBlock`], the simplest
+//! kind, called once per message by a loop the engine provides.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::ack::{AckReceiver, AckStatus, AckTracker};
+use crate::channel::Input;
+use crate::error::BlockError;
+use crate::message::{Batch, Message};
+use crate::metrics::NodeMetrics;
+use crate::output::{Output, PortId};
+
+/// Everything a running node gets from the engine.
+#[derive(Debug)]
+pub struct RunContext {
+    /// The node's name in the pipeline.
+    pub name: Arc<str>,
+    /// The node's merged input edges (empty for sources).
+    pub input: Input,
+    /// The node's output ports.
+    pub output: Output,
+    /// Cancelled when the pipeline shuts down. Sources stop reading when it fires; blocks and
+    /// sinks ignore it and finish when their input ends.
+    pub shutdown: CancellationToken,
+    /// The node's metric handles.
+    pub metrics: NodeMetrics,
+    /// How many messages a source should put in one batch at most.
+    pub batch_size: NonZeroUsize,
+}
+
+impl RunContext {
+    /// An acknowledgement tracker for a source, wired to the node's acknowledgement metrics.
+    pub fn ack_tracker(&self) -> (AckTracker, AckReceiver) {
+        AckTracker::channel(Some(self.metrics.acks.clone()))
+    }
+}
+
+/// A running node: a source, a block or a sink. The engine spawns [`Block::run`] as one task,
+/// inside a tracing span named after the node, and owns its handle.
+#[async_trait]
+pub trait Block: Send + 'static {
+    /// Runs until the input ends (blocks, sinks) or the shutdown signal fires (sources).
+    ///
+    /// # Errors
+    /// A [`BlockError`] stops the pipeline; the message says which node failed and why.
+    async fn run(self: Box<Self>, cx: RunContext) -> Result<(), BlockError>;
+}
+
+/// A block that handles one message at a time, synchronously. The engine runs the loop:
+/// it reads batches, calls [`FunctionBlock::process`] for each message, and sends what the
+/// [`Emitter`] collected as one batch per port. Stateful blocks (windows, batching) use the
+/// deadline hooks and [`FunctionBlock::on_close`].
+pub trait FunctionBlock: Send + 'static {
+    /// Handles one message: emit it (changed or not), emit others, filter it or fail it.
+    fn process(&mut self, message: Message, out: &mut Emitter);
+
+    /// When [`FunctionBlock::on_deadline`] should next be called, if ever.
+    fn deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Called once the deadline has passed (a timeout flush, a processing-time window).
+    fn on_deadline(&mut self, _now: Instant, _out: &mut Emitter) {}
+
+    /// Called once after the input has ended, to flush held state.
+    fn on_close(&mut self, _out: &mut Emitter) {}
+}
+
+/// Collects what a [`FunctionBlock`] produces from one batch.
+#[derive(Debug, Default)]
+pub struct Emitter {
+    pending: Vec<Batch>,
+    failures: Vec<(Message, String)>,
+    filtered: usize,
+}
+
+impl Emitter {
+    /// An emitter for a node with `ports` output ports.
+    pub fn new(ports: usize) -> Self {
+        Self { pending: (0..ports).map(|_| Vec::new()).collect(), failures: Vec::new(), filtered: 0 }
+    }
+
+    /// Emits `message` on the first port.
+    pub fn emit(&mut self, message: Message) {
+        self.emit_to(0, message);
+    }
+
+    /// Emits `message` on `port`. A port the node does not have drops the message as unread.
+    pub fn emit_to(&mut self, port: PortId, message: Message) {
+        match self.pending.get_mut(port) {
+            Some(batch) => batch.push(message),
+            None => message.ack(AckStatus::Dropped),
+        }
+    }
+
+    /// Drops `message` on purpose and counts it as filtered.
+    pub fn filter(&mut self, message: Message) {
+        self.filtered += 1;
+        message.ack(AckStatus::Dropped);
+    }
+
+    /// Reports that `message` failed with `error`; the engine routes it to the errors port or
+    /// applies the node's `on_error` policy.
+    pub fn fail(&mut self, message: Message, error: impl fmt::Display) {
+        self.failures.push((message, error.to_string()));
+    }
+
+    /// Messages emitted and not yet sent, over all ports.
+    pub fn pending(&self) -> usize {
+        self.pending.iter().map(Vec::len).sum()
+    }
+
+    /// Sends everything collected through `output`.
+    ///
+    /// # Errors
+    /// As [`Output::send_to`] and [`Output::fail`].
+    pub async fn flush(&mut self, output: &mut Output) -> Result<(), BlockError> {
+        if self.filtered > 0 {
+            output.count_filtered(std::mem::take(&mut self.filtered));
+        }
+        for port in 0..self.pending.len() {
+            if self.pending[port].is_empty() {
+                continue;
+            }
+            let capacity = self.pending[port].len();
+            let batch = std::mem::replace(&mut self.pending[port], Vec::with_capacity(capacity));
+            output.send_to(port, batch).await?;
+        }
+        output.fail(std::mem::take(&mut self.failures)).await
+    }
+}
+
+/// Runs a [`FunctionBlock`] as a [`Block`].
+#[derive(Debug)]
+pub struct Function<F>(pub F);
+
+#[async_trait]
+impl<F: FunctionBlock> Block for Function<F> {
+    async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+        let mut block = self.0;
+        let mut out = Emitter::new(cx.output.port_count());
+        loop {
+            let deadline = block.deadline();
+            let batch = tokio::select! {
+                batch = cx.input.next() => batch,
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    block.on_deadline(Instant::now(), &mut out);
+                    out.flush(&mut cx.output).await?;
+                    continue;
+                }
+            };
+            let Some(batch) = batch else { break };
+            let timer = cx.metrics.batch_duration.start_timer();
+            for message in batch {
+                block.process(message, &mut out);
+            }
+            out.flush(&mut cx.output).await?;
+            timer.observe_duration();
+        }
+        block.on_close(&mut out);
+        out.flush(&mut cx.output).await
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Wraps a [`FunctionBlock`] into the boxed [`Block`] that [`crate::BlockConfig::build`] returns.
+pub fn function_block(block: impl FunctionBlock) -> Box<dyn Block> {
+    Box::new(Function(block))
+}

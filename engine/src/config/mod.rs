@@ -1,0 +1,316 @@
+//! Pipeline files: TOML text → node specifications, with every problem collected and located.
+//!
+//! ```toml
+//! [pipeline]            # optional; every field has a default
+//! capacity = 8          # batches per edge
+//! batch_size = 128      # messages per batch, at most
+//!
+//! [sources.chat]
+//! type = "generator"
+//! count = 1000
+//!
+//! [blocks.chatter]
+//! type = "filter"
+//! inputs = ["chat"]
+//! condition = '.kind == "chat"'
+//!
+//! [sinks.out]
+//! type = "stdout"
+//! inputs = ["chatter", { from = "chatter.errors", capacity = 2 }]
+//! ```
+
+mod diagnostic;
+mod interpolate;
+
+use std::collections::BTreeMap;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+pub use diagnostic::{Diagnostic, Location, Severity, ValidationError};
+pub(crate) use diagnostic::SourceMap;
+
+use crate::channel::{DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, WhenFull};
+use crate::component::{BlockConfig, Registry, Role};
+use crate::output::OnError;
+
+/// Pipeline-wide settings, the `[pipeline]` table.
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PipelineSettings {
+    /// Batches each edge holds before its sender waits (see [`DEFAULT_EDGE_CAPACITY`]).
+    pub capacity: NonZeroUsize,
+    /// Messages a source puts in one batch, at most (see [`DEFAULT_BATCH_SIZE`]).
+    pub batch_size: NonZeroUsize,
+    /// What senders do when an edge is full; `block` (backpressure) unless an edge says otherwise.
+    pub when_full: WhenFull,
+}
+
+impl Default for PipelineSettings {
+    fn default() -> Self {
+        Self { capacity: DEFAULT_EDGE_CAPACITY, batch_size: DEFAULT_BATCH_SIZE, when_full: WhenFull::Block }
+    }
+}
+
+/// One entry of a node's `inputs`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InputSpec {
+    /// The upstream node.
+    pub node: String,
+    /// The upstream port; `None` means its default port.
+    pub port: Option<String>,
+    /// This edge's capacity in batches, overriding the pipeline's.
+    pub capacity: Option<NonZeroUsize>,
+    /// This edge's policy when full, overriding the pipeline's.
+    pub when_full: Option<WhenFull>,
+    /// Where the input is written.
+    pub location: Option<Location>,
+}
+
+impl InputSpec {
+    /// Parses `node` or `node.port`.
+    pub fn parse(reference: &str) -> Self {
+        let (node, port) = match reference.split_once('.') {
+            Some((node, port)) => (node.to_owned(), Some(port.to_owned())),
+            None => (reference.to_owned(), None),
+        };
+        Self { node, port, capacity: None, when_full: None, location: None }
+    }
+}
+
+/// A node, parsed and typed, before graph checks.
+#[derive(Debug)]
+pub struct NodeSpec {
+    /// Its unique name.
+    pub name: String,
+    /// Source, block or sink.
+    pub role: Role,
+    /// Its `type`.
+    pub type_name: String,
+    /// Its typed configuration.
+    pub config: Box<dyn BlockConfig>,
+    /// What it reads.
+    pub inputs: Vec<InputSpec>,
+    /// What it does with failed messages nobody reads.
+    pub on_error: OnError,
+    /// Where it is declared.
+    pub location: Option<Location>,
+}
+
+/// A parsed pipeline file: its settings and nodes, not yet checked as a graph.
+#[derive(Debug)]
+pub(crate) struct ParsedFile {
+    pub(crate) settings: PipelineSettings,
+    pub(crate) nodes: Vec<NodeSpec>,
+}
+
+type Fields = BTreeMap<Spanned<String>, Spanned<toml::Value>>;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDoc {
+    #[serde(default)]
+    pipeline: Fields,
+    #[serde(default)]
+    sources: BTreeMap<Spanned<String>, Fields>,
+    #[serde(default)]
+    blocks: BTreeMap<Spanned<String>, Fields>,
+    #[serde(default)]
+    sinks: BTreeMap<Spanned<String>, Fields>,
+}
+
+/// Parses pipeline `text` into typed nodes, collecting every problem it can find.
+pub(crate) fn parse(
+    text: &str,
+    file: Option<PathBuf>,
+    registry: &Registry,
+    env: impl Fn(&str) -> Option<String>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<ParsedFile> {
+    let original = SourceMap::new(file.clone(), text);
+    let text = match interpolate::interpolate(text, env) {
+        Ok(text) => text,
+        Err(unset) => {
+            diagnostics.extend(unset.into_iter().map(|u| {
+                let message = format!("environment variable `{}` is not set and has no default (write ${{{}:-default}})", u.name, u.name);
+                Diagnostic::error(Some(original.locate(u.offset)), None, message)
+            }));
+            return None;
+        }
+    };
+    let map = SourceMap::new(file, &text);
+    let doc: RawDoc = match toml::from_str(&text) {
+        Ok(doc) => doc,
+        Err(error) => {
+            let location = error.span().map(|span| map.locate(span.start));
+            diagnostics.push(Diagnostic::error(location, None, error.message().trim().to_owned()));
+            return None;
+        }
+    };
+    let cx = FileContext { map: &map, registry };
+    let settings = cx.settings(doc.pipeline, diagnostics);
+    let mut nodes = Vec::new();
+    for (role, section) in [(Role::Source, doc.sources), (Role::Transform, doc.blocks), (Role::Sink, doc.sinks)] {
+        for (name, fields) in section {
+            if let Some(node) = cx.node(role, name, fields, diagnostics) {
+                nodes.push(node);
+            }
+        }
+    }
+    Some(ParsedFile { settings, nodes })
+}
+
+struct FileContext<'a> {
+    map: &'a SourceMap,
+    registry: &'a Registry,
+}
+
+impl FileContext<'_> {
+    fn at<T>(&self, spanned: &Spanned<T>) -> Option<Location> {
+        Some(self.map.locate(spanned.span().start))
+    }
+
+    fn settings(&self, fields: Fields, diagnostics: &mut Vec<Diagnostic>) -> PipelineSettings {
+        let spans: BTreeMap<String, Option<Location>> =
+            fields.keys().map(|k| (k.get_ref().clone(), self.at(k))).collect();
+        let table: toml::Table = fields.into_iter().map(|(k, v)| (k.into_inner(), v.into_inner())).collect();
+        match serde_path_to_error::deserialize::<_, PipelineSettings>(toml::Value::Table(table)) {
+            Ok(settings) => settings,
+            Err(error) => {
+                let field = error.path().to_string();
+                let message = error.into_inner().to_string();
+                let location = spans.get(&field).cloned().flatten();
+                diagnostics.push(Diagnostic::error(location, None, format!("[pipeline] {message}")));
+                PipelineSettings::default()
+            }
+        }
+    }
+
+    fn node(&self, role: Role, name: Spanned<String>, mut fields: Fields, diagnostics: &mut Vec<Diagnostic>) -> Option<NodeSpec> {
+        let location = self.at(&name);
+        let name = name.into_inner();
+        let mut ok = true;
+        let mut error = |location: Option<Location>, message: String| {
+            diagnostics.push(Diagnostic::error(location, Some(&name), message));
+        };
+        let type_field = self.take(&mut fields, "type");
+        let inputs_field = self.take(&mut fields, "inputs");
+        let on_error_field = self.take(&mut fields, "on_error");
+
+        let entry = match &type_field {
+            None => {
+                error(location.clone(), format!("missing field `type` (one of: {})", self.known(role)));
+                None
+            }
+            Some((at, toml::Value::String(type_name))) => match self.registry.get(type_name) {
+                Some(entry) if entry.role == role => Some(entry),
+                Some(entry) => {
+                    let message = format!("`{type_name}` belongs in [{}], not [{}]", entry.role.section(), role.section());
+                    error(at.clone(), message);
+                    None
+                }
+                None => {
+                    error(at.clone(), format!("unknown {} type `{type_name}` (known: {})", role_noun(role), self.known(role)));
+                    None
+                }
+            },
+            Some((at, _)) => {
+                error(at.clone(), "`type` must be a string".into());
+                None
+            }
+        };
+
+        let inputs = match inputs_field {
+            None => Vec::new(),
+            Some((at, value)) => match parse_inputs(value, at.clone()) {
+                Ok(inputs) => inputs,
+                Err(message) => {
+                    ok = false;
+                    error(at, message);
+                    Vec::new()
+                }
+            },
+        };
+
+        let on_error = match on_error_field {
+            None => OnError::default(),
+            Some((at, value)) => match OnError::deserialize(value) {
+                Ok(policy) => policy,
+                Err(e) => {
+                    ok = false;
+                    error(at, format!("`on_error`: {e}"));
+                    OnError::default()
+                }
+            },
+        };
+
+        let entry = entry?;
+        let spans: BTreeMap<String, Option<Location>> =
+            fields.keys().map(|k| (k.get_ref().clone(), self.at(k))).collect();
+        let table: toml::Table = fields.into_iter().map(|(k, v)| (k.into_inner(), v.into_inner())).collect();
+        let config = match entry.parse(toml::Value::Table(table)) {
+            Ok(config) => config,
+            Err(e) => {
+                let field_location = e.field.as_ref().and_then(|f| spans.get(f.split('.').next().unwrap_or(f)).cloned().flatten());
+                error(field_location.or(location.clone()), e.message);
+                return None;
+            }
+        };
+        for problem in config.validate() {
+            ok = false;
+            error(location.clone(), problem);
+        }
+        ok.then(|| NodeSpec { name, role, type_name: entry.type_name.to_owned(), config, inputs, on_error, location })
+    }
+
+    /// Removes `key` from `fields`, with the position of its value.
+    fn take(&self, fields: &mut Fields, key: &str) -> Option<(Option<Location>, toml::Value)> {
+        let key = fields.keys().find(|k| k.get_ref() == key)?.clone();
+        let value = fields.remove(&key)?;
+        Some((self.at(&value), value.into_inner()))
+    }
+
+    fn known(&self, role: Role) -> String {
+        let names: Vec<&str> = self.registry.entries().filter(|e| e.role == role).map(|e| e.type_name).collect();
+        names.join(", ")
+    }
+}
+
+fn role_noun(role: Role) -> &'static str {
+    match role {
+        Role::Source => "source",
+        Role::Transform => "block",
+        Role::Sink => "sink",
+    }
+}
+
+/// `inputs` entries: `"node"`, `"node.port"` or `{ from = "node.port", capacity = 4, when_full = "block" }`.
+fn parse_inputs(value: toml::Value, location: Option<Location>) -> Result<Vec<InputSpec>, String> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Edge {
+        from: String,
+        capacity: Option<NonZeroUsize>,
+        when_full: Option<WhenFull>,
+    }
+    let toml::Value::Array(items) = value else {
+        return Err("`inputs` must be a list of node names".into());
+    };
+    items
+        .into_iter()
+        .map(|item| {
+            let mut spec = match item {
+                toml::Value::String(reference) => InputSpec::parse(&reference),
+                table @ toml::Value::Table(_) => {
+                    let edge = Edge::deserialize(table).map_err(|e| format!("`inputs`: {e}"))?;
+                    InputSpec { capacity: edge.capacity, when_full: edge.when_full, ..InputSpec::parse(&edge.from) }
+                }
+                other => return Err(format!("`inputs` entries must be strings or tables, not {}", other.type_str())),
+            };
+            spec.location = location.clone();
+            Ok(spec)
+        })
+        .collect()
+}

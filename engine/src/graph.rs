@@ -1,0 +1,166 @@
+//! The graph rules, one function each: unique and well-formed names, inputs that exist, ports
+//! that exist, sources without inputs and the rest with some, no cycles, no resource used twice,
+//! and a warning for outputs nobody reads. Every rule reports all it finds.
+
+use std::collections::{BTreeMap, HashMap};
+use std::num::NonZeroUsize;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+
+use crate::channel::WhenFull;
+use crate::component::Role;
+use crate::config::{Diagnostic, NodeSpec, PipelineSettings};
+use crate::output::{DEFAULT_PORT, ERRORS_PORT};
+
+/// An edge of the pipeline graph: which port of the upstream node it reads, and its channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EdgeSpec {
+    /// The upstream node's port.
+    pub port: String,
+    /// The channel's capacity in batches.
+    pub capacity: NonZeroUsize,
+    /// What the sender does when the channel is full.
+    pub when_full: WhenFull,
+}
+
+/// The checked graph: nodes are [`NodeSpec`]s, edges run from producer to consumer.
+pub type PipelineGraph = DiGraph<NodeSpec, EdgeSpec>;
+
+/// The output ports of `node`, errors port included.
+pub fn ports(node: &NodeSpec) -> Vec<String> {
+    let mut ports = if node.role == Role::Sink { Vec::new() } else { node.config.outputs() };
+    ports.push(ERRORS_PORT.to_owned());
+    ports
+}
+
+/// Builds the graph and applies every rule. Returns `None` if any error was found.
+pub(crate) fn check(nodes: Vec<NodeSpec>, settings: &PipelineSettings, diagnostics: &mut Vec<Diagnostic>) -> Option<PipelineGraph> {
+    let before = errors(diagnostics);
+    check_names(&nodes, diagnostics);
+    check_resources(&nodes, diagnostics);
+    let mut graph = PipelineGraph::new();
+    let mut index = HashMap::new();
+    for node in nodes {
+        let name = node.name.clone();
+        let at = graph.add_node(node);
+        index.entry(name).or_insert(at);
+    }
+    check_inputs(&mut graph, &index, settings, diagnostics);
+    check_cycles(&graph, diagnostics);
+    warn_unread(&graph, diagnostics);
+    (errors(diagnostics) == before).then_some(graph)
+}
+
+fn errors(diagnostics: &[Diagnostic]) -> usize {
+    diagnostics.iter().filter(|d| d.severity == crate::config::Severity::Error).count()
+}
+
+fn check_names(nodes: &[NodeSpec], diagnostics: &mut Vec<Diagnostic>) {
+    let mut seen: HashMap<&str, &NodeSpec> = HashMap::new();
+    for node in nodes {
+        if !valid_name(&node.name) {
+            let message = "a node name may only hold letters, digits, `_` and `-`";
+            diagnostics.push(Diagnostic::error(node.location.clone(), Some(&node.name), message));
+        }
+        if let Some(first) = seen.insert(&node.name, node) {
+            let message = format!(
+                "duplicate name: also a node in [{}]{}",
+                first.role.section(),
+                first.location.as_ref().map(|l| format!(" at {l}")).unwrap_or_default()
+            );
+            diagnostics.push(Diagnostic::error(node.location.clone(), Some(&node.name), message));
+        }
+    }
+}
+
+/// Node names are letters, digits, `_` and `-`: `.` separates a port in `inputs`.
+pub(crate) fn valid_name(name: &str) -> bool {
+    !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+fn check_inputs(
+    graph: &mut PipelineGraph,
+    index: &HashMap<String, NodeIndex>,
+    settings: &PipelineSettings,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let mut edges = Vec::new();
+    for to in graph.node_indices() {
+        let node = &graph[to];
+        let here = |d: &mut Vec<Diagnostic>, location, message: String| d.push(Diagnostic::error(location, Some(&node.name), message));
+        match (node.role, node.inputs.is_empty()) {
+            (Role::Source, false) => here(diagnostics, node.location.clone(), "a source takes no `inputs`".into()),
+            (Role::Transform | Role::Sink, true) => here(diagnostics, node.location.clone(), "missing `inputs`: nothing feeds this node".into()),
+            _ => {}
+        }
+        if node.role == Role::Source {
+            continue;
+        }
+        for input in &node.inputs {
+            let Some(&from) = index.get(&input.node) else {
+                here(diagnostics, input.location.clone(), format!("unknown input `{}`: no node has that name", input.node));
+                continue;
+            };
+            let upstream = &graph[from];
+            let available = ports(upstream);
+            let port = match &input.port {
+                Some(port) => port.clone(),
+                None if upstream.role == Role::Sink => ERRORS_PORT.to_owned(),
+                None => available.first().cloned().unwrap_or_else(|| DEFAULT_PORT.to_owned()),
+            };
+            if input.port.is_none() && upstream.role == Role::Sink {
+                here(diagnostics, input.location.clone(), format!("`{}` is a sink: read its failures with `{}.errors`", input.node, input.node));
+                continue;
+            }
+            if !available.contains(&port) {
+                let message = format!("node `{}` has no output port `{port}` (its ports: {})", input.node, available.join(", "));
+                here(diagnostics, input.location.clone(), message);
+                continue;
+            }
+            let capacity = input.capacity.unwrap_or(settings.capacity);
+            let when_full = input.when_full.unwrap_or(settings.when_full);
+            edges.push((from, to, EdgeSpec { port, capacity, when_full }));
+        }
+    }
+    for (from, to, edge) in edges {
+        graph.add_edge(from, to, edge);
+    }
+}
+
+fn check_cycles(graph: &PipelineGraph, diagnostics: &mut Vec<Diagnostic>) {
+    for component in petgraph::algo::tarjan_scc(graph) {
+        let looped = component.len() > 1 || graph.contains_edge(component[0], component[0]);
+        if !looped {
+            continue;
+        }
+        let mut names: Vec<&str> = component.iter().map(|&n| graph[n].name.as_str()).collect();
+        names.sort_unstable();
+        let first = component.iter().map(|&n| &graph[n]).min_by_key(|n| n.name.as_str()).expect("non-empty");
+        let message = format!("cycle through {}", names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(" → "));
+        diagnostics.push(Diagnostic::error(first.location.clone(), Some(&first.name), message));
+    }
+}
+
+fn check_resources(nodes: &[NodeSpec], diagnostics: &mut Vec<Diagnostic>) {
+    let mut owners: BTreeMap<crate::component::Resource, &NodeSpec> = BTreeMap::new();
+    for node in nodes {
+        for resource in node.config.resources() {
+            if let Some(owner) = owners.get(&resource) {
+                let message = format!("{resource} is already used by node `{}`", owner.name);
+                diagnostics.push(Diagnostic::error(node.location.clone(), Some(&node.name), message));
+            } else {
+                owners.insert(resource, node);
+            }
+        }
+    }
+}
+
+fn warn_unread(graph: &PipelineGraph, diagnostics: &mut Vec<Diagnostic>) {
+    for at in graph.node_indices() {
+        let node = &graph[at];
+        let read = graph.edges_directed(at, petgraph::Direction::Outgoing).any(|e| e.weight().port != ERRORS_PORT);
+        if node.role != Role::Sink && !read {
+            diagnostics.push(Diagnostic::warning(node.location.clone(), Some(&node.name), "nothing reads this node's output"));
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! Prometheus metrics: every name in one place, and per-node handles resolved once at build time
+//! so that hot loops never look labels up.
+//!
+//! Blocks do not count their own input and output: [`crate::Input`] and [`crate::Output`] count
+//! per batch. Names follow the Prometheus conventions (`runnel_` prefix, base units, `_total` on
+//! counters), which `promtool check metrics` verifies in the test suite.
+
+use std::time::Duration;
+
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
+    Opts, Registry,
+};
+
+use crate::ack::AckStatus;
+
+/// Messages a node received.
+pub const RECEIVED_MESSAGES: &str = "runnel_node_received_messages_total";
+/// Bytes a node received (the raw size its source read).
+pub const RECEIVED_BYTES: &str = "runnel_node_received_bytes_total";
+/// Messages a node sent, per output port.
+pub const SENT_MESSAGES: &str = "runnel_node_sent_messages_total";
+/// Bytes a node sent, per output port.
+pub const SENT_BYTES: &str = "runnel_node_sent_bytes_total";
+/// Messages a node failed to process or deliver.
+pub const ERRORS: &str = "runnel_node_errors_total";
+/// Messages a node dropped, by reason (`filtered`, `error`, `unread_port`, `edge_full`).
+pub const DROPPED: &str = "runnel_node_dropped_messages_total";
+/// Seconds a node spent on one batch.
+pub const BATCH_DURATION: &str = "runnel_node_batch_duration_seconds";
+/// Messages waiting in an edge's channel.
+pub const EDGE_QUEUE: &str = "runnel_edge_queued_messages";
+/// Capacity of an edge's channel, in batches.
+pub const EDGE_CAPACITY: &str = "runnel_edge_capacity_batches";
+/// Seconds from a source emitting a message to its final acknowledgement.
+pub const ACK_LATENCY: &str = "runnel_ack_latency_seconds";
+/// Final acknowledgements a source received, by status.
+pub const ACKS: &str = "runnel_source_acknowledgements_total";
+
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
+
+/// The metric families of one pipeline, registered in its own [`Registry`].
+#[derive(Clone, Debug)]
+pub struct PipelineMetrics {
+    registry: Registry,
+    received_messages: IntCounterVec,
+    received_bytes: IntCounterVec,
+    sent_messages: IntCounterVec,
+    sent_bytes: IntCounterVec,
+    errors: IntCounterVec,
+    dropped: IntCounterVec,
+    batch_duration: HistogramVec,
+    edge_queue: IntGaugeVec,
+    edge_capacity: IntGaugeVec,
+    ack_latency: HistogramVec,
+    acks: IntCounterVec,
+}
+
+fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let vec = IntCounterVec::new(Opts::new(name, help), labels).expect("metric definition is valid");
+    registry.register(Box::new(vec.clone())).expect("metric names are unique");
+    vec
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    let vec = IntGaugeVec::new(Opts::new(name, help), labels).expect("metric definition is valid");
+    registry.register(Box::new(vec.clone())).expect("metric names are unique");
+    vec
+}
+
+fn histogram(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec());
+    let vec = HistogramVec::new(opts, labels).expect("metric definition is valid");
+    registry.register(Box::new(vec.clone())).expect("metric names are unique");
+    vec
+}
+
+impl PipelineMetrics {
+    /// Registers every runnel metric family in a fresh registry.
+    ///
+    /// # Panics
+    /// Never in practice: the definitions are constants checked by the tests.
+    pub fn new() -> Self {
+        let r = Registry::new();
+        Self {
+            received_messages: counter(&r, RECEIVED_MESSAGES, "Messages a node received.", &["node"]),
+            received_bytes: counter(&r, RECEIVED_BYTES, "Bytes a node received.", &["node"]),
+            sent_messages: counter(&r, SENT_MESSAGES, "Messages a node sent.", &["node", "port"]),
+            sent_bytes: counter(&r, SENT_BYTES, "Bytes a node sent.", &["node", "port"]),
+            errors: counter(&r, ERRORS, "Messages a node failed to process or deliver.", &["node"]),
+            dropped: counter(&r, DROPPED, "Messages a node dropped.", &["node", "reason"]),
+            batch_duration: histogram(&r, BATCH_DURATION, "Seconds a node spent on one batch.", &["node"]),
+            edge_queue: gauge(&r, EDGE_QUEUE, "Messages waiting in an edge.", &["from", "port", "to"]),
+            edge_capacity: gauge(&r, EDGE_CAPACITY, "Capacity of an edge in batches.", &["from", "port", "to"]),
+            ack_latency: histogram(&r, ACK_LATENCY, "Seconds from emission to final acknowledgement.", &["node"]),
+            acks: counter(&r, ACKS, "Final acknowledgements a source received.", &["node", "status"]),
+            registry: r,
+        }
+    }
+
+    /// The registry to expose (see [`crate::serve_metrics`]).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// The handles of one node.
+    pub fn node(&self, node: &str) -> NodeMetrics {
+        NodeMetrics {
+            received_messages: self.received_messages.with_label_values(&[node]),
+            received_bytes: self.received_bytes.with_label_values(&[node]),
+            errors: self.errors.with_label_values(&[node]),
+            dropped_filtered: self.dropped.with_label_values(&[node, "filtered"]),
+            dropped_error: self.dropped.with_label_values(&[node, "error"]),
+            dropped_unread: self.dropped.with_label_values(&[node, "unread_port"]),
+            dropped_full: self.dropped.with_label_values(&[node, "edge_full"]),
+            batch_duration: self.batch_duration.with_label_values(&[node]),
+            acks: AckMetrics {
+                latency: self.ack_latency.with_label_values(&[node]),
+                by_status: [
+                    self.acks.with_label_values(&[node, "dropped"]),
+                    self.acks.with_label_values(&[node, "delivered"]),
+                    self.acks.with_label_values(&[node, "failed"]),
+                    self.acks.with_label_values(&[node, "abandoned"]),
+                ],
+            },
+        }
+    }
+
+    /// The handles of one output port of a node.
+    pub fn port(&self, node: &str, port: &str) -> PortMetrics {
+        PortMetrics {
+            sent_messages: self.sent_messages.with_label_values(&[node, port]),
+            sent_bytes: self.sent_bytes.with_label_values(&[node, port]),
+        }
+    }
+
+    /// The queue gauge of one edge, with its capacity recorded.
+    pub fn edge(&self, from: &str, port: &str, to: &str, capacity: usize) -> IntGauge {
+        let cap = i64::try_from(capacity).unwrap_or(i64::MAX);
+        self.edge_capacity.with_label_values(&[from, port, to]).set(cap);
+        self.edge_queue.with_label_values(&[from, port, to])
+    }
+
+    /// Total messages sent by `node` over all ports.
+    pub fn sent_total(&self, node: &str) -> u64 {
+        self.sum(&self.sent_messages, node)
+    }
+
+    /// Total messages received by `node`.
+    pub fn received_total(&self, node: &str) -> u64 {
+        self.received_messages.with_label_values(&[node]).get()
+    }
+
+    /// Total errors of `node`.
+    pub fn errors_total(&self, node: &str) -> u64 {
+        self.errors.with_label_values(&[node]).get()
+    }
+
+    /// Total messages dropped by `node`, for any reason.
+    pub fn dropped_total(&self, node: &str) -> u64 {
+        self.sum(&self.dropped, node)
+    }
+
+    fn sum(&self, vec: &IntCounterVec, node: &str) -> u64 {
+        use prometheus::core::Collector;
+        vec.collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .filter(|m| m.get_label().iter().any(|l| l.name() == "node" && l.value() == node))
+            .map(|m| m.get_counter().get_value() as u64)
+            .sum()
+    }
+}
+
+impl Default for PipelineMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Metric handles of one node.
+#[derive(Clone, Debug)]
+pub struct NodeMetrics {
+    /// Messages received.
+    pub received_messages: IntCounter,
+    /// Bytes received.
+    pub received_bytes: IntCounter,
+    /// Messages that failed.
+    pub errors: IntCounter,
+    /// Messages dropped by a filter.
+    pub dropped_filtered: IntCounter,
+    /// Messages dropped after an error (`on_error = "drop"`).
+    pub dropped_error: IntCounter,
+    /// Messages sent to a port nobody reads.
+    pub dropped_unread: IntCounter,
+    /// Messages dropped because an edge with `when_full = "drop_newest"` was full.
+    pub dropped_full: IntCounter,
+    /// Seconds per batch.
+    pub batch_duration: Histogram,
+    /// Acknowledgement outcomes, for sources.
+    pub acks: AckMetrics,
+}
+
+/// Metric handles of one output port.
+#[derive(Clone, Debug)]
+pub struct PortMetrics {
+    /// Messages sent.
+    pub sent_messages: IntCounter,
+    /// Bytes sent.
+    pub sent_bytes: IntCounter,
+}
+
+/// Acknowledgement metrics of one source.
+#[derive(Clone, Debug)]
+pub struct AckMetrics {
+    latency: Histogram,
+    by_status: [IntCounter; 4],
+}
+
+impl AckMetrics {
+    pub(crate) fn observe(&self, status: AckStatus, latency: Duration) {
+        self.latency.observe(latency.as_secs_f64());
+        self.by_status[status as usize - 1].inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_family_registers_and_encodes() {
+        let metrics = PipelineMetrics::new();
+        let node = metrics.node("n");
+        node.received_messages.inc_by(3);
+        metrics.port("n", "out").sent_messages.inc_by(2);
+        metrics.edge("n", "out", "m", 4).set(1);
+        let text = prometheus::TextEncoder::new()
+            .encode_to_string(&metrics.registry().gather())
+            .expect("encodes");
+        assert!(text.contains("runnel_node_received_messages_total{node=\"n\"} 3"), "{text}");
+        assert_eq!(metrics.sent_total("n"), 2);
+    }
+}

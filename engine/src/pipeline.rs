@@ -1,0 +1,204 @@
+//! [`Pipeline`]: a checked graph ready to start, made from a pipeline file or in code with
+//! [`PipelineBuilder`].
+
+use std::path::{Path, PathBuf};
+
+use crate::component::{BlockConfig, Registry, Resources, Role};
+use crate::config::{self, Diagnostic, InputSpec, NodeSpec, PipelineSettings, Severity, ValidationError};
+use crate::graph::{self, PipelineGraph};
+use crate::output::OnError;
+
+/// A validated pipeline: every node typed, every rule checked. Start it with [`Pipeline::start`].
+#[derive(Debug)]
+pub struct Pipeline {
+    pub(crate) graph: PipelineGraph,
+    pub(crate) settings: PipelineSettings,
+    pub(crate) warnings: Vec<Diagnostic>,
+    pub(crate) base_dir: PathBuf,
+    pub(crate) resources: Resources,
+}
+
+impl Pipeline {
+    /// Parses and validates pipeline TOML, taking `${VAR}` values from the process environment.
+    ///
+    /// # Errors
+    /// [`ValidationError`] with every problem found, each with its position.
+    pub fn from_toml(text: &str, registry: &Registry) -> Result<Self, ValidationError> {
+        Self::parse(text, None, registry, |name| std::env::var(name).ok())
+    }
+
+    /// Reads, parses and validates a pipeline file.
+    ///
+    /// # Errors
+    /// [`ValidationError`] if the file cannot be read or has problems.
+    pub fn from_file(path: &Path, registry: &Registry) -> Result<Self, ValidationError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ValidationError {
+            diagnostics: vec![Diagnostic {
+                severity: Severity::Error,
+                location: None,
+                node: None,
+                message: format!("cannot read {}: {e}", path.display()),
+            }],
+        })?;
+        Self::parse(&text, Some(path.to_owned()), registry, |name| std::env::var(name).ok())
+    }
+
+    /// Parses with an explicit environment, for tests and embedding.
+    ///
+    /// # Errors
+    /// [`ValidationError`] with every problem found.
+    pub fn parse(
+        text: &str,
+        file: Option<PathBuf>,
+        registry: &Registry,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ValidationError> {
+        let base_dir = file.as_deref().and_then(Path::parent).map(Path::to_owned).unwrap_or_default();
+        let mut diagnostics = Vec::new();
+        let parsed = config::parse(text, file, registry, env, &mut diagnostics);
+        let settings = parsed.as_ref().map(|p| p.settings).unwrap_or_default();
+        let nodes = parsed.map(|p| p.nodes).unwrap_or_default();
+        Self::assemble(nodes, settings, base_dir, diagnostics)
+    }
+
+    fn assemble(
+        nodes: Vec<NodeSpec>,
+        settings: PipelineSettings,
+        base_dir: PathBuf,
+        mut diagnostics: Vec<Diagnostic>,
+    ) -> Result<Self, ValidationError> {
+        let parse_failed = diagnostics.iter().any(|d| d.severity == Severity::Error);
+        let graph = graph::check(nodes, &settings, &mut diagnostics);
+        sort(&mut diagnostics);
+        match graph {
+            Some(graph) if !parse_failed => Ok(Self {
+                graph,
+                settings,
+                warnings: diagnostics,
+                base_dir,
+                resources: Resources::default(),
+            }),
+            _ => Err(ValidationError { diagnostics }),
+        }
+    }
+
+    /// Warnings found while validating (the pipeline can run anyway).
+    pub fn warnings(&self) -> &[Diagnostic] {
+        &self.warnings
+    }
+
+    /// The checked graph.
+    pub fn graph(&self) -> &PipelineGraph {
+        &self.graph
+    }
+
+    /// Pipeline-wide settings.
+    pub fn settings(&self) -> &PipelineSettings {
+        &self.settings
+    }
+
+    /// Handles shared with the blocks (a `memory` sink's receiver, for instance), available
+    /// once the pipeline has started.
+    pub fn resources(&self) -> &Resources {
+        &self.resources
+    }
+}
+
+fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics.sort_by_key(|d| {
+        let position = d.location.as_ref().map_or((usize::MAX, 0), |l| (l.line, l.column));
+        (d.severity == Severity::Warning, position)
+    });
+}
+
+/// Builds a [`Pipeline`] in code, with the same checks as a pipeline file.
+///
+/// ```
+/// # use runnel_engine::{PipelineBuilder, BlockConfig, BuildContext, Block, BuildError};
+/// # #[derive(Debug)] struct Nothing;
+/// # #[async_trait::async_trait] impl BlockConfig for Nothing {
+/// #     async fn build(&self, _: &BuildContext) -> Result<Box<dyn Block>, BuildError> { unimplemented!() }
+/// # }
+/// let error = PipelineBuilder::new()
+///     .source("a", Nothing)
+///     .sink("b", ["missing"], Nothing)
+///     .build()
+///     .unwrap_err();
+/// assert!(error.to_string().contains("unknown input `missing`"));
+/// ```
+#[derive(Debug, Default)]
+pub struct PipelineBuilder {
+    nodes: Vec<NodeSpec>,
+    settings: PipelineSettings,
+}
+
+impl PipelineBuilder {
+    /// An empty pipeline with default settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Replaces the pipeline-wide settings.
+    #[must_use]
+    pub fn with_settings(mut self, settings: PipelineSettings) -> Self {
+        self.settings = settings;
+        self
+    }
+
+    /// Adds a source.
+    #[must_use]
+    pub fn source(self, name: &str, config: impl BlockConfig) -> Self {
+        self.node(name, Role::Source, Vec::<String>::new(), config)
+    }
+
+    /// Adds a block reading `inputs` (`node` or `node.port`).
+    #[must_use]
+    pub fn block<I: AsRef<str>>(self, name: &str, inputs: impl IntoIterator<Item = I>, config: impl BlockConfig) -> Self {
+        self.node(name, Role::Transform, inputs, config)
+    }
+
+    /// Adds a sink reading `inputs`.
+    #[must_use]
+    pub fn sink<I: AsRef<str>>(self, name: &str, inputs: impl IntoIterator<Item = I>, config: impl BlockConfig) -> Self {
+        self.node(name, Role::Sink, inputs, config)
+    }
+
+    /// Sets the `on_error` policy of the node added last.
+    #[must_use]
+    pub fn on_error(mut self, policy: OnError) -> Self {
+        if let Some(node) = self.nodes.last_mut() {
+            node.on_error = policy;
+        }
+        self
+    }
+
+    fn node<I: AsRef<str>>(mut self, name: &str, role: Role, inputs: impl IntoIterator<Item = I>, config: impl BlockConfig) -> Self {
+        self.nodes.push(NodeSpec {
+            name: name.to_owned(),
+            role,
+            type_name: "custom".to_owned(),
+            config: Box::new(config),
+            inputs: inputs.into_iter().map(|i| InputSpec::parse(i.as_ref())).collect(),
+            on_error: OnError::default(),
+            location: None,
+        });
+        self
+    }
+
+    /// Checks the graph.
+    ///
+    /// # Errors
+    /// [`ValidationError`] with every problem found.
+    pub fn build(self) -> Result<Pipeline, ValidationError> {
+        let mut diagnostics = Vec::new();
+        for node in &self.nodes {
+            diagnostics.extend(node.config.validate().into_iter().map(|message| Diagnostic {
+                severity: Severity::Error,
+                location: None,
+                node: Some(node.name.clone()),
+                message,
+            }));
+        }
+        Pipeline::assemble(self.nodes, self.settings, PathBuf::new(), diagnostics)
+    }
+}
