@@ -1,1 +1,70 @@
-//! placeholder
+//! runnel's built-in transform blocks.
+//!
+//! # Layout
+//!
+//! - [`jq`]: [`JqProgram`], a jq expression compiled once (with [jaq]) when the configuration
+//!   is read, and [`JqError`], with positions inside the expression for compile errors.
+//! - [`filter`]: the `filter` block ([`FilterConfig`]), which keeps messages matching a jq condition.
+//! - [`map`]: the `map` block ([`MapConfig`]), which replaces each message with a jq program's
+//!   outputs: zero, one or many messages.
+//! - [`registry`]: every block of this crate, for the engine's [`Registry`].
+//!
+//! Blocks only implement the engine's traits; the engine runs them.
+//!
+//! [jaq]: https://github.com/01mf02/jaq
+
+// In tests a panic is the failure report, so unwrapping is the point.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod filter;
+pub mod jq;
+pub mod map;
+
+#[cfg(test)]
+mod test_support;
+
+pub use filter::FilterConfig;
+pub use jq::{JqError, JqProgram};
+pub use map::MapConfig;
+
+use runnel_engine::Registry;
+
+/// The component types this crate provides, by `type` name.
+pub fn registry() -> Registry {
+    Registry::new().with::<FilterConfig>().with::<MapConfig>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use runnel_engine::Role;
+
+    #[test]
+    fn every_example_deserialises() {
+        let registry = registry();
+        for entry in registry.entries() {
+            let fields = toml::from_str(entry.example).unwrap_or_else(|e| panic!("{}: example is not TOML: {e}", entry.type_name));
+            let config = registry.get(entry.role, entry.type_name).expect("listed").parse(fields);
+            assert!(config.is_ok(), "{}: example does not deserialise: {:?}", entry.type_name, config.err());
+            let problems = config.map(|c| c.validate()).unwrap_or_default();
+            assert!(problems.is_empty(), "{}: example does not validate: {problems:?}", entry.type_name);
+        }
+    }
+
+    #[test]
+    fn jq_errors_are_located_in_the_pipeline_file() {
+        let text = "[blocks.chat]\ntype = \"filter\"\ninputs = []\ncondition = '.kind =='\n";
+        let error = runnel_engine::Pipeline::from_toml(text, &registry()).unwrap_err();
+        let diagnostic = error.diagnostics.iter().find(|d| d.message.contains("jq")).expect("a jq diagnostic");
+        let expected = "jq syntax error at column 9 of `.kind ==`: expected term, unexpected end of input";
+        assert!(diagnostic.message.starts_with(expected), "{diagnostic}");
+        assert_eq!(diagnostic.location.as_ref().map(|l| l.line), Some(4));
+    }
+
+    #[test]
+    fn every_block_is_a_transform() {
+        assert!(registry().entries().all(|entry| entry.role == Role::Transform));
+        let names: Vec<_> = registry().entries().map(|entry| entry.type_name).collect();
+        assert_eq!(names, ["filter", "map"]);
+    }
+}

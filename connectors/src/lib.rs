@@ -1,1 +1,58 @@
-//! placeholder
+//! runnel's sources and sinks.
+//!
+//! # Layout
+//!
+//! - [`generator`]: synthetic chat events at a rate or count.
+//! - [`file_source`] and [`stdin`]: NDJSON lines in; a malformed line is an error naming its line.
+//! - [`file_sink`] and [`stdout`]: NDJSON lines out, acknowledged once written.
+//! - [`memory`]: channels between a pipeline and the program embedding it.
+//! - `ndjson` and `sink_writer`: the line reading and writing those share.
+//!
+//! [`registry`] lists every type a pipeline file can name.
+
+pub mod file_sink;
+pub mod file_source;
+pub mod generator;
+pub mod memory;
+pub mod stdin;
+pub mod stdout;
+
+mod ndjson;
+mod sink_writer;
+
+use runnel_engine::Registry;
+
+pub use file_sink::FileSinkConfig;
+pub use file_source::FileSourceConfig;
+pub use generator::GeneratorConfig;
+pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
+pub use stdin::StdinConfig;
+pub use stdout::StdoutConfig;
+
+/// Every source and sink type, by the `type` name pipeline files use.
+pub fn registry() -> Registry {
+    Registry::new()
+        .with::<GeneratorConfig>()
+        .with::<FileSourceConfig>()
+        .with::<StdinConfig>()
+        .with::<MemorySourceConfig>()
+        .with::<FileSinkConfig>()
+        .with::<StdoutConfig>()
+        .with::<MemorySinkConfig>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_example_deserialises() {
+        let registry = registry();
+        for entry in registry.entries() {
+            let fields: toml::Value = toml::from_str(entry.example).expect("example is TOML");
+            if let Err(e) = entry.parse(fields) {
+                panic!("example of `{}` does not parse: {e:?}", entry.type_name);
+            }
+        }
+    }
+}

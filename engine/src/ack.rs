@@ -79,7 +79,7 @@ pub type AckReceiver = mpsc::UnboundedReceiver<Ack>;
 
 #[derive(Debug)]
 struct TrackerInner {
-    tx: mpsc::UnboundedSender<Ack>,
+    tx: Option<mpsc::UnboundedSender<Ack>>,
     metrics: Option<AckMetrics>,
 }
 
@@ -94,7 +94,13 @@ impl AckTracker {
     /// outcomes and observes the time from [`AckTracker::token`] to the final acknowledgement.
     pub fn channel(metrics: Option<AckMetrics>) -> (Self, AckReceiver) {
         let (tx, rx) = mpsc::unbounded_channel();
-        (Self { inner: Arc::new(TrackerInner { tx, metrics }) }, rx)
+        (Self::new(Some(tx), metrics), rx)
+    }
+
+    /// A tracker that sends acknowledgements to `tx`, if given, and records `metrics`, if given.
+    /// A source that only wants the metrics passes no sender.
+    pub fn new(tx: Option<mpsc::UnboundedSender<Ack>>, metrics: Option<AckMetrics>) -> Self {
+        Self { inner: Arc::new(TrackerInner { tx, metrics }) }
     }
 
     /// The acknowledgement set for a new source message with the given id.
@@ -127,7 +133,9 @@ impl Drop for Shared {
             metrics.observe(status, self.created.elapsed());
         }
         // The source may have stopped listening; then nobody needs the outcome.
-        let _ = self.tracker.tx.send(Ack { id: self.id, status });
+        if let Some(tx) = &self.tracker.tx {
+            let _ = tx.send(Ack { id: self.id, status });
+        }
     }
 }
 

@@ -39,6 +39,12 @@ impl RunContext {
     pub fn ack_tracker(&self) -> (AckTracker, AckReceiver) {
         AckTracker::channel(Some(self.metrics.acks.clone()))
     }
+
+    /// An acknowledgement tracker that only records the node's acknowledgement metrics, for
+    /// sources that have nothing to commit.
+    pub fn ack_metrics_tracker(&self) -> AckTracker {
+        AckTracker::new(None, Some(self.metrics.acks.clone()))
+    }
 }
 
 /// A running node: a source, a block or a sink. The engine spawns [`Block::run`] as one task,

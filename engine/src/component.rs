@@ -14,7 +14,7 @@ use crate::error::BuildError;
 use crate::output::DEFAULT_PORT;
 
 /// What part a node plays in the graph.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Role {
     /// Produces messages; has no inputs.
     Source,
@@ -192,7 +192,7 @@ fn parse<C: Component>(fields: toml::Value) -> Result<Box<dyn BlockConfig>, Fiel
         Ok(config) => Ok(Box::new(config)),
         Err(error) => {
             let path = error.path().to_string();
-            let message = error.into_inner().to_string();
+            let message = error.into_inner().message().trim().to_owned();
             let field = if path == "." { field_in_message(&message) } else { Some(path) };
             Err(FieldError { field, message })
         }
@@ -206,10 +206,11 @@ fn field_in_message(message: &str) -> Option<String> {
     Some(message[start..start + len].to_owned())
 }
 
-/// The component types a pipeline file may use, by `type` name.
+/// The component types a pipeline file may use, by role and `type` name (a source and a sink
+/// may share a name, such as `file`).
 #[derive(Clone, Debug, Default)]
 pub struct Registry {
-    entries: BTreeMap<&'static str, Entry>,
+    entries: BTreeMap<(Role, &'static str), Entry>,
 }
 
 impl Registry {
@@ -222,7 +223,7 @@ impl Registry {
     #[must_use]
     pub fn with<C: Component>(mut self) -> Self {
         self.entries.insert(
-            C::TYPE,
+            (C::ROLE, C::TYPE),
             Entry { type_name: C::TYPE, role: C::ROLE, description: C::DESCRIPTION, example: C::EXAMPLE, parse: parse::<C> },
         );
         self
@@ -235,12 +236,17 @@ impl Registry {
         self
     }
 
-    /// The entry for `type_name`.
-    pub fn get(&self, type_name: &str) -> Option<&Entry> {
-        self.entries.get(type_name)
+    /// The entry for `type_name` in `role`.
+    pub fn get(&self, role: Role, type_name: &str) -> Option<&Entry> {
+        self.entries.iter().find(|((r, t), _)| *r == role && *t == type_name).map(|(_, e)| e)
     }
 
-    /// Every entry, sorted by type name.
+    /// The roles that have a type called `type_name`.
+    pub fn roles_of(&self, type_name: &str) -> Vec<Role> {
+        self.entries.keys().filter(|(_, t)| *t == type_name).map(|(r, _)| *r).collect()
+    }
+
+    /// Every entry, sorted by role and type name.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
     }

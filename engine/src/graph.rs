@@ -102,6 +102,13 @@ fn check_inputs(
                 continue;
             };
             let upstream = &graph[from];
+            if !upstream.checked {
+                // Its ports are unknown; its own errors are reported already.
+                let port = input.port.clone().unwrap_or_else(|| DEFAULT_PORT.to_owned());
+                let capacity = input.capacity.unwrap_or(settings.capacity);
+                edges.push((from, to, EdgeSpec { port, capacity, when_full: settings.when_full }));
+                continue;
+            }
             let available = ports(upstream);
             let port = match &input.port {
                 Some(port) => port.clone(),

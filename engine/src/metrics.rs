@@ -162,6 +162,17 @@ impl PipelineMetrics {
         self.sum(&self.dropped, node)
     }
 
+    /// The names of every node that has metrics.
+    pub fn node_names(&self) -> Vec<String> {
+        use prometheus::core::Collector;
+        self.received_messages
+            .collect()
+            .iter()
+            .flat_map(|family| family.get_metric())
+            .flat_map(|m| m.get_label().iter().filter(|l| l.name() == "node").map(|l| l.value().to_owned()))
+            .collect()
+    }
+
     fn sum(&self, vec: &IntCounterVec, node: &str) -> u64 {
         use prometheus::core::Collector;
         vec.collect()

@@ -181,6 +181,7 @@ impl PipelineBuilder {
             inputs: inputs.into_iter().map(|i| InputSpec::parse(i.as_ref())).collect(),
             on_error: OnError::default(),
             location: None,
+            checked: true,
         });
         self
     }

@@ -97,6 +97,24 @@ pub struct NodeSpec {
     pub on_error: OnError,
     /// Where it is declared.
     pub location: Option<Location>,
+    /// Whether its type and configuration were valid. Invalid nodes stay in the graph so that
+    /// the graph rules still run on their neighbours; their ports are not checked.
+    pub checked: bool,
+}
+
+/// Stands in for the configuration of a node whose type or fields were invalid.
+#[derive(Debug)]
+pub(crate) struct Unchecked;
+
+#[async_trait::async_trait]
+impl BlockConfig for Unchecked {
+    fn outputs(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn build(&self, _cx: &crate::component::BuildContext) -> Result<Box<dyn crate::block::Block>, crate::error::BuildError> {
+        Err(crate::error::BuildError::Invalid("this node's configuration is invalid".into()))
+    }
 }
 
 /// A parsed pipeline file: its settings and nodes, not yet checked as a graph.
@@ -204,15 +222,15 @@ impl FileContext<'_> {
                 error(location.clone(), format!("missing field `type` (one of: {})", self.known(role)));
                 None
             }
-            Some((at, toml::Value::String(type_name))) => match self.registry.get(type_name) {
-                Some(entry) if entry.role == role => Some(entry),
-                Some(entry) => {
-                    let message = format!("`{type_name}` belongs in [{}], not [{}]", entry.role.section(), role.section());
-                    error(at.clone(), message);
-                    None
-                }
+            Some((at, toml::Value::String(type_name))) => match self.registry.get(role, type_name) {
+                Some(entry) => Some(entry),
                 None => {
-                    error(at.clone(), format!("unknown {} type `{type_name}` (known: {})", role_noun(role), self.known(role)));
+                    let elsewhere = self.registry.roles_of(type_name);
+                    let message = match elsewhere.first() {
+                        Some(other) => format!("`{type_name}` belongs in [{}], not [{}]", other.section(), role.section()),
+                        None => format!("unknown {} type `{type_name}` (known: {})", role_noun(role), self.known(role)),
+                    };
+                    error(at.clone(), message);
                     None
                 }
             },
@@ -246,23 +264,45 @@ impl FileContext<'_> {
             },
         };
 
-        let entry = entry?;
-        let spans: BTreeMap<String, Option<Location>> =
-            fields.keys().map(|k| (k.get_ref().clone(), self.at(k))).collect();
+        let unchecked = |type_name: String, inputs, on_error| NodeSpec {
+            name: name.clone(),
+            role,
+            type_name,
+            config: Box::new(Unchecked),
+            inputs,
+            on_error,
+            location: location.clone(),
+            checked: false,
+        };
+        let Some(entry) = entry else {
+            let type_name = match type_field {
+                Some((_, toml::Value::String(t))) => t,
+                _ => "?".to_owned(),
+            };
+            return Some(unchecked(type_name, inputs, on_error));
+        };
+        // Unknown fields are pointed at by their key, bad values by the value.
+        let spans: BTreeMap<String, (Option<Location>, Option<Location>)> =
+            fields.iter().map(|(k, v)| (k.get_ref().clone(), (self.at(k), self.at(v)))).collect();
         let table: toml::Table = fields.into_iter().map(|(k, v)| (k.into_inner(), v.into_inner())).collect();
         let config = match entry.parse(toml::Value::Table(table)) {
             Ok(config) => config,
             Err(e) => {
-                let field_location = e.field.as_ref().and_then(|f| spans.get(f.split('.').next().unwrap_or(f)).cloned().flatten());
+                let key_or_value = |(key, value): &(Option<Location>, Option<Location>)| {
+                    if e.message.starts_with("unknown field") { key.clone() } else { value.clone() }
+                };
+                let field_location =
+                    e.field.as_ref().and_then(|f| spans.get(f.split('.').next().unwrap_or(f))).and_then(key_or_value);
                 error(field_location.or(location.clone()), e.message);
-                return None;
+                return Some(unchecked(entry.type_name.to_owned(), inputs, on_error));
             }
         };
         for problem in config.validate() {
             ok = false;
             error(location.clone(), problem);
         }
-        ok.then(|| NodeSpec { name, role, type_name: entry.type_name.to_owned(), config, inputs, on_error, location })
+        let type_name = entry.type_name.to_owned();
+        Some(NodeSpec { name, role, type_name, config, inputs, on_error, location, checked: ok })
     }
 
     /// Removes `key` from `fields`, with the position of its value.

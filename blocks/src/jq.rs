@@ -1,0 +1,277 @@
+//! jq programs, compiled once with [jaq](https://github.com/01mf02/jaq) and run on message values.
+//!
+//! A [`JqProgram`] is parsed and compiled when the configuration is deserialised, so a syntax
+//! error is reported with the pipeline file's other problems, located inside the expression.
+//! The compiled filter is shared behind an [`Arc`]; running it converts the message's JSON value
+//! into jaq's own value type and back (module `convert`), since jaq values cannot cross threads.
+
+mod convert;
+mod error;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use jaq_core::load::{Arena, File, Loader};
+use jaq_core::{Compiler, Ctx, ValT, Vars, data::JustLut};
+use jaq_json::Val;
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use error::{CompileProblem, JqError, Position, ProblemKind};
+
+/// What jaq calls the data a filter runs with: here only jaq's values and its lookup table
+/// (no `input`/`inputs`, which would need a stream of further inputs).
+type Data = JustLut<Val>;
+
+/// How many outputs one run may produce before it fails with [`JqError::TooManyOutputs`].
+///
+/// One message becomes at most this many (`map` emits one message per output), and a whole
+/// input batch is sent on as one batch, so this bounds what one batch can grow to:
+/// 128 messages × 10,000 outputs. It also stops generators such as `repeat(1)` early.
+pub const MAX_OUTPUTS: usize = 10_000;
+
+/// A jq program, compiled once and cheap to clone.
+///
+/// It deserialises from a string, so a configuration field can hold one:
+///
+/// ```
+/// # use runnel_blocks::JqProgram;
+/// # use serde_json::json;
+/// let program = JqProgram::new(".items[] | {id: .}")?;
+/// assert_eq!(program.run(&json!({"items": [1, 2]}))?, vec![json!({"id": 1}), json!({"id": 2})]);
+///
+/// let error = JqProgram::new(".kind ==").unwrap_err();
+/// assert_eq!(error.to_string(), "jq syntax error at column 9 of `.kind ==`: expected term, unexpected end of input");
+/// # Ok::<(), runnel_blocks::JqError>(())
+/// ```
+#[derive(Clone, Deserialize)]
+#[serde(try_from = "String")]
+pub struct JqProgram {
+    source: Arc<str>,
+    filter: Arc<jaq_core::Filter<Data>>,
+}
+
+impl JqProgram {
+    /// Parses and compiles `source` with jq's standard library (jaq's `core`, `std` and `json`
+    /// definitions). Compiling takes about a millisecond, so do it once.
+    ///
+    /// # Errors
+    /// [`JqError::Compile`] listing every syntax error, undefined name and failed import, each
+    /// with its line and column in `source`.
+    pub fn new(source: impl Into<Arc<str>>) -> Result<Self, JqError> {
+        let source = source.into();
+        let filter = compile(&source).map_err(|problems| JqError::Compile { program: source.to_string(), problems })?;
+        Ok(Self { source, filter: Arc::new(filter) })
+    }
+
+    /// The program's text.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Runs the program on `input` and collects every output.
+    ///
+    /// # Errors
+    /// [`JqError::Runtime`] when the program raises an error (outputs before it are discarded),
+    /// [`JqError::Halted`] when it calls `halt`, [`JqError::TooManyOutputs`] past [`MAX_OUTPUTS`].
+    pub fn run(&self, input: &Value) -> Result<Vec<Value>, JqError> {
+        let mut values = Vec::new();
+        self.each_output(input, |output| {
+            if values.len() == MAX_OUTPUTS {
+                return Err(JqError::TooManyOutputs { limit: MAX_OUTPUTS });
+            }
+            values.push(convert::from_val(&output?));
+            Ok(true)
+        })?;
+        Ok(values)
+    }
+
+    /// Whether the program's first output on `input` is truthy (neither `false` nor `null`);
+    /// `false` when it has no output. Later outputs are not computed, as in jq's `first(f)`,
+    /// and nothing is converted back to JSON.
+    ///
+    /// # Errors
+    /// As [`JqProgram::run`], for errors raised before the first output.
+    pub fn run_bool(&self, input: &Value) -> Result<bool, JqError> {
+        let mut truthy = false;
+        self.each_output(input, |output| {
+            truthy = output?.as_bool();
+            Ok(false)
+        })?;
+        Ok(truthy)
+    }
+
+    /// Feeds each output to `f` until it returns `Ok(false)` or an error. jaq's values and context
+    /// are not `Send`, so they live only inside this call.
+    fn each_output(
+        &self,
+        input: &Value,
+        mut f: impl FnMut(Result<Val, JqError>) -> Result<bool, JqError>,
+    ) -> Result<(), JqError> {
+        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
+        for output in self.filter.id.run((ctx, convert::to_val(input))) {
+            if !f(output.map_err(JqError::from_exception))? {
+                break;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for JqProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("JqProgram").field(&self.source).finish()
+    }
+}
+
+impl fmt::Display for JqProgram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}
+
+impl PartialEq for JqProgram {
+    /// Programs are equal when their texts are.
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl TryFrom<String> for JqProgram {
+    type Error = JqError;
+
+    fn try_from(source: String) -> Result<Self, JqError> {
+        Self::new(source)
+    }
+}
+
+impl FromStr for JqProgram {
+    type Err = JqError;
+
+    fn from_str(source: &str) -> Result<Self, JqError> {
+        Self::new(source)
+    }
+}
+
+/// Loads `source` with the standard library's definitions and compiles it with its native
+/// filters. jaq reports problems as slices of `source`, which [`error`] turns into positions.
+fn compile(source: &str) -> Result<jaq_core::Filter<Data>, Vec<CompileProblem>> {
+    let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
+    let funs = jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>());
+    // The arena holds the text of imported modules; the default loader imports none.
+    let arena = Arena::default();
+    let modules = Loader::new(defs)
+        .load(&arena, File { code: source, path: () })
+        .map_err(|errors| error::load_problems(source, errors))?;
+    Compiler::default()
+        .with_funs(funs)
+        .compile(modules)
+        .map_err(|errors| error::compile_problems(source, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn problems(source: &str) -> Vec<CompileProblem> {
+        match JqProgram::new(source) {
+            Err(JqError::Compile { problems, .. }) => problems,
+            other => panic!("expected a compile error for `{source}`, got {other:?}"),
+        }
+    }
+
+    fn at(line: usize, column: usize) -> Position {
+        Position { line, column }
+    }
+
+    #[test]
+    fn syntax_errors_point_into_the_expression() {
+        let error = JqProgram::new(".kind ==").unwrap_err();
+        assert_eq!(error.to_string(), "jq syntax error at column 9 of `.kind ==`: expected term, unexpected end of input");
+
+        let [problem] = &problems("1 + ` ")[..] else { panic!("one problem") };
+        assert_eq!((problem.kind, problem.position), (ProblemKind::Syntax, at(1, 5)));
+        assert_eq!(problem.message, "expected token, unexpected character '`'");
+    }
+
+    #[test]
+    fn unclosed_delimiters_name_where_they_opened() {
+        let [problem] = &problems("map(")[..] else { panic!("one problem") };
+        assert_eq!(problem.position, at(1, 5));
+        assert_eq!(problem.message, "expected closing parenthesis, unexpected end of input (`(` opened at column 4)");
+    }
+
+    #[test]
+    fn columns_count_characters_and_lines() {
+        // "é" is two bytes but one column; the error is at the end of the second line.
+        let [problem] = &problems(".a\n| \"é\" + ")[..] else { panic!("one problem") };
+        assert_eq!(problem.position, at(2, 9));
+        let message = JqProgram::new(".a\n| .b ==").unwrap_err().to_string();
+        assert!(message.starts_with("jq syntax error at line 2, column 8: "), "{message}");
+    }
+
+    #[test]
+    fn undefined_names_are_all_reported() {
+        let found = problems("foo(1) | $x | @nope");
+        let summary: Vec<_> = found.iter().map(|p| (p.kind, p.position.column, p.message.as_str())).collect();
+        assert_eq!(
+            summary,
+            [
+                (ProblemKind::Undefined, 1, "undefined filter foo/1"),
+                (ProblemKind::Undefined, 10, "undefined variable $x"),
+                (ProblemKind::Undefined, 15, "undefined filter @nope/0"),
+            ]
+        );
+        let error = JqProgram::new("foo(1)").unwrap_err();
+        assert_eq!(error.to_string(), "jq name error at column 1 of `foo(1)`: undefined filter foo/1");
+    }
+
+    #[test]
+    fn imports_are_refused() {
+        let [problem] = &problems(r#"import "lib" as lib; ."#)[..] else { panic!("one problem") };
+        assert_eq!(problem.kind, ProblemKind::Import);
+    }
+
+    #[test]
+    fn runtime_errors_are_errors_not_panics() {
+        let input = json!({"a": "x"});
+        let run = |source: &str| JqProgram::new(source).unwrap().run(&input).unwrap_err().to_string();
+        assert_eq!(run(".a + 1"), r#"jq error: cannot calculate "x" + 1"#);
+        assert_eq!(run(r#"error("boom")"#), "jq error: boom");
+        assert_eq!(run(r#"error({"code": 42})"#), r#"jq error: {"code":42} (not a string)"#);
+        assert_eq!(run("halt_error"), "jq program called halt with exit code 5");
+        assert_eq!(run("repeat(1)"), "jq program produced more than 10000 outputs");
+    }
+
+    #[test]
+    fn run_collects_every_output() {
+        let program = JqProgram::new(".items[] | . * 2").unwrap();
+        assert_eq!(program.run(&json!({"items": [1, 2.5]})).unwrap(), [json!(2), json!(5.0)]);
+        assert_eq!(program.run(&json!({"items": []})).unwrap(), Vec::<Value>::new());
+    }
+
+    #[test]
+    fn run_bool_looks_only_at_the_first_output() {
+        let truthy = |source: &str, input: Value| JqProgram::new(source).unwrap().run_bool(&input);
+        assert!(truthy(r#".kind == "chat""#, json!({"kind": "chat"})).unwrap());
+        assert!(!truthy(".missing", json!({})).unwrap());
+        assert!(truthy(".n", json!({"n": 0})).unwrap(), "0 is truthy in jq");
+        assert!(!truthy("empty", json!(1)).unwrap());
+        assert!(truthy(r#"true, error("never reached")"#, json!(1)).unwrap());
+        assert!(truthy(".a + 1", json!({"a": "x"})).is_err());
+    }
+
+    #[test]
+    fn deserialises_from_a_string() {
+        #[derive(Debug, Deserialize)]
+        struct Config {
+            program: JqProgram,
+        }
+        let ok: Config = toml::from_str("program = '.a'").unwrap();
+        assert_eq!(ok.program.source(), ".a");
+        let error = toml::from_str::<Config>("program = '.a |'").unwrap_err();
+        assert!(error.to_string().contains("jq syntax error at column 5 of `.a |`"), "{error}");
+    }
+}

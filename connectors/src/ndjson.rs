@@ -1,0 +1,206 @@
+//! Newline-delimited JSON shared by the line-based sources and sinks: reading whole lines into
+//! batches of messages (with the file and line of every malformed one), and writing batches.
+
+use std::sync::Arc;
+
+use bytes::{Buf, BytesMut};
+use runnel_engine::{AckTracker, Batch, BlockError, Message, Metadata, Origin, RunContext};
+use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// Bytes read from the input per system call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// Splits a byte stream into numbered lines, a buffer at a time.
+#[derive(Debug)]
+pub(crate) struct LineReader<R> {
+    reader: R,
+    buf: BytesMut,
+    line: u64,
+    eof: bool,
+    /// When following a growing file, a last line without a newline may still be being written.
+    wait_for_newline: bool,
+}
+
+impl<R: AsyncRead + Unpin> LineReader<R> {
+    pub(crate) fn new(reader: R) -> Self {
+        Self { reader, buf: BytesMut::with_capacity(READ_CHUNK), line: 0, eof: false, wait_for_newline: false }
+    }
+
+    /// Keeps an unterminated last line buffered at end of input, for files still being written.
+    pub(crate) fn following(mut self) -> Self {
+        self.wait_for_newline = true;
+        self
+    }
+
+    /// Reads at least once, then returns every complete line buffered (up to `max`), each with
+    /// its 1-based line number. At end of input the last line need not end with a newline.
+    /// Returns an empty vector at end of input.
+    ///
+    /// Cancel-safe: lines are only taken out of the buffer after the read completed.
+    pub(crate) async fn next_lines(&mut self, max: usize) -> std::io::Result<Vec<(u64, BytesMut)>> {
+        loop {
+            let lines = self.take_lines(max);
+            if !lines.is_empty() {
+                return Ok(lines);
+            }
+            if self.eof {
+                return Ok(if self.wait_for_newline { Vec::new() } else { self.take_rest() });
+            }
+            self.buf.reserve(READ_CHUNK);
+            if self.reader.read_buf(&mut self.buf).await? == 0 {
+                self.eof = true;
+            }
+        }
+    }
+
+    /// After end of input, lets a following reader look for appended data again.
+    pub(crate) fn resume(&mut self) {
+        self.eof = false;
+    }
+
+    pub(crate) fn is_eof(&self) -> bool {
+        self.eof
+    }
+
+    fn take_lines(&mut self, max: usize) -> Vec<(u64, BytesMut)> {
+        let mut lines = Vec::new();
+        while lines.len() < max {
+            let Some(end) = memchr(b'\n', &self.buf) else { break };
+            let mut line = self.buf.split_to(end + 1);
+            line.truncate(end);
+            self.line += 1;
+            lines.push((self.line, line));
+        }
+        lines
+    }
+
+    fn take_rest(&mut self) -> Vec<(u64, BytesMut)> {
+        if self.buf.is_empty() {
+            return Vec::new();
+        }
+        self.line += 1;
+        vec![(self.line, self.buf.split())]
+    }
+}
+
+fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
+    haystack.iter().position(|&b| b == needle)
+}
+
+/// Turns numbered lines into messages, and malformed lines into failures that name the stream
+/// and line. Blank lines are skipped.
+#[derive(Debug)]
+pub(crate) struct LineDecoder {
+    node: Arc<str>,
+    stream: Arc<str>,
+    tracker: AckTracker,
+}
+
+impl LineDecoder {
+    pub(crate) fn new(node: Arc<str>, stream: Arc<str>, tracker: AckTracker) -> Self {
+        Self { node, stream, tracker }
+    }
+
+    pub(crate) fn decode(&self, lines: Vec<(u64, BytesMut)>) -> (Batch, Vec<(Message, String)>) {
+        let mut batch = Vec::with_capacity(lines.len());
+        let mut failures = Vec::new();
+        for (number, mut line) in lines {
+            if line.last() == Some(&b'\r') {
+                line.truncate(line.len() - 1);
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let origin = Origin {
+                node: Some(self.node.clone()),
+                stream: Some(self.stream.clone()),
+                partition: None,
+                offset: Some(number),
+            };
+            let meta = Metadata { origin, size: u32::try_from(line.len()).unwrap_or(u32::MAX), ..Metadata::default() };
+            match serde_json::from_slice(&line) {
+                Ok(value) => {
+                    let mut message = Message::with_meta(value, meta);
+                    message.acks = self.tracker.token(number);
+                    batch.push(message);
+                }
+                Err(error) => {
+                    let raw = String::from_utf8_lossy(line.chunk()).into_owned();
+                    let mut message = Message::with_meta(serde_json::Value::String(raw), meta);
+                    message.acks = self.tracker.token(number);
+                    failures.push((message, format!("{}:{number}: invalid JSON: {error}", self.stream)));
+                }
+            }
+        }
+        (batch, failures)
+    }
+}
+
+/// Reads NDJSON from `lines` until end of input (or, with `follow`, until shutdown), sending
+/// batches downstream. Stops early when the pipeline shuts down.
+pub(crate) async fn read_into<R: AsyncRead + Unpin>(
+    mut lines: LineReader<R>,
+    decoder: LineDecoder,
+    cx: &mut RunContext,
+    follow: Option<std::time::Duration>,
+) -> Result<(), BlockError> {
+    let max = cx.batch_size.get();
+    loop {
+        let read = tokio::select! {
+            biased;
+            () = cx.shutdown.cancelled() => return Ok(()),
+            read = lines.next_lines(max) => read?,
+        };
+        if read.is_empty() {
+            let Some(poll) = follow else { return Ok(()) };
+            tokio::select! {
+                () = cx.shutdown.cancelled() => return Ok(()),
+                () = tokio::time::sleep(poll) => lines.resume(),
+            }
+            continue;
+        }
+        let (batch, failures) = decoder.decode(read);
+        cx.output.send(batch).await?;
+        cx.output.fail(failures).await?;
+        if lines.is_eof() && follow.is_some() {
+            lines.resume();
+        }
+    }
+}
+
+/// Appends `batch` to `out` as NDJSON.
+pub(crate) fn encode(batch: &Batch, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+    for message in batch {
+        serde_json::to_writer(&mut *out, message.value())?;
+        out.push(b'\n');
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn lines_are_numbered_and_the_last_may_lack_a_newline() {
+        let mut reader = LineReader::new(&b"{\"a\":1}\n\n{\"a\":2}"[..]);
+        let lines = reader.next_lines(10).await.expect("reads");
+        assert_eq!(lines.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2]);
+        let rest = reader.next_lines(10).await.expect("reads");
+        assert_eq!(rest.len(), 1);
+        assert_eq!((rest[0].0, &rest[0].1[..]), (3, &b"{\"a\":2}"[..]));
+        assert!(reader.next_lines(10).await.expect("reads").is_empty());
+    }
+
+    #[test]
+    fn malformed_lines_fail_with_stream_and_line() {
+        let decoder = LineDecoder::new("in".into(), "events.ndjson".into(), AckTracker::new(None, None));
+        let lines = vec![(1, BytesMut::from(&b"{\"ok\":true}"[..])), (2, BytesMut::from(&b"{oops"[..])), (3, BytesMut::from(&b"  "[..]))];
+        let (batch, failures) = decoder.decode(lines);
+        assert_eq!(batch.len(), 1);
+        assert_eq!(failures.len(), 1);
+        assert!(failures[0].1.starts_with("events.ndjson:2: invalid JSON"), "{}", failures[0].1);
+        assert_eq!(failures[0].0.value(), "{oops");
+        assert_eq!(failures[0].0.meta.origin.offset, Some(2));
+    }
+}

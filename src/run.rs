@@ -1,0 +1,122 @@
+//! `runnel run`: start the pipeline, the metrics endpoint and the progress line; stop on a
+//! signal, drain, and print a summary.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use runnel::engine::{CancellationToken, PhaseHandle, PipelineMetrics, RunError, serve_metrics};
+
+use crate::progress::Progress;
+use crate::{EXIT_CONFIG, parse_duration};
+
+/// Options of `runnel run`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct RunArgs {
+    /// The pipeline file (TOML).
+    file: PathBuf,
+    /// Where to serve /metrics, /health and /ready.
+    #[arg(long, default_value = "127.0.0.1:9598", env = "RUNNEL_METRICS_ADDR")]
+    metrics_addr: SocketAddr,
+    /// Do not serve metrics.
+    #[arg(long)]
+    no_metrics: bool,
+    /// How long to let the pipeline drain after SIGINT/SIGTERM before aborting what still runs.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+    /// Live progress on stderr: `auto` shows it when stderr is a terminal.
+    #[arg(long, value_enum, default_value_t = crate::progress::When::Auto)]
+    progress: crate::progress::When,
+}
+
+pub(crate) fn run(args: RunArgs) -> ExitCode {
+    let Some(pipeline) = crate::load(&args.file) else { return ExitCode::from(EXIT_CONFIG) };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("runnel: cannot start the runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run_pipeline(pipeline, args))
+}
+
+async fn run_pipeline(pipeline: runnel::Pipeline, args: RunArgs) -> ExitCode {
+    let metrics = PipelineMetrics::new();
+    let phase = PhaseHandle::default();
+    let stop_server = CancellationToken::new();
+    if !args.no_metrics {
+        let listener = match tokio::net::TcpListener::bind(args.metrics_addr).await {
+            Ok(listener) => listener,
+            Err(error) => {
+                eprintln!("runnel: cannot listen on {} for metrics: {error}", args.metrics_addr);
+                return ExitCode::FAILURE;
+            }
+        };
+        let address = listener.local_addr().map_or(args.metrics_addr, |a| a);
+        tracing::info!(%address, "serving /metrics, /health and /ready");
+        let stop = stop_server.clone();
+        let (registry, phase) = (metrics.registry().clone(), phase.clone());
+        tokio::spawn(async move {
+            if let Err(error) = serve_metrics(listener, registry, phase, stop.cancelled_owned()).await {
+                tracing::error!(%error, "metrics server failed");
+            }
+        });
+    }
+    let sources: Vec<String> = names(&pipeline, runnel::engine::Role::Source);
+    let sinks: Vec<String> = names(&pipeline, runnel::engine::Role::Sink);
+    let running = match pipeline.start_with(metrics.clone(), phase).await {
+        Ok(running) => running,
+        Err(error) => {
+            eprintln!("runnel: the pipeline could not start:\n{error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = running.started();
+    let progress = Progress::start(args.progress, metrics.clone(), sources.clone(), sinks.clone());
+    let result = running.run_until(shutdown_signal(), args.shutdown_timeout).await;
+    progress.finish();
+    stop_server.cancel();
+    let elapsed = started.elapsed();
+    eprintln!("{}", crate::progress::summary(&metrics, &sources, &sinks, elapsed));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error @ RunError::TimedOut { .. }) => {
+            eprintln!("runnel: {error}");
+            ExitCode::from(2)
+        }
+        Err(error) => {
+            eprintln!("runnel: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn names(pipeline: &runnel::Pipeline, role: runnel::engine::Role) -> Vec<String> {
+    pipeline.graph().node_weights().filter(|n| n.role == role).map(|n| n.name.clone()).collect()
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the pipeline");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => tracing::info!("SIGINT received"),
+            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}

@@ -1,0 +1,177 @@
+//! Pipeline files: every mistake reported at once with file:line:column and the node's name,
+//! one test per graph rule, and environment interpolation.
+
+use runnel::Pipeline;
+
+fn errors(toml: &str) -> Vec<String> {
+    match Pipeline::parse(toml, Some("p.toml".into()), &runnel::registry(), |name| (name == "RATE").then(|| "5".into())) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e.diagnostics.iter().map(ToString::to_string).collect(),
+    }
+}
+
+fn has(errors: &[String], needle: &str) {
+    assert!(errors.iter().any(|e| e.contains(needle)), "no error contains {needle:?}:\n{}", errors.join("\n"));
+}
+
+#[test]
+fn a_file_with_several_mistakes_reports_all_of_them_with_positions() {
+    let toml = r#"
+[sources.gen]
+type = "generator"
+count = "many"
+
+[blocks.keep]
+type = "fliter"
+inputs = ["gen"]
+
+[blocks.shape]
+type = "map"
+inputs = ["nowhere"]
+program = ".a"
+
+[blocks.route_me]
+type = "filter"
+inputs = ["gen"]
+condition = ".a"
+colour = "red"
+
+[blocks.sideways]
+type = "filter"
+inputs = ["ok.sideways"]
+condition = ".a"
+
+[sources.ok]
+type = "memory"
+
+[sinks.out]
+type = "stdout"
+"#;
+    let errors = errors(toml);
+    has(&errors, "p.toml:4:9: error: node `gen`: invalid type");
+    has(&errors, "p.toml:7:8: error: node `keep`: unknown block type `fliter`");
+    has(&errors, "p.toml:12:10: error: node `shape`: unknown input `nowhere`");
+    has(&errors, "p.toml:24:10: error: node `sideways`: node `ok` has no output port `sideways` (its ports: out, errors)");
+    has(&errors, "p.toml:19:1: error: node `route_me`: unknown field `colour`");
+    has(&errors, "node `out`: missing `inputs`");
+    assert!(errors.len() >= 6, "{errors:#?}");
+}
+
+#[test]
+fn cycles_name_every_node_on_them() {
+    let errors = errors(
+        r#"
+[sources.s]
+type = "memory"
+[blocks.a]
+type = "map"
+inputs = ["s", "c"]
+program = "."
+[blocks.b]
+type = "map"
+inputs = ["a"]
+program = "."
+[blocks.c]
+type = "map"
+inputs = ["b"]
+program = "."
+[sinks.out]
+type = "memory"
+inputs = ["c"]
+"#,
+    );
+    has(&errors, "cycle through `a` → `b` → `c`");
+}
+
+#[test]
+fn sources_take_no_inputs_and_names_are_unique() {
+    let errors = errors(
+        r#"
+[sources.s]
+type = "memory"
+inputs = ["x"]
+[blocks.s]
+type = "map"
+inputs = ["s"]
+program = "."
+[sinks.out]
+type = "memory"
+inputs = ["s"]
+"#,
+    );
+    has(&errors, "node `s`: a source takes no `inputs`");
+    has(&errors, "duplicate name: also a node in [sources]");
+}
+
+#[test]
+fn a_type_in_the_wrong_section_says_where_it_belongs() {
+    let errors = errors("[sinks.g]\ntype = \"generator\"\ninputs = []\n");
+    has(&errors, "`generator` belongs in [sources], not [sinks]");
+}
+
+#[test]
+fn exclusive_resources_are_claimed_once() {
+    let errors = errors(
+        r#"
+[sources.s]
+type = "memory"
+[sinks.a]
+type = "file"
+inputs = ["s"]
+path = "/tmp/same.ndjson"
+[sinks.b]
+type = "file"
+inputs = ["s"]
+path = "/tmp/same.ndjson"
+"#,
+    );
+    has(&errors, "file `/tmp/same.ndjson` is already used by node `a`");
+}
+
+#[test]
+fn an_unread_output_is_a_warning_not_an_error() {
+    let pipeline = Pipeline::parse(
+        "[sources.s]\ntype = \"memory\"\n[sources.t]\ntype = \"memory\"\n[sinks.out]\ntype = \"memory\"\ninputs = [\"s\"]\n",
+        Some("p.toml".into()),
+        &runnel::registry(),
+        |_| None,
+    )
+    .expect("valid");
+    let warnings: Vec<String> = pipeline.warnings().iter().map(ToString::to_string).collect();
+    assert_eq!(warnings, vec!["p.toml:3:10: warning: node `t`: nothing reads this node's output"]);
+}
+
+#[test]
+fn environment_variables_fill_values_and_unset_ones_are_located() {
+    let ok = Pipeline::parse(
+        "[sources.s]\ntype = \"generator\"\nrate = ${RATE}\ncount = ${COUNT:-3}\n[sinks.out]\ntype = \"memory\"\ninputs = [\"s\"]\n",
+        None,
+        &runnel::registry(),
+        |name| (name == "RATE").then(|| "5".into()),
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    let errors = errors("[sources.s]\ntype = \"generator\"\ncount = ${MISSING}\n");
+    has(&errors, "p.toml:3:9: error: environment variable `MISSING` is not set");
+}
+
+#[test]
+fn a_toml_syntax_error_is_located() {
+    let errors = errors("[sources.s]\ntype = \"memory\"\ncount = \n");
+    has(&errors, "p.toml:3:");
+}
+
+#[test]
+fn bad_edge_options_and_policies_are_errors() {
+    let errors = errors(
+        r#"
+[sources.s]
+type = "memory"
+[sinks.out]
+type = "memory"
+inputs = [{ from = "s", capacity = 0 }]
+on_error = "explode"
+"#,
+    );
+    has(&errors, "`inputs`:");
+    has(&errors, "`on_error`: unknown variant `explode`");
+}

@@ -1,0 +1,122 @@
+//! Shared harness: pipelines from TOML, memory endpoints, a sink that stalls on purpose, the
+//! real binary, and plain HTTP.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, RunContext, async_trait};
+use runnel::Pipeline;
+use serde_json::Value;
+use tokio::sync::Semaphore;
+
+/// A pipeline from TOML with no environment, panicking with the diagnostics if invalid.
+pub fn pipeline(toml: &str) -> Pipeline {
+    Pipeline::parse(toml, None, &runnel::registry(), |_| None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `toml` to the end and returns what its `memory` sink called `out` received.
+pub async fn run_to_end(toml: &str) -> Vec<Value> {
+    let running = pipeline(toml).start().await.expect("starts");
+    let output = runnel::connectors::take_output(running.resources(), "out").expect("a memory sink called `out`");
+    let (values, result) = tokio::join!(output.collect_values(), running.wait());
+    result.expect("runs cleanly");
+    values
+}
+
+/// A sink that reads one batch per permit its [`Gate`] hands out, acknowledging each as delivered.
+#[derive(Debug, Clone)]
+pub struct StallingSink {
+    pub gate: Arc<Semaphore>,
+    pub received: Arc<AtomicUsize>,
+}
+
+impl StallingSink {
+    pub fn new() -> Self {
+        Self { gate: Arc::new(Semaphore::new(0)), received: Arc::new(AtomicUsize::new(0)) }
+    }
+
+    pub fn received(&self) -> usize {
+        self.received.load(Ordering::SeqCst)
+    }
+}
+
+#[async_trait]
+impl BlockConfig for StallingSink {
+    fn outputs(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+#[async_trait]
+impl Block for StallingSink {
+    async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+        loop {
+            let permit = self.gate.acquire().await.map_err(BlockError::other)?;
+            permit.forget();
+            let Some(batch) = cx.input.next().await else { return Ok(()) };
+            self.received.fetch_add(batch.len(), Ordering::SeqCst);
+            runnel::engine::ack_batch(batch, AckStatus::Delivered);
+        }
+    }
+}
+
+/// Lets the scheduler run every task that can make progress (current-thread runtime).
+pub async fn settle() {
+    for _ in 0..200 {
+        tokio::task::yield_now().await;
+    }
+}
+
+/// The `runnel` binary built for these tests.
+pub fn runnel_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_runnel"))
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_addr() -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
+    listener.local_addr().expect("has an address")
+}
+
+/// A plain HTTP/1.0 GET: (status, body), or `None` if nothing listens.
+pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(addr).ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, body.to_owned()))
+}
+
+/// Polls `check` until it returns `Some`, for events another process signals only by its
+/// state (a port that starts answering). Fails after `seconds`.
+pub fn wait_for<T>(what: &str, seconds: u64, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(std::time::Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Whether the test suite must have every peer (in CI, a missing peer is a failure).
+pub fn peers_required() -> bool {
+    std::env::var_os("CI").is_some()
+}

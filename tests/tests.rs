@@ -1,0 +1,10 @@
+//! runnel's integration tests: one binary, one module per area, shared helpers in `support`.
+
+mod acks;
+mod cli;
+mod config;
+mod library;
+mod metrics;
+mod pipelines;
+mod runtime;
+mod support;
