@@ -51,7 +51,7 @@ type = "stdout"
     has(&errors, "p.toml:4:9: error: node `gen`: invalid type");
     has(&errors, "p.toml:7:8: error: node `keep`: unknown block type `fliter`");
     has(&errors, "p.toml:12:10: error: node `shape`: unknown input `nowhere`");
-    has(&errors, "p.toml:24:10: error: node `sideways`: node `ok` has no output port `sideways` (its ports: out, errors)");
+    has(&errors, "p.toml:23:10: error: node `sideways`: node `ok` has no output port `sideways` (its ports: out, errors)");
     has(&errors, "p.toml:19:1: error: node `route_me`: unknown field `colour`");
     has(&errors, "node `out`: missing `inputs`");
     assert!(errors.len() >= 6, "{errors:#?}");
