@@ -23,9 +23,12 @@ apt_install() {
 # Prometheus: promtool checks the /metrics exposition; the server scrapes a live pipeline.
 apt_install promtool prometheus
 
+log "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
 log "cargo test"
 cargo test --workspace --all-targets
 cargo test --workspace --doc
 
-log "examples and benchmarks build"
-cargo build --release --examples --benches
+log "the example runs"
+cargo run --quiet --example embedded

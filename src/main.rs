@@ -1,5 +1,10 @@
 //! The `runnel` command line: `run`, `validate`, `graph` and `list`.
 
+/// mimalloc: fast, and cheap when one thread frees what another allocated (every message
+/// crossing an edge does).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod progress;
 mod run;
 

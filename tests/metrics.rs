@@ -41,7 +41,7 @@ fn start_runnel() -> (Killed, std::net::SocketAddr) {
 #[test]
 fn the_live_exposition_passes_promtool_and_has_every_family() {
     let (_runnel, addr) = start_runnel();
-    assert_eq!(http_get(addr, "/health").map(|(s, b)| (s, b)), Some((200, "{\"ok\":true}".to_owned())));
+    assert_eq!(http_get(addr, "/health"), Some((200, "{\"ok\":true}".to_owned())));
     let body = wait_for("acknowledgements to be counted", 30, || {
         http_get(addr, "/metrics").map(|(_, b)| b).filter(|b| b.contains("runnel_source_acknowledgements_total{node=\"chat\",status=\"delivered\"}"))
     });

@@ -3,6 +3,7 @@
 mod acks;
 mod cli;
 mod config;
+mod connectors;
 mod library;
 mod metrics;
 mod pipelines;

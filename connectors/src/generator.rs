@@ -165,12 +165,13 @@ impl Block for Generator {
                 return Ok(());
             }
             let wall = now_ms();
+            let now = std::time::Instant::now();
             let batch = (0..due)
                 .map(|i| {
                     let n = id + i;
                     let ts = self.config.start_time_ms.map_or(wall, |t0| t0 + n as i64 * self.config.time_step_ms);
                     let mut message = self.event(&mut rng, n, ts, &cx.name);
-                    message.acks = tracker.token(n);
+                    message.acks = tracker.token_at(n, now);
                     message
                 })
                 .collect();

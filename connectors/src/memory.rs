@@ -21,6 +21,9 @@ const HANDLE_CAPACITY: usize = 1024;
 
 type Slot<T> = Arc<Mutex<Option<T>>>;
 
+/// The source's ends of a [`MemoryInput`]: messages in, acknowledgements out.
+type SourceEnds = (mpsc::Receiver<(u64, Message)>, mpsc::UnboundedSender<Ack>);
+
 fn take_slot<T>(slot: &Slot<T>) -> Option<T> {
     slot.lock().unwrap_or_else(std::sync::PoisonError::into_inner).take()
 }
@@ -37,7 +40,7 @@ pub struct MemorySourceConfig {
     #[serde(default)]
     pub open: bool,
     #[serde(skip)]
-    channel: Slot<(mpsc::Receiver<(u64, Message)>, mpsc::UnboundedSender<Ack>)>,
+    channel: Slot<SourceEnds>,
 }
 
 /// The program's end of a memory source: send messages, receive their acknowledgements.

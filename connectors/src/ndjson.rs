@@ -8,7 +8,7 @@ use runnel_engine::{AckTracker, Batch, BlockError, Message, Metadata, Origin, Ru
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bytes read from the input per system call.
-const READ_CHUNK: usize = 64 * 1024;
+const READ_CHUNK: usize = 256 * 1024;
 
 /// Splits a byte stream into numbered lines, a buffer at a time.
 #[derive(Debug)]
@@ -65,7 +65,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     fn take_lines(&mut self, max: usize) -> Vec<(u64, BytesMut)> {
         let mut lines = Vec::new();
         while lines.len() < max {
-            let Some(end) = memchr(b'\n', &self.buf) else { break };
+            let Some(end) = memchr::memchr(b'\n', &self.buf) else { break };
             let mut line = self.buf.split_to(end + 1);
             line.truncate(end);
             self.line += 1;
@@ -81,10 +81,6 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         self.line += 1;
         vec![(self.line, self.buf.split())]
     }
-}
-
-fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
 }
 
 /// Turns numbered lines into messages, and malformed lines into failures that name the stream
@@ -104,6 +100,7 @@ impl LineDecoder {
     pub(crate) fn decode(&self, lines: Vec<(u64, BytesMut)>) -> (Batch, Vec<(Message, String)>) {
         let mut batch = Vec::with_capacity(lines.len());
         let mut failures = Vec::new();
+        let now = std::time::Instant::now();
         for (number, mut line) in lines {
             if line.last() == Some(&b'\r') {
                 line.truncate(line.len() - 1);
@@ -121,13 +118,13 @@ impl LineDecoder {
             match serde_json::from_slice(&line) {
                 Ok(value) => {
                     let mut message = Message::with_meta(value, meta);
-                    message.acks = self.tracker.token(number);
+                    message.acks = self.tracker.token_at(number, now);
                     batch.push(message);
                 }
                 Err(error) => {
                     let raw = String::from_utf8_lossy(line.chunk()).into_owned();
                     let mut message = Message::with_meta(serde_json::Value::String(raw), meta);
-                    message.acks = self.tracker.token(number);
+                    message.acks = self.tracker.token_at(number, now);
                     failures.push((message, format!("{}:{number}: invalid JSON: {error}", self.stream)));
                 }
             }

@@ -105,10 +105,16 @@ impl AckTracker {
 
     /// The acknowledgement set for a new source message with the given id.
     pub fn token(&self, id: u64) -> Acks {
+        self.token_at(id, Instant::now())
+    }
+
+    /// As [`AckTracker::token`], for a message read at `created`: a source stamping a whole
+    /// batch reads the clock once.
+    pub fn token_at(&self, id: u64, created: Instant) -> Acks {
         let shared = Arc::new(Shared {
             status: AtomicU8::new(0),
             id,
-            created: Instant::now(),
+            created,
             tracker: Arc::clone(&self.inner),
         });
         let mut tokens = SmallVec::new();

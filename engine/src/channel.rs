@@ -143,6 +143,13 @@ impl Input {
         Some(batch)
     }
 
+    /// A batch that is already waiting, without waiting for one: lets a sink gather what is
+    /// queued into one write. `None` when nothing is ready (or the input has ended).
+    pub fn next_ready(&mut self) -> Option<Batch> {
+        use futures::FutureExt;
+        self.next().now_or_never().flatten()
+    }
+
     /// Whether this node has no input edges (a source).
     pub fn is_empty(&self) -> bool {
         self.streams.is_empty()

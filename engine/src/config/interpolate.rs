@@ -22,9 +22,9 @@ pub(crate) fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
-        if tail.starts_with("$$") {
+        if let Some(after) = tail.strip_prefix("$$") {
             out.push('$');
-            rest = &tail[2..];
+            rest = after;
             offset += at + 2;
             continue;
         }

@@ -1,0 +1,81 @@
+//! The local connectors end to end: a following file source, stdin to stdout through the
+//! binary, and the file sink's append and truncate modes.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::support::{pipeline, runnel_bin};
+
+#[tokio::test]
+async fn a_following_file_source_reads_lines_appended_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("growing.ndjson");
+    std::fs::write(&path, "{\"n\":1}\n").expect("writes");
+    let running = pipeline(&format!(
+        "[sources.in]\ntype = \"file\"\npath = \"{}\"\nfollow = true\npoll_interval_ms = 10\n[sinks.out]\ntype = \"memory\"\ninputs = [\"in\"]\n",
+        path.display()
+    ))
+    .start()
+    .await
+    .expect("starts");
+    let mut output = runnel::connectors::take_output(running.resources(), "out").expect("sink");
+    let stop = running.shutdown_token();
+    let done = tokio::spawn(running.run_until(async move { stop.cancelled().await }, Duration::from_secs(5)));
+    assert_eq!(output.recv().await.map(|m| m.value()["n"].clone()), Some(serde_json::json!(1)));
+    let mut file = std::fs::OpenOptions::new().append(true).open(&path).expect("opens");
+    // A line written in two parts is read once complete, not as two broken halves.
+    file.write_all(b"{\"n\":").expect("appends");
+    file.flush().expect("flushes");
+    file.write_all(b"2}\n{\"n\":3}\n").expect("appends");
+    let second = output.recv().await.expect("second line");
+    let third = output.recv().await.expect("third line");
+    assert_eq!((second.value()["n"].as_i64(), third.value()["n"].as_i64()), (Some(2), Some(3)));
+    assert_eq!(third.meta.origin.offset, Some(3), "line numbers continue");
+    done.abort();
+}
+
+#[test]
+fn stdin_to_stdout_through_the_binary() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    std::fs::write(
+        &file,
+        "[sources.in]\ntype = \"stdin\"\n[blocks.double]\ntype = \"map\"\ninputs = [\"in\"]\nprogram = \".n * 2\"\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"double\"]\n",
+    )
+    .expect("writes");
+    let mut child = Command::new(runnel_bin())
+        .args(["run", "--no-metrics", file.to_str().expect("utf-8")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut stdin = child.stdin.take().expect("stdin");
+    stdin.write_all(b"{\"n\":1}\n{\"n\":2}\nbroken\n{\"n\":21}\n").expect("writes");
+    drop(stdin);
+    let out = child.wait_with_output().expect("exits");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n4\n42\n");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("stdin:3: invalid JSON"), "the bad line is logged with its number: {stderr}");
+    assert!(stderr.contains("runnel: 3 messages in, 3 out, 1 errors, 1 dropped"), "{stderr}");
+}
+
+#[tokio::test]
+async fn the_file_sink_appends_or_truncates() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("out.ndjson");
+    std::fs::write(&path, "{\"old\":true}\n").expect("writes");
+    let run = |append: bool| {
+        let toml = format!(
+            "[sources.in]\ntype = \"memory\"\nmessages = [{{ new = true }}]\n[sinks.f]\ntype = \"file\"\ninputs = [\"in\"]\npath = \"{}\"\nappend = {append}\n",
+            path.display()
+        );
+        async move { pipeline(&toml).start().await.expect("starts").wait().await.expect("runs") }
+    };
+    run(true).await;
+    assert_eq!(std::fs::read_to_string(&path).expect("reads"), "{\"old\":true}\n{\"new\":true}\n");
+    run(false).await;
+    assert_eq!(std::fs::read_to_string(&path).expect("reads"), "{\"new\":true}\n");
+}
