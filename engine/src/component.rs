@@ -246,6 +246,23 @@ impl Registry {
         self.entries.keys().filter(|(_, t)| *t == type_name).map(|(r, _)| *r).collect()
     }
 
+    /// Problems with the registered examples: each must be TOML, deserialise and validate.
+    /// Crates that register components assert this is empty, so examples cannot rot.
+    pub fn example_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for entry in self.entries() {
+            let name = format!("{} `{}`", entry.role.section(), entry.type_name);
+            match toml::from_str::<toml::Value>(entry.example) {
+                Err(e) => problems.push(format!("{name}: example is not TOML: {e}")),
+                Ok(fields) => match entry.parse(fields) {
+                    Err(e) => problems.push(format!("{name}: example does not deserialise: {}", e.message)),
+                    Ok(config) => problems.extend(config.validate().into_iter().map(|p| format!("{name}: example is invalid: {p}"))),
+                },
+            }
+        }
+        problems
+    }
+
     /// Every entry, sorted by role and type name.
     pub fn entries(&self) -> impl Iterator<Item = &Entry> {
         self.entries.values()
