@@ -102,6 +102,20 @@ impl JqProgram {
         Ok(truthy)
     }
 
+    /// The program's first output on `input`, if any (later outputs are not computed): for keys
+    /// and fields read by stateful blocks.
+    ///
+    /// # Errors
+    /// As [`JqProgram::run`], for errors raised before the first output.
+    pub fn run_first(&self, input: &Value) -> Result<Option<Value>, JqError> {
+        let mut first = None;
+        self.each_output(input, |output| {
+            first = Some(convert::from_val(&output?));
+            Ok(false)
+        })?;
+        Ok(first)
+    }
+
     /// Feeds each output to `f` until it returns `Ok(false)` or an error. jaq's values and context
     /// are not `Send`, so they live only inside this call.
     fn each_output(

@@ -16,22 +16,43 @@
 // In tests a panic is the failure report, so unwrapping is the point.
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod batch;
+pub mod dedupe;
 pub mod filter;
 pub mod jq;
 pub mod map;
+pub mod route;
+pub mod throttle;
+pub mod time;
+pub mod unbatch;
+pub mod window;
 
 #[cfg(test)]
 mod test_support;
 
+pub use batch::BatchConfig;
+pub use dedupe::DedupeConfig;
 pub use filter::FilterConfig;
 pub use jq::{JqError, JqProgram};
 pub use map::MapConfig;
+pub use route::RouteConfig;
+pub use throttle::ThrottleConfig;
+pub use unbatch::UnbatchConfig;
+pub use window::WindowConfig;
 
 use runnel_engine::Registry;
 
 /// The component types this crate provides, by `type` name.
 pub fn registry() -> Registry {
-    Registry::new().with::<FilterConfig>().with::<MapConfig>()
+    Registry::new()
+        .with::<FilterConfig>()
+        .with::<MapConfig>()
+        .with::<RouteConfig>()
+        .with::<BatchConfig>()
+        .with::<UnbatchConfig>()
+        .with::<WindowConfig>()
+        .with::<DedupeConfig>()
+        .with::<ThrottleConfig>()
 }
 
 #[cfg(test)]
@@ -58,6 +79,6 @@ mod tests {
     fn every_block_is_a_transform() {
         assert!(registry().entries().all(|entry| entry.role == Role::Transform));
         let names: Vec<_> = registry().entries().map(|entry| entry.type_name).collect();
-        assert_eq!(names, ["filter", "map"]);
+        assert_eq!(names, ["batch", "dedupe", "filter", "map", "route", "throttle", "unbatch", "window"]);
     }
 }

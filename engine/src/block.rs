@@ -76,6 +76,12 @@ pub trait FunctionBlock: Send + 'static {
 
     /// Called once after the input has ended, to flush held state.
     fn on_close(&mut self, _out: &mut Emitter) {}
+
+    /// How many entries of state the block holds (open windows, remembered keys), reported as
+    /// `runnel_node_state_entries` after every batch. Stateless blocks keep the default.
+    fn state_size(&self) -> usize {
+        0
+    }
 }
 
 /// Collects what a [`FunctionBlock`] produces from one batch.
@@ -84,12 +90,13 @@ pub struct Emitter {
     pending: Vec<Batch>,
     failures: Vec<(Message, String)>,
     filtered: usize,
+    evicted: usize,
 }
 
 impl Emitter {
     /// An emitter for a node with `ports` output ports.
     pub fn new(ports: usize) -> Self {
-        Self { pending: (0..ports).map(|_| Vec::new()).collect(), failures: Vec::new(), filtered: 0 }
+        Self { pending: (0..ports).map(|_| Vec::new()).collect(), failures: Vec::new(), filtered: 0, evicted: 0 }
     }
 
     /// Emits `message` on the first port.
@@ -117,6 +124,22 @@ impl Emitter {
         self.failures.push((message, error.to_string()));
     }
 
+    /// Records that the block evicted `count` state entries early because it reached its cap
+    /// (counted in `runnel_node_state_evictions_total`). The block logs the warning.
+    pub fn evicted(&mut self, count: usize) {
+        self.evicted += count;
+    }
+
+    /// Takes the messages emitted on `port` and not yet sent (for tests of a block's logic).
+    pub fn take_port(&mut self, port: PortId) -> Batch {
+        self.pending.get_mut(port).map(std::mem::take).unwrap_or_default()
+    }
+
+    /// Takes the failures reported and not yet handled (for tests of a block's logic).
+    pub fn take_failures(&mut self) -> Vec<(Message, String)> {
+        std::mem::take(&mut self.failures)
+    }
+
     /// Messages emitted and not yet sent, over all ports.
     pub fn pending(&self) -> usize {
         self.pending.iter().map(Vec::len).sum()
@@ -129,6 +152,9 @@ impl Emitter {
     pub async fn flush(&mut self, output: &mut Output) -> Result<(), BlockError> {
         if self.filtered > 0 {
             output.count_filtered(std::mem::take(&mut self.filtered));
+        }
+        if self.evicted > 0 {
+            output.count_evicted(std::mem::take(&mut self.evicted));
         }
         for port in 0..self.pending.len() {
             if self.pending[port].is_empty() {
@@ -158,6 +184,7 @@ impl<F: FunctionBlock> Block for Function<F> {
                 () = sleep_until(deadline), if deadline.is_some() => {
                     block.on_deadline(Instant::now(), &mut out);
                     out.flush(&mut cx.output).await?;
+                    cx.metrics.state_entries.set(block.state_size() as i64);
                     continue;
                 }
             };
@@ -168,9 +195,12 @@ impl<F: FunctionBlock> Block for Function<F> {
             }
             out.flush(&mut cx.output).await?;
             timer.observe_duration();
+            cx.metrics.state_entries.set(block.state_size() as i64);
         }
         block.on_close(&mut out);
-        out.flush(&mut cx.output).await
+        out.flush(&mut cx.output).await?;
+        cx.metrics.state_entries.set(block.state_size() as i64);
+        Ok(())
     }
 }
 

@@ -26,6 +26,10 @@ pub const SENT_BYTES: &str = "runnel_node_sent_bytes_total";
 pub const ERRORS: &str = "runnel_node_errors_total";
 /// Messages a node dropped, by reason (`filtered`, `error`, `unread_port`, `edge_full`).
 pub const DROPPED: &str = "runnel_node_dropped_messages_total";
+/// Entries a stateful block holds (open windows, remembered keys).
+pub const STATE_ENTRIES: &str = "runnel_node_state_entries";
+/// Entries a stateful block evicted early because it reached its cap.
+pub const STATE_EVICTIONS: &str = "runnel_node_state_evictions_total";
 /// Seconds a node spent on one batch.
 pub const BATCH_DURATION: &str = "runnel_node_batch_duration_seconds";
 /// Messages waiting in an edge's channel.
@@ -36,6 +40,20 @@ pub const EDGE_CAPACITY: &str = "runnel_edge_capacity_batches";
 pub const ACK_LATENCY: &str = "runnel_ack_latency_seconds";
 /// Final acknowledgements a source received, by status.
 pub const ACKS: &str = "runnel_source_acknowledgements_total";
+/// Whether a WebSocket client node is connected (1) or not (0).
+pub const WEBSOCKET_CONNECTED: &str = "runnel_websocket_connected";
+/// Times a WebSocket client node connected again after losing its connection.
+pub const WEBSOCKET_RECONNECTS: &str = "runnel_websocket_reconnects_total";
+/// Clients connected to a WebSocket server node.
+pub const WEBSOCKET_CLIENTS: &str = "runnel_websocket_server_clients";
+/// Connections a WebSocket server refused before the upgrade, by reason.
+pub const WEBSOCKET_REFUSED: &str = "runnel_websocket_server_refused_total";
+/// Clients a WebSocket server disconnected or lost, by reason.
+pub const WEBSOCKET_DISCONNECTS: &str = "runnel_websocket_server_disconnects_total";
+/// Frames a WebSocket server wrote to its clients.
+pub const WEBSOCKET_FRAMES_SENT: &str = "runnel_websocket_server_frames_sent_total";
+/// Frames a WebSocket server dropped instead of writing them, by reason.
+pub const WEBSOCKET_FRAMES_DROPPED: &str = "runnel_websocket_server_frames_dropped_total";
 
 const LATENCY_BUCKETS: &[f64] =
     &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
@@ -51,10 +69,13 @@ pub struct PipelineMetrics {
     errors: IntCounterVec,
     dropped: IntCounterVec,
     batch_duration: HistogramVec,
+    state_entries: IntGaugeVec,
+    state_evictions: IntCounterVec,
     edge_queue: IntGaugeVec,
     edge_capacity: IntGaugeVec,
     ack_latency: HistogramVec,
     acks: IntCounterVec,
+    websocket: WebSocketFamilies,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -91,10 +112,13 @@ impl PipelineMetrics {
             errors: counter(&r, ERRORS, "Messages a node failed to process or deliver.", &["node"]),
             dropped: counter(&r, DROPPED, "Messages a node dropped.", &["node", "reason"]),
             batch_duration: histogram(&r, BATCH_DURATION, "Seconds a node spent on one batch.", &["node"]),
+            state_entries: gauge(&r, STATE_ENTRIES, "Entries a stateful block holds.", &["node"]),
+            state_evictions: counter(&r, STATE_EVICTIONS, "Entries evicted early at the state cap.", &["node"]),
             edge_queue: gauge(&r, EDGE_QUEUE, "Messages waiting in an edge.", &["from", "port", "to"]),
             edge_capacity: gauge(&r, EDGE_CAPACITY, "Capacity of an edge in batches.", &["from", "port", "to"]),
             ack_latency: histogram(&r, ACK_LATENCY, "Seconds from emission to final acknowledgement.", &["node"]),
             acks: counter(&r, ACKS, "Final acknowledgements a source received.", &["node", "status"]),
+            websocket: WebSocketFamilies::new(&r),
             registry: r,
         }
     }
@@ -115,6 +139,9 @@ impl PipelineMetrics {
             dropped_unread: self.dropped.with_label_values(&[node, "unread_port"]),
             dropped_full: self.dropped.with_label_values(&[node, "edge_full"]),
             batch_duration: self.batch_duration.with_label_values(&[node]),
+            state_entries: self.state_entries.with_label_values(&[node]),
+            state_evictions: self.state_evictions.with_label_values(&[node]),
+            websocket: WebSocketMetrics { node: node.into(), families: self.websocket.clone() },
             acks: AckMetrics {
                 latency: self.ack_latency.with_label_values(&[node]),
                 by_status: [
@@ -209,8 +236,14 @@ pub struct NodeMetrics {
     pub dropped_full: IntCounter,
     /// Seconds per batch.
     pub batch_duration: Histogram,
+    /// Entries held by a stateful block.
+    pub state_entries: IntGauge,
+    /// Entries evicted at the state cap.
+    pub state_evictions: IntCounter,
     /// Acknowledgement outcomes, for sources.
     pub acks: AckMetrics,
+    /// WebSocket connection metrics, for WebSocket sources and sinks.
+    pub websocket: WebSocketMetrics,
 }
 
 /// Metric handles of one output port.
@@ -233,6 +266,76 @@ impl AckMetrics {
     pub(crate) fn observe(&self, status: AckStatus, latency: Duration) {
         self.latency.observe(latency.as_secs_f64());
         self.by_status[status as usize - 1].inc();
+    }
+}
+
+#[derive(Clone, Debug)]
+struct WebSocketFamilies {
+    connected: IntGaugeVec,
+    reconnects: IntCounterVec,
+    clients: IntGaugeVec,
+    refused: IntCounterVec,
+    disconnects: IntCounterVec,
+    frames_sent: IntCounterVec,
+    frames_dropped: IntCounterVec,
+}
+
+impl WebSocketFamilies {
+    fn new(r: &Registry) -> Self {
+        Self {
+            connected: gauge(r, WEBSOCKET_CONNECTED, "Whether a WebSocket client node is connected.", &["node"]),
+            reconnects: counter(r, WEBSOCKET_RECONNECTS, "Times a WebSocket client node reconnected.", &["node"]),
+            clients: gauge(r, WEBSOCKET_CLIENTS, "Clients connected to a WebSocket server.", &["node"]),
+            refused: counter(r, WEBSOCKET_REFUSED, "Connections a WebSocket server refused.", &["node", "reason"]),
+            disconnects: counter(r, WEBSOCKET_DISCONNECTS, "Clients a WebSocket server lost.", &["node", "reason"]),
+            frames_sent: counter(r, WEBSOCKET_FRAMES_SENT, "Frames a WebSocket server wrote.", &["node"]),
+            frames_dropped: counter(r, WEBSOCKET_FRAMES_DROPPED, "Frames a WebSocket server dropped.", &["node", "reason"]),
+        }
+    }
+}
+
+/// WebSocket metrics of one node. Series are created on first use, so only WebSocket nodes
+/// appear in the exposition; resolve the handles once, outside hot loops.
+#[derive(Clone, Debug)]
+pub struct WebSocketMetrics {
+    node: String,
+    families: WebSocketFamilies,
+}
+
+impl WebSocketMetrics {
+    /// 1 while the client node is connected, else 0.
+    pub fn connected(&self) -> IntGauge {
+        self.families.connected.with_label_values(&[&self.node])
+    }
+
+    /// Reconnections of the client node.
+    pub fn reconnects(&self) -> IntCounter {
+        self.families.reconnects.with_label_values(&[&self.node])
+    }
+
+    /// Clients connected to the server node.
+    pub fn clients(&self) -> IntGauge {
+        self.families.clients.with_label_values(&[&self.node])
+    }
+
+    /// Connections refused for `reason` (`unauthorized`, `max_connections`).
+    pub fn refused(&self, reason: &str) -> IntCounter {
+        self.families.refused.with_label_values(&[&self.node, reason])
+    }
+
+    /// Clients lost for `reason` (`closed`, `slow_consumer`, `timeout`, `error`, `shutdown`).
+    pub fn disconnects(&self, reason: &str) -> IntCounter {
+        self.families.disconnects.with_label_values(&[&self.node, reason])
+    }
+
+    /// Frames written to clients.
+    pub fn frames_sent(&self) -> IntCounter {
+        self.families.frames_sent.with_label_values(&[&self.node])
+    }
+
+    /// Frames dropped for `reason` (`slow_consumer`).
+    pub fn frames_dropped(&self, reason: &str) -> IntCounter {
+        self.families.frames_dropped.with_label_values(&[&self.node, reason])
     }
 }
 

@@ -110,6 +110,11 @@ impl Output {
         self.metrics.dropped_filtered.inc_by(count as u64);
     }
 
+    /// Records that `count` state entries were evicted at the block's cap.
+    pub fn count_evicted(&self, count: usize) {
+        self.metrics.state_evictions.inc_by(count as u64);
+    }
+
     /// Handles messages that failed in this node: to the `errors` port if anything reads it
     /// (as error records, see [`error_record`]), else as the `on_error` policy says.
     ///

@@ -1,0 +1,181 @@
+//! The `dedupe` block: drops repeats of a key seen within a time horizon, a count horizon, or both.
+
+use std::collections::{HashMap, VecDeque};
+
+use runnel_engine::{
+    Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait,
+    function_block,
+};
+use serde::Deserialize;
+
+use crate::jq::JqProgram;
+use crate::time::{Clock, EventTime, Span, TimeKind, key_of};
+
+/// Configuration of the `dedupe` block.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DedupeConfig {
+    /// A jq expression for the identity of a message (e.g. `.id`); the whole message when unset.
+    #[serde(default)]
+    pub key: Option<JqProgram>,
+    /// How long a key is remembered after it was first seen; forever (up to `max_keys`) when unset.
+    #[serde(default)]
+    pub ttl: Option<Span>,
+    /// Whether `ttl` follows `processing` time (default) or `event` time.
+    #[serde(default = "processing")]
+    pub time: TimeKind,
+    /// A jq expression for a message's event time, with `time = "event"`; the source's timestamp
+    /// when unset.
+    #[serde(default)]
+    pub time_field: Option<JqProgram>,
+    /// How many keys are remembered at most: the count horizon, and the bound on memory. The
+    /// oldest key is forgotten first; when that happens before its `ttl`, a warning is logged and
+    /// `runnel_node_state_evictions_total` counts it.
+    #[serde(default = "default_max_keys")]
+    pub max_keys: usize,
+}
+
+fn processing() -> TimeKind {
+    TimeKind::Processing
+}
+
+fn default_max_keys() -> usize {
+    100_000
+}
+
+impl Component for DedupeConfig {
+    const TYPE: &'static str = "dedupe";
+    const ROLE: Role = Role::Transform;
+    const DESCRIPTION: &'static str = "Drops messages whose key was already seen within a time or count horizon.";
+    const EXAMPLE: &'static str = "key = \".id\"\nttl = \"10m\"\nmax_keys = 100000";
+}
+
+#[async_trait]
+impl BlockConfig for DedupeConfig {
+    fn validate(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.max_keys == 0 {
+            problems.push("`max_keys` must be at least 1".to_owned());
+        }
+        if self.ttl.is_some_and(|t| t.millis() == 0) {
+            problems.push("`ttl` must be longer than 0".to_owned());
+        }
+        if self.time == TimeKind::Processing && self.time_field.is_some() {
+            problems.push("`time_field` needs `time = \"event\"`".to_owned());
+        }
+        problems
+    }
+
+    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+        Ok(function_block(Dedupe::new(self.clone())))
+    }
+}
+
+/// The running `dedupe` block.
+#[derive(Debug)]
+pub struct Dedupe {
+    config: DedupeConfig,
+    event_time: EventTime,
+    clock: Clock,
+    /// Key → when it was first seen.
+    seen: HashMap<String, i64>,
+    /// Keys in the order they were first seen, to forget the oldest first.
+    order: VecDeque<(i64, String)>,
+    evictions: u64,
+}
+
+impl Dedupe {
+    /// A dedupe block for a validated `config`.
+    pub fn new(config: DedupeConfig) -> Self {
+        let event_time = EventTime::new(config.time_field.clone());
+        Self { config, event_time, clock: Clock::new(), seen: HashMap::new(), order: VecDeque::new(), evictions: 0 }
+    }
+
+    fn forget_expired(&mut self, now: i64) {
+        let Some(ttl) = self.config.ttl else { return };
+        while let Some((at, _)) = self.order.front() {
+            if *at > now - ttl.millis() {
+                break;
+            }
+            if let Some((_, key)) = self.order.pop_front() {
+                self.seen.remove(&key);
+            }
+        }
+    }
+
+    fn forget_oldest(&mut self, out: &mut Emitter) {
+        while self.seen.len() > self.config.max_keys {
+            let Some((_, key)) = self.order.pop_front() else { break };
+            self.seen.remove(&key);
+            if self.config.ttl.is_some() {
+                self.evictions += 1;
+                out.evicted(1);
+                if self.evictions.is_power_of_two() {
+                    tracing::warn!(max_keys = self.config.max_keys, evicted = self.evictions, "dedupe reached max_keys before keys expired; repeats of forgotten keys will pass");
+                }
+            }
+        }
+    }
+}
+
+impl FunctionBlock for Dedupe {
+    fn process(&mut self, message: Message, out: &mut Emitter) {
+        let now = match self.config.time {
+            TimeKind::Processing => Ok(self.clock.now_ms()),
+            TimeKind::Event => self.event_time.of(&message),
+        };
+        let (now, key) = match now.and_then(|now| key_of(self.config.key.as_ref(), &message).map(|(key, _)| (now, key))) {
+            Ok(found) => found,
+            Err(error) => return out.fail(message, error),
+        };
+        let key = if self.config.key.is_none() { message.value().to_string() } else { key };
+        self.forget_expired(now);
+        if self.seen.contains_key(&key) {
+            return out.filter(message);
+        }
+        self.seen.insert(key.clone(), now);
+        self.order.push_back((now, key));
+        self.forget_oldest(out);
+        out.emit(message);
+    }
+
+    fn state_size(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_support::run_block;
+    use serde_json::json;
+
+    fn config(text: &str) -> DedupeConfig {
+        toml::from_str(text).unwrap()
+    }
+
+    #[tokio::test]
+    async fn repeats_within_the_count_horizon_are_dropped() {
+        let inputs = [1, 2, 1, 3, 1].iter().map(|id| json!({ "id": id })).collect();
+        let outcome = run_block(config("key = '.id'\nmax_keys = 2"), inputs).await;
+        // 1, 2 pass; 1 repeats; 3 pushes 1 out of the horizon; so the last 1 passes again.
+        let ids: Vec<_> = outcome.out.iter().map(|v| v["id"].as_i64().unwrap()).collect();
+        assert_eq!(ids, vec![1, 2, 3, 1]);
+    }
+
+    #[tokio::test]
+    async fn event_time_ttl_forgets_old_keys() {
+        let inputs = vec![json!({"id": "a", "t": 0}), json!({"id": "a", "t": 500}), json!({"id": "a", "t": 1500})];
+        let outcome = run_block(config("key = '.id'\nttl = \"1s\"\ntime = \"event\"\ntime_field = '.t'"), inputs).await;
+        let times: Vec<_> = outcome.out.iter().map(|v| v["t"].as_i64().unwrap()).collect();
+        assert_eq!(times, vec![0, 1500]);
+    }
+
+    #[tokio::test]
+    async fn whole_messages_are_the_default_key_and_bad_keys_fail() {
+        let inputs = vec![json!({"a": 1}), json!({"a": 1}), json!({"a": 2})];
+        assert_eq!(run_block(config(""), inputs).await.out.len(), 2);
+        let outcome = run_block(config("key = '.a + 1'"), vec![json!({"a": "x"})]).await;
+        assert_eq!(outcome.errors.len(), 1);
+    }
+}

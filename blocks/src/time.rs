@@ -1,0 +1,170 @@
+//! Time for the stateful blocks: durations in configurations, a processing-time clock that
+//! tests can pause, and reading a message's event time.
+
+use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use runnel_engine::Message;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::jq::JqProgram;
+
+/// A duration in a configuration: `"10s"`, `"500ms"`, `"1m 30s"`, or an integer of milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "DurationText")]
+pub struct Span(Duration);
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DurationText {
+    Millis(u64),
+    Text(String),
+}
+
+impl TryFrom<DurationText> for Span {
+    type Error = String;
+
+    fn try_from(text: DurationText) -> Result<Self, String> {
+        match text {
+            DurationText::Millis(ms) => Ok(Self(Duration::from_millis(ms))),
+            DurationText::Text(text) => humantime::parse_duration(&text)
+                .map(Self)
+                .map_err(|e| format!("`{text}` is not a duration such as \"10s\" or \"250ms\": {e}")),
+        }
+    }
+}
+
+impl Span {
+    /// A span of `ms` milliseconds.
+    pub fn from_millis(ms: u64) -> Self {
+        Self(Duration::from_millis(ms))
+    }
+
+    /// The span in whole milliseconds.
+    pub fn millis(self) -> i64 {
+        i64::try_from(self.0.as_millis()).unwrap_or(i64::MAX)
+    }
+
+    /// The span as a [`Duration`].
+    pub fn duration(self) -> Duration {
+        self.0
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+/// Which clock a stateful block follows.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeKind {
+    /// The time each message says it happened (a field, or the source's timestamp).
+    #[default]
+    Event,
+    /// The time the block sees the message.
+    Processing,
+}
+
+/// Processing time in milliseconds since the epoch. It advances with tokio's clock, so tests that
+/// pause time control it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Clock {
+    wall_at_start: i64,
+    start: tokio::time::Instant,
+}
+
+impl Clock {
+    pub(crate) fn new() -> Self {
+        let wall = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        Self { wall_at_start: wall, start: tokio::time::Instant::now() }
+    }
+
+    /// Now, in ms since the epoch.
+    pub(crate) fn now_ms(&self) -> i64 {
+        self.at(tokio::time::Instant::now())
+    }
+
+    /// `instant` in ms since the epoch.
+    pub(crate) fn at(&self, instant: tokio::time::Instant) -> i64 {
+        self.wall_at_start + instant.saturating_duration_since(self.start).as_millis() as i64
+    }
+
+    /// The instant at `ms` since the epoch (now, if that is in the past).
+    pub(crate) fn instant(&self, ms: i64) -> tokio::time::Instant {
+        let offset = u64::try_from(ms - self.wall_at_start).unwrap_or(0);
+        self.start + Duration::from_millis(offset)
+    }
+}
+
+/// Reads when a message happened.
+#[derive(Clone, Debug)]
+pub(crate) struct EventTime {
+    field: Option<JqProgram>,
+}
+
+impl EventTime {
+    /// From `field` (a jq expression yielding ms since the epoch or an RFC 3339 string), or from
+    /// the message's metadata timestamp when no field is given.
+    pub(crate) fn new(field: Option<JqProgram>) -> Self {
+        Self { field }
+    }
+
+    /// The event time of `message` in ms since the epoch.
+    pub(crate) fn of(&self, message: &Message) -> Result<i64, String> {
+        let Some(field) = &self.field else {
+            return message.meta.timestamp.ok_or_else(|| "the message has no timestamp; set `time_field`".to_owned());
+        };
+        match field.run_first(message.value()).map_err(|e| e.to_string())? {
+            Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).ok_or_else(|| format!("`{field}` is {n}, not a time")),
+            Some(Value::String(text)) => humantime::parse_rfc3339_weak(&text)
+                .map_err(|e| format!("`{field}` is {text:?}, not an RFC 3339 time: {e}"))
+                .map(|t| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)),
+            Some(other) => Err(format!("`{field}` is {other}, not a time (ms since the epoch or RFC 3339)")),
+            None => Err(format!("`{field}` yields no time")),
+        }
+    }
+}
+
+/// A message's key under `key`, as text usable in a map: `null` when there is no program.
+pub(crate) fn key_of(key: Option<&JqProgram>, message: &Message) -> Result<(String, Value), String> {
+    let Some(program) = key else { return Ok(("null".to_owned(), Value::Null)) };
+    let value = program.run_first(message.value()).map_err(|e| e.to_string())?.unwrap_or(Value::Null);
+    let text = match &value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    Ok((text, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spans_read_text_or_milliseconds() {
+        let text: Span = toml::Value::String("1m 30s".into()).try_into().unwrap();
+        assert_eq!(text.millis(), 90_000);
+        let ms: Span = toml::Value::Integer(250).try_into().unwrap();
+        assert_eq!(ms.millis(), 250);
+        let bad: Result<Span, _> = toml::Value::String("soon".into()).try_into();
+        assert!(bad.unwrap_err().to_string().contains("`soon` is not a duration"));
+    }
+
+    #[test]
+    fn event_time_reads_numbers_strings_or_metadata() {
+        let field = EventTime::new(Some(JqProgram::new(".at").unwrap()));
+        let message = Message::new(serde_json::json!({"at": "2026-11-22T08:00:00Z"}));
+        assert_eq!(field.of(&message), Ok(1_795_334_400_000));
+        let message = Message::new(serde_json::json!({"at": 1234}));
+        assert_eq!(field.of(&message), Ok(1234));
+        let message = Message::new(serde_json::json!({"at": true}));
+        assert!(field.of(&message).unwrap_err().contains("not a time"));
+        let mut message = Message::new(serde_json::json!({}));
+        message.meta.timestamp = Some(42);
+        assert_eq!(EventTime::new(None).of(&message), Ok(42));
+    }
+}

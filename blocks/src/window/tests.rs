@@ -1,0 +1,123 @@
+use runnel_engine::{AckStatus, Emitter, FunctionBlock, Message};
+use serde_json::{Value, json};
+
+use super::{Window, WindowConfig};
+use crate::test_support::run_block;
+
+fn window(text: &str) -> Window {
+    let config: WindowConfig = toml::from_str(text).unwrap();
+    assert_eq!(config.problems(), Vec::<String>::new());
+    Window::new(config)
+}
+
+/// Feeds `(ts, room)` events; returns (emitted, late) values, acknowledging everything.
+fn feed(block: &mut Window, events: &[(i64, &str)], close: bool) -> (Vec<Value>, Vec<Value>) {
+    let mut out = Emitter::new(2);
+    for (ts, room) in events {
+        block.process(Message::new(json!({ "ts": ts, "room": room, "len": 2 })), &mut out);
+    }
+    if close {
+        block.on_close(&mut out);
+    }
+    let take = |out: &mut Emitter, port| out.take_port(port).into_iter().map(Message::into_value).collect();
+    (take(&mut out, 0), take(&mut out, 1))
+}
+
+const TUMBLING: &str = r#"kind = "tumbling"
+size = "10s"
+time_field = ".ts"
+group_by = ".room"
+[aggregates]
+n = { op = "count" }
+chars = { op = "sum", field = ".len" }"#;
+
+#[test]
+fn tumbling_windows_count_per_key_and_close_on_the_watermark() {
+    let mut block = window(TUMBLING);
+    let (emitted, late) = feed(&mut block, &[(1_000, "a"), (2_000, "b"), (9_999, "a"), (10_000, "a")], false);
+    assert_eq!(
+        emitted,
+        vec![
+            json!({"window": {"start": 0, "end": 10_000}, "key": "a", "n": 2, "chars": 4}),
+            json!({"window": {"start": 0, "end": 10_000}, "key": "b", "n": 1, "chars": 2}),
+        ]
+    );
+    assert!(late.is_empty());
+    let (emitted, _) = feed(&mut block, &[], true);
+    assert_eq!(emitted, vec![json!({"window": {"start": 10_000, "end": 20_000}, "key": "a", "n": 1, "chars": 2})]);
+}
+
+#[test]
+fn late_messages_go_to_the_late_port_unless_within_the_allowed_lateness() {
+    let mut block = window(&TUMBLING.replace("group_by", "allowed_lateness = \"3s\"\ngroup_by"));
+    let (emitted, late) = feed(&mut block, &[(1_000, "a"), (12_000, "a"), (8_000, "a")], false);
+    assert!(emitted.is_empty(), "the watermark is 9s: nothing closed yet: {emitted:?}");
+    assert!(late.is_empty());
+    let (emitted, late) = feed(&mut block, &[(14_000, "a"), (9_000, "a")], false);
+    assert_eq!(emitted, vec![json!({"window": {"start": 0, "end": 10_000}, "key": "a", "n": 2, "chars": 4})]);
+    assert_eq!(late, vec![json!({"ts": 9_000, "room": "a", "len": 2})]);
+}
+
+#[test]
+fn sliding_windows_count_a_message_in_every_window_holding_it() {
+    let mut block = window("kind = \"sliding\"\nsize = \"10s\"\nslide = \"5s\"\ntime_field = \".ts\"");
+    let (emitted, _) = feed(&mut block, &[(7_000, "a"), (12_000, "a")], true);
+    let counts: Vec<(i64, i64)> =
+        emitted.iter().map(|v| (v["window"]["start"].as_i64().unwrap(), v["count"].as_i64().unwrap())).collect();
+    assert_eq!(counts, vec![(0, 1), (5_000, 2), (10_000, 1)]);
+}
+
+#[test]
+fn sessions_extend_with_activity_and_merge_when_bridged() {
+    let session = "kind = \"session\"\ngap = \"5s\"\ntime_field = \".ts\"\ngroup_by = \".room\"";
+    // Without lateness, 11s arrives after the watermark (20s) passed its session's end (16s).
+    let (_, late) = feed(&mut window(session), &[(20_000, "a"), (11_000, "a")], false);
+    assert_eq!(late.len(), 1);
+    let mut block = window(&format!("{session}\nallowed_lateness = \"10s\""));
+    let (emitted, _) = feed(&mut block, &[(0, "a"), (3_000, "a"), (20_000, "a"), (11_000, "a"), (16_000, "a")], false);
+    assert_eq!(emitted, vec![json!({"window": {"start": 0, "end": 8_000}, "key": "a", "count": 2})]);
+    let (emitted, _) = feed(&mut block, &[], true);
+    assert_eq!(emitted, vec![json!({"window": {"start": 11_000, "end": 25_000}, "key": "a", "count": 3})]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn processing_time_windows_close_on_the_clock() {
+    let mut block = window("kind = \"tumbling\"\nsize = \"1s\"\ntime = \"processing\"");
+    let mut out = Emitter::new(2);
+    block.process(Message::new(json!({})), &mut out);
+    block.process(Message::new(json!({})), &mut out);
+    let deadline = block.deadline().expect("a window is open");
+    tokio::time::sleep_until(deadline).await;
+    block.on_deadline(tokio::time::Instant::now(), &mut out);
+    let emitted: Vec<Value> = out.take_port(0).into_iter().map(Message::into_value).collect();
+    assert_eq!(emitted.len(), 1);
+    assert_eq!(emitted[0]["count"], 2);
+    assert_eq!(block.deadline(), None);
+}
+
+#[test]
+fn the_open_window_cap_emits_the_oldest_early() {
+    let mut block = window("kind = \"tumbling\"\nsize = \"1h\"\ntime_field = \".ts\"\ngroup_by = \".room\"\nmax_open_windows = 2");
+    let (emitted, _) = feed(&mut block, &[(0, "a"), (0, "b"), (0, "c")], false);
+    assert_eq!(emitted.len(), 1, "one window evicted to stay at 2: {emitted:?}");
+    assert_eq!(block.state_size(), 2);
+}
+
+#[test]
+fn bad_configurations_are_explained() {
+    let config: WindowConfig = toml::from_str("kind = \"sliding\"\nsize = \"1s\"\nslide = \"2s\"\ngap = \"1s\"").unwrap();
+    assert_eq!(config.problems().len(), 2, "{:?}", config.problems());
+    let config: WindowConfig = toml::from_str("kind = \"session\"").unwrap();
+    assert_eq!(config.problems(), vec!["a session window needs a `gap` longer than 0"]);
+}
+
+#[tokio::test]
+async fn every_aggregated_message_is_acknowledged_once_its_window_is_emitted() {
+    let config: WindowConfig = toml::from_str(TUMBLING).unwrap();
+    let inputs = vec![json!({"ts": 1, "room": "a", "len": 1}), json!({"ts": 2, "room": "a", "len": "x"}), json!({"ts": 3, "room": "b", "len": 1})];
+    let outcome = run_block(config, inputs).await;
+    assert_eq!(outcome.out.len(), 2);
+    assert_eq!(outcome.errors.len(), 1);
+    assert!(outcome.errors[0]["error"].as_str().unwrap().contains("aggregate `chars`: `.len` is \"x\", not a number"));
+    assert_eq!(outcome.acks, vec![AckStatus::Delivered; 3]);
+}
