@@ -4,7 +4,10 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-const WORDS: &[&str] = &["hello", "everyone", "see", "you", "at", "the", "gate", "noon", "lunch", "is", "ready", "coffee"];
+const WORDS: &[&str] = &[
+    "hello", "everyone", "see", "you", "at", "the", "gate", "noon", "lunch", "is", "ready", "coffee", "deploy", "tonight",
+    "meeting", "moved", "thanks", "great", "work", "weekend", "plans", "anyone",
+];
 
 /// Writes `count` events to `path`; returns the number of bytes written.
 pub(crate) fn write_chat_events(path: &Path, count: usize) -> std::io::Result<u64> {
@@ -24,7 +27,7 @@ pub(crate) fn write_chat_events(path: &Path, count: usize) -> std::io::Result<u6
             _ => "chat",
         };
         let mut text = String::new();
-        for i in 0..(8 + next() % 6) {
+        for i in 0..(12 + next() % 6) {
             if i > 0 {
                 text.push(' ');
             }
