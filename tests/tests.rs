@@ -10,3 +10,4 @@ mod metrics;
 mod pipelines;
 mod runtime;
 mod support;
+mod websocket;

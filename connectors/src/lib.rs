@@ -6,6 +6,7 @@
 //! - [`file_source`] and [`stdin`]: NDJSON lines in; a malformed line is an error naming its line.
 //! - [`file_sink`] and [`stdout`]: NDJSON lines out, acknowledged once written.
 //! - [`memory`]: channels between a pipeline and the program embedding it.
+//! - [`websocket`]: a WebSocket client source and sink (reconnecting, with keepalive).
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
 //!
 //! [`registry`] lists every type a pipeline file can name.
@@ -16,6 +17,7 @@ pub mod generator;
 pub mod memory;
 pub mod stdin;
 pub mod stdout;
+pub mod websocket;
 
 mod ndjson;
 mod sink_writer;
@@ -28,6 +30,7 @@ pub use generator::GeneratorConfig;
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
 pub use stdin::StdinConfig;
 pub use stdout::StdoutConfig;
+pub use websocket::{WebSocketSinkConfig, WebSocketSourceConfig};
 
 /// Every source and sink type, by the `type` name pipeline files use.
 pub fn registry() -> Registry {
@@ -39,6 +42,8 @@ pub fn registry() -> Registry {
         .with::<FileSinkConfig>()
         .with::<StdoutConfig>()
         .with::<MemorySinkConfig>()
+        .with::<WebSocketSourceConfig>()
+        .with::<WebSocketSinkConfig>()
 }
 
 #[cfg(test)]

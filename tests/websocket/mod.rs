@@ -1,0 +1,31 @@
+//! The WebSocket connectors against real peers: the `websocket` client source and sink against
+//! servers written with Python's `websockets`, and the `websocket_server` against its clients.
+
+mod client;
+mod peer;
+
+use std::time::Duration;
+
+use runnel::engine::PipelineMetrics;
+
+/// The value of metric `name` for `node` (a counter or a gauge), 0 when it has no series yet.
+pub(crate) fn metric(metrics: &PipelineMetrics, name: &str, node: &str) -> f64 {
+    metrics
+        .registry()
+        .gather()
+        .iter()
+        .filter(|family| family.name() == name)
+        .flat_map(|family| family.get_metric())
+        .filter(|m| m.get_label().iter().any(|l| l.name() == "node" && l.value() == node))
+        .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
+        .sum()
+}
+
+/// Polls `check` until it holds, for state only observable by looking (a gauge). Fails after 20 s.
+pub(crate) async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
