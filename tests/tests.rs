@@ -3,6 +3,7 @@
 mod acks;
 mod blocks;
 mod cli;
+mod compliance;
 mod config;
 mod connectors;
 mod library;
