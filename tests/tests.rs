@@ -6,6 +6,7 @@ mod cli;
 mod compliance;
 mod config;
 mod connectors;
+mod kafka;
 mod library;
 mod metrics;
 mod pipelines;

@@ -5,6 +5,7 @@
 //! - [`generator`]: synthetic chat events at a rate or count.
 //! - [`file_source`] and [`stdin`]: NDJSON lines in; a malformed line is an error naming its line.
 //! - [`file_sink`] and [`stdout`]: NDJSON lines out, acknowledged once written.
+//! - [`kafka`]: a Kafka source (consumer groups, at-least-once commits) and sink.
 //! - [`memory`]: channels between a pipeline and the program embedding it.
 //! - [`websocket`]: a WebSocket client source and sink (reconnecting, with keepalive).
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
@@ -14,6 +15,7 @@
 pub mod file_sink;
 pub mod file_source;
 pub mod generator;
+pub mod kafka;
 pub mod memory;
 pub mod stdin;
 pub mod stdout;
@@ -27,6 +29,7 @@ use runnel_engine::Registry;
 pub use file_sink::FileSinkConfig;
 pub use file_source::FileSourceConfig;
 pub use generator::GeneratorConfig;
+pub use kafka::{KafkaSinkConfig, KafkaSourceConfig};
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
 pub use stdin::StdinConfig;
 pub use stdout::StdoutConfig;
@@ -39,9 +42,11 @@ pub fn registry() -> Registry {
         .with::<FileSourceConfig>()
         .with::<StdinConfig>()
         .with::<MemorySourceConfig>()
+        .with::<KafkaSourceConfig>()
         .with::<FileSinkConfig>()
         .with::<StdoutConfig>()
         .with::<MemorySinkConfig>()
+        .with::<KafkaSinkConfig>()
         .with::<WebSocketSourceConfig>()
         .with::<WebSocketSinkConfig>()
 }

@@ -54,6 +54,17 @@ pub const WEBSOCKET_DISCONNECTS: &str = "runnel_websocket_server_disconnects_tot
 pub const WEBSOCKET_FRAMES_SENT: &str = "runnel_websocket_server_frames_sent_total";
 /// Frames a WebSocket server dropped instead of writing them, by reason.
 pub const WEBSOCKET_FRAMES_DROPPED: &str = "runnel_websocket_server_frames_dropped_total";
+/// Messages a Kafka source's group has not committed yet in a partition (high watermark minus
+/// committed offset), as librdkafka last reported it.
+pub const KAFKA_CONSUMER_LAG: &str = "runnel_kafka_consumer_lag_messages";
+/// Offset commits a Kafka source made, by result (`ok`, `error`).
+pub const KAFKA_COMMITS: &str = "runnel_kafka_commits_total";
+/// Consumer-group rebalances a Kafka source went through, by event (`assign`, `revoke`).
+pub const KAFKA_REBALANCES: &str = "runnel_kafka_rebalances_total";
+/// Times a Kafka source rewound a partition to re-read a message that failed downstream.
+pub const KAFKA_REWINDS: &str = "runnel_kafka_partition_rewinds_total";
+/// Messages a Kafka sink handed to the producer and still waits a delivery report for.
+pub const KAFKA_PRODUCER_IN_FLIGHT: &str = "runnel_kafka_producer_in_flight_messages";
 
 const LATENCY_BUCKETS: &[f64] =
     &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
@@ -76,6 +87,7 @@ pub struct PipelineMetrics {
     ack_latency: HistogramVec,
     acks: IntCounterVec,
     websocket: WebSocketFamilies,
+    kafka: KafkaFamilies,
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -119,6 +131,7 @@ impl PipelineMetrics {
             ack_latency: histogram(&r, ACK_LATENCY, "Seconds from emission to final acknowledgement.", &["node"]),
             acks: counter(&r, ACKS, "Final acknowledgements a source received.", &["node", "status"]),
             websocket: WebSocketFamilies::new(&r),
+            kafka: KafkaFamilies::new(&r),
             registry: r,
         }
     }
@@ -142,6 +155,7 @@ impl PipelineMetrics {
             state_entries: self.state_entries.with_label_values(&[node]),
             state_evictions: self.state_evictions.with_label_values(&[node]),
             websocket: WebSocketMetrics { node: node.into(), families: self.websocket.clone() },
+            kafka: KafkaMetrics { node: node.into(), families: self.kafka.clone() },
             acks: AckMetrics {
                 latency: self.ack_latency.with_label_values(&[node]),
                 by_status: [
@@ -244,6 +258,8 @@ pub struct NodeMetrics {
     pub acks: AckMetrics,
     /// WebSocket connection metrics, for WebSocket sources and sinks.
     pub websocket: WebSocketMetrics,
+    /// Kafka consumer and producer metrics, for Kafka sources and sinks.
+    pub kafka: KafkaMetrics,
 }
 
 /// Metric handles of one output port.
@@ -336,6 +352,67 @@ impl WebSocketMetrics {
     /// Frames dropped for `reason` (`slow_consumer`).
     pub fn frames_dropped(&self, reason: &str) -> IntCounter {
         self.families.frames_dropped.with_label_values(&[&self.node, reason])
+    }
+}
+
+#[derive(Clone, Debug)]
+struct KafkaFamilies {
+    lag: IntGaugeVec,
+    commits: IntCounterVec,
+    rebalances: IntCounterVec,
+    rewinds: IntCounterVec,
+    in_flight: IntGaugeVec,
+}
+
+impl KafkaFamilies {
+    fn new(r: &Registry) -> Self {
+        Self {
+            lag: gauge(r, KAFKA_CONSUMER_LAG, "Messages not yet committed in a partition.", &["node", "topic", "partition"]),
+            commits: counter(r, KAFKA_COMMITS, "Offset commits a Kafka source made.", &["node", "result"]),
+            rebalances: counter(r, KAFKA_REBALANCES, "Consumer-group rebalances of a Kafka source.", &["node", "event"]),
+            rewinds: counter(r, KAFKA_REWINDS, "Partitions rewound after a failed message.", &["node"]),
+            in_flight: gauge(r, KAFKA_PRODUCER_IN_FLIGHT, "Messages awaiting a delivery report.", &["node"]),
+        }
+    }
+}
+
+/// Kafka metrics of one node. Series are created on first use, so only Kafka nodes appear in
+/// the exposition.
+#[derive(Clone, Debug)]
+pub struct KafkaMetrics {
+    node: String,
+    families: KafkaFamilies,
+}
+
+impl KafkaMetrics {
+    /// The consumer lag of one partition.
+    pub fn lag(&self, topic: &str, partition: i32) -> IntGauge {
+        self.families.lag.with_label_values(&[self.node.as_str(), topic, &partition.to_string()])
+    }
+
+    /// Forgets the lag of a partition the source no longer owns.
+    pub fn remove_lag(&self, topic: &str, partition: i32) {
+        let _ = self.families.lag.remove_label_values(&[self.node.as_str(), topic, &partition.to_string()]);
+    }
+
+    /// Offset commits with `result` (`ok`, `error`).
+    pub fn commits(&self, result: &str) -> IntCounter {
+        self.families.commits.with_label_values(&[self.node.as_str(), result])
+    }
+
+    /// Rebalance events (`assign`, `revoke`).
+    pub fn rebalances(&self, event: &str) -> IntCounter {
+        self.families.rebalances.with_label_values(&[self.node.as_str(), event])
+    }
+
+    /// Partition rewinds.
+    pub fn rewinds(&self) -> IntCounter {
+        self.families.rewinds.with_label_values(&[self.node.as_str()])
+    }
+
+    /// Messages a sink awaits delivery reports for.
+    pub fn in_flight(&self) -> IntGauge {
+        self.families.in_flight.with_label_values(&[self.node.as_str()])
     }
 }
 

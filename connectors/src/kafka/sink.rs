@@ -1,0 +1,250 @@
+//! The running `kafka` sink: hands each message to librdkafka's producer and acknowledges it from
+//! its delivery report. librdkafka retries within `delivery_timeout_ms`; a message still failing
+//! then goes to the sink's `errors` port (or its `on_error` policy).
+//!
+//! Delivery reports arrive on the producer's polling thread, which acknowledges delivered messages
+//! directly and hands failed ones back to the sink's task. A semaphore of `max_in_flight` permits
+//! bounds what is in flight: the sink stops reading its input while none is left.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{DeliveryResult, Header, Message as _, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientContext;
+use runnel_engine::{
+    AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Output, Role, RunContext,
+    async_trait,
+};
+use tokio::sync::{Semaphore, mpsc};
+
+use super::config::KafkaSinkConfig;
+
+/// How long the sink waits before handing a message again to a producer whose queue was full.
+const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
+
+impl Component for KafkaSinkConfig {
+    const TYPE: &'static str = "kafka";
+    const ROLE: Role = Role::Sink;
+    const DESCRIPTION: &'static str =
+        "Writes JSON messages to Kafka (topic and key fixed, from a field or a jq expression); acknowledges on delivery reports.";
+    const EXAMPLE: &'static str = "brokers = \"127.0.0.1:9092\"\ntopic = { jq = '\"room-\" + .room' }\nkey = { field = \"user\" }\ncompression = \"lz4\"";
+}
+
+#[async_trait]
+impl BlockConfig for KafkaSinkConfig {
+    fn outputs(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    fn validate(&self) -> Vec<String> {
+        let mut problems = self.problems();
+        if u32::try_from(self.max_in_flight).is_err() {
+            problems.push(format!("`max_in_flight` must be at most {}", u32::MAX));
+        }
+        problems
+    }
+
+    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+        // The producer is created when the sink runs: creating it starts librdkafka's threads.
+        self.client_config().create_native_config().map_err(|e| BuildError::Invalid(e.to_string()))?;
+        Ok(Box::new(KafkaSink { config: self.clone() }))
+    }
+}
+
+/// The running `kafka` sink.
+#[derive(Debug)]
+pub struct KafkaSink {
+    config: KafkaSinkConfig,
+}
+
+/// The producer's context: turns delivery reports into acknowledgements.
+struct SinkContext {
+    failed: mpsc::UnboundedSender<(Message, String)>,
+    permits: Arc<Semaphore>,
+}
+
+impl ClientContext for SinkContext {}
+
+impl ProducerContext for SinkContext {
+    type DeliveryOpaque = Box<Message>;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, message: Box<Message>) {
+        match result {
+            Ok(_) => {
+                message.ack(AckStatus::Delivered);
+                self.permits.add_permits(1);
+            }
+            Err((error, record)) => {
+                let error = format!("cannot deliver to topic `{}`: {error}", record.topic());
+                // If the sink's task is gone the message drops unresolved: abandoned, never lost.
+                let _ = self.failed.send((*message, error));
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl Block for KafkaSink {
+    async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+        let max = self.config.max_in_flight;
+        let permits = Arc::new(Semaphore::new(max));
+        let (failed_tx, failed) = mpsc::unbounded_channel();
+        let context = SinkContext { failed: failed_tx, permits: permits.clone() };
+        let producer: ThreadedProducer<SinkContext> = self
+            .config
+            .client_config()
+            .create_with_context(context)
+            .map_err(|e| BlockError::other(format!("cannot create the Kafka producer: {e}")))?;
+        let in_flight = cx.metrics.kafka.in_flight();
+        let mut writer = Writer { config: self.config, producer, permits, failed, payload: Vec::new() };
+        loop {
+            let event = tokio::select! {
+                biased;
+                Some(first) = writer.failed.recv() => Event::Failed(first),
+                batch = cx.input.next() => Event::Input(batch),
+            };
+            match event {
+                Event::Failed(first) => writer.report_failures(first, &mut cx.output).await?,
+                Event::Input(Some(batch)) => {
+                    let timer = cx.metrics.batch_duration.start_timer();
+                    writer.produce(batch, &mut cx.output).await?;
+                    timer.observe_duration();
+                }
+                Event::Input(None) => break,
+            }
+            in_flight.set(i64::try_from(max - writer.permits.available_permits()).unwrap_or(i64::MAX));
+        }
+        writer.drain(max, &mut cx.output).await?;
+        in_flight.set(0);
+        Ok(())
+    }
+}
+
+enum Event {
+    Failed((Message, String)),
+    Input(Option<Batch>),
+}
+
+/// The sink's side of the producer.
+struct Writer {
+    config: KafkaSinkConfig,
+    producer: ThreadedProducer<SinkContext>,
+    permits: Arc<Semaphore>,
+    failed: mpsc::UnboundedReceiver<(Message, String)>,
+    /// Reused for every message's JSON; librdkafka copies it.
+    payload: Vec<u8>,
+}
+
+impl Writer {
+    async fn produce(&mut self, batch: Batch, output: &mut Output) -> Result<(), BlockError> {
+        let mut failures = Vec::new();
+        for message in batch {
+            self.reserve(output).await?;
+            if let Err(failure) = self.send(message).await {
+                self.permits.add_permits(1);
+                failures.push(failure);
+            }
+        }
+        output.fail(failures).await
+    }
+
+    /// Takes one in-flight permit, handling failed deliveries while none is free.
+    async fn reserve(&mut self, output: &mut Output) -> Result<(), BlockError> {
+        loop {
+            if let Ok(permit) = self.permits.try_acquire() {
+                permit.forget();
+                return Ok(());
+            }
+            let failed = tokio::select! {
+                permit = self.permits.acquire() => {
+                    permit.map_err(BlockError::other)?.forget();
+                    return Ok(());
+                }
+                Some(first) = self.failed.recv() => first,
+            };
+            self.report_failures(failed, output).await?;
+        }
+    }
+
+    /// Hands `message` to the producer; the delivery report acknowledges it later.
+    async fn send(&mut self, message: Message) -> Result<(), (Message, String)> {
+        let value = message.shared_value().clone();
+        let topic = match self.config.topic.resolve(&value) {
+            Ok(Some(topic)) => topic,
+            Ok(None) => return Err((message, "the message has no value for the topic".to_owned())),
+            Err(error) => return Err((message, format!("topic: {error}"))),
+        };
+        let key: Option<Bytes> = match &self.config.key {
+            Some(from) => match from.resolve(&value) {
+                Ok(key) => key.map(|k| Bytes::from(k.into_owned())),
+                Err(error) => return Err((message, format!("key: {error}"))),
+            },
+            None => message.meta.key.clone(),
+        };
+        self.payload.clear();
+        if let Err(error) = serde_json::to_writer(&mut self.payload, &*value) {
+            return Err((message, format!("cannot encode the message: {error}")));
+        }
+        let headers = if self.config.headers { message.meta.headers.as_deref().map(|h| to_headers(h)) } else { None };
+        let timestamp = message.meta.timestamp;
+        let mut message = Box::new(message);
+        loop {
+            let mut record = BaseRecord::<[u8], [u8], Box<Message>>::with_opaque_to(&topic, message).payload(&self.payload);
+            if let Some(key) = &key {
+                record = record.key(&key[..]);
+            }
+            if let Some(headers) = &headers {
+                record = record.headers(headers.clone());
+            }
+            if let Some(timestamp) = timestamp {
+                record = record.timestamp(timestamp);
+            }
+            match self.producer.send(record) {
+                Ok(()) => return Ok(()),
+                Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
+                    message = record.delivery_opaque;
+                    tokio::time::sleep(QUEUE_FULL_WAIT).await;
+                }
+                Err((error, record)) => return Err((*record.delivery_opaque, format!("cannot produce to topic `{topic}`: {error}"))),
+            }
+        }
+    }
+
+    /// Sends failed deliveries (this one and any other already reported) to the errors port and
+    /// frees their permits.
+    async fn report_failures(&mut self, first: (Message, String), output: &mut Output) -> Result<(), BlockError> {
+        let mut failures = vec![first];
+        while let Ok(more) = self.failed.try_recv() {
+            failures.push(more);
+        }
+        let count = failures.len();
+        output.fail(failures).await?;
+        self.permits.add_permits(count);
+        Ok(())
+    }
+
+    /// Waits for the delivery report of every message in flight.
+    async fn drain(&mut self, max: usize, output: &mut Output) -> Result<(), BlockError> {
+        let all = u32::try_from(max).unwrap_or(u32::MAX);
+        loop {
+            let failed = tokio::select! {
+                permits = self.permits.acquire_many(all) => {
+                    permits.map_err(BlockError::other)?.forget();
+                    return Ok(());
+                }
+                Some(first) = self.failed.recv() => first,
+            };
+            self.report_failures(failed, output).await?;
+        }
+    }
+}
+
+fn to_headers(headers: &[(String, Bytes)]) -> OwnedHeaders {
+    headers.iter().fold(OwnedHeaders::new_with_capacity(headers.len()), |all, (key, value)| {
+        all.insert(Header { key, value: Some(value.as_ref()) })
+    })
+}

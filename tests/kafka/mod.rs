@@ -1,0 +1,187 @@
+//! The `kafka` source and sink against a real broker: tansu, which `scripts/test.sh` starts on
+//! `RUNNEL_KAFKA_BROKERS` (default `127.0.0.1:19092`). Without a broker these tests are skipped,
+//! except in CI, where they fail.
+//!
+//! Helpers here talk to the broker with plain rdkafka clients: topics are created with the admin
+//! API, read back by assigning every partition (no consumer group, so no join delay), and a
+//! group's committed offsets are asked for directly.
+
+#![allow(unreachable_pub)]
+
+mod delivery;
+
+use std::collections::HashMap;
+use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders, OwnedMessage};
+use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
+use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use crate::support::peers_required;
+
+/// The broker's address, or `None` (skip) when it is unreachable outside CI.
+///
+/// # Panics
+/// In CI when the broker is unreachable.
+pub fn brokers() -> Option<String> {
+    let brokers = std::env::var("RUNNEL_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".to_owned());
+    let reachable = brokers.split(',').filter_map(|b| b.to_socket_addrs().ok()).flatten().any(|addr| {
+        TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
+    });
+    if reachable {
+        return Some(brokers);
+    }
+    assert!(!peers_required(), "no Kafka broker at {brokers} (scripts/test.sh starts tansu there)");
+    eprintln!("skipped: no Kafka broker at {brokers}; run scripts/test.sh");
+    None
+}
+
+/// A name no other test (or earlier run against the same broker) uses.
+pub fn unique(prefix: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    format!("{prefix}-{}-{nanos:x}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// Consumer options every test consumer, and every source in these tests, uses: tansu delays a
+/// new group's first join by about half the session timeout.
+pub const SESSION_TIMEOUT: &str = "6000";
+
+/// Creates `topic` with `partitions` partitions.
+pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
+    let admin: AdminClient<DefaultClientContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
+    let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    let results = futures::executor::block_on(admin.create_topics([&new], &AdminOptions::new())).expect("create_topics");
+    for result in results {
+        result.unwrap_or_else(|(name, code)| panic!("cannot create topic {name}: {code}"));
+    }
+}
+
+/// A message to produce.
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    pub key: Option<String>,
+    pub payload: String,
+    pub headers: Vec<(String, String)>,
+    pub partition: Option<i32>,
+}
+
+impl Record {
+    pub fn json(payload: serde_json::Value) -> Self {
+        Self { payload: payload.to_string(), ..Self::default() }
+    }
+}
+
+/// Produces `records` to `topic` and waits until the broker has them all.
+pub fn produce(brokers: &str, topic: &str, records: impl IntoIterator<Item = Record>) {
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer");
+    for record in records {
+        let headers = record.headers.iter().fold(OwnedHeaders::new(), |all, (k, v)| all.insert(Header { key: k, value: Some(v) }));
+        let mut base = BaseRecord::to(topic).payload(&record.payload).headers(headers);
+        if let Some(key) = &record.key {
+            base = base.key(key);
+        }
+        if let Some(partition) = record.partition {
+            base = base.partition(partition);
+        }
+        let mut pending = base;
+        loop {
+            match producer.send(pending) {
+                Ok(()) => break,
+                Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), back)) => {
+                    producer.poll(Duration::from_millis(10));
+                    pending = back;
+                }
+                Err((error, _)) => panic!("cannot produce: {error}"),
+            }
+        }
+    }
+    producer.flush(Duration::from_secs(60)).expect("every message delivered");
+}
+
+fn partition_count(consumer: &BaseConsumer, topic: &str) -> i32 {
+    let metadata = consumer.fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+    metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len() as i32)
+}
+
+/// Reads `topic` from the beginning until `count` messages arrived or `timeout` passed (then
+/// returns what arrived; the caller's assertion says what is missing).
+pub fn read_topic(brokers: &str, topic: &str, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", unique("reader"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .expect("consumer");
+    let deadline = Instant::now() + timeout;
+    let mut partitions = partition_count(&consumer, topic);
+    while partitions == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100)); // a topic the engine auto-creates shows up later
+        partitions = partition_count(&consumer, topic);
+    }
+    let mut list = TopicPartitionList::new();
+    for p in 0..partitions {
+        list.add_partition_offset(topic, p, Offset::Beginning).expect("offset");
+    }
+    consumer.assign(&list).expect("assign");
+    let mut out = Vec::new();
+    while out.len() < count && Instant::now() < deadline {
+        match consumer.poll(Duration::from_millis(100)) {
+            Some(Ok(message)) => out.push(message.detach()),
+            Some(Err(error)) => eprintln!("reading {topic}: {error}"),
+            None => {}
+        }
+    }
+    out
+}
+
+/// The JSON payloads of `messages`.
+pub fn payloads(messages: &[OwnedMessage]) -> Vec<serde_json::Value> {
+    messages.iter().map(|m| serde_json::from_slice(m.payload().unwrap_or(b"null")).expect("JSON payload")).collect()
+}
+
+/// A message's headers as strings.
+pub fn headers_of(message: &OwnedMessage) -> Vec<(String, String)> {
+    message
+        .headers()
+        .map(|h| h.iter().map(|h| (h.key.to_owned(), String::from_utf8_lossy(h.value.unwrap_or_default()).into_owned())).collect())
+        .unwrap_or_default()
+}
+
+/// The offsets `group` committed in `topic`, by partition (partitions without one are left out).
+pub fn committed(brokers: &str, group: &str, topic: &str) -> HashMap<i32, i64> {
+    let consumer: BaseConsumer =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", group).create().expect("consumer");
+    let mut list = TopicPartitionList::new();
+    for p in 0..partition_count(&consumer, topic) {
+        list.add_partition(topic, p);
+    }
+    let committed = consumer.committed_offsets(list, Duration::from_secs(10)).expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Polls `check` every 100 ms until it holds, for state that only the broker shows.
+pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !check() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
