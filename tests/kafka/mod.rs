@@ -8,10 +8,15 @@
 
 #![allow(unreachable_pub)]
 
+mod crash;
 mod delivery;
+mod group;
+mod rooms;
 
 use std::collections::HashMap;
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -22,7 +27,7 @@ use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders, OwnedMessage
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 
-use crate::support::peers_required;
+use crate::support::{free_addr, http_get, peers_required, runnel_bin, wait_for};
 
 /// The broker's address, or `None` (skip) when it is unreachable outside CI.
 ///
@@ -114,35 +119,186 @@ fn partition_count(consumer: &BaseConsumer, topic: &str) -> i32 {
     metadata.topics().iter().find(|t| t.name() == topic).map_or(0, |t| t.partitions().len() as i32)
 }
 
+/// Reads a topic from the beginning, every partition assigned (no group), keeping what it read.
+pub struct TopicReader {
+    consumer: BaseConsumer,
+    pub messages: Vec<OwnedMessage>,
+}
+
+impl TopicReader {
+    pub fn new(brokers: &str, topic: &str) -> Self {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", brokers)
+            .set("group.id", unique("reader"))
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
+        let mut partitions = partition_count(&consumer, topic);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while partitions == 0 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100)); // a topic the sink auto-creates shows up later
+            partitions = partition_count(&consumer, topic);
+        }
+        let mut list = TopicPartitionList::new();
+        for p in 0..partitions {
+            list.add_partition_offset(topic, p, Offset::Beginning).expect("offset");
+        }
+        consumer.assign(&list).expect("assign");
+        Self { consumer, messages: Vec::new() }
+    }
+
+    /// Reads until `done` holds for what was read, or `timeout` passes (then returns false).
+    pub fn read_until(&mut self, timeout: Duration, mut done: impl FnMut(&[OwnedMessage]) -> bool) -> bool {
+        let deadline = Instant::now() + timeout;
+        while !done(&self.messages) {
+            if Instant::now() >= deadline {
+                return false;
+            }
+            match self.consumer.poll(Duration::from_millis(100)) {
+                Some(Ok(message)) => self.messages.push(message.detach()),
+                Some(Err(error)) => eprintln!("reading: {error}"),
+                None => {}
+            }
+        }
+        true
+    }
+}
+
 /// Reads `topic` from the beginning until `count` messages arrived or `timeout` passed (then
 /// returns what arrived; the caller's assertion says what is missing).
 pub fn read_topic(brokers: &str, topic: &str, count: usize, timeout: Duration) -> Vec<OwnedMessage> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("group.id", unique("reader"))
-        .set("enable.auto.commit", "false")
-        .create()
-        .expect("consumer");
-    let deadline = Instant::now() + timeout;
-    let mut partitions = partition_count(&consumer, topic);
-    while partitions == 0 && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100)); // a topic the engine auto-creates shows up later
-        partitions = partition_count(&consumer, topic);
+    let mut reader = TopicReader::new(brokers, topic);
+    reader.read_until(timeout, |m| m.len() >= count);
+    reader.messages
+}
+
+/// The sum of the high watermarks of `topic`'s partitions: how many messages it holds.
+pub fn topic_size(brokers: &str, topic: &str) -> i64 {
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().expect("consumer");
+    (0..partition_count(&consumer, topic))
+        .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).map_or(0, |(_, high)| high))
+        .sum()
+}
+
+/// A `runnel run` process with its log in a file, killed when dropped; a failing test prints
+/// the end of its log.
+pub struct Runnel {
+    child: Option<Child>,
+    log: PathBuf,
+    pub metrics: SocketAddr,
+}
+
+impl Runnel {
+    /// Runs `pipeline` with `env`, its log in `dir/<name>.log`, and waits until it is ready.
+    pub fn start(pipeline: &Path, env: &[(&str, &str)], dir: &Path, name: &str) -> Self {
+        let metrics = free_addr();
+        let log = dir.join(format!("{name}.log"));
+        let file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(runnel_bin())
+            .args(["run", "--metrics-addr", &metrics.to_string(), pipeline.to_str().expect("utf-8")])
+            .envs(env.iter().copied())
+            .env("RUNNEL_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .expect("runnel starts");
+        let runnel = Self { child: Some(child), log, metrics };
+        wait_for("runnel to be ready", 30, || http_get(metrics, "/ready").filter(|(status, _)| *status == 200));
+        runnel
     }
-    let mut list = TopicPartitionList::new();
-    for p in 0..partitions {
-        list.add_partition_offset(topic, p, Offset::Beginning).expect("offset");
+
+    /// The `/metrics` exposition.
+    pub fn metrics_text(&self) -> String {
+        http_get(self.metrics, "/metrics").map(|(_, body)| body).unwrap_or_default()
     }
-    consumer.assign(&list).expect("assign");
-    let mut out = Vec::new();
-    while out.len() < count && Instant::now() < deadline {
-        match consumer.poll(Duration::from_millis(100)) {
-            Some(Ok(message)) => out.push(message.detach()),
-            Some(Err(error)) => eprintln!("reading {topic}: {error}"),
-            None => {}
+
+    /// SIGKILL: no drain, no last commit.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("kill");
+            child.wait().expect("reaped");
         }
     }
-    out
+
+    /// SIGTERM, then waits for the exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+        assert!(status.success());
+        child.wait().expect("exits").code()
+    }
+}
+
+impl Drop for Runnel {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(40).collect();
+            eprintln!("--- end of {}:", self.log.display());
+            for line in tail.iter().rev() {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
+/// The `/metrics` text of `runnel` once it contains `needle` (some series appear only after
+/// librdkafka's first statistics).
+pub fn eventually_text(runnel: &Runnel, needle: &str) -> String {
+    wait_for(needle, 30, || Some(runnel.metrics_text()).filter(|text| text.contains(needle)))
+}
+
+/// A pipeline copying `${IN}` to `${OUT}` in group `${GROUP}`, tagging each message with
+/// `${INSTANCE}`, written to `dir`.
+pub fn copy_pipeline(dir: &Path) -> PathBuf {
+    let path = dir.join("copy.toml");
+    let text = format!(
+        r#"[sources.in]
+type = "kafka"
+brokers = "${{KAFKA_BROKERS}}"
+topics = ["${{IN}}"]
+group_id = "${{GROUP}}"
+revoke_timeout_ms = 5000
+options = {{ "session.timeout.ms" = {SESSION_TIMEOUT}, "statistics.interval.ms" = 500 }}
+
+[blocks.tag]
+type = "map"
+inputs = ["in"]
+program = '. + {{instance: "${{INSTANCE:-one}}"}}'
+
+[sinks.out]
+type = "kafka"
+inputs = ["tag"]
+brokers = "${{KAFKA_BROKERS}}"
+topic = "${{OUT}}"
+compression = "lz4"
+"#
+    );
+    std::fs::write(&path, text).expect("writes the pipeline");
+    path
+}
+
+/// A small pseudo-random generator (xorshift), seeded from the clock; the seed is printed so a
+/// failing run can be repeated.
+pub struct Random(u64);
+
+impl Random {
+    pub fn new(what: &str) -> Self {
+        let seed = std::env::var("RUNNEL_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
+        });
+        eprintln!("{what}: RUNNEL_TEST_SEED={seed}");
+        Self(seed)
+    }
+
+    /// A number in `range`.
+    pub fn between(&mut self, range: std::ops::Range<u64>) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        range.start + self.0 % (range.end - range.start).max(1)
+    }
 }
 
 /// The JSON payloads of `messages`.
