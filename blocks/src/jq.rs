@@ -4,10 +4,18 @@
 //! error is reported with the pipeline file's other problems, located inside the expression.
 //! The compiled filter is shared behind an [`Arc`]; running it converts the message's JSON value
 //! into jaq's own value type and back (module `convert`), since jaq values cannot cross threads.
+//!
+//! Converting costs several microseconds on a small message, more than the rest of a simple
+//! pipeline. So programs in a common single-output subset of jq (paths, literals, comparisons,
+//! arithmetic, `length`, `select`, `if`, object and array construction, assignments) are also
+//! translated into a native form that runs directly on the JSON value (module `fast`), with the
+//! same results and error messages; everything else runs on jaq.
 
 mod convert;
 mod error;
+mod fast;
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
@@ -50,6 +58,8 @@ pub const MAX_OUTPUTS: usize = 10_000;
 pub struct JqProgram {
     source: Arc<str>,
     filter: Arc<jaq_core::Filter<Data>>,
+    /// The same program for the native fast path, when it is in the subset that has one.
+    fast: Option<Arc<fast::FastProgram>>,
 }
 
 impl JqProgram {
@@ -62,7 +72,20 @@ impl JqProgram {
     pub fn new(source: impl Into<Arc<str>>) -> Result<Self, JqError> {
         let source = source.into();
         let filter = compile(&source).map_err(|problems| JqError::Compile { program: source.to_string(), problems })?;
-        Ok(Self { source, filter: Arc::new(filter) })
+        let fast = fast::FastProgram::translate(&source).map(Arc::new);
+        Ok(Self { source, filter: Arc::new(filter), fast })
+    }
+
+    /// The same program, always run on jaq: for benchmarks and tests comparing both paths.
+    #[doc(hidden)]
+    pub fn without_fast_path(self) -> Self {
+        Self { fast: None, ..self }
+    }
+
+    /// Whether the program has a native fast path (see the module docs).
+    #[doc(hidden)]
+    pub fn has_fast_path(&self) -> bool {
+        self.fast.is_some()
     }
 
     /// The program's text.
@@ -76,6 +99,9 @@ impl JqProgram {
     /// [`JqError::Runtime`] when the program raises an error (outputs before it are discarded),
     /// [`JqError::Halted`] when it calls `halt`, [`JqError::TooManyOutputs`] past [`MAX_OUTPUTS`].
     pub fn run(&self, input: &Value) -> Result<Vec<Value>, JqError> {
+        if let Some(output) = self.run_fast(input) {
+            return output.map(|value| value.map(Cow::into_owned).into_iter().collect());
+        }
         let mut values = Vec::new();
         self.each_output(input, |output| {
             if values.len() == MAX_OUTPUTS {
@@ -94,6 +120,9 @@ impl JqProgram {
     /// # Errors
     /// As [`JqProgram::run`], for errors raised before the first output.
     pub fn run_bool(&self, input: &Value) -> Result<bool, JqError> {
+        if let Some(output) = self.run_fast(input) {
+            return output.map(|value| value.is_some_and(|value| fast::truthy(&value)));
+        }
         let mut truthy = false;
         self.each_output(input, |output| {
             truthy = output?.as_bool();
@@ -108,12 +137,24 @@ impl JqProgram {
     /// # Errors
     /// As [`JqProgram::run`], for errors raised before the first output.
     pub fn run_first(&self, input: &Value) -> Result<Option<Value>, JqError> {
+        if let Some(output) = self.run_fast(input) {
+            return output.map(|value| value.map(Cow::into_owned));
+        }
         let mut first = None;
         self.each_output(input, |output| {
             first = Some(convert::from_val(&output?));
             Ok(false)
         })?;
         Ok(first)
+    }
+
+    /// The program's output on the fast path, or `None` when it has none or this input needs jaq.
+    fn run_fast<'a>(&'a self, input: &'a Value) -> Option<Result<Option<Cow<'a, Value>>, JqError>> {
+        match self.fast.as_ref()?.run(input) {
+            Ok(output) => Some(Ok(output)),
+            Err(fast::Stop::Error(message)) => Some(Err(JqError::Runtime { message })),
+            Err(fast::Stop::Fallback) => None,
+        }
     }
 
     /// Feeds each output to `f` until it returns `Ok(false)` or an error. jaq's values and context

@@ -1,0 +1,157 @@
+//! Arithmetic, negation and `length` with jaq's semantics (`jaq_json`'s `Add`, `Sub`, ... for
+//! `Val` and `Num`): integers stay integers under `+ - * %`, `/` always gives a float, `null` is
+//! neutral for `+`, strings, arrays and objects add, arrays subtract, strings repeat and objects
+//! merge deeply under `*`. Integer overflow (jaq goes on with big integers) and non-finite
+//! results (which JSON cannot hold) fall back to jaq.
+
+use std::borrow::Cow;
+
+use jaq_core::ops::Math;
+use serde_json::{Map, Number, Value};
+
+use super::Stop;
+use super::compare::{self, Num};
+use super::display::jaq_text;
+
+/// Longer string repetitions (`"ab" * n`) are left to jaq.
+const MAX_REPEAT: i64 = 4096;
+
+/// `l op r`.
+pub(super) fn run<'a>(op: Math, l: Cow<'a, Value>, r: Cow<'a, Value>) -> Result<Cow<'a, Value>, Stop> {
+    let value = match (op, &*l, &*r) {
+        (Math::Add, Value::Null, _) => return Ok(r),
+        (Math::Add, _, Value::Null) => return Ok(l),
+        (_, Value::Number(x), Value::Number(y)) => number(op, Num::of(x), Num::of(y))?,
+        (Math::Add, Value::String(_), Value::String(y)) => {
+            let mut joined = into_string(l);
+            joined.push_str(y);
+            Value::String(joined)
+        }
+        (Math::Add, Value::Array(_), Value::Array(_)) => {
+            let mut items = into_array(l);
+            items.extend(into_array(r));
+            Value::Array(items)
+        }
+        (Math::Add, Value::Object(_), Value::Object(_)) => {
+            let mut fields = into_object(l);
+            fields.extend(into_object(r));
+            Value::Object(fields)
+        }
+        (Math::Sub, Value::Array(_), Value::Array(y)) => {
+            let mut items = into_array(l);
+            items.retain(|x| !y.iter().any(|y| compare::order(x, y).is_eq()));
+            Value::Array(items)
+        }
+        (Math::Mul, Value::String(s), Value::Number(n)) | (Math::Mul, Value::Number(n), Value::String(s)) => {
+            match Num::of(n) {
+                Num::Int(times) if times > MAX_REPEAT => return Err(Stop::Fallback),
+                Num::Int(times) if times > 0 => Value::String(s.repeat(times as usize)),
+                Num::Int(_) => Value::Null,
+                Num::Big(_) => return Err(Stop::Fallback),
+                Num::Float(_) => return Err(error(op, &l, &r)),
+            }
+        }
+        (Math::Mul, Value::Object(_), Value::Object(_)) => {
+            let mut fields = into_object(l);
+            merge(&mut fields, into_object(r));
+            Value::Object(fields)
+        }
+        // jaq splits strings with `/`; not reproduced here.
+        (Math::Div, Value::String(_), Value::String(_)) => return Err(Stop::Fallback),
+        _ => return Err(error(op, &l, &r)),
+    };
+    Ok(Cow::Owned(value))
+}
+
+fn error(op: Math, l: &Value, r: &Value) -> Stop {
+    Stop::Error(format!("cannot calculate {} {} {}", jaq_text(l), op.as_str(), jaq_text(r)))
+}
+
+fn number(op: Math, x: Num, y: Num) -> Result<Value, Stop> {
+    let (Num::Int(i), Num::Int(j)) = (x, y) else {
+        if matches!(x, Num::Big(_)) || matches!(y, Num::Big(_)) {
+            return Err(Stop::Fallback);
+        }
+        return float(op.run(x.as_f64(), y.as_f64()));
+    };
+    let int = match op {
+        Math::Add => i.checked_add(j),
+        Math::Sub => i.checked_sub(j),
+        Math::Mul => i.checked_mul(j),
+        Math::Div => return float(i as f64 / j as f64),
+        Math::Rem if j == 0 => return Err(error(op, &Value::from(i), &Value::from(j))),
+        // Only `i64::MIN % -1` overflows; its remainder is 0.
+        Math::Rem => Some(i.checked_rem(j).unwrap_or(0)),
+    };
+    int.map(Value::from).ok_or(Stop::Fallback)
+}
+
+/// A float result; jaq keeps infinities and NaN, which JSON cannot hold, so those fall back.
+fn float(f: f64) -> Result<Value, Stop> {
+    Number::from_f64(f).filter(|_| f.is_finite()).map(Value::Number).ok_or(Stop::Fallback)
+}
+
+/// `-value`.
+pub(super) fn negate(value: &Value) -> Result<Value, Stop> {
+    match value {
+        Value::Number(n) => match Num::of(n) {
+            Num::Int(i) => i.checked_neg().map(Value::from).ok_or(Stop::Fallback),
+            Num::Big(_) => Err(Stop::Fallback),
+            Num::Float(f) => float(-f),
+        },
+        other => Err(Stop::Error(format!("cannot use {} as number", jaq_text(other)))),
+    }
+}
+
+/// `length`: 0 for null, the absolute value of a number, the number of characters, items or
+/// fields; an error for booleans.
+pub(super) fn length(value: &Value) -> Result<Value, Stop> {
+    Ok(match value {
+        Value::Null => Value::from(0),
+        Value::Bool(_) => return Err(Stop::Error(format!("{} has no length", jaq_text(value)))),
+        Value::Number(n) => match Num::of(n) {
+            // jaq computes `i.abs()`, which overflows (a panic in debug builds) for `i64::MIN`;
+            // the right answer is `2^63`.
+            Num::Int(i) => Value::from(i.unsigned_abs()),
+            Num::Big(u) => Value::from(u),
+            Num::Float(f) => float(f.abs())?,
+        },
+        Value::String(s) => Value::from(s.chars().count()),
+        Value::Array(items) => Value::from(items.len()),
+        Value::Object(fields) => Value::from(fields.len()),
+    })
+}
+
+fn into_string(value: Cow<'_, Value>) -> String {
+    match value.into_owned() {
+        Value::String(s) => s,
+        _ => String::new(),
+    }
+}
+
+fn into_array(value: Cow<'_, Value>) -> Vec<Value> {
+    match value.into_owned() {
+        Value::Array(items) => items,
+        _ => Vec::new(),
+    }
+}
+
+fn into_object(value: Cow<'_, Value>) -> Map<String, Value> {
+    match value.into_owned() {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    }
+}
+
+/// Deep merge for `*`: objects in both merge, anything else from `r` replaces.
+fn merge(l: &mut Map<String, Value>, r: Map<String, Value>) {
+    for (key, value) in r {
+        match (l.get_mut(&key), value) {
+            (Some(Value::Object(inner)), Value::Object(other)) => merge(inner, other),
+            (Some(slot), value) => *slot = value,
+            (None, value) => {
+                l.insert(key, value);
+            }
+        }
+    }
+}

@@ -1,0 +1,125 @@
+//! A native fast path for a subset of jq: the program's syntax tree (parsed by jaq's own parser)
+//! is translated into an [`Expr`] that runs directly on `&serde_json::Value`, without converting
+//! the message into jaq's values and back.
+//!
+//! # What is covered
+//!
+//! Programs built only from: `.`, paths with constant or computed indices (`.a`, `.a.b`, `."a"`,
+//! `.[0]`, `.[-1]`, `.[.k]`, each optionally with `?`), literals (`null`, `true`, `false`,
+//! integers, decimals that print as written, strings without interpolation), `== != < <= > >=`,
+//! `and`, `or`, `not`, `+ - * / %`, unary minus, `|`, `length`, `select(f)`, `empty`,
+//! `if … then … elif … else … end`, arrays `[a, b]`, objects `{a, b: f, "c": f, (f): g}`, and
+//! `p = f`, `p |= f`, `p += f` (and `-= *= /= %=`) where `p` is `.` or a path starting at `.`.
+//! Every such program yields at most one output, so evaluation returns `Option<Value>`.
+//! Anything else (`.[]`, `,` outside an array, `//`, `try`, `reduce`, variables, definitions,
+//! other functions, string interpolation, formats, slices) is not translated: the program runs on
+//! jaq, unchanged.
+//!
+//! # How it stays identical to jaq
+//!
+//! Each construct follows the rules of jaq's evaluator (`jaq_core::filter`), including which
+//! operand is evaluated first and what happens when one side has no output and the other fails
+//! (see [`eval`]), and jaq's value semantics (`jaq_json`): number kinds, ordering, indexing,
+//! error messages. Where reproducing jaq exactly would cost more than it is worth (integer
+//! overflow into big integers, non-finite floats, non-string object keys, string division,
+//! range indices), evaluation stops with [`Stop::Fallback`] and the whole program runs on jaq for
+//! that input; evaluation has no side effects, so starting over is always correct.
+
+mod compare;
+mod display;
+mod eval;
+mod math;
+mod translate;
+mod update;
+
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+
+use jaq_core::ops::{Cmp, Math};
+use serde_json::Value;
+
+/// A jq program translated for the fast path.
+#[derive(Debug)]
+pub(super) struct FastProgram {
+    expr: Expr,
+}
+
+impl FastProgram {
+    /// The fast form of `source`, if every part of it is covered (see the module docs). `source`
+    /// must already have compiled with jaq, so that names such as `length` mean jaq's built-ins.
+    pub(super) fn translate(source: &str) -> Option<Self> {
+        translate::program(source).map(|expr| Self { expr })
+    }
+
+    /// The program's output on `input`: none, one value, or why it stopped.
+    pub(super) fn run<'a>(&'a self, input: &'a Value) -> Result<Option<Cow<'a, Value>>, Stop> {
+        self.expr.eval(input)
+    }
+}
+
+/// Why a fast evaluation produced no value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Stop {
+    /// The program raised this error, with jaq's message.
+    Error(String),
+    /// This input needs something the fast path does not reproduce; run the program on jaq.
+    Fallback,
+}
+
+/// A translated jq expression. Each yields at most one output.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Expr {
+    /// `.`
+    Id,
+    /// A constant: `null`, `true`, `false`, a number or a string.
+    Lit(Value),
+    /// `empty`: no output.
+    Empty,
+    /// `head` followed by path parts: `.a.b`, `.[0]?`, `(f).a`.
+    Path(Box<Expr>, Vec<Part>),
+    /// `-f`
+    Neg(Box<Expr>),
+    /// `l + r`, `l - r`, ...
+    Math(Box<Expr>, Math, Box<Expr>),
+    /// `l == r`, `l < r`, ...
+    Cmp(Box<Expr>, Cmp, Box<Expr>),
+    /// `l and r` (`stop` false) or `l or r` (`stop` true): `stop` when `l`'s truthiness is `stop`.
+    Logic(Box<Expr>, bool, Box<Expr>),
+    /// `not`
+    Not,
+    /// `length`
+    Length,
+    /// `select(f)`
+    Select(Box<Expr>),
+    /// `if c then t else e end` (`elif` nests; a missing `else` is `.`).
+    If(Box<Expr>, Box<Expr>, Box<Expr>),
+    /// `l | r`
+    Pipe(Box<Expr>, Box<Expr>),
+    /// `[a, b, ...]`: the outputs of each element, in order.
+    Array(Vec<Expr>),
+    /// `{k: v, ...}`
+    Object(Vec<(Expr, Expr)>),
+    /// `path = f`
+    Assign(Vec<Part>, Box<Expr>),
+    /// `path |= f`
+    Update(Vec<Part>, Box<Expr>),
+    /// `path += f`, `path -= f`, ...
+    UpdateMath(Vec<Part>, Math, Box<Expr>),
+}
+
+/// One part of a path: `.a`, `.[f]`, optionally `?`. The index is computed on the path's input.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Part {
+    /// The key or position.
+    pub(super) index: Expr,
+    /// With `?`: a value that cannot be indexed gives no output (or, when updating, stays as it
+    /// is) instead of an error.
+    pub(super) optional: bool,
+}
+
+/// jq's truthiness: everything but `null` and `false`.
+pub(super) fn truthy(value: &Value) -> bool {
+    !matches!(value, Value::Null | Value::Bool(false))
+}

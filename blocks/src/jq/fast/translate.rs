@@ -1,0 +1,161 @@
+//! From jaq's syntax tree (`jaq_core::load::parse::Term`) to [`Expr`], or `None` when any part
+//! of the program is outside the fast subset.
+//!
+//! Names are resolved as jaq resolves them in a program without definitions: `length` is jaq's
+//! native filter, `not`, `select`, `empty`, `true`, `false` and `null` are the standard
+//! library's definitions (`def not: if . then false else true end;` and so on). A program with
+//! its own `def` is never translated, so nothing can shadow them.
+
+use jaq_core::ValT;
+use jaq_core::load::lex::StrPart;
+use jaq_core::load::parse::{BinaryOp, Term};
+use jaq_core::path::{self, Opt};
+use jaq_json::{Num, Val};
+use serde_json::Value;
+
+use super::{Expr, Part};
+use crate::jq::convert;
+
+/// Parses `source` with jaq's parser and translates it.
+pub(super) fn program(source: &str) -> Option<Expr> {
+    let term = jaq_core::load::parse(source, |parser| parser.term())?;
+    expr(&term)
+}
+
+fn expr(term: &Term<&str>) -> Option<Expr> {
+    Some(match term {
+        Term::Id => Expr::Id,
+        Term::Num(text) => Expr::Lit(number(text)?),
+        Term::Str(None, parts) => Expr::Lit(Value::String(string(parts)?)),
+        Term::Arr(None) => Expr::Array(Vec::new()),
+        Term::Arr(Some(items)) => {
+            let mut elements = Vec::new();
+            comma_items(items, &mut elements)?;
+            Expr::Array(elements)
+        }
+        Term::Obj(entries) => Expr::Object(entries.iter().map(object_entry).collect::<Option<_>>()?),
+        Term::Neg(f) => Expr::Neg(boxed(f)?),
+        Term::BinOp(l, op, r) => binary(l, op, r)?,
+        Term::IfThenElse(branches, otherwise) => {
+            let otherwise = match otherwise {
+                Some(otherwise) => expr(otherwise)?,
+                None => Expr::Id,
+            };
+            branches.iter().rev().try_fold(otherwise, |otherwise, (cond, then)| {
+                Some(Expr::If(boxed(cond)?, boxed(then)?, Box::new(otherwise)))
+            })?
+        }
+        Term::Call(name, args) => call(name, args)?,
+        Term::Path(head, path) => Expr::Path(boxed(head)?, parts(&path.0)?),
+        _ => return None,
+    })
+}
+
+fn boxed(term: &Term<&str>) -> Option<Box<Expr>> {
+    expr(term).map(Box::new)
+}
+
+fn binary(l: &Term<&str>, op: &BinaryOp<&str>, r: &Term<&str>) -> Option<Expr> {
+    Some(match op {
+        BinaryOp::Pipe(None) => Expr::Pipe(boxed(l)?, boxed(r)?),
+        BinaryOp::Math(op) => Expr::Math(boxed(l)?, *op, boxed(r)?),
+        BinaryOp::Cmp(op) => Expr::Cmp(boxed(l)?, *op, boxed(r)?),
+        BinaryOp::And => Expr::Logic(boxed(l)?, false, boxed(r)?),
+        BinaryOp::Or => Expr::Logic(boxed(l)?, true, boxed(r)?),
+        BinaryOp::Assign => Expr::Assign(target(l)?, boxed(r)?),
+        BinaryOp::Update => Expr::Update(target(l)?, boxed(r)?),
+        BinaryOp::UpdateMath(op) => Expr::UpdateMath(target(l)?, *op, boxed(r)?),
+        // `as $x |`, `,`, `//`, `//=`
+        _ => return None,
+    })
+}
+
+/// The left side of an assignment: `.` or a path starting at `.`.
+fn target(term: &Term<&str>) -> Option<Vec<Part>> {
+    match term {
+        Term::Id => Some(Vec::new()),
+        Term::Path(head, path) if matches!(**head, Term::Id) => parts(&path.0),
+        _ => None,
+    }
+}
+
+fn parts(path: &[(path::Part<Term<&str>>, Opt)]) -> Option<Vec<Part>> {
+    let part = |(part, opt): &(path::Part<Term<&str>>, Opt)| match part {
+        path::Part::Index(index) => Some(Part { index: expr(index)?, optional: matches!(opt, Opt::Optional) }),
+        // `.[]` and slices
+        path::Part::Range(..) => None,
+    };
+    path.iter().map(part).collect()
+}
+
+/// The elements of `[a, b, c]`, which jaq parses as `(a, b), c`.
+fn comma_items(term: &Term<&str>, into: &mut Vec<Expr>) -> Option<()> {
+    match term {
+        Term::BinOp(l, BinaryOp::Comma, r) => {
+            comma_items(l, into)?;
+            comma_items(r, into)
+        }
+        other => {
+            into.push(expr(other)?);
+            Some(())
+        }
+    }
+}
+
+/// `{k: v}`, `{k}` (the field `k` of the input), `{"k": v}`, `{(f): v}`; not `{$x}`.
+fn object_entry((key, value): &(Term<&str>, Option<Term<&str>>)) -> Option<(Expr, Expr)> {
+    let key = match key {
+        Term::Var(_) => return None,
+        key => expr(key)?,
+    };
+    let value = match value {
+        Some(value) => expr(value)?,
+        None => Expr::Path(Box::new(Expr::Id), vec![Part { index: key.clone(), optional: false }]),
+    };
+    Some((key, value))
+}
+
+fn call(name: &str, args: &[Term<&str>]) -> Option<Expr> {
+    Some(match (name, args) {
+        ("length", []) => Expr::Length,
+        ("not", []) => Expr::Not,
+        ("empty", []) => Expr::Empty,
+        ("true", []) => Expr::Lit(Value::Bool(true)),
+        ("false", []) => Expr::Lit(Value::Bool(false)),
+        ("null", []) => Expr::Lit(Value::Null),
+        ("select", [cond]) => Expr::Select(boxed(cond)?),
+        _ => return None,
+    })
+}
+
+/// A string literal without interpolation or format.
+fn string(parts: &[StrPart<&str, Term<&str>>]) -> Option<String> {
+    let mut text = String::new();
+    for part in parts {
+        match part {
+            StrPart::Str(s) => text.push_str(s),
+            StrPart::Char(c) => text.push(*c),
+            StrPart::Term(_) => return None,
+        }
+    }
+    Some(text)
+}
+
+/// A number literal, as jaq reads it: an integer, or a decimal that jaq keeps as text and turns
+/// into a float when computing. Only decimals whose JSON value, float value and printed form
+/// all agree are taken (`1.5`, `0.25`, `100.0`; not `1e3`, `1.50` or big integers), so that
+/// outputs and error messages read the same as jaq's.
+fn number(text: &str) -> Option<Value> {
+    match Val::from_num(text).ok()? {
+        Val::Num(Num::Int(i)) => Some(Value::from(i64::try_from(i).ok()?)),
+        val @ Val::Num(Num::Dec(_)) => {
+            let float: f64 = text.parse().ok()?;
+            let value = Value::from(serde_json::Number::from_f64(float)?);
+            let same = float.is_finite()
+                && ryu::Buffer::new().format_finite(float) == text
+                && convert::from_val(&val) == value;
+            same.then_some(value)
+        }
+        _ => None,
+    }
+}
