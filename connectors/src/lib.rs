@@ -8,6 +8,7 @@
 //! - [`kafka`]: a Kafka source (consumer groups, at-least-once commits) and sink.
 //! - [`memory`]: channels between a pipeline and the program embedding it.
 //! - [`websocket`]: a WebSocket client source and sink (reconnecting, with keepalive).
+//! - [`websocket_server`]: a WebSocket server with channels, as a source and a sink.
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
 //!
 //! [`registry`] lists every type a pipeline file can name.
@@ -20,6 +21,7 @@ pub mod memory;
 pub mod stdin;
 pub mod stdout;
 pub mod websocket;
+pub mod websocket_server;
 
 mod ndjson;
 mod sink_writer;
@@ -34,6 +36,7 @@ pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig
 pub use stdin::StdinConfig;
 pub use stdout::StdoutConfig;
 pub use websocket::{WebSocketSinkConfig, WebSocketSourceConfig};
+pub use websocket_server::{WebSocketServerConfig, WebSocketServerSinkConfig};
 
 /// Every source and sink type, by the `type` name pipeline files use.
 pub fn registry() -> Registry {
@@ -49,6 +52,8 @@ pub fn registry() -> Registry {
         .with::<KafkaSinkConfig>()
         .with::<WebSocketSourceConfig>()
         .with::<WebSocketSinkConfig>()
+        .with::<WebSocketServerConfig>()
+        .with::<WebSocketServerSinkConfig>()
 }
 
 #[cfg(test)]

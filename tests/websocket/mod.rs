@@ -3,6 +3,7 @@
 
 mod client;
 mod peer;
+mod server;
 
 use std::time::Duration;
 

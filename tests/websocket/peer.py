@@ -11,7 +11,9 @@ import json
 import ssl
 import sys
 
+from websockets.asyncio.client import connect
 from websockets.asyncio.server import serve
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 
 def out(**event):
@@ -103,15 +105,56 @@ async def collect_server(args):
         await control()
 
 
+async def client(args):
+    """A client that prints every frame it receives and sends what it is told.
+
+    Commands on stdin: `send <text>` sends a text frame; `close` closes the connection. With
+    `--slow` it reads nothing (and buffers at most one frame) until the command `read`.
+    """
+    headers = [tuple(h.split(": ", 1)) for h in args.header]
+    try:
+        ws = await connect(args.url, additional_headers=headers, max_queue=1 if args.slow else 16)
+    except InvalidStatus as refused:
+        out(event="refused", status=refused.response.status_code, body=refused.response.body.decode())
+        return
+    out(event="open")
+    reading = asyncio.Event()
+    if not args.slow:
+        reading.set()
+
+    async def reader():
+        await reading.wait()
+        try:
+            async for frame in ws:
+                out(event="frame", data=json.loads(frame))
+        except ConnectionClosed:
+            pass
+        out(event="closed", code=ws.close_code, reason=ws.close_reason)
+
+    task = asyncio.create_task(reader())
+    async for command in commands():
+        verb, _, rest = command.partition(" ")
+        if verb == "send":
+            await ws.send(rest)
+        elif verb == "read":
+            reading.set()
+        elif verb == "close":
+            await ws.close()
+    await task
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["feed-server", "collect-server"])
+    parser.add_argument("mode", choices=["feed-server", "collect-server", "client"])
+    parser.add_argument("--url")
+    parser.add_argument("--header", action="append", default=[])
+    parser.add_argument("--slow", action="store_true")
     parser.add_argument("--first", type=int, default=10)
     parser.add_argument("--second", type=int, default=10)
     parser.add_argument("--cert")
     parser.add_argument("--key")
     args = parser.parse_args()
-    modes = {"feed-server": feed_server, "collect-server": collect_server}
+    modes = {"feed-server": feed_server, "collect-server": collect_server, "client": client}
     asyncio.run(modes[args.mode](args))
 
 

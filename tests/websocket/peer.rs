@@ -72,6 +72,11 @@ impl Peer {
         }
     }
 
+    /// The data of the next frame a client peer received.
+    pub(crate) async fn frame(&mut self) -> Value {
+        self.until("frame").await["data"].take()
+    }
+
     /// The port a server peer listens on (its first event).
     pub(crate) async fn port(&mut self) -> u16 {
         let listening = self.until("listening").await;

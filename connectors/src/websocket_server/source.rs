@@ -1,0 +1,261 @@
+//! The `websocket_server` source: binds the listener and creates the hub when built, serves
+//! connections while running, and emits what clients publish (port `out`) and their lifecycle
+//! events (port `events`).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
+use runnel_engine::{
+    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Resource,
+    Resources, Role, RunContext, async_trait,
+};
+use serde_json::{Map, Value};
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+
+use super::client::Client;
+use super::config::WebSocketServerConfig;
+use super::http::{Http, router};
+use super::hub::{Hub, Inbound, Lease, Settings, resource_key};
+use super::template::Template;
+
+/// The port of lifecycle events.
+pub const EVENTS_PORT: &str = "events";
+
+impl Component for WebSocketServerConfig {
+    const TYPE: &'static str = "websocket_server";
+    const ROLE: Role = Role::Source;
+    const DESCRIPTION: &'static str = "WebSocket server with channels: emits what clients publish (`out`) and their lifecycle events (`events`); `websocket_server` sinks deliver to its clients.";
+    const EXAMPLE: &'static str = r#"address = "127.0.0.1:8080"
+path = "/ws"
+static_dir = "public"
+private_channel = "chat/in/{client_id}"
+sender_field = "from"
+queue = 256
+slow_consumer = "drop_oldest"
+auth = { tokens = ["${CHAT_TOKEN:-let-me-in}"] }
+history = { size = 50, file = "chat-log.ndjson", channel = "chat/pub/{room}" }"#;
+}
+
+#[async_trait]
+impl BlockConfig for WebSocketServerConfig {
+    fn outputs(&self) -> Vec<String> {
+        vec![runnel_engine::DEFAULT_PORT.to_owned(), EVENTS_PORT.to_owned()]
+    }
+
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource::new("listen", self.address.clone())]
+    }
+
+    fn validate(&self) -> Vec<String> {
+        self.problems()
+    }
+
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+        let listener = TcpListener::bind(&self.address)
+            .await
+            .map_err(|e| BuildError::Invalid(format!("cannot listen on {}: {e}", self.address)))?;
+        let address = listener.local_addr()?;
+        let settings = Settings {
+            queue: self.queue,
+            slow_consumer: self.slow_consumer,
+            envelope: self.envelope,
+            history: self.history.size,
+            private_channel: self.private_channel.clone(),
+            default_channel: self.default_channel.as_deref().map(Arc::from),
+            max_connections: self.max_connections,
+            ping_interval: Duration::from_millis(self.ping_interval_ms),
+            pong_timeout: Duration::from_millis(self.pong_timeout_ms),
+        };
+        let (hub, inbound) = Hub::new(settings);
+        if let (Some(file), Some(channel)) = (&self.history.file, &self.history.channel) {
+            seed_history(&hub, &cx.resolve(file), channel).await?;
+        }
+        cx.resources.insert(resource_key(&cx.name), hub.clone());
+        cx.resources.insert(address_key(&cx.name), address);
+        tracing::info!(node = %cx.name, %address, path = %self.path, "websocket server listening");
+        let http = Http {
+            hub: hub.clone(),
+            auth: self.auth.clone(),
+            static_dir: self.static_dir.as_deref().map(|d| cx.resolve(d)),
+            max_frame_bytes: self.max_frame_bytes,
+        };
+        Ok(Box::new(WebSocketServer {
+            listener,
+            path: self.path.clone(),
+            lease: hub.lease(),
+            http: Arc::new(http),
+            hub,
+            inbound,
+            sender_field: self.sender_field.clone(),
+        }))
+    }
+}
+
+fn address_key(server: &str) -> String {
+    format!("websocket_server:{server}:address")
+}
+
+/// The address the server called `server` listens on (useful with port 0), once the pipeline
+/// has started. Taken: a second call returns `None`.
+pub fn take_address(resources: &Resources, server: &str) -> Option<SocketAddr> {
+    resources.take(&address_key(server))
+}
+
+/// Loads the last messages of each channel from an NDJSON store. Lines that are not JSON or
+/// name no channel are skipped (and counted in a warning).
+async fn seed_history(hub: &Hub, file: &Path, channel: &Template) -> Result<(), BuildError> {
+    let text = match tokio::fs::read_to_string(file).await {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(BuildError::Invalid(format!("cannot read history file {}: {e}", file.display()))),
+    };
+    let mut skipped = 0_usize;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        match serde_json::from_str::<Value>(line).map_err(|e| e.to_string()).and_then(|v| channel.render(&v, None).map(|c| (c, v))) {
+            Ok((name, value)) => hub.seed(&name, Utf8Bytes::from(value.to_string())),
+            Err(_) => skipped += 1,
+        }
+    }
+    if skipped > 0 {
+        tracing::warn!(file = %file.display(), skipped, "history lines skipped: not JSON or no channel");
+    }
+    Ok(())
+}
+
+/// The running `websocket_server` source.
+#[derive(Debug)]
+pub struct WebSocketServer {
+    listener: TcpListener,
+    path: String,
+    hub: Arc<Hub>,
+    lease: Lease,
+    http: Arc<Http>,
+    inbound: mpsc::Receiver<Inbound>,
+    sender_field: Option<String>,
+}
+
+#[async_trait]
+impl Block for WebSocketServer {
+    async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+        let Self { listener, path, hub, lease, http, mut inbound, sender_field } = *self;
+        hub.set_metrics(&cx.metrics.websocket);
+        let app = router(http, &path).into_make_service_with_connect_info::<SocketAddr>();
+        let stop = cx.shutdown.clone();
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+        let server = std::future::IntoFuture::into_future(server);
+        tokio::pin!(server);
+        let mut emitter = Emitter {
+            node: cx.name.clone(),
+            tracker: cx.ack_metrics_tracker(),
+            events: cx.output.port_id(EVENTS_PORT).unwrap_or(usize::MAX),
+            sender_field,
+            offset: 0,
+        };
+        let max = cx.batch_size.get();
+        let mut received = Vec::with_capacity(max);
+        loop {
+            tokio::select! {
+                biased;
+                () = cx.shutdown.cancelled() => break,
+                served = &mut server => {
+                    served?;
+                    break;
+                }
+                count = inbound.recv_many(&mut received, max) => {
+                    if count == 0 {
+                        break;
+                    }
+                    emitter.emit(&mut received, &mut cx).await?;
+                }
+            }
+        }
+        // Clients stay connected while the sinks deliver what is still in the pipeline; the
+        // last lease closes them.
+        drop(lease);
+        Ok(())
+    }
+}
+
+/// Turns what clients did into messages.
+struct Emitter {
+    node: Arc<str>,
+    tracker: AckTracker,
+    events: usize,
+    sender_field: Option<String>,
+    offset: u64,
+}
+
+impl Emitter {
+    async fn emit(&mut self, received: &mut Vec<Inbound>, cx: &mut RunContext) -> Result<(), BlockError> {
+        let now = std::time::Instant::now();
+        let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let (mut published, mut events, mut failures) = (Vec::new(), Vec::new(), Vec::new());
+        for item in received.drain(..) {
+            let offset = self.offset;
+            self.offset += 1;
+            match item {
+                Inbound::Publish { client, channel, mut data, size } => {
+                    if let (Some(field), Value::Object(map)) = (&self.sender_field, &mut data) {
+                        map.insert(field.clone(), sender(&client));
+                    }
+                    let mut meta = self.meta(&client, Some(&channel), offset, timestamp, size);
+                    meta.key = Some(Bytes::copy_from_slice(channel.as_bytes()));
+                    let mut message = Message::with_meta(data, meta);
+                    message.acks = self.tracker.token_at(offset, now);
+                    published.push(message);
+                }
+                Inbound::Event { client, value, channel } => {
+                    let mut meta = self.meta(&client, channel.as_ref(), offset, timestamp, 0);
+                    meta.set_attribute("event", value["event"].clone());
+                    let mut message = Message::with_meta(value, meta);
+                    message.acks = self.tracker.token_at(offset, now);
+                    events.push(message);
+                }
+                Inbound::Invalid { client, text, error } => {
+                    let size = text.len();
+                    let mut message = Message::with_meta(Value::String(text), self.meta(&client, None, offset, timestamp, size));
+                    message.acks = self.tracker.token_at(offset, now);
+                    failures.push((message, error));
+                }
+            }
+        }
+        cx.output.send(published).await?;
+        cx.output.send_to(self.events, events).await?;
+        cx.output.fail(failures).await
+    }
+
+    fn meta(&self, client: &Client, channel: Option<&Arc<str>>, offset: u64, timestamp: i64, size: usize) -> Metadata {
+        let mut attributes = Map::new();
+        attributes.insert("client_id".into(), Value::from(&*client.id));
+        if let Some(user) = &client.user {
+            attributes.insert("user".into(), Value::from(&**user));
+        }
+        if let Some(channel) = channel {
+            attributes.insert("channel".into(), Value::from(&**channel));
+        }
+        Metadata {
+            timestamp: Some(timestamp),
+            origin: Origin {
+                node: Some(self.node.clone()),
+                stream: Some(Arc::from(format!("client {}", client.id))),
+                partition: None,
+                offset: Some(offset),
+            },
+            attributes: Some(Arc::new(attributes)),
+            size: u32::try_from(size).unwrap_or(u32::MAX),
+            ..Metadata::default()
+        }
+    }
+}
+
+fn sender(client: &Client) -> Value {
+    let mut from = Map::new();
+    from.insert("client_id".into(), Value::from(&*client.id));
+    from.insert("user".into(), client.user.as_deref().map_or(Value::Null, Value::from));
+    Value::Object(from)
+}

@@ -1,0 +1,204 @@
+//! Unit tests of the server's pure parts: templates, tokens, requests, queues and the hub.
+
+use std::sync::Arc;
+
+use axum::extract::ws::Utf8Bytes;
+use axum::http::HeaderMap;
+use runnel_engine::{BlockConfig, Metadata};
+use serde_json::{Value, json};
+
+use super::auth::{AuthConfig, AuthError, sign_jwt, verify_jwt};
+use super::client::{Client, Close};
+use super::config::{SlowConsumer, WebSocketServerConfig};
+use super::http::safe_relative;
+use super::hub::{Hub, Settings};
+use super::protocol::{self, BadRequest, Request};
+use super::template::Template;
+
+fn template(text: &str) -> Template {
+    Template::try_from(text.to_owned()).expect("a valid template")
+}
+
+#[test]
+fn templates_read_fields_then_attributes() {
+    let mut meta = Metadata::default();
+    meta.set_attribute("client_id", json!("c7"));
+    let value = json!({"room": "lobby", "n": 3, "from": {"user": "ann"}});
+    assert_eq!(template("chat/pub/{room}").render(&value, None), Ok("chat/pub/lobby".to_owned()));
+    assert_eq!(template("chat/in/{client_id}").render(&value, Some(&meta)), Ok("chat/in/c7".to_owned()));
+    assert_eq!(template("{from.user}-{n}").render(&value, None), Ok("ann-3".to_owned()));
+    let missing = template("chat/pub/{room}").render(&json!({}), None).unwrap_err();
+    assert!(missing.contains("no `room`"), "{missing}");
+    assert!(template("x/{from}").render(&value, None).is_err(), "objects are not channel names");
+    for bad in ["", "a/{", "a/{}", "a}", "{a..b}"] {
+        assert!(Template::try_from(bad.to_owned()).is_err(), "{bad:?}");
+    }
+    assert_eq!(template("chat/in/{client_id}").prefix(), "chat/in/");
+}
+
+#[test]
+fn tokens_come_from_the_bearer_header_or_the_query() {
+    let auth: AuthConfig = toml::from_str("tokens = [\"s3cret\"]").expect("config");
+    let mut headers = HeaderMap::new();
+    assert_eq!(auth.check(&headers, &[]), Err(AuthError::Missing));
+    assert!(auth.check(&headers, &[("token".into(), "s3cret".into())]).is_ok());
+    assert_eq!(auth.check(&headers, &[("token".into(), "nope".into())]), Err(AuthError::Invalid));
+    headers.insert("authorization", "Bearer s3cret".parse().expect("header"));
+    assert!(auth.check(&headers, &[]).is_ok());
+}
+
+#[test]
+fn jwts_are_verified_with_the_secret_and_their_times() {
+    let secret = b"0123456789abcdef-secret";
+    let token = sign_jwt(secret, &json!({"sub": "ann", "exp": 2_000}));
+    assert_eq!(verify_jwt(secret, &token, 1_000).map(|i| i.subject), Ok(Some("ann".to_owned())));
+    assert_eq!(verify_jwt(secret, &token, 2_000), Err(AuthError::Expired));
+    assert_eq!(verify_jwt(b"another-secret-of-16", &token, 1_000), Err(AuthError::Invalid));
+    let (head, rest) = token.split_once('.').expect("three parts");
+    let forged_claims = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, r#"{"sub":"root"}"#);
+    let forged = format!("{head}.{forged_claims}.{}", rest.split_once('.').expect("signature").1);
+    assert_eq!(verify_jwt(secret, &forged, 1_000), Err(AuthError::Invalid));
+    let not_yet = sign_jwt(secret, &json!({"nbf": 5_000}));
+    assert_eq!(verify_jwt(secret, &not_yet, 1_000), Err(AuthError::Invalid));
+}
+
+#[test]
+fn requests_parse_and_bare_values_are_publications() {
+    assert_eq!(protocol::parse(r#"{"op":"subscribe","channel":"a"}"#), Ok(Request::Subscribe("a".into())));
+    assert_eq!(
+        protocol::parse(r#"{"op":"publish","channel":"a","data":{"x":1}}"#),
+        Ok(Request::Publish { channel: Some("a".into()), data: json!({"x": 1}) })
+    );
+    assert_eq!(protocol::parse(r#"{"x":1}"#), Ok(Request::Publish { channel: None, data: json!({"x": 1}) }));
+    assert!(matches!(protocol::parse("{nope"), Err(BadRequest::NotJson(_))));
+    assert!(matches!(protocol::parse(r#"{"op":"subscribe"}"#), Err(BadRequest::Refused(_))));
+    assert!(matches!(protocol::parse(r#"{"op":"dance"}"#), Err(BadRequest::Refused(_))));
+    let frame = protocol::delivery(true, "a/b", r#"{"x":1}"#, true);
+    let parsed: Value = serde_json::from_str(frame.as_str()).expect("JSON");
+    assert_eq!(parsed, json!({"channel": "a/b", "data": {"x": 1}, "history": true}));
+}
+
+fn frames(texts: &[&str]) -> Vec<Utf8Bytes> {
+    texts.iter().map(|t| Utf8Bytes::from(*t)).collect()
+}
+
+async fn drain(client: &Client) -> Vec<String> {
+    let mut out = Vec::new();
+    client.next(&mut out).await;
+    out.iter().map(|f| f.as_str().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn a_full_queue_drops_the_oldest_frames() {
+    let client = Client::new(Arc::from("c1"), None, 3, SlowConsumer::DropOldest);
+    assert_eq!(client.push(&frames(&["1", "2"])).dropped, 0);
+    assert_eq!(client.push(&frames(&["3", "4"])).dropped, 1);
+    assert_eq!(client.push(&frames(&["5", "6", "7", "8"])).dropped, 4);
+    assert_eq!(drain(&client).await, ["6", "7", "8"]);
+}
+
+#[tokio::test]
+async fn a_full_queue_disconnects_under_the_disconnect_policy() {
+    let client = Client::new(Arc::from("c1"), None, 2, SlowConsumer::Disconnect);
+    client.push(&frames(&["1", "2"]));
+    let pushed = client.push(&frames(&["3"]));
+    assert!(pushed.disconnected);
+    assert!(client.kill.is_cancelled());
+    let mut out = Vec::new();
+    assert_eq!(client.next(&mut out).await, Some(Close::SlowConsumer));
+    assert!(out.is_empty(), "nothing more is written to a slow consumer");
+}
+
+#[tokio::test]
+async fn a_closing_client_gets_its_queue_first() {
+    let client = Client::new(Arc::from("c1"), None, 8, SlowConsumer::DropOldest);
+    client.push(&frames(&["1"]));
+    client.close(Close::Shutdown);
+    assert_eq!(drain(&client).await, ["1"]);
+    let mut out = Vec::new();
+    assert_eq!(client.next(&mut out).await, Some(Close::Shutdown));
+}
+
+fn hub(history: usize) -> Arc<Hub> {
+    let settings = Settings {
+        queue: 64,
+        slow_consumer: SlowConsumer::DropOldest,
+        envelope: true,
+        history,
+        private_channel: Some(template("in/{client_id}")),
+        default_channel: None,
+        max_connections: 2,
+        ping_interval: std::time::Duration::from_secs(30),
+        pong_timeout: std::time::Duration::from_secs(10),
+    };
+    Hub::new(settings).0
+}
+
+#[tokio::test]
+async fn subscribers_get_history_then_live_messages_once() {
+    let hub = hub(2);
+    assert_eq!(hub.deliver("room", &frames(&["1", "2", "3"]), true), (0, true));
+    let client = hub.join(Some(Arc::from("ann")));
+    assert_eq!(hub.subscribe(&client, "room"), Ok(true));
+    assert_eq!(hub.deliver("room", &frames(&["4"]), true), (1, true));
+    let got = drain(&client).await;
+    assert!(got[0].contains(r#""op":"welcome""#) && got[0].contains(r#""client_id":"c1""#), "{got:?}");
+    assert!(got[1].contains(r#""op":"subscribed""#) && got[1].contains(r#""history":2"#), "{got:?}");
+    assert_eq!(&got[2..], [
+        r#"{"channel":"room","data":2,"history":true}"#,
+        r#"{"channel":"room","data":3,"history":true}"#,
+        r#"{"channel":"room","data":4}"#,
+    ]);
+}
+
+#[tokio::test]
+async fn private_channels_reach_one_client_and_cannot_be_joined() {
+    let hub = hub(5);
+    let ann = hub.join(None);
+    let bob = hub.join(None);
+    assert!(hub.subscribe(&bob, "in/c1").is_err(), "bob cannot listen to ann's channel");
+    assert_eq!(hub.deliver("in/c1", &frames(&["9"]), true), (1, false), "private channels keep no history");
+    let got = drain(&ann).await;
+    assert_eq!(got.last().map(String::as_str), Some(r#"{"channel":"in/c1","data":9}"#));
+    assert_eq!(drain(&bob).await.len(), 1, "bob only got his welcome");
+    assert_eq!(hub.leave(&ann).into_iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["in/c1"]);
+    assert_eq!(hub.deliver("in/c1", &frames(&["10"]), true), (0, false));
+}
+
+#[test]
+fn connections_are_limited() {
+    let hub = hub(0);
+    let first = hub.reserve();
+    let second = hub.reserve();
+    assert!(first.is_some() && second.is_some());
+    assert!(hub.reserve().is_none());
+    drop(first);
+    assert!(hub.reserve().is_some());
+}
+
+#[test]
+fn static_paths_stay_inside_the_folder() {
+    assert_eq!(safe_relative("/").as_deref(), Some("index.html"));
+    assert_eq!(safe_relative("/app.js").as_deref(), Some("app.js"));
+    assert_eq!(safe_relative("/css/").as_deref(), Some("css/index.html"));
+    for bad in ["/../etc/passwd", "/a/../../b", "/.git/config", "/a\\..\\b"] {
+        assert_eq!(safe_relative(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn the_configuration_is_checked() {
+    let config: WebSocketServerConfig = toml::from_str(
+        r#"address = "nowhere"
+        path = "ws"
+        queue = 4
+        private_channel = "{client_id}"
+        history = { size = 8, file = "log.ndjson" }
+        auth = { hmac_secret = "short" }"#,
+    )
+    .expect("deserialises");
+    let problems = config.validate();
+    for expected in ["`address`", "`path`", "cannot exceed `queue`", "needs `history.channel`", "`private_channel`", "16 bytes"] {
+        assert!(problems.iter().any(|p| p.contains(expected)), "{expected} not in {problems:?}");
+    }
+}
