@@ -7,29 +7,17 @@ use std::time::Duration;
 use rdkafka::Message as _;
 use runnel::connectors::{KafkaSourceConfig, take_output};
 use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, RunContext, async_trait};
-use runnel::{PipelineBuilder, RunningPipeline};
+use runnel::PipelineBuilder;
 use serde_json::{Value, json};
 
-use super::{Record, SESSION_TIMEOUT, brokers, committed, create_topic, eventually, headers_of, payloads, produce, read_topic, unique};
+use super::{
+    source_toml, Record, brokers, committed, counter, create_topic, eventually, headers_of, payloads, produce, read_topic, runtime, stop,
+    unique,
+};
 use crate::support::pipeline;
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
-}
 
-fn source_toml(brokers: &str, topic: &str, group: &str) -> String {
-    format!(
-        "type = \"kafka\"\nbrokers = \"{brokers}\"\ntopics = [\"{topic}\"]\ngroup_id = \"{group}\"\nretry_backoff_ms = 200\noptions = {{ \"session.timeout.ms\" = {SESSION_TIMEOUT} }}\n"
-    )
-}
 
-/// Stops a running pipeline and checks that it stopped cleanly.
-fn stop(runtime: &tokio::runtime::Runtime, running: RunningPipeline) {
-    let token = running.shutdown_token();
-    let done = runtime.spawn(running.wait());
-    token.cancel();
-    runtime.block_on(done).expect("joins").expect("the pipeline stops cleanly");
-}
 
 #[test]
 fn a_round_trip_keeps_keys_and_headers_and_commits_everything() {
@@ -170,18 +158,4 @@ fn a_message_that_failed_downstream_is_read_again_and_committed_after() {
     }
     assert_eq!(rewinds, 1.0, "one rewind");
     assert_eq!(assigned, 1.0, "one assignment");
-}
-
-/// The sum of counter `name` over the series with label `label`.
-fn counter(running: &RunningPipeline, name: &str, label: (&str, &str)) -> f64 {
-    running
-        .metrics()
-        .registry()
-        .gather()
-        .iter()
-        .filter(|family| family.name() == name)
-        .flat_map(|family| family.get_metric())
-        .filter(|m| m.get_label().iter().any(|l| l.name() == label.0 && l.value() == label.1))
-        .map(|m| m.get_counter().get_value())
-        .sum()
 }

@@ -11,6 +11,7 @@
 mod crash;
 mod delivery;
 mod group;
+mod rebalance;
 mod rooms;
 
 use std::collections::HashMap;
@@ -26,6 +27,8 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, Message as _, OwnedHeaders, OwnedMessage};
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
+
+use runnel::RunningPipeline;
 
 use crate::support::{free_addr, http_get, peers_required, runnel_bin, wait_for};
 
@@ -340,4 +343,39 @@ pub fn eventually(what: &str, timeout: Duration, mut check: impl FnMut() -> bool
         assert!(Instant::now() < deadline, "timed out waiting until {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A multi-threaded runtime for pipelines run in this process: the Kafka source's revoke wait
+/// needs one.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// Stops a running pipeline and checks that it stopped cleanly.
+pub fn stop(runtime: &tokio::runtime::Runtime, running: RunningPipeline) {
+    let token = running.shutdown_token();
+    let done = runtime.spawn(running.wait());
+    token.cancel();
+    runtime.block_on(done).expect("joins").expect("the pipeline stops cleanly");
+}
+
+/// A `kafka` source's fields reading `topic` in `group`.
+pub fn source_toml(brokers: &str, topic: &str, group: &str) -> String {
+    format!(
+        "type = \"kafka\"\nbrokers = \"{brokers}\"\ntopics = [\"{topic}\"]\ngroup_id = \"{group}\"\nretry_backoff_ms = 200\noptions = {{ \"session.timeout.ms\" = {SESSION_TIMEOUT} }}\n"
+    )
+}
+
+/// The sum of counter `name` over the series with label `label`.
+pub fn counter(running: &RunningPipeline, name: &str, label: (&str, &str)) -> f64 {
+    running
+        .metrics()
+        .registry()
+        .gather()
+        .iter()
+        .filter(|family| family.name() == name)
+        .flat_map(|family| family.get_metric())
+        .filter(|m| m.get_label().iter().any(|l| l.name() == label.0 && l.value() == label.1))
+        .map(|m| m.get_counter().get_value())
+        .sum()
 }
