@@ -48,6 +48,21 @@ if ! port_open 127.0.0.1 19092; then
     port_open 127.0.0.1 19092 || { cat "$PEERS/tansu.log"; echo "tansu did not start" >&2; exit 1; }
 fi
 
+# WebSocket: Python `websockets` (the servers and clients the connector tests talk to) in a venv,
+# and Debian's Chromium driven by playwright-core (tests/browser) for the chat app's browser test.
+WS_VENV="$PEERS/websocket"
+if ! "$WS_VENV/bin/python" -c 'import websockets' 2>/dev/null; then
+    log "installing websockets (pip into $WS_VENV)"
+    python3 -m venv "$WS_VENV" || { apt_install /nonexistent python3-venv && python3 -m venv --clear "$WS_VENV"; }
+    "$WS_VENV/bin/pip" install -q websockets==17.4
+fi
+# The first chromium install can fail with a dpkg "cannot access archive" error: apt_install retries.
+apt_install chromium chromium
+if [ ! -d tests/browser/node_modules/playwright-core ]; then
+    log "installing playwright-core (npm; it downloads no browser)"
+    (cd tests/browser && npm ci --no-audit --no-fund)
+fi
+
 log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 

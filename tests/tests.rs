@@ -2,6 +2,7 @@
 
 mod acks;
 mod blocks;
+mod chat;
 mod cli;
 mod compliance;
 mod config;

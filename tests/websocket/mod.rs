@@ -2,7 +2,7 @@
 //! servers written with Python's `websockets`, and the `websocket_server` against its clients.
 
 mod client;
-mod peer;
+pub(crate) mod peer;
 mod server;
 
 use std::time::Duration;
