@@ -37,7 +37,8 @@ fn a_round_trip_keeps_keys_and_headers_and_commits_everything() {
     );
     let toml = format!(
         "[sources.in]\n{}\n[sinks.out]\ntype = \"kafka\"\ninputs = [\"in\"]\nbrokers = \"{brokers}\"\ntopic = \"{output}\"\ncompression = \"zstd\"\n",
-        source_toml(&brokers, &input, &group)
+        // Subscribed by regular expression.
+        source_toml(&brokers, &input, &group).replace(&format!("[\"{input}\"]"), &format!("[\"^{input}$\"]"))
     );
     let runtime = runtime();
     let running = runtime.block_on(pipeline(&toml).start()).expect("starts");

@@ -80,3 +80,12 @@ fn promtool_accepts(metrics: &str) {
     let out = child.wait_with_output().expect("promtool runs");
     assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
 }
+
+#[test]
+fn the_readme_kafka_example_is_a_valid_pipeline() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README.md");
+    let section = readme.split("\n## Kafka\n").nth(1).expect("a Kafka section");
+    let example = section.split("```toml\n").nth(1).and_then(|s| s.split("```").next()).expect("a TOML example");
+    let pipeline = crate::support::pipeline(example);
+    assert!(pipeline.warnings().is_empty(), "{:?}", pipeline.warnings());
+}
