@@ -211,9 +211,16 @@ impl ConsumerContext for SourceContext {
         }
     }
 
-    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
-            Rebalance::Assign(list) => self.assign(list),
+            Rebalance::Assign(list) => {
+                self.assign(list);
+                // A partition paused for a rewind and then revoked must not come back paused: its
+                // pause was forgotten with the rest of its state.
+                if let Err(error) = consumer.resume(list) {
+                    tracing::debug!(node = %self.node, %error, "cannot resume assigned partitions");
+                }
+            }
             Rebalance::Revoke(_) => {}
             Rebalance::Error(error) => tracing::warn!(node = %self.node, %error, "rebalance failed"),
         }
