@@ -30,7 +30,18 @@ fn sigkill_at_random_points_loses_nothing() {
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let pipeline = copy_pipeline(dir.path());
-    let env = [("KAFKA_BROKERS", brokers.as_str()), ("IN", input.as_str()), ("OUT", output.as_str()), ("GROUP", group.as_str())];
+    // Commits every 100 ms, so that each run commits before it is killed (the runs between kills
+    // last about a second): a commit point past an unfinished message would lose it. The
+    // duplicates are what was copied after the last commit; RUNNEL_CRASH_COMMIT_INTERVAL_MS
+    // shows how the interval bounds them.
+    let interval = std::env::var("RUNNEL_CRASH_COMMIT_INTERVAL_MS").unwrap_or_else(|_| "100".to_owned());
+    let env = [
+        ("KAFKA_BROKERS", brokers.as_str()),
+        ("IN", input.as_str()),
+        ("OUT", output.as_str()),
+        ("GROUP", group.as_str()),
+        ("COMMIT_INTERVAL_MS", interval.as_str()),
+    ];
 
     // Kill points spread over the run: the k-th kill comes once the output holds a random number
     // of messages within the k-th slice of the input.
@@ -44,9 +55,11 @@ fn sigkill_at_random_points_loses_nothing() {
             topic_size(&brokers, &output) >= target as i64
         });
         runnel.kill();
-        kills.push(topic_size(&brokers, &output));
+        let committed: i64 = super::committed(&brokers, &group, &input).values().sum();
+        kills.push((topic_size(&brokers, &output), committed));
     }
 
+    assert!(kills.iter().any(|(_, committed)| *committed > 0), "runs commit before they are killed: {kills:?}");
     let mut last = Runnel::start(&pipeline, &env, dir.path(), "last");
     let mut reader = TopicReader::new(&brokers, &output);
     let mut seen: HashMap<u64, u32> = HashMap::new();
@@ -60,12 +73,14 @@ fn sigkill_at_random_points_loses_nothing() {
         seen.len() as u64 == MESSAGES
     });
     assert_eq!(last.terminate(), Some(0), "the last run stops cleanly");
+    let committed: i64 = super::committed(&brokers, &group, &input).values().sum();
+    assert_eq!(committed, MESSAGES as i64, "a clean stop commits everything");
     let missing: Vec<u64> = (0..MESSAGES).filter(|n| !seen.contains_key(n)).take(10).collect();
     assert!(complete && missing.is_empty(), "{} of {MESSAGES} input messages never reached the output, e.g. {missing:?}", MESSAGES - seen.len() as u64);
     let total = topic_size(&brokers, &output);
     let duplicates = total - MESSAGES as i64;
     eprintln!(
-        "crash test: {MESSAGES} messages, SIGKILL at output sizes {kills:?}; output holds {total}: every input message, {duplicates} duplicates ({:.2}%)",
+        "crash test: {MESSAGES} messages, commit interval {interval} ms, SIGKILL at (output size, committed input offsets) {kills:?}; output holds {total}: every input message, {duplicates} duplicates ({:.2}%)",
         duplicates as f64 * 100.0 / MESSAGES as f64
     );
 }

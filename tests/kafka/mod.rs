@@ -263,6 +263,7 @@ brokers = "${{KAFKA_BROKERS}}"
 topics = ["${{IN}}"]
 group_id = "${{GROUP}}"
 revoke_timeout_ms = 5000
+commit_interval_ms = ${{COMMIT_INTERVAL_MS:-1000}}
 options = {{ "session.timeout.ms" = {SESSION_TIMEOUT}, "statistics.interval.ms" = 500 }}
 
 [blocks.tag]
