@@ -88,6 +88,12 @@ impl JqProgram {
         self.fast.is_some()
     }
 
+    /// Whether the program is known to have at most one output on any input: the programs of
+    /// the fast path (module docs). Those run best with [`JqProgram::run_in_place`].
+    pub fn single_output(&self) -> bool {
+        self.fast.is_some()
+    }
+
     /// The program's text.
     pub fn source(&self) -> &str {
         &self.source
@@ -113,6 +119,49 @@ impl JqProgram {
         Ok(values)
     }
 
+    /// Runs the program on `value` and leaves its output there: `Ok(true)` when it has one,
+    /// `Ok(false)` when it has none. Assignments such as `.len = (.text | length)` change
+    /// `value` in place, where [`JqProgram::run`] copies it first.
+    ///
+    /// ```
+    /// # use runnel_blocks::JqProgram;
+    /// # use serde_json::json;
+    /// let program = JqProgram::new(".len = (.text | length)")?;
+    /// let mut value = json!({"text": "héllo"});
+    /// assert!(program.run_in_place(&mut value)?);
+    /// assert_eq!(value, json!({"text": "héllo", "len": 5}));
+    /// # Ok::<(), runnel_blocks::JqError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`JqProgram::run`], and [`JqError::TooManyOutputs`] (with a limit of 1) when the
+    /// program has several outputs (see [`JqProgram::single_output`]). `value` is unchanged
+    /// unless this returns `Ok(true)`.
+    pub fn run_in_place(&self, value: &mut Value) -> Result<bool, JqError> {
+        if let Some(fast) = &self.fast {
+            match fast.run_in_place(value) {
+                Ok(output) => return Ok(output),
+                Err(fast::Stop::Error(message)) => return Err(JqError::Runtime { message }),
+                Err(fast::Stop::Fallback) => {}
+            }
+        }
+        let mut outputs = Vec::with_capacity(1);
+        self.each_output(value, |output| {
+            if !outputs.is_empty() {
+                return Err(JqError::TooManyOutputs { limit: 1 });
+            }
+            outputs.push(convert::from_val(&output?));
+            Ok(true)
+        })?;
+        match outputs.pop() {
+            Some(output) => {
+                *value = output;
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
     /// Whether the program's first output on `input` is truthy (neither `false` nor `null`);
     /// `false` when it has no output. Later outputs are not computed, as in jq's `first(f)`,
     /// and nothing is converted back to JSON.
@@ -120,8 +169,12 @@ impl JqProgram {
     /// # Errors
     /// As [`JqProgram::run`], for errors raised before the first output.
     pub fn run_bool(&self, input: &Value) -> Result<bool, JqError> {
-        if let Some(output) = self.run_fast(input) {
-            return output.map(|value| value.is_some_and(|value| fast::truthy(&value)));
+        if let Some(fast) = &self.fast {
+            match fast.run_bool(input) {
+                Ok(truthy) => return Ok(truthy.unwrap_or(false)),
+                Err(fast::Stop::Error(message)) => return Err(JqError::Runtime { message }),
+                Err(fast::Stop::Fallback) => {}
+            }
         }
         let mut truthy = false;
         self.each_output(input, |output| {

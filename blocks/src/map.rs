@@ -48,7 +48,15 @@ impl Map {
 }
 
 impl FunctionBlock for Map {
-    fn process(&mut self, message: Message, out: &mut Emitter) {
+    fn process(&mut self, mut message: Message, out: &mut Emitter) {
+        if self.program.single_output() {
+            // The value changes in place: no copy, unless another message shares it.
+            return match self.program.run_in_place(message.value_mut()) {
+                Ok(true) => out.emit(message),
+                Ok(false) => out.filter(message),
+                Err(error) => out.fail(message, error),
+            };
+        }
         match self.program.run(message.value()) {
             Ok(values) => emit_each(message, values, out),
             Err(error) => out.fail(message, error),

@@ -37,7 +37,7 @@ pub enum JqError {
     /// The program produced more outputs than allowed for one input.
     #[error("jq program produced more than {limit} outputs")]
     TooManyOutputs {
-        /// The limit, [`super::MAX_OUTPUTS`].
+        /// The limit: [`super::MAX_OUTPUTS`], or 1 for [`super::JqProgram::run_in_place`].
         limit: usize,
     },
 }

@@ -14,15 +14,13 @@ use std::borrow::Cow;
 
 use serde_json::{Map, Value};
 
-use super::compare::{self, Num};
-use super::display::jaq_text;
-use super::{Expr, Part, Stop, math, truthy, update};
+use super::{Expr, Stop, compare, math, path, truthy, update};
 
 /// At most one output, or why there is none.
 pub(super) type Out<'a> = Result<Option<Cow<'a, Value>>, Stop>;
 
-/// The `null` that missing fields and out-of-range positions read as.
-static NULL: Value = Value::Null;
+/// At most one output that points into the input or the program, or why there is none.
+type Borrowed<'a> = Result<Option<&'a Value>, Stop>;
 
 impl Expr {
     pub(super) fn eval<'a>(&'a self, input: &'a Value) -> Out<'a> {
@@ -30,46 +28,38 @@ impl Expr {
             Self::Id => Cow::Borrowed(input),
             Self::Lit(value) => Cow::Borrowed(value),
             Self::Empty => return Ok(None),
-            Self::Path(head, parts) => return path(head, parts, input),
+            Self::Get(steps) => return Ok(path::get(steps, input)?.map(Cow::Borrowed)),
+            Self::Path(head, parts) => return path::path(head, parts, input),
             Self::Neg(f) => match f.eval(input)? {
                 Some(v) => Cow::Owned(math::negate(&v)?),
                 None => return Ok(None),
             },
-            Self::Math(l, op, r) => match product(&[l, r], input)? {
-                Some([l, r]) => math::run(*op, l, r)?,
+            Self::Math(l, op, r) => match both(l.eval(input), || r.eval(input))? {
+                Some((l, r)) => math::run(*op, l, r)?,
                 None => return Ok(None),
             },
-            Self::Cmp(l, op, r) => match product(&[l, r], input)? {
-                Some([l, r]) => Cow::Owned(Value::Bool(compare::run(*op, &l, &r))),
+            Self::Cmp(..) | Self::Logic(..) | Self::Not => match self.truth(input)? {
+                Some(b) => Cow::Owned(Value::Bool(b)),
                 None => return Ok(None),
             },
-            Self::Logic(l, stop, r) => {
-                let Some(l) = l.eval(input)? else { return Ok(None) };
-                if truthy(&l) == *stop {
-                    Cow::Owned(Value::Bool(*stop))
-                } else {
-                    match r.eval(input)? {
-                        Some(r) => Cow::Owned(Value::Bool(truthy(&r))),
-                        None => return Ok(None),
-                    }
-                }
-            }
-            Self::Not => Cow::Owned(Value::Bool(!truthy(input))),
             Self::Length => Cow::Owned(math::length(input)?),
-            Self::Select(cond) => match cond.eval(input)? {
-                Some(c) if truthy(&c) => Cow::Borrowed(input),
+            Self::Select(cond) => match cond.truth(input)? {
+                Some(true) => Cow::Borrowed(input),
                 _ => return Ok(None),
             },
-            Self::If(cond, then, otherwise) => match cond.eval(input)? {
-                Some(c) if truthy(&c) => return then.eval(input),
-                Some(_) => return otherwise.eval(input),
+            Self::If(cond, then, otherwise) => match cond.truth(input)? {
+                Some(true) => return then.eval(input),
+                Some(false) => return otherwise.eval(input),
                 None => return Ok(None),
             },
-            Self::Pipe(l, r) => match l.eval(input)? {
-                Some(Cow::Borrowed(v)) => return r.eval(v),
-                // `r`'s output may borrow from `v`, which ends here.
-                Some(Cow::Owned(v)) => return Ok(r.eval(&v)?.map(|out| Cow::Owned(out.into_owned()))),
-                None => return Ok(None),
+            Self::Pipe(l, r) => match l.borrow(input) {
+                Some(v) => return v?.map_or(Ok(None), |v| r.eval(v)),
+                None => match l.eval(input)? {
+                    Some(Cow::Borrowed(v)) => return r.eval(v),
+                    // `r`'s output may borrow from `v`, which ends here.
+                    Some(Cow::Owned(v)) => return Ok(r.eval(&v)?.map(|out| Cow::Owned(out.into_owned()))),
+                    None => return Ok(None),
+                },
             },
             Self::Array(items) => {
                 let mut values = Vec::with_capacity(items.len());
@@ -82,39 +72,64 @@ impl Expr {
                 Some(fields) => Cow::Owned(Value::Object(fields)),
                 None => return Ok(None),
             },
-            Self::Assign(parts, f) => return update::assign(parts, f, input),
-            Self::Update(parts, f) => return update::update(parts, f, input),
-            Self::UpdateMath(parts, op, f) => return update::update_math(parts, *op, f, input),
+            Self::Assign(..) | Self::Update(..) | Self::UpdateMath(..) => return update::copy(self, input),
         };
         Ok(Some(value))
+    }
+
+    /// The output of `.`, a literal or a path with constant indices from `.`, by reference
+    /// (cheaper than a `Cow`); `None` for other expressions.
+    fn borrow<'a>(&'a self, input: &'a Value) -> Option<Borrowed<'a>> {
+        match self {
+            Self::Id => Some(Ok(Some(input))),
+            Self::Lit(value) => Some(Ok(Some(value))),
+            Self::Get(steps) => Some(path::get(steps, input)),
+            _ => None,
+        }
+    }
+
+    /// Whether the output is truthy, computed without building it where possible: for
+    /// conditions (`select`, `if`, the `filter` block).
+    pub(super) fn truth<'a>(&'a self, input: &'a Value) -> Result<Option<bool>, Stop> {
+        match self {
+            Self::Cmp(l, op, r) => {
+                let pair = match (l.borrow(input), r.borrow(input)) {
+                    (Some(l), Some(r)) => both(l, || r)?.map(|(l, r)| compare::run(*op, l, r)),
+                    _ => both(l.eval(input), || r.eval(input))?.map(|(l, r)| compare::run(*op, &l, &r)),
+                };
+                Ok(pair)
+            }
+            Self::Logic(l, stop, r) => match l.truth(input)? {
+                Some(l) if l == *stop => Ok(Some(*stop)),
+                Some(_) => r.truth(input),
+                None => Ok(None),
+            },
+            Self::Not => Ok(Some(!truthy(input))),
+            other => match other.borrow(input) {
+                Some(value) => Ok(value?.map(truthy)),
+                None => Ok(other.eval(input)?.map(|value| truthy(&value))),
+            },
+        }
+    }
+}
+
+/// The outputs of `l` and `r` under the cartesian-product rule (module docs): `l` first; when
+/// `l` fails, `r` (run only if needed) still decides whether there is any output.
+fn both<A, B>(l: Result<Option<A>, Stop>, r: impl FnOnce() -> Result<Option<B>, Stop>) -> Result<Option<(A, B)>, Stop> {
+    match l {
+        Ok(Some(l)) => Ok(r()?.map(|r| (l, r))),
+        Ok(None) => Ok(None),
+        Err(Stop::Error(error)) => match r() {
+            Ok(None) => Ok(None),
+            Err(Stop::Fallback) => Err(Stop::Fallback),
+            Ok(Some(_)) | Err(Stop::Error(_)) => Err(Stop::Error(error)),
+        },
+        Err(Stop::Fallback) => Err(Stop::Fallback),
     }
 }
 
 /// The outputs of `exprs`, all run on `input`, under the cartesian-product rule (module docs).
-pub(super) fn product<'a, const N: usize>(
-    exprs: &[&'a Expr; N],
-    input: &'a Value,
-) -> Result<Option<[Cow<'a, Value>; N]>, Stop> {
-    let mut values = [const { None }; N];
-    let mut first_error = None;
-    for (slot, expr) in values.iter_mut().zip(exprs) {
-        match expr.eval(input) {
-            Ok(Some(value)) => *slot = Some(value),
-            Ok(None) => return Ok(None),
-            Err(Stop::Error(message)) => {
-                first_error.get_or_insert(message);
-            }
-            Err(Stop::Fallback) => return Err(Stop::Fallback),
-        }
-    }
-    if let Some(message) = first_error {
-        return Err(Stop::Error(message));
-    }
-    Ok(Some(values.map(|value| value.unwrap_or(Cow::Borrowed(&NULL)))))
-}
-
-/// Like [`product`] for a list of expressions.
-pub(super) fn product_all<'a>(
+pub(super) fn product<'a>(
     exprs: impl Iterator<Item = &'a Expr>,
     input: &'a Value,
 ) -> Result<Option<Vec<Cow<'a, Value>>>, Stop> {
@@ -140,7 +155,7 @@ pub(super) fn product_all<'a>(
 /// last value. Keys that are not strings (jaq allows them) fall back.
 fn object<'a>(entries: &'a [(Expr, Expr)], input: &'a Value) -> Result<Option<Map<String, Value>>, Stop> {
     let exprs = entries.iter().flat_map(|(k, v)| [k, v]);
-    let Some(values) = product_all(exprs, input)? else { return Ok(None) };
+    let Some(values) = product(exprs, input)? else { return Ok(None) };
     let mut fields = Map::new();
     let mut values = values.into_iter();
     while let (Some(key), Some(value)) = (values.next(), values.next()) {
@@ -148,65 +163,4 @@ fn object<'a>(entries: &'a [(Expr, Expr)], input: &'a Value) -> Result<Option<Ma
         fields.insert(key, value.into_owned());
     }
     Ok(Some(fields))
-}
-
-/// `head` then `parts`: `head` first (its error wins), then the indices (cartesian rule), then
-/// each step; a failing step marked `?` gives no output.
-fn path<'a>(head: &'a Expr, parts: &'a [Part], input: &'a Value) -> Out<'a> {
-    let Some(value) = head.eval(input)? else { return Ok(None) };
-    let literal = |part: &'a Part| match &part.index {
-        Expr::Lit(key) => Some(key),
-        _ => None,
-    };
-    if parts.iter().all(|part| literal(part).is_some()) {
-        return walk(value, parts.iter().map(|part| (part, literal(part).unwrap_or(&NULL))));
-    }
-    let Some(indices) = product_all(parts.iter().map(|part| &part.index), input)? else { return Ok(None) };
-    walk(value, parts.iter().zip(indices.iter().map(|index| &**index)))
-}
-
-fn walk<'a, 'i>(mut value: Cow<'a, Value>, steps: impl Iterator<Item = (&'a Part, &'i Value)>) -> Out<'a> {
-    for (part, index) in steps {
-        let child = match &value {
-            Cow::Borrowed(v) => index_of(v, index).map(|child| Cow::Borrowed(child.unwrap_or(&NULL))),
-            Cow::Owned(v) => index_of(v, index).map(|child| Cow::Owned(child.cloned().unwrap_or(Value::Null))),
-        };
-        value = match child {
-            Ok(child) => child,
-            Err(Stop::Error(_)) if part.optional => return Ok(None),
-            Err(stop) => return Err(stop),
-        };
-    }
-    Ok(Some(value))
-}
-
-/// `value[index]` as jaq reads it (`Val::index`): `None` is `null`. Null gives null whatever the
-/// index; objects give null for keys that are not strings; arrays take integer positions,
-/// counting from the end when negative. Array and object indices (jaq's `indices` and slices)
-/// fall back.
-pub(super) fn index_of<'v>(value: &'v Value, index: &Value) -> Result<Option<&'v Value>, Stop> {
-    match (value, index) {
-        (Value::Null, _) => Ok(None),
-        (Value::Object(fields), Value::String(key)) => Ok(fields.get(key)),
-        (Value::Object(_), _) => Ok(None),
-        (Value::Array(items), Value::Number(n)) => match Num::of(n) {
-            Num::Int(i) => Ok(position(i, items.len()).and_then(|i| items.get(i))),
-            Num::Big(_) => Ok(None),
-            Num::Float(_) => Err(index_error(value, index)),
-        },
-        (Value::Array(_), Value::Array(_)) | (Value::Array(_) | Value::String(_), Value::Object(_)) => {
-            Err(Stop::Fallback)
-        }
-        _ => Err(index_error(value, index)),
-    }
-}
-
-/// Position `i` in a sequence of `len`, negative from the end; `None` before the start.
-/// (Past the end is left to the caller, as jaq does.)
-pub(super) fn position(i: i64, len: usize) -> Option<usize> {
-    if i >= 0 { usize::try_from(i).ok() } else { len.checked_sub(usize::try_from(i.unsigned_abs()).ok()?) }
-}
-
-fn index_error(value: &Value, index: &Value) -> Stop {
-    Stop::Error(format!("cannot index {} with {}", jaq_text(value), jaq_text(index)))
 }

@@ -29,6 +29,7 @@ mod compare;
 mod display;
 mod eval;
 mod math;
+mod path;
 mod translate;
 mod update;
 
@@ -57,6 +58,28 @@ impl FastProgram {
     pub(super) fn run<'a>(&'a self, input: &'a Value) -> Result<Option<Cow<'a, Value>>, Stop> {
         self.expr.eval(input)
     }
+
+    /// The program's output on `value`, left in `value`: `Ok(true)` when there is one,
+    /// `Ok(false)` when there is none. Assignments change `value` in place rather than a copy;
+    /// `value` is unchanged unless this returns `Ok(true)`.
+    pub(super) fn run_in_place(&self, value: &mut Value) -> Result<bool, Stop> {
+        match &self.expr {
+            Expr::Assign(..) | Expr::Update(..) | Expr::UpdateMath(..) => update::in_place(&self.expr, value),
+            expr => match expr.eval(value)? {
+                Some(output) => {
+                    let output = output.into_owned();
+                    *value = output;
+                    Ok(true)
+                }
+                None => Ok(false),
+            },
+        }
+    }
+
+    /// Whether the program's output on `input` is truthy (`None`: it has no output).
+    pub(super) fn run_bool(&self, input: &Value) -> Result<Option<bool>, Stop> {
+        self.expr.truth(input)
+    }
 }
 
 /// Why a fast evaluation produced no value.
@@ -77,7 +100,9 @@ pub(super) enum Expr {
     Lit(Value),
     /// `empty`: no output.
     Empty,
-    /// `head` followed by path parts: `.a.b`, `.[0]?`, `(f).a`.
+    /// `.` followed by constant steps: `.a.b`, `.[0]?`, `."a"`.
+    Get(Vec<Step>),
+    /// `head` followed by path parts, in general: `(f).a`, `.[.k]`.
     Path(Box<Expr>, Vec<Part>),
     /// `-f`
     Neg(Box<Expr>),
@@ -116,6 +141,15 @@ pub(super) struct Part {
     pub(super) index: Expr,
     /// With `?`: a value that cannot be indexed gives no output (or, when updating, stays as it
     /// is) instead of an error.
+    pub(super) optional: bool,
+}
+
+/// One step of [`Expr::Get`]: a constant key or position, optionally with `?`.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Step {
+    /// The key or position.
+    pub(super) index: Value,
+    /// With `?`: a value that cannot be indexed gives no output instead of an error.
     pub(super) optional: bool,
 }
 

@@ -35,6 +35,20 @@ fn fast(program: &FastProgram, input: &Value) -> Option<Outcome> {
     }
 }
 
+/// [`fast`] through [`FastProgram::run_in_place`], checking that a value without output is left
+/// as it was.
+fn fast_in_place(program: &FastProgram, input: &Value) -> Option<Outcome> {
+    let mut value = input.clone();
+    let outcome = match program.run_in_place(&mut value) {
+        Ok(true) => return Some(Outcome::Output(Some(value.to_string()))),
+        Ok(false) => Some(Outcome::Output(None)),
+        Err(Stop::Error(message)) => Some(Outcome::Error(message)),
+        Err(Stop::Fallback) => None,
+    };
+    assert_eq!(&value, input, "changed without an output");
+    outcome
+}
+
 fn translated(source: &str) -> FastProgram {
     JqProgram::new(source).unwrap_or_else(|e| panic!("{e}"));
     FastProgram::translate(source).unwrap_or_else(|| panic!("`{source}` is not translated"))
@@ -44,7 +58,9 @@ fn same_as_jaq(cases: &[(&str, Value)]) {
     let mut differences = Vec::new();
     for (source, input) in cases {
         let expected = jaq(source, input);
-        match fast(&translated(source), input) {
+        let program = translated(source);
+        assert_eq!(fast_in_place(&program, input), fast(&program, input), "`{source}` on {input} in place");
+        match fast(&program, input) {
             Some(outcome) if outcome == expected => {}
             Some(outcome) => differences.push(format!("`{source}` on {input}: fast {outcome:?}, jaq {expected:?}")),
             None => differences.push(format!("`{source}` on {input}: fell back")),
@@ -304,6 +320,33 @@ fn programs_outside_the_subset_are_not_translated() {
 }
 
 #[test]
+fn run_in_place_leaves_the_output_in_the_value() {
+    let program = JqProgram::new(".len = (.text | length)").unwrap();
+    assert!(program.single_output());
+    let mut value = json!({"text": "héllo"});
+    assert_eq!(program.run_in_place(&mut value), Ok(true));
+    assert_eq!(value, json!({"text": "héllo", "len": 5}));
+    let mut value = json!({"text": true});
+    assert_eq!(program.run_in_place(&mut value).unwrap_err().to_string(), "jq error: true has no length");
+    assert_eq!(value, json!({"text": true}));
+
+    let select = JqProgram::new("select(.n > 1)").unwrap();
+    let mut value = json!({"n": 1});
+    assert_eq!(select.run_in_place(&mut value), Ok(false));
+    assert_eq!(value, json!({"n": 1}));
+
+    // Without a fast path: jaq's single output, or an error for several.
+    let split = JqProgram::new(".items[]").unwrap();
+    assert!(!split.single_output());
+    let mut value = json!({"items": [1]});
+    assert_eq!(split.run_in_place(&mut value), Ok(true));
+    assert_eq!(value, json!(1));
+    let mut value = json!({"items": [1, 2]});
+    assert_eq!(split.run_in_place(&mut value), Err(JqError::TooManyOutputs { limit: 1 }));
+    assert_eq!(value, json!({"items": [1, 2]}));
+}
+
+#[test]
 fn length_of_the_smallest_integer_is_right_where_jaq_overflows() {
     // jaq computes `i64::MIN.abs()`: a panic in debug builds, `i64::MIN` in release builds.
     assert_eq!(
@@ -342,6 +385,7 @@ fn generated_programs_agree_with_jaq() {
         let Some(program) = FastProgram::translate(&source) else { panic!("`{source}` is not translated") };
         let slow = JqProgram::new(source.as_str()).unwrap_or_else(|e| panic!("{e}")).without_fast_path();
         for input in &inputs {
+            assert_eq!(fast_in_place(&program, input), fast(&program, input), "`{source}` on {input} in place");
             let Some(outcome) = fast(&program, input) else { continue };
             let expected = match slow.run(input) {
                 Ok(values) => Outcome::Output(values.first().map(Value::to_string)),

@@ -13,7 +13,7 @@ use jaq_core::path::{self, Opt};
 use jaq_json::{Num, Val};
 use serde_json::Value;
 
-use super::{Expr, Part};
+use super::{Expr, Part, Step};
 use crate::jq::convert;
 
 /// Parses `source` with jaq's parser and translates it.
@@ -46,7 +46,7 @@ fn expr(term: &Term<&str>) -> Option<Expr> {
             })?
         }
         Term::Call(name, args) => call(name, args)?,
-        Term::Path(head, path) => Expr::Path(boxed(head)?, parts(&path.0)?),
+        Term::Path(head, path) => read_path(expr(head)?, parts(&path.0)?),
         _ => return None,
     })
 }
@@ -68,6 +68,18 @@ fn binary(l: &Term<&str>, op: &BinaryOp<&str>, r: &Term<&str>) -> Option<Expr> {
         // `as $x |`, `,`, `//`, `//=`
         _ => return None,
     })
+}
+
+/// `head` then `parts`; [`Expr::Get`] when that is `.` with constant indices.
+fn read_path(head: Expr, parts: Vec<Part>) -> Expr {
+    let step = |part: &Part| match &part.index {
+        Expr::Lit(index) => Some(Step { index: index.clone(), optional: part.optional }),
+        _ => None,
+    };
+    match parts.iter().map(step).collect::<Option<Vec<_>>>() {
+        Some(steps) if head == Expr::Id => Expr::Get(steps),
+        _ => Expr::Path(Box::new(head), parts),
+    }
 }
 
 /// The left side of an assignment: `.` or a path starting at `.`.
@@ -110,7 +122,7 @@ fn object_entry((key, value): &(Term<&str>, Option<Term<&str>>)) -> Option<(Expr
     };
     let value = match value {
         Some(value) => expr(value)?,
-        None => Expr::Path(Box::new(Expr::Id), vec![Part { index: key.clone(), optional: false }]),
+        None => read_path(Expr::Id, vec![Part { index: key.clone(), optional: false }]),
     };
     Some((key, value))
 }

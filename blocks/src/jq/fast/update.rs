@@ -1,7 +1,10 @@
-//! `path = f`, `path |= f` and `path op= f` on a copy of the input, following jaq's
-//! `map_index`: objects gain or replace the field (`|= empty` removes it); arrays replace an
-//! existing position (negative from the end) and fail past the end; anything else, `null`
-//! included, cannot be updated, and a part marked `?` leaves such a value as it is.
+//! `path = f`, `path |= f` and `path op= f`, following jaq's `map_index`: objects gain or
+//! replace the field (`|= empty` removes it); arrays replace an existing position (negative from
+//! the end) and fail past the end; anything else, `null` included, cannot be updated, and a part
+//! marked `?` leaves such a value as it is.
+//!
+//! Everything that can fail is computed before anything is written, so an update can run on the
+//! input itself ([`in_place`]) as well as on a copy ([`copy`]): on error the value is unchanged.
 
 use std::borrow::Cow;
 
@@ -10,85 +13,134 @@ use serde_json::Value;
 
 use super::compare::Num;
 use super::display::jaq_text;
-use super::eval::{Out, position, product_all};
+use super::eval::{Out, product};
+use super::path::position;
 use super::{Expr, Part, Stop, math};
 
-/// `parts = f`: `f` runs on the input first; its value goes at the path.
-pub(super) fn assign<'a>(parts: &'a [Part], f: &'a Expr, input: &'a Value) -> Out<'a> {
-    let Some(new) = f.eval(input)? else { return Ok(None) };
-    set(parts, input, |_| Ok(Some(new.into_owned())))
-}
-
-/// `parts |= f`: `f` runs on the value at the path; no output removes it.
-pub(super) fn update<'a>(parts: &'a [Part], f: &'a Expr, input: &'a Value) -> Out<'a> {
-    set(parts, input, |old| Ok(f.eval(&old)?.map(Cow::into_owned)))
-}
-
-/// `parts op= f`: `f` runs on the input first, then `old op value` goes at the path.
-pub(super) fn update_math<'a>(parts: &'a [Part], op: Math, f: &'a Expr, input: &'a Value) -> Out<'a> {
-    let Some(operand) = f.eval(input)? else { return Ok(None) };
-    set(parts, input, |old| Ok(Some(math::run(op, Cow::Owned(old), operand)?.into_owned())))
-}
-
-/// Runs `leaf` on the value at `parts` in a copy of `input`. Indices are computed on `input`;
-/// when one has no output, the input is returned unchanged (jaq updates each path found, and
-/// there is none).
-fn set<'a, F>(parts: &'a [Part], input: &'a Value, leaf: F) -> Out<'a>
-where
-    F: FnOnce(Value) -> Result<Option<Value>, Stop>,
-{
-    let Some((first, rest)) = parts.split_first() else {
-        return Ok(leaf(input.clone())?.map(Cow::Owned));
-    };
-    let mut output = input.clone();
-    if let (Expr::Lit(index), true) = (&first.index, rest.iter().all(|part| matches!(part.index, Expr::Lit(_)))) {
-        let rest =
-            rest.iter().map(|part| (part, if let Expr::Lit(index) = &part.index { index } else { &Value::Null }));
-        update_at(&mut output, first, index, rest, leaf)?;
-    } else {
-        let Some(indices) = product_all(parts.iter().map(|part| &part.index), input)? else {
-            return Ok(Some(Cow::Borrowed(input)));
-        };
-        let mut steps = parts.iter().zip(indices.iter().map(|index| &**index));
-        if let Some((first, index)) = steps.next() {
-            update_at(&mut output, first, index, steps, leaf)?;
+/// `assignment` (an [`Expr::Assign`], [`Expr::Update`] or [`Expr::UpdateMath`]) on a copy of
+/// `input`.
+pub(super) fn copy<'a>(assignment: &'a Expr, input: &'a Value) -> Out<'a> {
+    let Some(Plan { parts, leaf, indices }) = plan(assignment, input)? else { return Ok(None) };
+    match indices {
+        _ if parts.is_empty() => Ok(leaf.apply(input)?.map(Cow::Owned)),
+        Indices::Missing => Ok(Some(Cow::Borrowed(input))),
+        Indices::Literal => {
+            let mut output = input.clone();
+            update_at(&mut output, parts, None, leaf)?;
+            Ok(Some(Cow::Owned(output)))
+        }
+        Indices::Computed(indices) => {
+            let mut output = input.clone();
+            update_at(&mut output, parts, Some(&indices), leaf)?;
+            Ok(Some(Cow::Owned(output)))
         }
     }
-    Ok(Some(Cow::Owned(output)))
 }
 
-/// Updates `value[index]` with the rest of the path, or with `leaf` at its end.
-fn update_at<'p, 'i, I, F>(
-    value: &mut Value,
-    part: &'p Part,
-    index: &'i Value,
-    mut rest: I,
-    leaf: F,
-) -> Result<(), Stop>
-where
-    I: Iterator<Item = (&'p Part, &'i Value)>,
-    F: FnOnce(Value) -> Result<Option<Value>, Stop>,
-{
-    let next = rest.next();
-    let apply = |mut child: Value| match next {
-        None => leaf(child),
-        Some((part, index)) => update_at(&mut child, part, index, rest, leaf).map(|()| Some(child)),
+/// `assignment` on `value` itself: `Ok(true)` when `value` holds the output, `Ok(false)` when
+/// there is none. `value` is unchanged unless this returns `Ok(true)`.
+pub(super) fn in_place(assignment: &Expr, value: &mut Value) -> Result<bool, Stop> {
+    let Some(Plan { parts, leaf, indices }) = plan(assignment, value)? else { return Ok(false) };
+    match indices {
+        _ if parts.is_empty() => match leaf.apply(value)? {
+            Some(output) => *value = output,
+            None => return Ok(false),
+        },
+        Indices::Missing => {}
+        Indices::Literal => update_at(value, parts, None, leaf)?,
+        Indices::Computed(indices) => update_at(value, parts, Some(&indices), leaf)?,
+    }
+    Ok(true)
+}
+
+/// What an assignment does, computed on the input before anything changes.
+struct Plan<'a> {
+    parts: &'a [Part],
+    leaf: Leaf<'a>,
+    indices: Indices,
+}
+
+/// The indices of the path.
+enum Indices {
+    /// All constant: read from the parts.
+    Literal,
+    /// Computed on the input, one per part.
+    Computed(Vec<Value>),
+    /// One has no output: there is no path to update, so the value stays as it is.
+    Missing,
+}
+
+/// What goes at the end of the path.
+enum Leaf<'a> {
+    /// `= f`: `f`'s output, computed on the input.
+    Set(Value),
+    /// `|= f`: `f` run on the old value.
+    Update(&'a Expr),
+    /// `op= f`: the old value `op` `f`'s output, computed on the input.
+    Math(Math, Value),
+}
+
+impl Leaf<'_> {
+    /// The new value for `old`; `None` removes it.
+    fn apply(self, old: &Value) -> Result<Option<Value>, Stop> {
+        match self {
+            Self::Set(new) => Ok(Some(new)),
+            Self::Update(f) => Ok(f.eval(old)?.map(Cow::into_owned)),
+            Self::Math(op, operand) => Ok(Some(math::run(op, Cow::Borrowed(old), Cow::Owned(operand))?.into_owned())),
+        }
+    }
+}
+
+/// As jaq: `f` first (for `=` and `op=`; no output means no output), then the indices.
+fn plan<'a>(assignment: &'a Expr, input: &Value) -> Result<Option<Plan<'a>>, Stop> {
+    let (parts, leaf) = match assignment {
+        Expr::Assign(parts, f) => match f.eval(input)? {
+            Some(new) => (parts, Leaf::Set(new.into_owned())),
+            None => return Ok(None),
+        },
+        Expr::Update(parts, f) => (parts, Leaf::Update(f)),
+        Expr::UpdateMath(parts, op, f) => match f.eval(input)? {
+            Some(operand) => (parts, Leaf::Math(*op, operand.into_owned())),
+            None => return Ok(None),
+        },
+        _ => return Err(Stop::Fallback),
+    };
+    let indices = if parts.iter().all(|part| matches!(part.index, Expr::Lit(_))) {
+        Indices::Literal
+    } else {
+        match product(parts.iter().map(|part| &part.index), input)? {
+            Some(values) => Indices::Computed(values.into_iter().map(Cow::into_owned).collect()),
+            None => Indices::Missing,
+        }
+    };
+    Ok(Some(Plan { parts, leaf, indices }))
+}
+
+/// What updating one child comes to, for its parent to carry out.
+enum Change {
+    Done,
+    Insert(Value),
+    Remove,
+}
+
+/// Updates `value` at `parts`; `computed` holds their indices unless they are all constant.
+fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf: Leaf<'_>) -> Result<(), Stop> {
+    let [part, rest @ ..] = parts else { return Ok(()) };
+    let (index, computed) = match computed {
+        Some([index, rest @ ..]) => (index, Some(rest)),
+        _ => (if let Expr::Lit(index) = &part.index { index } else { &Value::Null }, None),
     };
     match (value, index) {
         // jaq updates slices here.
         (Value::String(_) | Value::Array(_), Value::Object(_)) => Err(Stop::Fallback),
         (Value::Object(fields), Value::String(key)) => {
-            match fields.get_mut(key) {
-                Some(slot) => match apply(std::mem::take(slot))? {
-                    Some(new) => *slot = new,
-                    None => {
-                        fields.remove(key);
-                    }
-                },
-                None => {
-                    if let Some(new) = apply(Value::Null)? {
-                        fields.insert(key.clone(), new);
-                    }
+            match update_child(fields.get_mut(key), rest, computed, leaf)? {
+                Change::Done => {}
+                Change::Insert(new) => {
+                    fields.insert(key.clone(), new);
+                }
+                Change::Remove => {
+                    fields.remove(key);
                 }
             }
             Ok(())
@@ -101,9 +153,10 @@ where
                 Err(_) if part.optional => return Ok(()),
                 Err(error) => return Err(error),
             };
-            match apply(std::mem::take(&mut items[at]))? {
-                Some(new) => items[at] = new,
-                None => {
+            match update_child(items.get_mut(at), rest, computed, leaf)? {
+                Change::Done => {}
+                Change::Insert(new) => items[at] = new,
+                Change::Remove => {
                     items.remove(at);
                 }
             }
@@ -112,6 +165,35 @@ where
         _ if part.optional => Ok(()),
         (value, _) => Err(Stop::Error(format!("cannot use {} as iterable (array or object)", jaq_text(value)))),
     }
+}
+
+/// Updates one child (`None`: absent, updated from `null`) with the `rest` of the path, or with
+/// `leaf` at its end.
+fn update_child(
+    slot: Option<&mut Value>,
+    rest: &[Part],
+    computed: Option<&[Value]>,
+    leaf: Leaf<'_>,
+) -> Result<Change, Stop> {
+    Ok(match (slot, rest.is_empty()) {
+        (Some(slot), true) => match leaf.apply(slot)? {
+            Some(new) => {
+                *slot = new;
+                Change::Done
+            }
+            None => Change::Remove,
+        },
+        (Some(slot), false) => {
+            update_at(slot, rest, computed, leaf)?;
+            Change::Done
+        }
+        (None, true) => leaf.apply(&Value::Null)?.map_or(Change::Done, Change::Insert),
+        (None, false) => {
+            let mut child = Value::Null;
+            update_at(&mut child, rest, computed, leaf)?;
+            Change::Insert(child)
+        }
+    })
 }
 
 /// Where `index` points in an array of `len` items, or jaq's error.

@@ -1,0 +1,36 @@
+//! Per-message cost of the jq programs the built-in blocks run, on a ~180-byte chat event: each
+//! on the native fast path and, for comparison, on jaq (`JqProgram::without_fast_path`).
+//!
+//! - `filter`: `.kind == "chat"` through `JqProgram::run_bool`, next to the test written by hand;
+//! - `map`: `.len = (.text | length)` through `JqProgram::run` (on a copy) and
+//!   `JqProgram::run_in_place`, next to the same change written by hand;
+//! - `route`: three conditions through `run_bool`, as a `route` block with three ports runs them;
+//! - `window`: the event time `.ts` and the key `.room` through `run_first`.
+//!
+//! `cargo bench --bench blocks` (criterion; `cargo bench --bench blocks -- map` picks a group).
+
+/// mimalloc, as in the `runnel` binary.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+mod common;
+mod filter;
+mod map;
+mod route;
+mod window;
+
+use criterion::Criterion;
+
+fn main() {
+    // `cargo test --all-targets` runs this without `--bench`; only `cargo bench` measures.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("blocks: run with `cargo bench --bench blocks`");
+        return;
+    }
+    let mut criterion = Criterion::default().configure_from_args();
+    filter::bench(&mut criterion);
+    map::bench(&mut criterion);
+    route::bench(&mut criterion);
+    window::bench(&mut criterion);
+    criterion.final_summary();
+}

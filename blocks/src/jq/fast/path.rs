@@ -1,0 +1,80 @@
+//! Reading paths: `.a.b` by reference, `(f).a[.k]` in general, and jaq's indexing rules.
+
+use std::borrow::Cow;
+
+use serde_json::Value;
+
+use super::compare::Num;
+use super::display::jaq_text;
+use super::eval::{Out, product};
+use super::{Expr, Part, Step, Stop};
+
+/// The `null` that missing fields and out-of-range positions read as.
+static NULL: Value = Value::Null;
+
+/// `.` followed by constant `steps`.
+pub(super) fn get<'a>(steps: &[Step], input: &'a Value) -> Result<Option<&'a Value>, Stop> {
+    let mut value = input;
+    for step in steps {
+        value = match index_of(value, &step.index) {
+            Ok(child) => child.unwrap_or(&NULL),
+            Err(Stop::Error(_)) if step.optional => return Ok(None),
+            Err(stop) => return Err(stop),
+        };
+    }
+    Ok(Some(value))
+}
+
+/// `head` then `parts`: `head` first (its error wins), then the indices (cartesian rule), then
+/// each step; a failing step marked `?` gives no output.
+pub(super) fn path<'a>(head: &'a Expr, parts: &'a [Part], input: &'a Value) -> Out<'a> {
+    let Some(value) = head.eval(input)? else { return Ok(None) };
+    let Some(indices) = product(parts.iter().map(|part| &part.index), input)? else { return Ok(None) };
+    walk(value, parts.iter().zip(indices.iter().map(|index| &**index)))
+}
+
+fn walk<'a, 'i>(mut value: Cow<'a, Value>, steps: impl Iterator<Item = (&'a Part, &'i Value)>) -> Out<'a> {
+    for (part, index) in steps {
+        let child = match &value {
+            Cow::Borrowed(v) => index_of(v, index).map(|child| Cow::Borrowed(child.unwrap_or(&NULL))),
+            Cow::Owned(v) => index_of(v, index).map(|child| Cow::Owned(child.cloned().unwrap_or(Value::Null))),
+        };
+        value = match child {
+            Ok(child) => child,
+            Err(Stop::Error(_)) if part.optional => return Ok(None),
+            Err(stop) => return Err(stop),
+        };
+    }
+    Ok(Some(value))
+}
+
+/// `value[index]` as jaq reads it (`Val::index`): `None` is `null`. Null gives null whatever the
+/// index; objects give null for keys that are not strings; arrays take integer positions,
+/// counting from the end when negative. Array and object indices (jaq's `indices` and slices)
+/// fall back.
+pub(super) fn index_of<'v>(value: &'v Value, index: &Value) -> Result<Option<&'v Value>, Stop> {
+    match (value, index) {
+        (Value::Null, _) => Ok(None),
+        (Value::Object(fields), Value::String(key)) => Ok(fields.get(key)),
+        (Value::Object(_), _) => Ok(None),
+        (Value::Array(items), Value::Number(n)) => match Num::of(n) {
+            Num::Int(i) => Ok(position(i, items.len()).and_then(|i| items.get(i))),
+            Num::Big(_) => Ok(None),
+            Num::Float(_) => Err(index_error(value, index)),
+        },
+        (Value::Array(_), Value::Array(_)) | (Value::Array(_) | Value::String(_), Value::Object(_)) => {
+            Err(Stop::Fallback)
+        }
+        _ => Err(index_error(value, index)),
+    }
+}
+
+/// Position `i` in a sequence of `len`, negative from the end; `None` before the start.
+/// (Past the end is left to the caller, as jaq does.)
+pub(super) fn position(i: i64, len: usize) -> Option<usize> {
+    if i >= 0 { usize::try_from(i).ok() } else { len.checked_sub(usize::try_from(i.unsigned_abs()).ok()?) }
+}
+
+fn index_error(value: &Value, index: &Value) -> Stop {
+    Stop::Error(format!("cannot index {} with {}", jaq_text(value), jaq_text(index)))
+}
