@@ -363,7 +363,7 @@ pub fn stop(runtime: &tokio::runtime::Runtime, running: RunningPipeline) {
 /// A `kafka` source's fields reading `topic` in `group`.
 pub fn source_toml(brokers: &str, topic: &str, group: &str) -> String {
     format!(
-        "type = \"kafka\"\nbrokers = \"{brokers}\"\ntopics = [\"{topic}\"]\ngroup_id = \"{group}\"\nretry_backoff_ms = 200\noptions = {{ \"session.timeout.ms\" = {SESSION_TIMEOUT} }}\n"
+        "type = \"kafka\"\nbrokers = \"{brokers}\"\ntopics = [\"{topic}\"]\ngroup_id = \"{group}\"\nretry_backoff_ms = 200\noptions = {{ \"session.timeout.ms\" = {SESSION_TIMEOUT}, \"statistics.interval.ms\" = 500 }}\n"
     )
 }
 
@@ -378,5 +378,18 @@ pub fn counter(running: &RunningPipeline, name: &str, label: (&str, &str)) -> f6
         .flat_map(|family| family.get_metric())
         .filter(|m| m.get_label().iter().any(|l| l.name() == label.0 && l.value() == label.1))
         .map(|m| m.get_counter().get_value())
+        .sum()
+}
+
+/// The sum of gauge `name` over all its series.
+pub fn gauge(running: &RunningPipeline, name: &str) -> f64 {
+    running
+        .metrics()
+        .registry()
+        .gather()
+        .iter()
+        .filter(|family| family.name() == name)
+        .flat_map(|family| family.get_metric())
+        .map(|m| m.get_gauge().get_value())
         .sum()
 }

@@ -15,7 +15,9 @@ use runnel::{PipelineBuilder, RunningPipeline};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::{Record, SESSION_TIMEOUT, brokers, committed, counter, create_topic, eventually, produce, runtime, source_toml, stop, unique};
+use super::{
+    Record, SESSION_TIMEOUT, brokers, committed, counter, create_topic, eventually, gauge, produce, runtime, source_toml, stop, unique,
+};
 
 /// A sink that holds every message until its gate opens, then acknowledges them as delivered
 /// (and every later one at once).
@@ -122,6 +124,9 @@ fn start_holding(runtime: &tokio::runtime::Runtime, brokers: &str, revoke_timeou
     let running = runtime.block_on(pipeline.start()).expect("starts");
     eventually("all 10 messages are in flight", Duration::from_secs(60), || sink.held.load(Ordering::SeqCst) == 10);
     assert!(committed(brokers, &group, &topic).is_empty(), "nothing is finished, nothing is committed");
+    eventually("the lag counts the unfinished messages", Duration::from_secs(10), || {
+        gauge(&running, "runnel_kafka_consumer_lag_messages") == 10.0
+    });
     (running, sink, topic, group)
 }
 
@@ -138,6 +143,7 @@ fn a_revoked_partition_waits_for_its_messages_and_commits_them_before_it_goes() 
     sink.gate.notify_one();
     eventually("the new member gets a partition", Duration::from_secs(60), || member.assigned.load(Ordering::SeqCst) > 0);
     assert_eq!(committed(&brokers, &group, &topic).values().sum::<i64>(), 10, "committed during the revocation");
+    eventually("the lag of the partition kept is 0", Duration::from_secs(10), || gauge(&running, "runnel_kafka_consumer_lag_messages") == 0.0);
     // Give the new member time to read anything it would wrongly read again.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(member.received(), Vec::<u64>::new(), "the new member reads nothing that was finished");

@@ -191,13 +191,20 @@ fn offset_list(commits: &[Commit]) -> TopicPartitionList {
 }
 
 impl ClientContext for SourceContext {
+    /// The lag of every owned partition: the high watermark minus the committed offset, or,
+    /// before the group's first commit in the partition, every message it still holds.
     fn stats(&self, statistics: Statistics) {
         let state = self.lock();
         for (topic, stats) in &statistics.topics {
             for (partition, stats) in &stats.partitions {
                 let owned = state.offsets.find(topic, *partition).is_some_and(|s| state.offsets.partition(s).is_assigned());
-                if owned && stats.consumer_lag >= 0 {
-                    self.metrics.lag(topic, *partition).set(stats.consumer_lag);
+                let lag = match stats.consumer_lag {
+                    lag if lag >= 0 => lag,
+                    _ if stats.hi_offset >= 0 && stats.lo_offset >= 0 => stats.hi_offset - stats.lo_offset,
+                    _ => continue,
+                };
+                if owned {
+                    self.metrics.lag(topic, *partition).set(lag);
                 }
             }
         }
