@@ -80,6 +80,11 @@ impl Output {
         self.ports.get(port).is_some_and(|p| !p.edges.is_empty())
     }
 
+    /// Whether anything reads the `errors` port (otherwise failures follow `on_error`).
+    pub fn errors_connected(&self) -> bool {
+        !self.errors.edges.is_empty()
+    }
+
     /// Sends `batch` on the first declared port (`out` for most nodes).
     ///
     /// # Errors
@@ -134,7 +139,8 @@ impl Output {
             OnError::Fail => {
                 let (message, error) = failures.into_iter().next().expect("checked non-empty");
                 let origin = message.meta.origin.clone();
-                message.ack(AckStatus::Dropped);
+                // Failed, not dropped: a source must not commit past a message that stopped the pipeline.
+                message.ack(AckStatus::Failed);
                 Err(BlockError::MessageFailed { origin, error })
             }
             OnError::Drop => {
