@@ -89,6 +89,18 @@ impl Leaf<'_> {
             Self::Math(op, operand) => Ok(Some(math::run(op, Cow::Borrowed(old), Cow::Owned(operand))?.into_owned())),
         }
     }
+
+    /// Puts the new value in `slot`; `false` (and `slot` unchanged) when it is to be removed.
+    fn replace(self, slot: &mut Value) -> Result<bool, Stop> {
+        match self {
+            Self::Set(new) => *slot = new,
+            other => match other.apply(slot)? {
+                Some(new) => *slot = new,
+                None => return Ok(false),
+            },
+        }
+        Ok(true)
+    }
 }
 
 /// As jaq: `f` first (for `=` and `op=`; no output means no output), then the indices.
@@ -116,14 +128,9 @@ fn plan<'a>(assignment: &'a Expr, input: &Value) -> Result<Option<Plan<'a>>, Sto
     Ok(Some(Plan { parts, leaf, indices }))
 }
 
-/// What updating one child comes to, for its parent to carry out.
-enum Change {
-    Done,
-    Insert(Value),
-    Remove,
-}
-
 /// Updates `value` at `parts`; `computed` holds their indices unless they are all constant.
+/// Values move as little as possible: `serde_json::Value` is slow to move through layers of
+/// `Result` and `Option`.
 fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf: Leaf<'_>) -> Result<(), Stop> {
     let [part, rest @ ..] = parts else { return Ok(()) };
     let (index, computed) = match computed {
@@ -133,18 +140,28 @@ fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf
     match (value, index) {
         // jaq updates slices here.
         (Value::String(_) | Value::Array(_), Value::Object(_)) => Err(Stop::Fallback),
-        (Value::Object(fields), Value::String(key)) => {
-            match update_child(fields.get_mut(key), rest, computed, leaf)? {
-                Change::Done => {}
-                Change::Insert(new) => {
-                    fields.insert(key.clone(), new);
-                }
-                Change::Remove => {
+        (Value::Object(fields), Value::String(key)) => match fields.get_mut(key) {
+            Some(slot) if rest.is_empty() => {
+                if !leaf.replace(slot)? {
                     fields.remove(key);
                 }
+                Ok(())
             }
-            Ok(())
-        }
+            Some(slot) => update_at(slot, rest, computed, leaf),
+            None => {
+                // As jaq: the update runs on `null`, and adds the field if it has an output.
+                let mut child = Value::Null;
+                let output = if rest.is_empty() {
+                    leaf.replace(&mut child)?
+                } else {
+                    update_at(&mut child, rest, computed, leaf).map(|()| true)?
+                };
+                if output {
+                    fields.insert(key.clone(), child);
+                }
+                Ok(())
+            }
+        },
         // jaq would add a key that is not a string.
         (Value::Object(_), _) => Err(Stop::Fallback),
         (Value::Array(items), _) => {
@@ -153,47 +170,17 @@ fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf
                 Err(_) if part.optional => return Ok(()),
                 Err(error) => return Err(error),
             };
-            match update_child(items.get_mut(at), rest, computed, leaf)? {
-                Change::Done => {}
-                Change::Insert(new) => items[at] = new,
-                Change::Remove => {
-                    items.remove(at);
-                }
+            if !rest.is_empty() {
+                return update_at(&mut items[at], rest, computed, leaf);
+            }
+            if !leaf.replace(&mut items[at])? {
+                items.remove(at);
             }
             Ok(())
         }
         _ if part.optional => Ok(()),
         (value, _) => Err(Stop::Error(format!("cannot use {} as iterable (array or object)", jaq_text(value)))),
     }
-}
-
-/// Updates one child (`None`: absent, updated from `null`) with the `rest` of the path, or with
-/// `leaf` at its end.
-fn update_child(
-    slot: Option<&mut Value>,
-    rest: &[Part],
-    computed: Option<&[Value]>,
-    leaf: Leaf<'_>,
-) -> Result<Change, Stop> {
-    Ok(match (slot, rest.is_empty()) {
-        (Some(slot), true) => match leaf.apply(slot)? {
-            Some(new) => {
-                *slot = new;
-                Change::Done
-            }
-            None => Change::Remove,
-        },
-        (Some(slot), false) => {
-            update_at(slot, rest, computed, leaf)?;
-            Change::Done
-        }
-        (None, true) => leaf.apply(&Value::Null)?.map_or(Change::Done, Change::Insert),
-        (None, false) => {
-            let mut child = Value::Null;
-            update_at(&mut child, rest, computed, leaf)?;
-            Change::Insert(child)
-        }
-    })
 }
 
 /// Where `index` points in an array of `len` items, or jaq's error.
