@@ -492,3 +492,13 @@ impl Rng {
         format!("({compound})")
     }
 }
+
+#[test]
+fn constant_paths_are_read_by_reference() {
+    for source in [".a", ".a.b", r#"."a b""#, ".[0]", ".[-1]?", r#".["k"].a?"#] {
+        assert!(matches!(translated(source).expr, super::Expr::Get(_)), "{source}");
+    }
+    for source in [".[.k]", "(.a).b", "{a: 1}.a"] {
+        assert!(matches!(translated(source).expr, super::Expr::Path(..)), "{source}");
+    }
+}

@@ -13,7 +13,7 @@ use jaq_core::path::{self, Opt};
 use jaq_json::{Num, Val};
 use serde_json::Value;
 
-use super::{Expr, Part, Step};
+use super::{Expr, Part, Step, math};
 use crate::jq::convert;
 
 /// Parses `source` with jaq's parser and translates it.
@@ -34,7 +34,11 @@ fn expr(term: &Term<&str>) -> Option<Expr> {
             Expr::Array(elements)
         }
         Term::Obj(entries) => Expr::Object(entries.iter().map(object_entry).collect::<Option<_>>()?),
-        Term::Neg(f) => Expr::Neg(boxed(f)?),
+        Term::Neg(f) => match expr(f)? {
+            // `-1` is a literal for jaq too (`.[-1]` indexes by a constant).
+            Expr::Lit(n @ Value::Number(_)) => Expr::Lit(math::negate(&n).ok()?),
+            f => Expr::Neg(Box::new(f)),
+        },
         Term::BinOp(l, op, r) => binary(l, op, r)?,
         Term::IfThenElse(branches, otherwise) => {
             let otherwise = match otherwise {
