@@ -24,6 +24,14 @@
 //! overflow into big integers, non-finite floats, non-string object keys, string division,
 //! range indices), evaluation stops with [`Stop::Fallback`] and the whole program runs on jaq for
 //! that input; evaluation has no side effects, so starting over is always correct.
+//!
+//! # Known differences
+//!
+//! - An error message that shows an object the program built or changed lists its keys in
+//!   `serde_json`'s order (sorted), where jaq keeps insertion order: `{b: 1, a: 2} + 1` fails
+//!   with `cannot calculate {"a":2,"b":1} + 1` here and `{"b":1,"a":2}` in jaq. Outputs are the
+//!   same `serde_json` values either way.
+//! - `length` of -2^63 is 2^63 here; jaq overflows (a panic in debug builds, -2^63 otherwise).
 
 mod compare;
 mod display;
