@@ -23,7 +23,7 @@ impl Chat {
             .env("CHAT_ADDR", addr.to_string())
             .env("CHAT_LOG", log)
             .env("CHAT_TOKEN", TOKEN)
-            .env("RUST_LOG", "warn")
+            .env("RUNNEL_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()

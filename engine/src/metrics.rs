@@ -50,7 +50,7 @@ pub const WEBSOCKET_CLIENTS: &str = "runnel_websocket_server_clients";
 pub const WEBSOCKET_REFUSED: &str = "runnel_websocket_server_refused_total";
 /// Clients a WebSocket server disconnected or lost, by reason.
 pub const WEBSOCKET_DISCONNECTS: &str = "runnel_websocket_server_disconnects_total";
-/// Frames a WebSocket server wrote to its clients.
+/// Frames a WebSocket server queued for its clients (one per message and subscriber).
 pub const WEBSOCKET_FRAMES_SENT: &str = "runnel_websocket_server_frames_sent_total";
 /// Frames a WebSocket server dropped instead of writing them, by reason.
 pub const WEBSOCKET_FRAMES_DROPPED: &str = "runnel_websocket_server_frames_dropped_total";
@@ -304,7 +304,7 @@ impl WebSocketFamilies {
             clients: gauge(r, WEBSOCKET_CLIENTS, "Clients connected to a WebSocket server.", &["node"]),
             refused: counter(r, WEBSOCKET_REFUSED, "Connections a WebSocket server refused.", &["node", "reason"]),
             disconnects: counter(r, WEBSOCKET_DISCONNECTS, "Clients a WebSocket server lost.", &["node", "reason"]),
-            frames_sent: counter(r, WEBSOCKET_FRAMES_SENT, "Frames a WebSocket server wrote.", &["node"]),
+            frames_sent: counter(r, WEBSOCKET_FRAMES_SENT, "Frames a WebSocket server queued for clients.", &["node"]),
             frames_dropped: counter(r, WEBSOCKET_FRAMES_DROPPED, "Frames a WebSocket server dropped.", &["node", "reason"]),
         }
     }
@@ -344,7 +344,7 @@ impl WebSocketMetrics {
         self.families.disconnects.with_label_values(&[&self.node, reason])
     }
 
-    /// Frames written to clients.
+    /// Frames queued for clients.
     pub fn frames_sent(&self) -> IntCounter {
         self.families.frames_sent.with_label_values(&[&self.node])
     }

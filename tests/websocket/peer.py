@@ -8,6 +8,7 @@ drives it, reads one command per line on stdin. Run with the venv scripts/test.s
 import argparse
 import asyncio
 import json
+import logging
 import ssl
 import sys
 
@@ -144,6 +145,8 @@ async def client(args):
 
 
 def main():
+    # Connections the tests cut on purpose would be logged as handler failures.
+    logging.getLogger("websockets").setLevel(logging.CRITICAL)
     parser = argparse.ArgumentParser()
     parser.add_argument("mode", choices=["feed-server", "collect-server", "client"])
     parser.add_argument("--url")

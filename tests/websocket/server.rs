@@ -152,6 +152,7 @@ async fn rooms_private_answers_and_lifecycle_events() {
         assert!(seen.contains(&(event.to_owned(), json!(user), channel.clone())), "{event} {user} {channel} not in {seen:?}");
     }
     bob.peer.command("close").await;
+    assert_eq!(bob.peer.until("closed").await["code"], 1000, "the server answers a client's close");
     let left = recv(&mut events).await.into_value();
     assert_eq!(left["event"], "disconnected");
     assert_eq!(left["client_id"], json!(bob.id));

@@ -19,6 +19,8 @@ pub(crate) enum Close {
     SlowConsumer,
     /// The client sent a frame larger than `max_frame_bytes` (1009).
     TooLarge,
+    /// The client closed the connection: nothing more is written but the answer to its close.
+    Peer,
 }
 
 /// What pushing frames into a client's queue did.
@@ -99,9 +101,15 @@ impl Client {
         pushed
     }
 
-    /// Asks the writer to finish what is queued and close.
+    /// Asks the writer to finish what is queued (all but for a peer that left) and close.
     pub(crate) fn close(&self, why: Close) {
-        lock(&self.queue).closing.get_or_insert(why);
+        {
+            let mut queue = lock(&self.queue);
+            if why == Close::Peer {
+                queue.frames.clear();
+            }
+            queue.closing.get_or_insert(why);
+        }
         self.wake.notify_one();
     }
 

@@ -63,9 +63,15 @@ pub(crate) async fn serve(
     tokio::pin!(reader, writer);
     let ended = tokio::select! {
         ended = &mut reader => {
-            if ended == Ended::TooLarge {
-                // The writer says why, after what is queued.
-                client.close(Close::TooLarge);
+            // The writer finishes the closing handshake: it says why the server closes, after
+            // what is queued, or answers the client's own close.
+            let why = match ended {
+                Ended::TooLarge => Some(Close::TooLarge),
+                Ended::Closed => Some(Close::Peer),
+                _ => None,
+            };
+            if let Some(why) = why {
+                client.close(why);
                 let _ = tokio::time::timeout(CLOSE_TIMEOUT, &mut writer).await;
             }
             ended
@@ -179,14 +185,13 @@ async fn write(hub: &Hub, client: &Arc<Client>, mut sink: SplitSink<WebSocket, M
     let interval = hub.settings.ping_interval;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
     let mut frames = Vec::new();
+    // Created once: polling a fresh cancellation future on every frame costs a lock each time.
+    let killed = client.kill.cancelled();
+    tokio::pin!(killed);
     loop {
         let close = tokio::select! {
             biased;
-            () = client.kill.cancelled() => return close_now(&mut sink, Close::SlowConsumer).await,
-            () = hub.closed.cancelled(), if !hub.closed.is_cancelled() => {
-                client.close(Close::Shutdown);
-                continue;
-            }
+            () = &mut killed => return close_now(&mut sink, Close::SlowConsumer).await,
             close = client.next(&mut frames) => close,
             _ = ping.tick() => {
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
@@ -196,17 +201,13 @@ async fn write(hub: &Hub, client: &Arc<Client>, mut sink: SplitSink<WebSocket, M
             }
         };
         if !frames.is_empty() {
-            let count = frames.len() as u64;
             let written = tokio::select! {
                 biased;
-                () = client.kill.cancelled() => return close_now(&mut sink, Close::SlowConsumer).await,
+                () = &mut killed => return close_now(&mut sink, Close::SlowConsumer).await,
                 written = write_frames(&mut sink, &mut frames) => written,
             };
             if written.is_err() {
                 return Ended::Error;
-            }
-            if let Some(m) = hub.metrics() {
-                m.frames_sent.inc_by(count);
             }
         }
         if let Some(why) = close {
@@ -227,6 +228,11 @@ async fn close_now(sink: &mut SplitSink<WebSocket, Message>, why: Close) -> Ende
         Close::Shutdown => (1001, "the server is shutting down", Ended::Shutdown),
         Close::SlowConsumer => (1008, "slow consumer: too many frames queued", Ended::SlowConsumer),
         Close::TooLarge => (1009, "frame too large", Ended::TooLarge),
+        Close::Peer => {
+            // The answer to the client's close is already queued inside the socket.
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.flush()).await;
+            return Ended::Closed;
+        }
     };
     let frame = Message::Close(Some(CloseFrame { code, reason: reason.into() }));
     let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(frame)).await;

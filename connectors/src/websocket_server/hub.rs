@@ -179,6 +179,11 @@ impl Hub {
             client.add_channel(&channel);
             state.channels.entry(channel).or_default().subscribers.push(client.clone());
         }
+        // Checked under the lock `close_all` takes after cancelling: a client joining while the
+        // server closes is either closed here or found there.
+        if self.closed.is_cancelled() {
+            client.close(Close::Shutdown);
+        }
         drop(state);
         if let Some(m) = self.metrics() {
             m.clients.inc();
@@ -265,6 +270,9 @@ impl Hub {
         }
         drop(state);
         self.count(total);
+        if let Some(m) = self.metrics() {
+            m.frames_sent.inc_by((reached * frames.len()) as u64);
+        }
         (reached, record)
     }
 
@@ -285,11 +293,11 @@ impl Hub {
 
     /// Lets every client finish what is queued for it, then closes its connection.
     fn close_all(&self) {
+        self.closed.cancel();
         let clients: Vec<Arc<Client>> = lock(&self.state).clients.values().cloned().collect();
         for client in clients {
             client.close(Close::Shutdown);
         }
-        self.closed.cancel();
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::Utf8Bytes;
+use axum::serve::ListenerExt;
 use bytes::Bytes;
 use runnel_engine::{
     AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Resource,
@@ -144,6 +145,10 @@ impl Block for WebSocketServer {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
         let Self { listener, path, hub, lease, http, mut inbound, sender_field } = *self;
         hub.set_metrics(&cx.metrics.websocket);
+        // Small frames must not wait for Nagle's algorithm: realtime is the point.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let app = router(http, &path).into_make_service_with_connect_info::<SocketAddr>();
         let stop = cx.shutdown.clone();
         let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
