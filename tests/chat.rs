@@ -17,8 +17,13 @@ struct Chat(Child);
 
 impl Chat {
     fn start(addr: std::net::SocketAddr, log: &Path) -> Self {
+        Self::start_with_metrics(addr, log, None)
+    }
+
+    fn start_with_metrics(addr: std::net::SocketAddr, log: &Path, metrics: Option<std::net::SocketAddr>) -> Self {
+        let metrics = metrics.map_or_else(|| "--no-metrics".to_owned(), |m| format!("--metrics-addr={m}"));
         let child = Command::new(runnel_bin())
-            .args(["run", "--no-metrics", "--progress", "never"])
+            .args(["run", &metrics, "--progress", "never"])
             .arg(root().join("pipelines/chat.toml"))
             .env("CHAT_ADDR", addr.to_string())
             .env("CHAT_LOG", log)
@@ -63,6 +68,35 @@ fn browser_ready() -> bool {
     ready
 }
 
+/// The server's metrics are on /metrics, and the exposition passes `promtool check metrics`.
+fn check_metrics(addr: std::net::SocketAddr) {
+    let (_, body) = http_get(addr, "/metrics").expect("/metrics answers");
+    for series in [
+        "runnel_websocket_server_clients{node=\"ws\"}",
+        "runnel_websocket_server_refused_total{node=\"ws\",reason=\"unauthorized\"} 2",
+        "runnel_websocket_server_frames_sent_total{node=\"ws\"}",
+        "runnel_websocket_server_disconnects_total{node=\"ws\",reason=\"closed\"}",
+    ] {
+        assert!(body.contains(series), "{series} missing from:\n{body}");
+    }
+    let promtool = Command::new("sh").args(["-c", "command -v promtool"]).output().is_ok_and(|o| o.status.success());
+    assert!(promtool || !peers_required(), "promtool is missing; scripts/test.sh installs it");
+    if !promtool {
+        return;
+    }
+    let mut check = Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool runs");
+    std::io::Write::write_all(&mut check.stdin.take().expect("stdin"), body.as_bytes()).expect("writes");
+    let out = check.wait_with_output().expect("finishes");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && report.trim().is_empty(), "promtool: {report}");
+}
+
 fn stored(log: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     text.lines().map(|l| serde_json::from_str(l).expect("the store holds JSON lines")).collect()
@@ -75,8 +109,8 @@ fn the_chat_app_works_in_chromium() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let log = dir.path().join("chat.ndjson");
-    let addr = free_addr();
-    let chat = Chat::start(addr, &log);
+    let (addr, metrics) = (free_addr(), free_addr());
+    let chat = Chat::start_with_metrics(addr, &log, Some(metrics));
     let (status, page) = http_get(addr, "/").expect("the page");
     assert_eq!(status, 200);
     assert!(page.contains("<title>runnel chat</title>"));
@@ -91,6 +125,7 @@ fn the_chat_app_works_in_chromium() {
     println!("{report}{}", String::from_utf8_lossy(&run.stderr));
     assert!(run.status.success(), "the browser checks failed:\n{report}");
     assert_eq!(report.lines().filter(|l| l.starts_with("ok - ")).count(), 9, "{report}");
+    check_metrics(metrics);
 
     chat.stop();
     let texts: Vec<Value> = stored(&log).into_iter().map(|m| m["text"].clone()).collect();
