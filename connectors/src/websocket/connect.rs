@@ -161,14 +161,24 @@ impl Backoff {
 }
 
 /// Connects, retrying with `backoff` until it succeeds, or until `shutdown` (if given) fires:
-/// then `None`. Failed attempts are logged with the delay before the next one.
+/// then `None`. After a lost connection (`after_loss`), it waits a backoff delay first, so that a
+/// server that accepts and drops at once is not hammered. Failed attempts are logged with the
+/// delay before the next one. The caller resets `backoff` once a connection proved healthy.
 pub(crate) async fn connect_with_retry(
     endpoint: &Endpoint,
     backoff: &mut Backoff,
     shutdown: Option<&CancellationToken>,
+    after_loss: bool,
 ) -> Option<WsStream> {
     let never = CancellationToken::new();
     let shutdown = shutdown.unwrap_or(&never);
+    if after_loss {
+        tokio::select! {
+            biased;
+            () = shutdown.cancelled() => return None,
+            () = tokio::time::sleep(backoff.next_delay()) => {}
+        }
+    }
     let mut attempt = 0_u32;
     loop {
         attempt += 1;
@@ -179,7 +189,6 @@ pub(crate) async fn connect_with_retry(
         };
         match result {
             Ok(stream) => {
-                backoff.reset();
                 tracing::info!(url = %endpoint.url(), attempt, "websocket connected");
                 return Some(stream);
             }

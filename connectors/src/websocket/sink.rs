@@ -56,6 +56,7 @@ impl Block for WebSocketSink {
         let mut backoff = Backoff::new(self.reconnect, jitter_seed(&cx.name));
         let mut ws: Option<(WsStream, Liveness)> = None;
         let mut connections = 0_u64;
+        let mut lost = false;
         loop {
             let next = match &mut ws {
                 Some((stream, liveness)) => match idle(stream, liveness, &mut cx).await {
@@ -63,6 +64,7 @@ impl Block for WebSocketSink {
                     Idle::Lost(reason) => {
                         tracing::warn!(url = %self.endpoint.url(), %reason, "websocket connection lost");
                         ws = None;
+                        lost = true;
                         connected.set(0);
                         continue;
                     }
@@ -85,7 +87,7 @@ impl Block for WebSocketSink {
                 let (stream, _) = match &mut ws {
                     Some(open) => open,
                     None => {
-                        let stream = connect_with_retry(&self.endpoint, &mut backoff, None).await;
+                        let stream = connect_with_retry(&self.endpoint, &mut backoff, None, lost).await;
                         let Some(stream) = stream else { continue };
                         connections += 1;
                         if connections > 1 {
@@ -96,10 +98,15 @@ impl Block for WebSocketSink {
                     }
                 };
                 match write(stream, &frames).await {
-                    Ok(()) => break,
+                    Ok(()) => {
+                        backoff.reset();
+                        lost = false;
+                        break;
+                    }
                     Err(error) => {
                         tracing::warn!(url = %self.endpoint.url(), %error, "websocket write failed; reconnecting to send the batch again");
                         ws = None;
+                        lost = true;
                         connected.set(0);
                     }
                 }

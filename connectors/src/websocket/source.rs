@@ -91,7 +91,8 @@ impl Block for WebSocketSource {
         let mut connections = 0_u64;
         loop {
             let shutdown = cx.shutdown.clone();
-            let Some(mut ws) = connect_with_retry(&self.endpoint, &mut backoff, Some(&shutdown)).await else {
+            let after_loss = connections > 0;
+            let Some(mut ws) = connect_with_retry(&self.endpoint, &mut backoff, Some(&shutdown), after_loss).await else {
                 return Ok(());
             };
             connections += 1;
@@ -103,11 +104,16 @@ impl Block for WebSocketSource {
             attributes.insert("url".into(), Value::from(&*reader.url));
             attributes.insert("connection".into(), Value::from(connections));
             reader.attributes = Arc::new(attributes);
+            let read_before = reader.offset;
             let end = match self.send_subscriptions(&mut ws).await {
                 Ok(()) => reader.read(&mut ws, &mut cx, Liveness::new(self.keepalive)).await?,
                 Err(error) => End::Lost(format!("sending the subscriptions failed: {error}")),
             };
             connected.set(0);
+            if reader.offset > read_before {
+                // The connection worked: the next loss starts the backoff over.
+                backoff.reset();
+            }
             match end {
                 End::Shutdown => {
                     // Best effort: the server learns we left; nothing is lost if it does not.
