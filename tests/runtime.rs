@@ -237,3 +237,51 @@ async fn past_the_deadline_the_unfinished_nodes_are_named() {
         other => panic!("unexpected {other}"),
     }
 }
+
+#[tokio::test]
+async fn chained_blocks_keep_their_own_metrics_ports_and_deadlines() {
+    let running = pipeline(
+        r#"
+[sources.in]
+type = "memory"
+open = true
+[blocks.double]
+type = "map"
+inputs = ["in"]
+program = ".n * 2 - 0"
+[blocks.group]
+type = "batch"
+inputs = ["double"]
+max_messages = 100
+timeout = "50ms"
+[sinks.out]
+type = "memory"
+inputs = ["group"]
+[sinks.failed]
+type = "memory"
+inputs = ["double.errors"]
+"#,
+    )
+    .start()
+    .await
+    .expect("starts");
+    let metrics = running.metrics().clone();
+    let input = runnel::connectors::take_input(running.resources(), "in").expect("open memory source");
+    let mut out = runnel::connectors::take_output(running.resources(), "out").expect("sink");
+    let mut failed = runnel::connectors::take_output(running.resources(), "failed").expect("sink");
+    let stop = running.shutdown_token();
+    let done = tokio::spawn(running.run_until(async move { stop.cancelled().await }, Duration::from_secs(5)));
+    for n in [1, 2, 3] {
+        input.send(json!({ "n": n })).await.expect("accepted");
+    }
+    input.send(json!({ "n": "x" })).await.expect("accepted");
+    // The batch's timeout fires inside the chain while the input stays open.
+    let batch = out.recv().await.expect("a batch after its timeout");
+    assert_eq!(batch.value(), &json!([2, 4, 6]));
+    assert_eq!(failed.recv().await.map(|m| m.value()["node"].clone()), Some(json!("double")));
+    assert_eq!(metrics.received_total("double"), 4);
+    assert_eq!(metrics.sent_total("double"), 4, "3 on `out`, handed on inside the chain, and 1 on `errors`");
+    assert_eq!(metrics.received_total("group"), 3);
+    assert_eq!(metrics.errors_total("double"), 1);
+    done.abort();
+}

@@ -56,6 +56,13 @@ pub trait Block: Send + 'static {
     /// # Errors
     /// A [`BlockError`] stops the pipeline; the message says which node failed and why.
     async fn run(self: Box<Self>, cx: RunContext) -> Result<(), BlockError>;
+
+    /// Takes out the per-message block inside, if this is a [`Function`], so that the engine can
+    /// chain it with its neighbours in one task; the husk left behind is dropped. Other blocks
+    /// return `None`.
+    fn take_function(&mut self) -> Option<Box<dyn FunctionBlock>> {
+        None
+    }
 }
 
 /// A block that handles one message at a time, synchronously. The engine runs the loop:
@@ -81,6 +88,28 @@ pub trait FunctionBlock: Send + 'static {
     /// `runnel_node_state_entries` after every batch. Stateless blocks keep the default.
     fn state_size(&self) -> usize {
         0
+    }
+}
+
+impl FunctionBlock for Box<dyn FunctionBlock> {
+    fn process(&mut self, message: Message, out: &mut Emitter) {
+        (**self).process(message, out);
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        (**self).deadline()
+    }
+
+    fn on_deadline(&mut self, now: Instant, out: &mut Emitter) {
+        (**self).on_deadline(now, out);
+    }
+
+    fn on_close(&mut self, out: &mut Emitter) {
+        (**self).on_close(out);
+    }
+
+    fn state_size(&self) -> usize {
+        (**self).state_size()
     }
 }
 
@@ -170,12 +199,24 @@ impl Emitter {
 
 /// Runs a [`FunctionBlock`] as a [`Block`].
 #[derive(Debug)]
-pub struct Function<F>(pub F);
+pub struct Function<F>(Option<F>);
+
+impl<F: FunctionBlock> Function<F> {
+    /// Wraps `block`.
+    pub fn new(block: F) -> Self {
+        Self(Some(block))
+    }
+}
 
 #[async_trait]
 impl<F: FunctionBlock> Block for Function<F> {
+    fn take_function(&mut self) -> Option<Box<dyn FunctionBlock>> {
+        self.0.take().map(|block| Box::new(block) as Box<dyn FunctionBlock>)
+    }
+
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
-        let mut block = self.0;
+        // Only a husk whose block a chain took has none; it is never spawned.
+        let Some(mut block) = self.0 else { return Ok(()) };
         let mut out = Emitter::new(cx.output.port_count());
         loop {
             let deadline = block.deadline();
@@ -204,7 +245,7 @@ impl<F: FunctionBlock> Block for Function<F> {
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
+pub(crate) async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
@@ -213,5 +254,5 @@ async fn sleep_until(deadline: Option<Instant>) {
 
 /// Wraps a [`FunctionBlock`] into the boxed [`Block`] that [`crate::BlockConfig::build`] returns.
 pub fn function_block(block: impl FunctionBlock) -> Box<dyn Block> {
-    Box::new(Function(block))
+    Box::new(Function::new(block))
 }

@@ -19,6 +19,7 @@
 
 pub mod ack;
 pub mod block;
+mod chain;
 pub mod channel;
 pub mod component;
 pub mod config;

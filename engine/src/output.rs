@@ -60,6 +60,14 @@ impl Output {
         Self { node, ports, errors, on_error, metrics, last_log: None, suppressed: 0 }
     }
 
+    /// An output with no ports, left behind where a chain took a block's real output.
+    pub(crate) fn detached() -> Self {
+        // Throwaway metrics in a registry nobody exposes; this output never sends anything.
+        let unexposed = crate::metrics::PipelineMetrics::new();
+        let errors = PortOut { name: Arc::from(ERRORS_PORT), edges: Vec::new(), metrics: unexposed.port("", ERRORS_PORT) };
+        Self::new(Arc::from(""), Vec::new(), errors, OnError::Drop, unexposed.node(""))
+    }
+
     /// The node's name.
     pub fn node(&self) -> &Arc<str> {
         &self.node
@@ -78,6 +86,20 @@ impl Output {
     /// Whether anything reads the port.
     pub fn is_connected(&self, port: PortId) -> bool {
         self.ports.get(port).is_some_and(|p| !p.edges.is_empty())
+    }
+
+    /// Takes the edges of `port` away, for a chain that hands the port's messages to the next
+    /// block directly.
+    pub(crate) fn detach(&mut self, port: PortId) -> Vec<EdgeSender> {
+        self.ports.get_mut(port).map(|p| std::mem::take(&mut p.edges)).unwrap_or_default()
+    }
+
+    /// Counts `batch` as sent on `port` without sending it (a chain hands it on directly).
+    pub(crate) fn count_sent(&self, port: PortId, batch: &Batch) {
+        if let Some(out) = self.ports.get(port) {
+            out.metrics.sent_messages.inc_by(batch.len() as u64);
+            out.metrics.sent_bytes.inc_by(batch.iter().map(Message::size_hint).sum::<usize>() as u64);
+        }
     }
 
     /// Whether anything reads the `errors` port (otherwise failures follow `on_error`).

@@ -147,6 +147,7 @@ impl Pipeline {
         if !failures.is_empty() {
             return Err(StartError { failures });
         }
+        let built = if settings.chain { crate::chain::chain_functions(&graph, built) } else { built };
 
         let mut tasks = JoinSet::new();
         let mut names = HashMap::new();

@@ -46,11 +46,14 @@ pub struct PipelineSettings {
     pub batch_size: NonZeroUsize,
     /// What senders do when an edge is full; `block` (backpressure) unless an edge says otherwise.
     pub when_full: WhenFull,
+    /// Run each line of function blocks (every one the only reader of the previous) as one
+    /// task, handing batches on without a channel. On by default; metrics stay per block.
+    pub chain: bool,
 }
 
 impl Default for PipelineSettings {
     fn default() -> Self {
-        Self { capacity: DEFAULT_EDGE_CAPACITY, batch_size: DEFAULT_BATCH_SIZE, when_full: WhenFull::Block }
+        Self { capacity: DEFAULT_EDGE_CAPACITY, batch_size: DEFAULT_BATCH_SIZE, when_full: WhenFull::Block, chain: true }
     }
 }
 

@@ -1,0 +1,198 @@
+//! Operator chaining: a line of function blocks, each the only reader of the previous one's
+//! first port, runs as one task. A batch goes through every block of the chain while it is hot
+//! in cache, without a channel hop, task wake-up or batch allocation between blocks. Every block
+//! keeps its own other ports, `errors` port, policy and metrics.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::time::Instant;
+
+use petgraph::Direction;
+use petgraph::visit::EdgeRef;
+
+use crate::block::{Block, Emitter, Function, FunctionBlock, RunContext, sleep_until};
+use crate::channel::WhenFull;
+use crate::component::Role;
+use crate::graph::{PipelineGraph, ports};
+use crate::error::BlockError;
+use crate::message::Batch;
+use crate::metrics::NodeMetrics;
+use crate::output::{ERRORS_PORT, Output};
+
+/// One block of a chain, with its own output side.
+pub(crate) struct Stage {
+    pub(crate) block: Box<dyn FunctionBlock>,
+    pub(crate) output: Output,
+    pub(crate) metrics: NodeMetrics,
+    pub(crate) emitter: Emitter,
+}
+
+impl Stage {
+    pub(crate) fn new(block: Box<dyn FunctionBlock>, output: Output, metrics: NodeMetrics) -> Self {
+        let emitter = Emitter::new(output.port_count());
+        Self { block, output, metrics, emitter }
+    }
+}
+
+/// Function blocks run as one task; the first reads the chain's input.
+pub(crate) struct Chain {
+    pub(crate) stages: Vec<Stage>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain").field("stages", &self.stages.len()).finish()
+    }
+}
+
+impl Chain {
+    /// Hands what stage `index` emitted on its first port to the next stage, and sends the rest.
+    async fn settle(&mut self, mut index: usize) -> Result<(), BlockError> {
+        loop {
+            let last = index + 1 == self.stages.len();
+            let stage = &mut self.stages[index];
+            let feed = if last { Batch::new() } else { stage.emitter.take_port(0) };
+            if !feed.is_empty() {
+                stage.output.count_sent(0, &feed);
+            }
+            stage.emitter.flush(&mut stage.output).await?;
+            stage.metrics.state_entries.set(stage.block.state_size() as i64);
+            if last {
+                return Ok(());
+            }
+            index += 1;
+            self.process(index, feed);
+        }
+    }
+
+    fn process(&mut self, index: usize, batch: Batch) {
+        let stage = &mut self.stages[index];
+        if index > 0 && !batch.is_empty() {
+            stage.metrics.received_messages.inc_by(batch.len() as u64);
+            let bytes: usize = batch.iter().map(crate::Message::size_hint).sum();
+            stage.metrics.received_bytes.inc_by(bytes as u64);
+        }
+        let timer = stage.metrics.batch_duration.start_timer();
+        for message in batch {
+            stage.block.process(message, &mut stage.emitter);
+        }
+        timer.observe_duration();
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        self.stages.iter().filter_map(|s| s.block.deadline()).min()
+    }
+}
+
+#[async_trait]
+impl Block for Chain {
+    async fn run(mut self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+        loop {
+            let deadline = self.deadline();
+            let batch = tokio::select! {
+                batch = cx.input.next() => batch,
+                () = sleep_until(deadline), if deadline.is_some() => {
+                    let now = Instant::now();
+                    for index in 0..self.stages.len() {
+                        if self.stages[index].block.deadline().is_some_and(|at| at <= now) {
+                            let stage = &mut self.stages[index];
+                            stage.block.on_deadline(now, &mut stage.emitter);
+                            self.settle(index).await?;
+                        }
+                    }
+                    continue;
+                }
+            };
+            let Some(batch) = batch else { break };
+            self.process(0, batch);
+            self.settle(0).await?;
+        }
+        for index in 0..self.stages.len() {
+            let stage = &mut self.stages[index];
+            stage.block.on_close(&mut stage.emitter);
+            self.settle(index).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The name a chain runs under: its blocks' names joined by `+`.
+pub(crate) fn chain_name(names: &[Arc<str>]) -> Arc<str> {
+    Arc::from(names.iter().map(|n| n.as_ref()).collect::<Vec<_>>().join("+"))
+}
+
+enum Built {
+    Function(Box<dyn FunctionBlock>, RunContext),
+    Task(Box<dyn Block>, RunContext),
+}
+
+/// Replaces every line of two or more function blocks by one [`Chain`]. `built` holds one block
+/// per node, in node order. A link `a → b` is chained when `a` is a function block whose first
+/// port has `b` as its only reader, `b` is a function block with no other input, and the edge
+/// blocks when full (a lossy edge keeps its channel).
+pub(crate) fn chain_functions(graph: &PipelineGraph, built: Vec<(Box<dyn Block>, RunContext)>) -> Vec<(Box<dyn Block>, RunContext)> {
+    let mut slots: Vec<Option<Built>> = built
+        .into_iter()
+        .zip(graph.node_indices())
+        .map(|((mut block, cx), at)| {
+            let function = if graph[at].role == Role::Transform { block.take_function() } else { None };
+            Some(match function {
+                Some(function) => Built::Function(function, cx),
+                None => Built::Task(block, cx),
+            })
+        })
+        .collect();
+    let is_function = |slots: &[Option<Built>], i: usize| matches!(slots[i], Some(Built::Function(..)));
+    let mut next = vec![None; slots.len()];
+    let mut has_previous = vec![false; slots.len()];
+    for a in graph.node_indices() {
+        let Some(first) = ports(&graph[a]).into_iter().next().filter(|p| p != ERRORS_PORT) else { continue };
+        let mut readers = graph.edges_directed(a, Direction::Outgoing).filter(|e| e.weight().port == first);
+        let (Some(edge), None) = (readers.next(), readers.next()) else { continue };
+        let b = edge.target();
+        let single_input = graph.edges_directed(b, Direction::Incoming).count() == 1;
+        if a != b && single_input && edge.weight().when_full == WhenFull::Block && is_function(&slots, a.index()) && is_function(&slots, b.index()) {
+            next[a.index()] = Some(b.index());
+            has_previous[b.index()] = true;
+        }
+    }
+    let mut result = Vec::new();
+    for head in 0..slots.len() {
+        if has_previous[head] || next[head].is_none() {
+            continue;
+        }
+        let mut members = vec![head];
+        while let Some(following) = members.last().and_then(|&m| next[m]) {
+            members.push(following);
+        }
+        let mut stages = Vec::new();
+        let mut names = Vec::new();
+        let mut head_cx = None;
+        for (position, &member) in members.iter().enumerate() {
+            let Some(Built::Function(block, mut cx)) = slots[member].take() else { continue };
+            if position + 1 < members.len() {
+                // The next block is fed directly; its channel is dropped with both of its ends.
+                drop(cx.output.detach(0));
+            }
+            names.push(cx.name.clone());
+            let RunContext { output, metrics, .. } = &mut cx;
+            let output = std::mem::replace(output, Output::detached());
+            stages.push(Stage::new(block, output, metrics.clone()));
+            if position == 0 {
+                head_cx = Some(cx);
+            }
+        }
+        if let Some(mut cx) = head_cx {
+            cx.name = chain_name(&names);
+            result.push((Box::new(Chain { stages }) as Box<dyn Block>, cx));
+        }
+    }
+    for slot in slots.into_iter().flatten() {
+        match slot {
+            Built::Function(block, cx) => result.push((Box::new(Function::new(block)) as Box<dyn Block>, cx)),
+            Built::Task(block, cx) => result.push((block, cx)),
+        }
+    }
+    result
+}
