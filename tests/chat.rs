@@ -79,22 +79,7 @@ fn check_metrics(addr: std::net::SocketAddr) {
     ] {
         assert!(body.contains(series), "{series} missing from:\n{body}");
     }
-    let promtool = Command::new("sh").args(["-c", "command -v promtool"]).output().is_ok_and(|o| o.status.success());
-    assert!(promtool || !peers_required(), "promtool is missing; scripts/test.sh installs it");
-    if !promtool {
-        return;
-    }
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    std::io::Write::write_all(&mut check.stdin.take().expect("stdin"), body.as_bytes()).expect("writes");
-    let out = check.wait_with_output().expect("finishes");
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && report.trim().is_empty(), "promtool: {report}");
+    crate::support::assert_promtool_accepts(&body);
 }
 
 fn stored(log: &Path) -> Vec<Value> {

@@ -58,20 +58,7 @@ fn the_live_exposition_passes_promtool_and_has_every_family() {
     ] {
         assert!(body.contains(family), "{family} missing from:\n{body}");
     }
-    if !have("promtool") {
-        return;
-    }
-    let mut check = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("promtool runs");
-    std::io::Write::write_all(&mut check.stdin.take().expect("stdin"), body.as_bytes()).expect("writes");
-    let out = check.wait_with_output().expect("finishes");
-    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success() && report.trim().is_empty(), "promtool: {report}");
+    crate::support::assert_promtool_accepts(&body);
 }
 
 #[test]

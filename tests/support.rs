@@ -120,3 +120,23 @@ pub fn wait_for<T>(what: &str, seconds: u64, mut check: impl FnMut() -> Option<T
 pub fn peers_required() -> bool {
     std::env::var_os("CI").is_some()
 }
+
+/// `promtool check metrics` reports nothing on `exposition`: no parse error, no lint. Skipped
+/// (with a note) when promtool is missing outside CI; in CI a missing promtool fails.
+pub fn assert_promtool_accepts(exposition: &str) {
+    let spawned = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn();
+    let Ok(mut check) = spawned else {
+        assert!(!peers_required(), "promtool is missing; scripts/test.sh installs it");
+        eprintln!("skipping the promtool check: promtool is not installed (run scripts/test.sh)");
+        return;
+    };
+    write!(check.stdin.take().expect("stdin"), "{exposition}").expect("writes");
+    let out = check.wait_with_output().expect("finishes");
+    let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && report.trim().is_empty(), "promtool: {report}");
+}

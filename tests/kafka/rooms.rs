@@ -3,7 +3,6 @@
 //! dead letters; `/metrics` shows the consumer lag and the commits, and passes promtool.
 
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use rdkafka::Message as _;
@@ -67,18 +66,7 @@ fn the_rooms_pipeline_republishes_per_room_and_alerts_on_important_messages() {
     for family in ["runnel_kafka_consumer_lag_messages", "runnel_kafka_commits_total", "runnel_kafka_rebalances_total", "runnel_kafka_producer_in_flight_messages"] {
         assert!(metrics.contains(family), "{family} missing from /metrics:\n{metrics}");
     }
-    promtool_accepts(&metrics);
-}
-
-/// `promtool check metrics` on the exposition, when promtool is installed (CI installs it).
-fn promtool_accepts(metrics: &str) {
-    let Ok(mut child) = Command::new("promtool").args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn() else {
-        assert!(!crate::support::peers_required(), "promtool is missing; scripts/test.sh installs it");
-        return;
-    };
-    std::io::Write::write_all(child.stdin.as_mut().expect("stdin"), metrics.as_bytes()).expect("writes");
-    let out = child.wait_with_output().expect("promtool runs");
-    assert!(out.status.success(), "promtool: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    crate::support::assert_promtool_accepts(&metrics);
 }
 
 #[test]
