@@ -109,3 +109,27 @@ async fn a_message_filtered_on_every_path_is_acknowledged_as_dropped() {
     assert_eq!(acks.recv().await.map(|a| a.status), Some(AckStatus::Dropped));
     assert!(acks.recv().await.is_none(), "exactly one acknowledgement");
 }
+
+#[tokio::test]
+async fn inline_memory_messages_are_acknowledged_as_delivered() {
+    let running = crate::support::pipeline(
+        "[sources.in]\ntype = \"memory\"\nmessages = [{ n = 1 }, { n = 2 }, { n = 3 }]\n[sinks.out]\ntype = \"memory\"\ninputs = [\"in\"]\n",
+    )
+    .start()
+    .await
+    .expect("starts");
+    let metrics = running.metrics().clone();
+    let output = runnel::connectors::take_output(running.resources(), "out").expect("sink");
+    let (values, done) = tokio::join!(output.collect(), running.wait());
+    done.expect("clean");
+    assert_eq!(values.len(), 3);
+    let text = prometheus_text(&metrics);
+    assert!(text.contains("runnel_source_acknowledgements_total{node=\"in\",status=\"delivered\"} 3"), "{text}");
+    assert!(text.contains("runnel_source_acknowledgements_total{node=\"in\",status=\"abandoned\"} 0"), "{text}");
+}
+
+fn prometheus_text(metrics: &runnel::engine::PipelineMetrics) -> String {
+    let mut text = Vec::new();
+    prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &metrics.registry().gather(), &mut text).expect("encodes");
+    String::from_utf8(text).expect("UTF-8")
+}

@@ -126,19 +126,22 @@ impl Block for MemorySource {
         let tracker = AckTracker::new(self.ack_tx, Some(cx.metrics.acks.clone()));
         let origin = |offset| Origin { node: Some(cx.name.clone()), offset: Some(offset), ..Origin::default() };
         let inline_count = self.inline.len() as u64;
-        let mut batch = Vec::new();
-        for (i, value) in self.inline.into_iter().enumerate() {
+        let max = cx.batch_size.get();
+        let mut inline = self.inline.into_iter().enumerate().map(|(i, value)| {
             let mut message = Message::new(value);
             message.meta.origin = origin(i as u64);
             message.acks = tracker.token(u64::MAX - i as u64);
-            batch.push(message);
+            message
+        });
+        // Messages move into their batches: a copy would leave an unresolved token behind.
+        loop {
+            let batch: Vec<Message> = inline.by_ref().take(max).collect();
+            if batch.is_empty() {
+                break;
+            }
+            cx.output.send(batch).await?;
         }
-        for chunk in batch.chunks(cx.batch_size.get()) {
-            cx.output.send(chunk.to_vec()).await?;
-        }
-        drop(batch);
         let Some(mut rx) = self.rx else { return Ok(()) };
-        let max = cx.batch_size.get();
         loop {
             let mut received = Vec::with_capacity(max);
             let count = tokio::select! {
