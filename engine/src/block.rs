@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::ack::{AckReceiver, AckStatus, AckTracker};
+use crate::chain::{Line, Stage};
 use crate::channel::Input;
 use crate::error::BlockError;
 use crate::message::{Batch, Message};
@@ -214,43 +215,15 @@ impl<F: FunctionBlock> Block for Function<F> {
         self.0.take().map(|block| Box::new(block) as Box<dyn FunctionBlock>)
     }
 
-    async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+    async fn run(self: Box<Self>, cx: RunContext) -> Result<(), BlockError> {
         // Only a husk whose block a chain took has none; it is never spawned.
-        let Some(mut block) = self.0 else { return Ok(()) };
-        let mut out = Emitter::new(cx.output.port_count());
-        loop {
-            let deadline = block.deadline();
-            let batch = tokio::select! {
-                batch = cx.input.next() => batch,
-                () = sleep_until(deadline), if deadline.is_some() => {
-                    block.on_deadline(Instant::now(), &mut out);
-                    out.flush(&mut cx.output).await?;
-                    cx.metrics.state_entries.set(block.state_size() as i64);
-                    continue;
-                }
-            };
-            let Some(batch) = batch else { break };
-            let timer = cx.metrics.batch_duration.start_timer();
-            for message in batch {
-                block.process(message, &mut out);
-            }
-            out.flush(&mut cx.output).await?;
-            timer.observe_duration();
-            cx.metrics.state_entries.set(block.state_size() as i64);
-        }
-        block.on_close(&mut out);
-        out.flush(&mut cx.output).await?;
-        cx.metrics.state_entries.set(block.state_size() as i64);
-        Ok(())
+        let Some(block) = self.0 else { return Ok(()) };
+        let RunContext { mut input, output, metrics, .. } = cx;
+        let line = Line { stages: vec![Stage::new(Box::new(block), output, metrics)] };
+        line.run(&mut input).await
     }
 }
 
-pub(crate) async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
-    }
-}
 
 /// Wraps a [`FunctionBlock`] into the boxed [`Block`] that [`crate::BlockConfig::build`] returns.
 pub fn function_block(block: impl FunctionBlock) -> Box<dyn Block> {

@@ -1,7 +1,10 @@
-//! Operator chaining: a line of function blocks, each the only reader of the previous one's
-//! first port, runs as one task. A batch goes through every block of the chain while it is hot
-//! in cache, without a channel hop, task wake-up or batch allocation between blocks. Every block
-//! keeps its own other ports, `errors` port, policy and metrics.
+//! Running function blocks, alone or chained.
+//!
+//! [`Line`] is the one loop that runs [`FunctionBlock`]s: a lone block ([`crate::Function`]) is
+//! a line of one. Operator chaining makes longer lines: function blocks, each the only reader
+//! of the previous one's first port, run as one task. A batch goes through every block of the
+//! chain while it is hot in cache, without a channel hop, task wake-up or batch allocation
+//! between blocks. Every block keeps its own other ports, `errors` port, policy and metrics.
 
 use std::sync::Arc;
 
@@ -11,7 +14,8 @@ use tokio::time::Instant;
 use petgraph::Direction;
 use petgraph::visit::EdgeRef;
 
-use crate::block::{Block, Emitter, Function, FunctionBlock, RunContext, sleep_until};
+use crate::block::{Block, Emitter, Function, FunctionBlock, RunContext};
+use crate::channel::Input;
 use crate::channel::WhenFull;
 use crate::component::Role;
 use crate::graph::{PipelineGraph, ports};
@@ -35,18 +39,12 @@ impl Stage {
     }
 }
 
-/// Function blocks run as one task; the first reads the chain's input.
-pub(crate) struct Chain {
+/// Function blocks run in one loop; the first reads the task's input.
+pub(crate) struct Line {
     pub(crate) stages: Vec<Stage>,
 }
 
-impl std::fmt::Debug for Chain {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Chain").field("stages", &self.stages.len()).finish()
-    }
-}
-
-impl Chain {
+impl Line {
     /// Hands what stage `index` emitted on its first port to the next stage, and sends the rest.
     async fn settle(&mut self, mut index: usize) -> Result<(), BlockError> {
         loop {
@@ -83,15 +81,13 @@ impl Chain {
     fn deadline(&self) -> Option<Instant> {
         self.stages.iter().filter_map(|s| s.block.deadline()).min()
     }
-}
 
-#[async_trait]
-impl Block for Chain {
-    async fn run(mut self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+    /// Runs every stage until `input` ends, then flushes them in order.
+    pub(crate) async fn run(mut self, input: &mut Input) -> Result<(), BlockError> {
         loop {
             let deadline = self.deadline();
             let batch = tokio::select! {
-                batch = cx.input.next() => batch,
+                batch = input.next() => batch,
                 () = sleep_until(deadline), if deadline.is_some() => {
                     let now = Instant::now();
                     for index in 0..self.stages.len() {
@@ -114,6 +110,38 @@ impl Block for Chain {
             self.settle(index).await?;
         }
         Ok(())
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Chained function blocks as one task: the head runs with the task's own output, the rest
+/// with theirs.
+pub(crate) struct Chain {
+    head: Box<dyn FunctionBlock>,
+    rest: Vec<Stage>,
+}
+
+impl std::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Chain").field("blocks", &(self.rest.len() + 1)).finish()
+    }
+}
+
+#[async_trait]
+impl Block for Chain {
+    async fn run(self: Box<Self>, cx: RunContext) -> Result<(), BlockError> {
+        let Chain { head, rest } = *self;
+        let RunContext { mut input, output, metrics, .. } = cx;
+        let mut stages = Vec::with_capacity(rest.len() + 1);
+        stages.push(Stage::new(head, output, metrics));
+        stages.extend(rest);
+        Line { stages }.run(&mut input).await
     }
 }
 
@@ -166,9 +194,9 @@ pub(crate) fn chain_functions(graph: &PipelineGraph, built: Vec<(Box<dyn Block>,
         while let Some(following) = members.last().and_then(|&m| next[m]) {
             members.push(following);
         }
-        let mut stages = Vec::new();
         let mut names = Vec::new();
-        let mut head_cx = None;
+        let mut head = None;
+        let mut rest = Vec::new();
         for (position, &member) in members.iter().enumerate() {
             let Some(Built::Function(block, mut cx)) = slots[member].take() else { continue };
             if position + 1 < members.len() {
@@ -176,16 +204,17 @@ pub(crate) fn chain_functions(graph: &PipelineGraph, built: Vec<(Box<dyn Block>,
                 drop(cx.output.detach(0));
             }
             names.push(cx.name.clone());
-            let RunContext { output, metrics, .. } = &mut cx;
-            let output = std::mem::replace(output, Output::detached());
-            stages.push(Stage::new(block, output, metrics.clone()));
             if position == 0 {
-                head_cx = Some(cx);
+                head = Some((block, cx));
+            } else {
+                // Only the head reads an input; the others' input ends are dropped here.
+                let RunContext { output, metrics, .. } = cx;
+                rest.push(Stage::new(block, output, metrics));
             }
         }
-        if let Some(mut cx) = head_cx {
+        if let Some((head, mut cx)) = head {
             cx.name = chain_name(&names);
-            result.push((Box::new(Chain { stages }) as Box<dyn Block>, cx));
+            result.push((Box::new(Chain { head, rest }) as Box<dyn Block>, cx));
         }
     }
     for slot in slots.into_iter().flatten() {

@@ -60,14 +60,6 @@ impl Output {
         Self { node, ports, errors, on_error, metrics, last_log: None, suppressed: 0 }
     }
 
-    /// An output with no ports, left behind where a chain took a block's real output.
-    pub(crate) fn detached() -> Self {
-        // Throwaway metrics in a registry nobody exposes; this output never sends anything.
-        let unexposed = crate::metrics::PipelineMetrics::new();
-        let errors = PortOut { name: Arc::from(ERRORS_PORT), edges: Vec::new(), metrics: unexposed.port("", ERRORS_PORT) };
-        Self::new(Arc::from(""), Vec::new(), errors, OnError::Drop, unexposed.node(""))
-    }
-
     /// The node's name.
     pub fn node(&self) -> &Arc<str> {
         &self.node

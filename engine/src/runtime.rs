@@ -9,7 +9,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
-use petgraph::Direction;
 use petgraph::visit::EdgeRef;
 use tokio::task::{Id, JoinSet};
 use tokio_util::sync::CancellationToken;
@@ -133,7 +132,6 @@ impl Pipeline {
             let errors = take_port(ERRORS_PORT);
             let output = Output::new(name.clone(), regular, errors, node.on_error, node_metrics.clone());
             let input = Input::new(receivers.remove(&at.index()).unwrap_or_default(), node_metrics.clone());
-            let _ = graph.edges_directed(at, Direction::Incoming);
             let cx = RunContext {
                 name,
                 input,
