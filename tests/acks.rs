@@ -40,19 +40,6 @@ fn filter(condition: &str) -> Box<dyn BlockConfig> {
     entry.parse(toml::Value::Table(toml::toml! { condition = condition })).expect("valid")
 }
 
-#[derive(Debug)]
-struct Boxed(Box<dyn BlockConfig>);
-
-#[async_trait]
-impl BlockConfig for Boxed {
-    fn outputs(&self) -> Vec<String> {
-        self.0.outputs()
-    }
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        self.0.build(cx).await
-    }
-}
-
 #[tokio::test]
 async fn every_message_is_acknowledged_once_through_fan_out_and_filters() {
     let (source, input) = MemorySourceConfig::channel();
@@ -60,7 +47,7 @@ async fn every_message_is_acknowledged_once_through_fan_out_and_filters() {
     let (evens, evens_out) = MemorySinkConfig::channel();
     let pipeline: Pipeline = PipelineBuilder::new()
         .source("src", source)
-        .block("even", ["src"], Boxed(filter(".n % 2 == 0")))
+        .block("even", ["src"], filter(".n % 2 == 0"))
         .sink("all", ["src"], all)
         .sink("evens", ["even"], evens)
         .sink("picky", ["even"], PickySink)
@@ -94,7 +81,7 @@ async fn a_message_filtered_on_every_path_is_acknowledged_as_dropped() {
     let (sink, out) = MemorySinkConfig::channel();
     let running = PipelineBuilder::new()
         .source("src", source)
-        .block("none", ["src"], Boxed(filter("false")))
+        .block("none", ["src"], filter("false"))
         .sink("out", ["none"], sink)
         .build()
         .expect("valid")

@@ -4,21 +4,8 @@
 
 use runnel::PipelineBuilder;
 use runnel::connectors::{MemorySinkConfig, MemorySourceConfig};
-use runnel::engine::{AckStatus, BlockConfig, BuildContext, BuildError, Role, async_trait};
+use runnel::engine::{AckStatus, Role};
 use serde_json::json;
-
-#[derive(Debug)]
-struct Example(Box<dyn BlockConfig>);
-
-#[async_trait]
-impl BlockConfig for Example {
-    fn outputs(&self) -> Vec<String> {
-        self.0.outputs()
-    }
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn runnel::Block>, BuildError> {
-        self.0.build(cx).await
-    }
-}
 
 #[tokio::test]
 async fn every_block_handles_every_message_and_finishes() {
@@ -29,7 +16,7 @@ async fn every_block_handles_every_message_and_finishes() {
         let config = entry.parse(toml::from_str(entry.example).expect("TOML")).expect("example parses");
         let ports = config.outputs();
         let (source, input) = MemorySourceConfig::channel();
-        let mut builder = PipelineBuilder::new().source("in", source).block("block", ["in"], Example(config));
+        let mut builder = PipelineBuilder::new().source("in", source).block("block", ["in"], config);
         let mut outputs = Vec::new();
         for port in ports.iter().chain(["errors".to_owned()].iter()) {
             let (sink, output) = MemorySinkConfig::channel();

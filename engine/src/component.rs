@@ -134,6 +134,26 @@ pub trait BlockConfig: fmt::Debug + Send + Sync + 'static {
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError>;
 }
 
+/// A configuration from [`Entry::parse`] can be given to [`crate::PipelineBuilder`] as it is.
+#[async_trait]
+impl BlockConfig for Box<dyn BlockConfig> {
+    fn outputs(&self) -> Vec<String> {
+        (**self).outputs()
+    }
+
+    fn resources(&self) -> Vec<Resource> {
+        (**self).resources()
+    }
+
+    fn validate(&self) -> Vec<String> {
+        (**self).validate()
+    }
+
+    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+        (**self).build(cx).await
+    }
+}
+
 /// A configuration type that pipeline files can name with `type = "..."`.
 pub trait Component: BlockConfig + DeserializeOwned {
     /// The `type` value.
