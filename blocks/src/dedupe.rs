@@ -8,6 +8,7 @@ use runnel_engine::{
 };
 use serde::Deserialize;
 
+use crate::cap::Evictions;
 use crate::jq::JqProgram;
 use crate::time::{Clock, EventTime, Span, TimeKind, key_of};
 
@@ -81,14 +82,14 @@ pub struct Dedupe {
     seen: HashMap<String, i64>,
     /// Keys in the order they were first seen, to forget the oldest first.
     order: VecDeque<(i64, String)>,
-    evictions: u64,
+    evictions: Evictions,
 }
 
 impl Dedupe {
     /// A dedupe block for a validated `config`.
     pub fn new(config: DedupeConfig) -> Self {
         let event_time = EventTime::new(config.time_field.clone());
-        Self { config, event_time, clock: Clock::new(), seen: HashMap::new(), order: VecDeque::new(), evictions: 0 }
+        Self { config, event_time, clock: Clock::new(), seen: HashMap::new(), order: VecDeque::new(), evictions: Evictions::default() }
     }
 
     fn forget_expired(&mut self, now: i64) {
@@ -108,11 +109,8 @@ impl Dedupe {
             let Some((_, key)) = self.order.pop_front() else { break };
             self.seen.remove(&key);
             if self.config.ttl.is_some() {
-                self.evictions += 1;
-                out.evicted(1);
-                if self.evictions.is_power_of_two() {
-                    tracing::warn!(max_keys = self.config.max_keys, evicted = self.evictions, "dedupe reached max_keys before keys expired; repeats of forgotten keys will pass");
-                }
+                let consequence = "dedupe reached max_keys before keys expired; repeats of forgotten keys will pass";
+                self.evictions.record(out, "max_keys", self.config.max_keys, consequence);
             }
         }
     }

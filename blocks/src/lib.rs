@@ -17,6 +17,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod batch;
+mod cap;
 pub mod dedupe;
 pub mod filter;
 pub mod jq;

@@ -9,6 +9,7 @@ use runnel_engine::{
 };
 use serde::Deserialize;
 
+use crate::cap::Evictions;
 use crate::jq::JqProgram;
 use crate::time::{Clock, Span, key_of};
 
@@ -72,7 +73,7 @@ pub struct Throttle {
     clock: Clock,
     /// Key → (interval number, messages let through in it).
     counts: HashMap<String, (i64, u64)>,
-    evictions: u64,
+    evictions: Evictions,
 }
 
 const THROTTLED_PORT: usize = 1;
@@ -80,7 +81,7 @@ const THROTTLED_PORT: usize = 1;
 impl Throttle {
     /// A throttle for a validated `config`.
     pub fn new(config: ThrottleConfig) -> Self {
-        Self { config, clock: Clock::new(), counts: HashMap::new(), evictions: 0 }
+        Self { config, clock: Clock::new(), counts: HashMap::new(), evictions: Evictions::default() }
     }
 
     fn bound_keys(&mut self, interval: i64, out: &mut Emitter) {
@@ -91,11 +92,8 @@ impl Throttle {
         while self.counts.len() > self.config.max_keys {
             let Some(key) = self.counts.keys().next().cloned() else { break };
             self.counts.remove(&key);
-            self.evictions += 1;
-            out.evicted(1);
-            if self.evictions.is_power_of_two() {
-                tracing::warn!(max_keys = self.config.max_keys, evicted = self.evictions, "throttle reached max_keys; forgotten keys start a fresh interval");
-            }
+            let consequence = "throttle reached max_keys; forgotten keys start a fresh interval";
+            self.evictions.record(out, "max_keys", self.config.max_keys, consequence);
         }
     }
 }

@@ -9,6 +9,7 @@ use tokio::time::Instant;
 
 use super::aggregate::{Accumulator, AggregateConfig, AggregateOp};
 use super::{WindowConfig, WindowKind};
+use crate::cap::Evictions;
 use crate::time::{Clock, EventTime, TimeKind, key_of};
 
 /// One open window of one key.
@@ -42,7 +43,7 @@ pub struct Window {
     panes: BTreeMap<PaneId, Pane>,
     closing: BTreeSet<(i64, String, i64)>,
     max_event_time: Option<i64>,
-    evictions: u64,
+    evictions: Evictions,
 }
 
 const LATE_PORT: usize = 1;
@@ -69,7 +70,7 @@ impl Window {
             panes: BTreeMap::new(),
             closing: BTreeSet::new(),
             max_event_time: None,
-            evictions: 0,
+            evictions: Evictions::default(),
         }
     }
 
@@ -186,15 +187,8 @@ impl Window {
     fn enforce_cap(&mut self, out: &mut Emitter) {
         while self.panes.len() > self.max_open {
             self.emit_first(out);
-            self.evictions += 1;
-            out.evicted(1);
-            if self.evictions.is_power_of_two() {
-                tracing::warn!(
-                    max_open_windows = self.max_open,
-                    evicted = self.evictions,
-                    "window block reached max_open_windows; emitting the oldest windows early (raise the cap or shorten the windows)"
-                );
-            }
+            let consequence = "window block reached max_open_windows; emitting the oldest windows early (raise the cap or shorten the windows)";
+            self.evictions.record(out, "max_open_windows", self.max_open, consequence);
         }
     }
 }
