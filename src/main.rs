@@ -10,7 +10,6 @@ mod run;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
@@ -114,19 +113,4 @@ fn list() -> ExitCode {
         println!("{:<8} {:<12} {}", entry.role.section(), entry.type_name, entry.description);
     }
     ExitCode::SUCCESS
-}
-
-/// Parses durations such as `30s`, `500ms`, `2m`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 30s or 500ms"))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "" | "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("unknown unit `{unit}` (use ms, s or m)")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| e.to_string())
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use runnel::engine::{CancellationToken, PhaseHandle, PipelineMetrics, RunError, serve_metrics};
 
 use crate::progress::Progress;
-use crate::{EXIT_CONFIG, parse_duration};
+use crate::EXIT_CONFIG;
 
 /// Options of `runnel run`.
 #[derive(Debug, clap::Args)]
@@ -23,7 +23,7 @@ pub(crate) struct RunArgs {
     #[arg(long)]
     no_metrics: bool,
     /// How long to let the pipeline drain after SIGINT/SIGTERM before aborting what still runs.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     shutdown_timeout: Duration,
     /// Live progress on stderr: `auto` shows it when stderr is a terminal.
     #[arg(long, value_enum, default_value_t = crate::progress::When::Auto)]
