@@ -28,11 +28,18 @@ pub(crate) struct RunArgs {
     /// Live progress on stderr: `auto` shows it when stderr is a terminal.
     #[arg(long, value_enum, default_value_t = crate::progress::When::Auto)]
     progress: crate::progress::When,
+    /// Worker threads running the pipeline's blocks (default: one per CPU core).
+    #[arg(long, env = "RUNNEL_THREADS")]
+    threads: Option<std::num::NonZeroUsize>,
 }
 
 pub(crate) fn run(args: RunArgs) -> ExitCode {
     let Some(pipeline) = crate::load(&args.file) else { return ExitCode::from(EXIT_CONFIG) };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = args.threads {
+        builder.worker_threads(threads.get());
+    }
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("runnel: cannot start the runtime: {error}");

@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::cap::Evictions;
 use crate::jq::JqProgram;
-use crate::time::{Clock, EventTime, Span, TimeKind, key_of};
+use crate::time::{Clock, EventTime, Span, TimeKind, key_of, key_text};
 
 /// Configuration of the `dedupe` block.
 #[derive(Debug, Clone, Deserialize)]
@@ -122,7 +122,7 @@ impl FunctionBlock for Dedupe {
             TimeKind::Processing => Ok(self.clock.now_ms()),
             TimeKind::Event => self.event_time.of(&message),
         };
-        let (now, key) = match now.and_then(|now| key_of(self.config.key.as_ref(), &message).map(|(key, _)| (now, key))) {
+        let (now, key) = match now.and_then(|now| key_of(self.config.key.as_ref(), &message).map(|key| (now, key_text(&key).into_owned()))) {
             Ok(found) => found,
             Err(error) => return out.fail(message, error),
         };

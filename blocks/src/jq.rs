@@ -201,6 +201,18 @@ impl JqProgram {
         Ok(first)
     }
 
+    /// As [`JqProgram::run_first`], borrowing the output from `input` (or the program) when the
+    /// fast path can: a path such as `.room` costs no copy.
+    ///
+    /// # Errors
+    /// As [`JqProgram::run_first`].
+    pub fn run_first_ref<'a>(&'a self, input: &'a Value) -> Result<Option<Cow<'a, Value>>, JqError> {
+        match self.run_fast(input) {
+            Some(output) => output,
+            None => self.run_first(input).map(|value| value.map(Cow::Owned)),
+        }
+    }
+
     /// The program's output on the fast path, or `None` when it has none or this input needs jaq.
     fn run_fast<'a>(&'a self, input: &'a Value) -> Option<Result<Option<Cow<'a, Value>>, JqError>> {
         match self.fast.as_ref()?.run(input) {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use crate::cap::Evictions;
 use crate::jq::JqProgram;
-use crate::time::{Clock, Span, key_of};
+use crate::time::{Clock, Span, key_of, key_text};
 
 /// The port that receives messages over the limit.
 pub const THROTTLED: &str = "throttled";
@@ -101,7 +101,7 @@ impl Throttle {
 impl FunctionBlock for Throttle {
     fn process(&mut self, message: Message, out: &mut Emitter) {
         let key = match key_of(self.config.key.as_ref(), &message) {
-            Ok((key, _)) => key,
+            Ok(key) => key_text(&key).into_owned(),
             Err(error) => return out.fail(message, error),
         };
         let interval = self.clock.now_ms().div_euclid(self.config.interval.millis());

@@ -1,6 +1,7 @@
 //! Time for the stateful blocks: durations in configurations, a processing-time clock that
 //! tests can pause, and reading a message's event time.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -118,9 +119,9 @@ impl EventTime {
         let Some(field) = &self.field else {
             return message.meta.timestamp.ok_or_else(|| "the message has no timestamp; set `time_field`".to_owned());
         };
-        match field.run_first(message.value()).map_err(|e| e.to_string())? {
+        match field.run_first_ref(message.value()).map_err(|e| e.to_string())?.as_deref() {
             Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).ok_or_else(|| format!("`{field}` is {n}, not a time")),
-            Some(Value::String(text)) => humantime::parse_rfc3339_weak(&text)
+            Some(Value::String(text)) => humantime::parse_rfc3339_weak(text)
                 .map_err(|e| format!("`{field}` is {text:?}, not an RFC 3339 time: {e}"))
                 .map(|t| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)),
             Some(other) => Err(format!("`{field}` is {other}, not a time (ms since the epoch or RFC 3339)")),
@@ -129,15 +130,19 @@ impl EventTime {
     }
 }
 
-/// A message's key under `key`, as text usable in a map: `null` when there is no program.
-pub(crate) fn key_of(key: Option<&JqProgram>, message: &Message) -> Result<(String, Value), String> {
-    let Some(program) = key else { return Ok(("null".to_owned(), Value::Null)) };
-    let value = program.run_first(message.value()).map_err(|e| e.to_string())?.unwrap_or(Value::Null);
-    let text = match &value {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    Ok((text, value))
+/// A message's key under `key`, borrowed from the message when `key` is a path: `null` when
+/// there is no program.
+pub(crate) fn key_of<'a>(key: Option<&'a JqProgram>, message: &'a Message) -> Result<Cow<'a, Value>, String> {
+    let Some(program) = key else { return Ok(Cow::Owned(Value::Null)) };
+    Ok(program.run_first_ref(message.value()).map_err(|e| e.to_string())?.unwrap_or(Cow::Owned(Value::Null)))
+}
+
+/// A key as text usable in a map: a string as itself, anything else as JSON.
+pub(crate) fn key_text(key: &Value) -> Cow<'_, str> {
+    match key {
+        Value::String(text) => Cow::Borrowed(text),
+        other => Cow::Owned(other.to_string()),
+    }
 }
 
 #[cfg(test)]

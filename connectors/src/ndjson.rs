@@ -4,6 +4,8 @@
 use std::sync::Arc;
 
 use bytes::{Buf, BytesMut};
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use runnel_engine::{AckTracker, Batch, BlockError, Message, Metadata, Origin, RunContext};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
@@ -97,7 +99,7 @@ impl LineDecoder {
         Self { node, stream, tracker }
     }
 
-    pub(crate) fn decode(&self, lines: Vec<(u64, BytesMut)>) -> (Batch, Vec<(Message, String)>) {
+    pub(crate) fn decode(&self, lines: Vec<(u64, BytesMut)>) -> Decoded {
         let mut batch = Vec::with_capacity(lines.len());
         let mut failures = Vec::new();
         let now = std::time::Instant::now();
@@ -115,7 +117,13 @@ impl LineDecoder {
                 offset: Some(number),
             };
             let meta = Metadata { origin, size: u32::try_from(line.len()).unwrap_or(u32::MAX), ..Metadata::default() };
-            match serde_json::from_slice(&line) {
+            // Validating the whole line at once and parsing it as text is faster than letting
+            // the parser check every string it meets.
+            let parsed = match std::str::from_utf8(&line) {
+                Ok(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
+                Err(error) => Err(format!("invalid UTF-8 at byte {}", error.valid_up_to() + 1)),
+            };
+            match parsed {
                 Ok(value) => {
                     let mut message = Message::with_meta(value, meta);
                     message.acks = self.tracker.token_at(number, now);
@@ -134,7 +142,11 @@ impl LineDecoder {
 }
 
 /// Reads NDJSON from `lines` until end of input (or, with `follow`, until shutdown), sending
-/// batches downstream. Stops early when the pipeline shuts down.
+/// batches downstream in input order. Stops early when the pipeline shuts down.
+///
+/// Parsing JSON costs far more than splitting lines, so on a runtime with several worker threads
+/// the batches are parsed as tasks of their own, up to one per worker at a time, while this task
+/// reads ahead; the parsed batches are still sent in the order they were read.
 pub(crate) async fn read_into<R: AsyncRead + Unpin>(
     mut lines: LineReader<R>,
     decoder: LineDecoder,
@@ -142,27 +154,52 @@ pub(crate) async fn read_into<R: AsyncRead + Unpin>(
     follow: Option<std::time::Duration>,
 ) -> Result<(), BlockError> {
     let max = cx.batch_size.get();
+    let parallel = tokio::runtime::Handle::current().metrics().num_workers();
+    let decoder = Arc::new(decoder);
+    let mut parsing: FuturesOrdered<tokio::task::JoinHandle<Decoded>> = FuturesOrdered::new();
     loop {
-        let read = tokio::select! {
+        tokio::select! {
             biased;
             () = cx.shutdown.cancelled() => return Ok(()),
-            read = lines.next_lines(max) => read?,
-        };
-        if read.is_empty() {
-            let Some(poll) = follow else { return Ok(()) };
-            tokio::select! {
-                () = cx.shutdown.cancelled() => return Ok(()),
-                () = tokio::time::sleep(poll) => lines.resume(),
+            Some(parsed) = parsing.next(), if !parsing.is_empty() => {
+                let (batch, failures) = parsed.map_err(BlockError::other)?;
+                send(cx, batch, failures).await?;
             }
-            continue;
-        }
-        let (batch, failures) = decoder.decode(read);
-        cx.output.send(batch).await?;
-        cx.output.fail(failures).await?;
-        if lines.is_eof() && follow.is_some() {
-            lines.resume();
+            read = lines.next_lines(max), if parsing.len() < parallel => {
+                let read = read?;
+                if read.is_empty() {
+                    while let Some(parsed) = parsing.next().await {
+                        let (batch, failures) = parsed.map_err(BlockError::other)?;
+                        send(cx, batch, failures).await?;
+                    }
+                    let Some(poll) = follow else { return Ok(()) };
+                    tokio::select! {
+                        () = cx.shutdown.cancelled() => return Ok(()),
+                        () = tokio::time::sleep(poll) => lines.resume(),
+                    }
+                    continue;
+                }
+                if parallel > 1 {
+                    let decoder = Arc::clone(&decoder);
+                    parsing.push_back(tokio::spawn(async move { decoder.decode(read) }));
+                } else {
+                    let (batch, failures) = decoder.decode(read);
+                    send(cx, batch, failures).await?;
+                }
+                if lines.is_eof() && follow.is_some() {
+                    lines.resume();
+                }
+            }
         }
     }
+}
+
+/// A parsed batch, and the malformed lines with their errors.
+type Decoded = (Batch, Vec<(Message, String)>);
+
+async fn send(cx: &mut RunContext, batch: Batch, failures: Vec<(Message, String)>) -> Result<(), BlockError> {
+    cx.output.send(batch).await?;
+    cx.output.fail(failures).await
 }
 
 /// Appends `batch` to `out` as NDJSON.
@@ -199,5 +236,13 @@ mod tests {
         assert!(failures[0].1.starts_with("events.ndjson:2: invalid JSON"), "{}", failures[0].1);
         assert_eq!(failures[0].0.value(), "{oops");
         assert_eq!(failures[0].0.meta.origin.offset, Some(2));
+    }
+
+    #[test]
+    fn invalid_utf8_names_the_byte() {
+        let decoder = LineDecoder::new("in".into(), "events.ndjson".into(), AckTracker::new(None, None));
+        let (batch, failures) = decoder.decode(vec![(4, BytesMut::from(&b"{\"a\":\"\xff\"}"[..]))]);
+        assert!(batch.is_empty());
+        assert_eq!(failures[0].1, "events.ndjson:4: invalid JSON: invalid UTF-8 at byte 7");
     }
 }

@@ -10,21 +10,90 @@ use tokio::time::Instant;
 use super::aggregate::{Accumulator, AggregateConfig, AggregateOp};
 use super::{WindowConfig, WindowKind};
 use crate::cap::Evictions;
-use crate::time::{Clock, EventTime, TimeKind, key_of};
+use crate::time::{Clock, EventTime, TimeKind, key_of, key_text};
 
 /// One open window of one key.
 #[derive(Debug)]
 struct Pane {
     end: i64,
-    key: Value,
     accumulators: Vec<Accumulator>,
     acks: Acks,
     /// The latest event in a session (its end is this plus the gap).
     last: i64,
 }
 
-/// Panes are found by (key, start) and closed in order of (end, key, start).
-type PaneId = (String, i64);
+/// The open panes of one key, by start.
+#[derive(Debug)]
+struct KeyPanes {
+    key: Value,
+    by_start: BTreeMap<i64, Pane>,
+}
+
+/// Every open pane, found by key text then start without copying the key, and the order they
+/// close in: (end, key, start).
+#[derive(Debug, Default)]
+struct Panes {
+    by_key: BTreeMap<String, KeyPanes>,
+    closing: BTreeSet<(i64, String, i64)>,
+    open: usize,
+}
+
+impl Panes {
+    /// The pane of `key_text` starting at `start`, opened with `end` if it is new.
+    fn open(&mut self, key_text: &str, key: &Value, start: i64, end: i64, t: i64, aggregates: &Aggregates) -> &mut Pane {
+        if !self.by_key.contains_key(key_text) {
+            self.by_key.insert(key_text.to_owned(), KeyPanes { key: key.clone(), by_start: BTreeMap::new() });
+        }
+        let Some(panes) = self.by_key.get_mut(key_text) else { unreachable!("inserted above") };
+        panes.by_start.entry(start).or_insert_with(|| {
+            self.closing.insert((end, key_text.to_owned(), start));
+            self.open += 1;
+            Pane { end, accumulators: aggregates.values().map(|a| Accumulator::new(a.op)).collect(), acks: Acks::none(), last: t }
+        })
+    }
+
+    /// Takes a pane out, with its key.
+    fn remove(&mut self, key_text: &str, start: i64) -> Option<(Pane, Value)> {
+        let panes = self.by_key.get_mut(key_text)?;
+        let pane = panes.by_start.remove(&start)?;
+        self.closing.remove(&(pane.end, key_text.to_owned(), start));
+        self.open -= 1;
+        let key = if panes.by_start.is_empty() {
+            self.by_key.remove(key_text).map_or(Value::Null, |panes| panes.key)
+        } else {
+            panes.key.clone()
+        };
+        Some((pane, key))
+    }
+
+    /// Puts `t` into the key's session, merging the sessions it bridges.
+    fn add_to_session(&mut self, aggregates: &Aggregates, gap: i64, (key_text, key): (&str, &Value), t: i64, values: &[Value], acks: Acks) {
+        let mut start = t;
+        let accumulators = aggregates.values().map(|a| Accumulator::new(a.op)).collect();
+        let mut merged = Pane { end: t + gap, accumulators, acks: Acks::none(), last: t };
+        for old in self.touching(key_text, t, gap) {
+            let Some((pane, _)) = self.remove(key_text, old) else { continue };
+            start = start.min(old);
+            merged.last = merged.last.max(pane.last);
+            merged.acks.merge(pane.acks);
+            for (into, from) in merged.accumulators.iter_mut().zip(pane.accumulators) {
+                merge(into, from);
+            }
+        }
+        merged.end = merged.last + gap;
+        let pane = self.open(key_text, key, start, merged.end, t, aggregates);
+        *pane = merged;
+        pane.add(values, acks);
+    }
+
+    /// The starts of `key_text`'s sessions that `t` falls into or touches.
+    fn touching(&self, key_text: &str, t: i64, gap: i64) -> Vec<i64> {
+        let Some(panes) = self.by_key.get(key_text) else { return Vec::new() };
+        panes.by_start.iter().filter(|(start, pane)| **start - gap <= t && t <= pane.last + gap).map(|(start, _)| *start).collect()
+    }
+}
+
+type Aggregates = IndexMap<String, AggregateConfig>;
 
 /// The running `window` block.
 #[derive(Debug)]
@@ -37,11 +106,12 @@ pub struct Window {
     event_time: EventTime,
     group_by: Option<crate::jq::JqProgram>,
     lateness: i64,
-    aggregates: IndexMap<String, AggregateConfig>,
+    aggregates: Aggregates,
+    /// The current message's aggregate inputs, kept to reuse the allocation.
+    values: Vec<Value>,
     max_open: usize,
     clock: Clock,
-    panes: BTreeMap<PaneId, Pane>,
-    closing: BTreeSet<(i64, String, i64)>,
+    panes: Panes,
     max_event_time: Option<i64>,
     evictions: Evictions,
 }
@@ -64,11 +134,11 @@ impl Window {
             event_time: EventTime::new(config.time_field),
             group_by: config.group_by,
             lateness: config.allowed_lateness.map_or(0, |s| s.millis()),
+            values: Vec::with_capacity(aggregates.len()),
             aggregates,
             max_open: config.max_open_windows.max(1),
             clock: Clock::new(),
-            panes: BTreeMap::new(),
-            closing: BTreeSet::new(),
+            panes: Panes::default(),
             max_event_time: None,
             evictions: Evictions::default(),
         }
@@ -82,84 +152,25 @@ impl Window {
         }
     }
 
-    /// The starts of the fixed windows holding `t`.
-    fn starts(&self, t: i64) -> Vec<i64> {
+    /// The starts of the fixed windows holding `t` that are still open under `watermark`,
+    /// oldest first.
+    fn starts(&self, t: i64, watermark: Option<i64>) -> impl Iterator<Item = i64> + use<> {
         let last = t.div_euclid(self.slide) * self.slide;
-        let mut starts = Vec::new();
-        let mut start = last;
-        while start + self.size > t {
-            starts.push(start);
-            start -= self.slide;
-        }
-        starts.reverse();
-        starts
-    }
-
-    fn extract(&self, message: &Message) -> Result<(i64, String, Value, Vec<Value>), String> {
-        let t = match self.time {
-            TimeKind::Event => self.event_time.of(message)?,
-            TimeKind::Processing => self.clock.now_ms(),
-        };
-        let (key_text, key) = key_of(self.group_by.as_ref(), message)?;
-        let values = self
-            .aggregates
-            .iter()
-            .map(|(name, aggregate)| aggregate.extract(message.value()).map_err(|e| format!("aggregate `{name}`: {e}")))
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((t, key_text, key, values))
-    }
-
-    fn new_pane(&self, end: i64, key: &Value, last: i64) -> Pane {
-        let accumulators = self.aggregates.values().map(|a| Accumulator::new(a.op)).collect();
-        Pane { end, key: key.clone(), accumulators, acks: Acks::none(), last }
-    }
-
-    fn add_to(&mut self, id: PaneId, end: i64, key: &Value, t: i64, values: &[Value], acks: Acks) {
-        if !self.panes.contains_key(&id) {
-            let pane = self.new_pane(end, key, t);
-            self.closing.insert((end, id.0.clone(), id.1));
-            self.panes.insert(id.clone(), pane);
-        }
-        if let Some(pane) = self.panes.get_mut(&id) {
-            for (accumulator, value) in pane.accumulators.iter_mut().zip(values) {
-                accumulator.add(value);
-            }
-            pane.acks.merge(acks);
-        }
-    }
-
-    /// Puts `t` into the key's session, merging the sessions it bridges.
-    fn add_to_session(&mut self, key_text: String, key: &Value, t: i64, values: &[Value], acks: Acks) {
-        let touching: Vec<PaneId> = self
-            .panes
-            .range((key_text.clone(), i64::MIN)..=(key_text.clone(), i64::MAX))
-            .filter(|((_, start), pane)| *start - self.gap <= t && t <= pane.last + self.gap)
-            .map(|(id, _)| id.clone())
-            .collect();
-        let mut merged = self.new_pane(t + self.gap, key, t);
-        let mut start = t;
-        for id in touching {
-            let Some(pane) = self.panes.remove(&id) else { continue };
-            self.closing.remove(&(pane.end, id.0.clone(), id.1));
-            start = start.min(id.1);
-            merged.last = merged.last.max(pane.last);
-            merged.acks.merge(pane.acks);
-            for (into, from) in merged.accumulators.iter_mut().zip(pane.accumulators) {
-                merge(into, from);
+        // The oldest window holding `t` starts after `t - size`.
+        let mut first = last - (last - (t - self.size)).saturating_sub(1).div_euclid(self.slide) * self.slide;
+        if let Some(w) = watermark {
+            // A window is still open while its end is after the watermark.
+            while first <= last && first + self.size <= w {
+                first += self.slide;
             }
         }
-        for (accumulator, value) in merged.accumulators.iter_mut().zip(values) {
-            accumulator.add(value);
-        }
-        merged.acks.merge(acks);
-        merged.end = merged.last + self.gap;
-        self.closing.insert((merged.end, key_text.clone(), start));
-        self.panes.insert((key_text, start), merged);
+        let slide = self.slide;
+        std::iter::successors(Some(first), move |s| Some(s + slide)).take_while(move |s| *s <= last)
     }
 
     /// Emits every pane whose end is at or before `watermark`, oldest first.
     fn close_until(&mut self, watermark: i64, out: &mut Emitter) {
-        while let Some((end, _, _)) = self.closing.first() {
+        while let Some((end, _, _)) = self.panes.closing.first() {
             if *end > watermark {
                 break;
             }
@@ -168,12 +179,12 @@ impl Window {
     }
 
     fn emit_first(&mut self, out: &mut Emitter) {
-        let Some((end, key_text, start)) = self.closing.pop_first() else { return };
-        let Some(pane) = self.panes.remove(&(key_text.clone(), start)) else { return };
+        let Some((end, key_text, start)) = self.panes.closing.first().cloned() else { return };
+        let Some((pane, key)) = self.panes.remove(&key_text, start) else { return };
         let mut value = Map::new();
         value.insert("window".into(), json!({ "start": start, "end": end }));
         if self.group_by.is_some() {
-            value.insert("key".into(), pane.key);
+            value.insert("key".into(), key);
         }
         for (name, accumulator) in self.aggregates.keys().zip(pane.accumulators) {
             value.insert(name.clone(), accumulator.finish());
@@ -185,11 +196,20 @@ impl Window {
     }
 
     fn enforce_cap(&mut self, out: &mut Emitter) {
-        while self.panes.len() > self.max_open {
+        while self.panes.open > self.max_open {
             self.emit_first(out);
             let consequence = "window block reached max_open_windows; emitting the oldest windows early (raise the cap or shorten the windows)";
             self.evictions.record(out, "max_open_windows", self.max_open, consequence);
         }
+    }
+}
+
+impl Pane {
+    fn add(&mut self, values: &[Value], acks: Acks) {
+        for (accumulator, value) in self.accumulators.iter_mut().zip(values) {
+            accumulator.add(value);
+        }
+        self.acks.merge(acks);
     }
 }
 
@@ -216,33 +236,59 @@ fn merge(into: &mut Accumulator, from: Accumulator) {
 
 impl FunctionBlock for Window {
     fn process(&mut self, mut message: Message, out: &mut Emitter) {
-        let (t, key_text, key, values) = match self.extract(&message) {
-            Ok(extracted) => extracted,
-            Err(error) => return out.fail(message, error),
+        let t = match self.time {
+            TimeKind::Event => match self.event_time.of(&message) {
+                Ok(t) => t,
+                Err(error) => return out.fail(message, error),
+            },
+            TimeKind::Processing => self.clock.now_ms(),
         };
         let watermark = self.watermark();
+        let late = match self.kind {
+            WindowKind::Session => watermark.is_some_and(|w| t + self.gap <= w),
+            WindowKind::Tumbling | WindowKind::Sliding => self.starts(t, watermark).next().is_none(),
+        };
+        if late {
+            return out.emit_to(LATE_PORT, message);
+        }
         let acks = message.acks.take();
-        match self.kind {
-            WindowKind::Session => {
-                if watermark.is_some_and(|w| t + self.gap <= w) {
-                    message.acks = acks;
-                    return out.emit_to(LATE_PORT, message);
-                }
-                self.add_to_session(key_text, &key, t, &values, acks);
+        let key = match key_of(self.group_by.as_ref(), &message) {
+            Ok(key) => key,
+            Err(error) => {
+                message.acks = acks;
+                return out.fail(message, error);
             }
-            WindowKind::Tumbling | WindowKind::Sliding => {
-                let starts: Vec<i64> =
-                    self.starts(t).into_iter().filter(|s| watermark.is_none_or(|w| s + self.size > w)).collect();
-                let Some((&last, rest)) = starts.split_last() else {
+        };
+        self.values.clear();
+        for (name, aggregate) in &self.aggregates {
+            match aggregate.extract(message.value()) {
+                Ok(value) => self.values.push(value),
+                Err(error) => {
+                    let error = format!("aggregate `{name}`: {error}");
+                    drop(key);
                     message.acks = acks;
-                    return out.emit_to(LATE_PORT, message);
-                };
-                for &start in rest {
-                    self.add_to((key_text.clone(), start), start + self.size, &key, t, &values, acks.clone());
+                    return out.fail(message, error);
                 }
-                self.add_to((key_text, last), last + self.size, &key, t, &values, acks);
             }
         }
+        let key_text = key_text(&key);
+        match self.kind {
+            WindowKind::Session => {
+                self.panes.add_to_session(&self.aggregates, self.gap, (&key_text, &key), t, &self.values, acks);
+            }
+            WindowKind::Tumbling | WindowKind::Sliding => {
+                let mut acks = acks;
+                let mut starts = self.starts(t, watermark).peekable();
+                while let Some(start) = starts.next() {
+                    let pane = self.panes.open(&key_text, &key, start, start + self.size, t, &self.aggregates);
+                    // Every window holding the message answers for it.
+                    let share = if starts.peek().is_some() { acks.clone() } else { acks.take() };
+                    pane.add(&self.values, share);
+                }
+            }
+        }
+        drop(key_text);
+        drop(key);
         drop(message);
         if self.time == TimeKind::Event {
             self.max_event_time = Some(self.max_event_time.map_or(t, |m| m.max(t)));
@@ -257,7 +303,7 @@ impl FunctionBlock for Window {
         if self.time != TimeKind::Processing {
             return None;
         }
-        self.closing.first().map(|(end, _, _)| self.clock.instant(*end))
+        self.panes.closing.first().map(|(end, _, _)| self.clock.instant(*end))
     }
 
     fn on_deadline(&mut self, now: Instant, out: &mut Emitter) {
@@ -266,12 +312,12 @@ impl FunctionBlock for Window {
     }
 
     fn on_close(&mut self, out: &mut Emitter) {
-        while !self.closing.is_empty() {
+        while !self.panes.closing.is_empty() {
             self.emit_first(out);
         }
     }
 
     fn state_size(&self) -> usize {
-        self.panes.len()
+        self.panes.open
     }
 }
