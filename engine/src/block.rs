@@ -165,6 +165,20 @@ impl Emitter {
         self.pending.get_mut(port).map(std::mem::take).unwrap_or_default()
     }
 
+    /// Whether nothing waits on `port`.
+    pub(crate) fn is_empty(&self, port: PortId) -> bool {
+        self.pending.get(port).is_none_or(Vec::is_empty)
+    }
+
+    /// Gives back an emptied vector taken by [`Emitter::take_port`], to keep its allocation.
+    pub(crate) fn restore_port(&mut self, port: PortId, emptied: Batch) {
+        if let Some(batch) = self.pending.get_mut(port) {
+            if batch.is_empty() {
+                *batch = emptied;
+            }
+        }
+    }
+
     /// Takes the failures reported and not yet handled (for tests of a block's logic).
     pub fn take_failures(&mut self) -> Vec<(Message, String)> {
         std::mem::take(&mut self.failures)

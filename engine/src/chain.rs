@@ -20,7 +20,7 @@ use crate::channel::WhenFull;
 use crate::component::Role;
 use crate::graph::{PipelineGraph, ports};
 use crate::error::BlockError;
-use crate::message::Batch;
+use crate::message::{Batch, Message};
 use crate::metrics::NodeMetrics;
 use crate::output::{ERRORS_PORT, Output};
 
@@ -30,50 +30,77 @@ pub(crate) struct Stage {
     pub(crate) output: Output,
     pub(crate) metrics: NodeMetrics,
     pub(crate) emitter: Emitter,
+    /// Messages (and their bytes) handed to the next stage since the last settle, counted here
+    /// and added to the metrics once per batch.
+    fed: (u64, u64),
 }
 
 impl Stage {
     pub(crate) fn new(block: Box<dyn FunctionBlock>, output: Output, metrics: NodeMetrics) -> Self {
         let emitter = Emitter::new(output.port_count());
-        Self { block, output, metrics, emitter }
+        Self { block, output, metrics, emitter, fed: (0, 0) }
     }
 }
 
 /// Function blocks run in one loop; the first reads the task's input.
+///
+/// Messages go through the line depth first: each one passes every stage before the next one
+/// enters, so a message is still in cache when the second and later blocks read it.
 pub(crate) struct Line {
     pub(crate) stages: Vec<Stage>,
 }
 
 impl Line {
-    /// Hands what stage `index` emitted on its first port to the next stage, and sends the rest.
-    async fn settle(&mut self, mut index: usize) -> Result<(), BlockError> {
-        loop {
-            let last = index + 1 == self.stages.len();
-            let stage = &mut self.stages[index];
-            let feed = if last { Batch::new() } else { stage.emitter.take_port(0) };
-            if !feed.is_empty() {
-                stage.output.count_sent(0, &feed);
-            }
-            stage.emitter.flush(&mut stage.output).await?;
-            stage.metrics.state_entries.set(stage.block.state_size() as i64);
-            if last {
-                return Ok(());
-            }
-            index += 1;
-            self.process(index, feed);
-        }
+    /// Runs `message` through stage `index`, then what it emitted on its first port through the
+    /// stages after it.
+    fn push(&mut self, index: usize, message: Message) {
+        let stage = &mut self.stages[index];
+        stage.block.process(message, &mut stage.emitter);
+        self.feed(index);
     }
 
-    fn process(&mut self, index: usize, batch: Batch) {
-        let stage = &mut self.stages[index];
-        if index > 0 && !batch.is_empty() {
-            stage.metrics.received_messages.inc_by(batch.len() as u64);
-            let bytes: usize = batch.iter().map(crate::Message::size_hint).sum();
-            stage.metrics.received_bytes.inc_by(bytes as u64);
+    /// Hands what stage `index` has emitted on its first port to the next stage, if any.
+    fn feed(&mut self, index: usize) {
+        if index + 1 == self.stages.len() || self.stages[index].emitter.is_empty(0) {
+            return;
         }
-        let timer = stage.metrics.batch_duration.start_timer();
+        let stage = &mut self.stages[index];
+        let mut feed = stage.emitter.take_port(0);
+        stage.fed.0 += feed.len() as u64;
+        stage.fed.1 += feed.iter().map(|m| m.size_hint() as u64).sum::<u64>();
+        for message in feed.drain(..) {
+            self.push(index + 1, message);
+        }
+        // The emptied vector goes back, so the port keeps its allocation.
+        self.stages[index].emitter.restore_port(0, feed);
+    }
+
+    /// Sends what stage `index` and the stages after it emitted on their other ports (and the
+    /// last stage on all of its ports), and records what went down the line.
+    async fn settle(&mut self, index: usize) -> Result<(), BlockError> {
+        for at in index..self.stages.len() {
+            // A deadline or close may have emitted on the first port outside `push`.
+            self.feed(at);
+            let (fed, bytes) = std::mem::take(&mut self.stages[at].fed);
+            if fed > 0 {
+                self.stages[at].output.count_sent_n(0, fed, bytes);
+                let next = &self.stages[at + 1].metrics;
+                next.received_messages.inc_by(fed);
+                next.received_bytes.inc_by(bytes);
+            }
+            let stage = &mut self.stages[at];
+            stage.emitter.flush(&mut stage.output).await?;
+            stage.metrics.state_entries.set(stage.block.state_size() as i64);
+        }
+        Ok(())
+    }
+
+    /// Runs a batch through the line. Its duration is observed on the first stage's histogram:
+    /// chained blocks share their time.
+    fn process(&mut self, batch: Batch) {
+        let timer = self.stages[0].metrics.batch_duration.start_timer();
         for message in batch {
-            stage.block.process(message, &mut stage.emitter);
+            self.push(0, message);
         }
         timer.observe_duration();
     }
@@ -101,7 +128,7 @@ impl Line {
                 }
             };
             let Some(batch) = batch else { break };
-            self.process(0, batch);
+            self.process(batch);
             self.settle(0).await?;
         }
         for index in 0..self.stages.len() {

@@ -87,10 +87,12 @@ impl Output {
     }
 
     /// Counts `batch` as sent on `port` without sending it (a chain hands it on directly).
-    pub(crate) fn count_sent(&self, port: PortId, batch: &Batch) {
+    /// Counts `messages` of `bytes` as sent on `port` without sending them (a chain hands them
+    /// to its next block directly).
+    pub(crate) fn count_sent_n(&self, port: PortId, messages: u64, bytes: u64) {
         if let Some(out) = self.ports.get(port) {
-            out.metrics.sent_messages.inc_by(batch.len() as u64);
-            out.metrics.sent_bytes.inc_by(batch.iter().map(Message::size_hint).sum::<usize>() as u64);
+            out.metrics.sent_messages.inc_by(messages);
+            out.metrics.sent_bytes.inc_by(bytes);
         }
     }
 
