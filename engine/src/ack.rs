@@ -115,10 +115,11 @@ impl AckTracker {
             status: AtomicU8::new(0),
             id,
             created,
+            resolved_at: None,
             tracker: Arc::clone(&self.inner),
         });
         let mut tokens = SmallVec::new();
-        tokens.push(AckToken { shared, resolved: false });
+        tokens.push(AckToken { shared: Some(shared) });
         Acks { tokens }
     }
 }
@@ -128,6 +129,9 @@ struct Shared {
     status: AtomicU8,
     id: u64,
     created: Instant,
+    /// When the last holder resolved it, if that holder knew the time; read from the clock
+    /// otherwise.
+    resolved_at: Option<Instant>,
     tracker: Arc<TrackerInner>,
 }
 
@@ -136,7 +140,8 @@ impl Drop for Shared {
         let raw = *self.status.get_mut();
         let status = if raw == 0 { AckStatus::Abandoned } else { AckStatus::from_u8(raw) };
         if let Some(metrics) = &self.tracker.metrics {
-            metrics.observe(status, self.created.elapsed());
+            let now = self.resolved_at.unwrap_or_else(Instant::now);
+            metrics.observe(status, now.saturating_duration_since(self.created));
         }
         // The source may have stopped listening; then nobody needs the outcome.
         if let Some(tx) = &self.tracker.tx {
@@ -148,28 +153,36 @@ impl Drop for Shared {
 /// One holder's share of a source message's acknowledgement.
 #[derive(Debug)]
 pub struct AckToken {
-    shared: Arc<Shared>,
-    resolved: bool,
+    /// `None` once resolved.
+    shared: Option<Arc<Shared>>,
 }
 
 impl AckToken {
     /// Reports `status` for this holder.
-    pub fn resolve(mut self, status: AckStatus) {
-        self.shared.status.fetch_max(status as u8, Ordering::AcqRel);
-        self.resolved = true;
+    pub fn resolve(self, status: AckStatus) {
+        self.finish(status, None);
+    }
+
+    fn finish(mut self, status: AckStatus, now: Option<Instant>) {
+        let Some(shared) = self.shared.take() else { return };
+        shared.status.fetch_max(status as u8, Ordering::AcqRel);
+        if let Some(mut last) = Arc::into_inner(shared) {
+            // The last holder: the outcome is reported as `last` drops.
+            last.resolved_at = now;
+        }
     }
 }
 
 impl Clone for AckToken {
     fn clone(&self) -> Self {
-        Self { shared: Arc::clone(&self.shared), resolved: false }
+        Self { shared: self.shared.clone() }
     }
 }
 
 impl Drop for AckToken {
     fn drop(&mut self) {
-        if !self.resolved {
-            self.shared.status.fetch_max(AckStatus::Abandoned as u8, Ordering::AcqRel);
+        if let Some(shared) = &self.shared {
+            shared.status.fetch_max(AckStatus::Abandoned as u8, Ordering::AcqRel);
         }
     }
 }
@@ -212,7 +225,16 @@ impl Acks {
     pub fn resolve(self, status: AckStatus) {
         let mut this = self;
         for token in this.tokens.drain(..) {
-            token.resolve(status);
+            token.finish(status, None);
+        }
+    }
+
+    /// As [`Acks::resolve`], resolved at `now`: a holder resolving many messages at once (a
+    /// sink acknowledging a batch) reads the clock once for all of them.
+    pub fn resolve_at(self, status: AckStatus, now: Instant) {
+        let mut this = self;
+        for token in this.tokens.drain(..) {
+            token.finish(status, Some(now));
         }
     }
 }

@@ -121,12 +121,14 @@ pub struct Emitter {
     failures: Vec<(Message, String)>,
     filtered: usize,
     evicted: usize,
+    /// When the current batch started, for acknowledging the messages filtered out.
+    now: Option<std::time::Instant>,
 }
 
 impl Emitter {
     /// An emitter for a node with `ports` output ports.
     pub fn new(ports: usize) -> Self {
-        Self { pending: (0..ports).map(|_| Vec::new()).collect(), failures: Vec::new(), filtered: 0, evicted: 0 }
+        Self { pending: (0..ports).map(|_| Vec::new()).collect(), failures: Vec::new(), filtered: 0, evicted: 0, now: None }
     }
 
     /// Emits `message` on the first port.
@@ -145,7 +147,16 @@ impl Emitter {
     /// Drops `message` on purpose and counts it as filtered.
     pub fn filter(&mut self, message: Message) {
         self.filtered += 1;
-        message.ack(AckStatus::Dropped);
+        match self.now {
+            Some(now) => message.acks.resolve_at(AckStatus::Dropped, now),
+            None => message.ack(AckStatus::Dropped),
+        }
+    }
+
+    /// Sets the time the current batch started: messages filtered out while it runs are
+    /// acknowledged as of then, without a clock read each.
+    pub(crate) fn set_now(&mut self, now: std::time::Instant) {
+        self.now = Some(now);
     }
 
     /// Reports that `message` failed with `error`; the engine routes it to the errors port or

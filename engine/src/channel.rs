@@ -158,8 +158,9 @@ impl Input {
 
 /// Resolves every message of `batch` with `status`.
 pub fn ack_batch(batch: Batch, status: AckStatus) {
+    let now = std::time::Instant::now();
     for message in batch {
-        message.ack(status);
+        message.acks.resolve_at(status, now);
     }
 }
 
