@@ -285,3 +285,59 @@ inputs = ["double.errors"]
     assert_eq!(metrics.errors_total("double"), 1);
     done.abort();
 }
+
+/// On several worker threads the stateless head of a chain (filter, map) runs on several batches
+/// at once; the stateful block after it must still see every message in input order, the errors
+/// port too, and every block's counts must add up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forked_stateless_blocks_keep_input_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.ndjson");
+    let lines: Vec<String> =
+        (0..20_000).map(|n| if n % 1000 == 7 { r#"{"n":"x"}"#.to_owned() } else { format!(r#"{{"n":{n}}}"#) }).collect();
+    std::fs::write(&input, lines.join("\n")).expect("writes input");
+    let running = pipeline(&format!(
+        r#"
+[sources.in]
+type = "file"
+path = {input:?}
+[blocks.keep]
+type = "filter"
+inputs = ["in"]
+condition = '(.n | type) == "string" or .n % 3 != 0'
+[blocks.double]
+type = "map"
+inputs = ["keep"]
+program = ".n * 2 - 0"
+[blocks.group]
+type = "batch"
+inputs = ["double"]
+max_messages = 500
+[sinks.out]
+type = "memory"
+inputs = ["group"]
+[sinks.failed]
+type = "memory"
+inputs = ["double.errors"]
+"#,
+        input = input.display().to_string()
+    ))
+    .start()
+    .await
+    .expect("starts");
+    let metrics = running.metrics().clone();
+    let out = runnel::connectors::take_output(running.resources(), "out").expect("sink");
+    let failed = runnel::connectors::take_output(running.resources(), "failed").expect("sink");
+    let (groups, failures, result) = tokio::join!(out.collect_values(), failed.collect_values(), running.wait());
+    result.expect("runs cleanly");
+    let doubled: Vec<i64> = groups.iter().flat_map(|g| g.as_array().expect("a batch").iter().map(|v| v.as_i64().expect("a number"))).collect();
+    let expected: Vec<i64> = (0..20_000).filter(|n| n % 1000 != 7 && n % 3 != 0).map(|n| n * 2).collect();
+    assert_eq!(doubled, expected, "every kept message, doubled, in input order");
+    let failed_lines: Vec<u64> = failures.iter().map(|f| f["origin"]["offset"].as_u64().expect("a line number")).collect();
+    assert_eq!(failed_lines, (0..20).map(|k| k * 1000 + 8).collect::<Vec<u64>>(), "failures in input order, by line");
+    assert_eq!(metrics.received_total("keep"), 20_000);
+    assert_eq!(metrics.received_total("double"), expected.len() as u64 + 20);
+    assert_eq!(metrics.sent_total("double"), expected.len() as u64 + 20, "kept messages on `out`, failures on `errors`");
+    assert_eq!(metrics.errors_total("double"), 20);
+    assert_eq!(metrics.received_total("group"), expected.len() as u64);
+}

@@ -9,9 +9,9 @@
 //!
 //! `cargo bench --bench blocks` (criterion; `cargo bench --bench blocks -- map` picks a group).
 
-/// mimalloc, as in the `runnel` binary.
+/// jemalloc, as in the `runnel` binary.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod common;
 mod filter;

@@ -8,7 +8,7 @@
 //! consumer group's join delay is left out. Prints messages per second for each and the ratio.
 
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod baseline;
 

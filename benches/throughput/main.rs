@@ -8,9 +8,9 @@
 //! `cargo bench --bench throughput` (1,000,000 events of ~180 bytes, 80% chat;
 //! `RUNNEL_BENCH_MESSAGES` sets the count, `RUNNEL_BENCH_SCENARIOS=pass,window` picks scenarios).
 
-/// mimalloc, as in the `runnel` binary.
+/// jemalloc, as in the `runnel` binary.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod baseline;
 mod input;

@@ -9,9 +9,9 @@
 //!   slowest subscriber, so nothing is dropped), with p50/p99 latency under that load;
 //! - at 100 messages per second: p50/p99 latency from publisher to subscriber.
 
-/// mimalloc, as in the `runnel` binary.
+/// jemalloc, as in the `runnel` binary.
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod baseline;
 mod clients;

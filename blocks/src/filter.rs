@@ -47,6 +47,10 @@ impl Filter {
 }
 
 impl FunctionBlock for Filter {
+    fn fork(&self) -> Option<Box<dyn FunctionBlock>> {
+        Some(Box::new(Self { condition: self.condition.clone() }))
+    }
+
     fn process(&mut self, message: Message, out: &mut Emitter) {
         match self.condition.run_bool(message.value()) {
             Ok(true) => out.emit(message),

@@ -48,6 +48,10 @@ impl Map {
 }
 
 impl FunctionBlock for Map {
+    fn fork(&self) -> Option<Box<dyn FunctionBlock>> {
+        Some(Box::new(Self { program: self.program.clone() }))
+    }
+
     fn process(&mut self, mut message: Message, out: &mut Emitter) {
         if self.program.single_output() {
             // The value changes in place: no copy, unless another message shares it.

@@ -85,6 +85,10 @@ impl Route {
 }
 
 impl FunctionBlock for Route {
+    fn fork(&self) -> Option<Box<dyn FunctionBlock>> {
+        Some(Box::new(Self { conditions: self.conditions.clone(), mode: self.mode, matched: Vec::new() }))
+    }
+
     fn process(&mut self, message: Message, out: &mut Emitter) {
         self.matched.clear();
         for (port, condition) in self.conditions.iter().enumerate() {

@@ -40,6 +40,10 @@ pub struct Unbatch {
 }
 
 impl FunctionBlock for Unbatch {
+    fn fork(&self) -> Option<Box<dyn FunctionBlock>> {
+        Some(Box::new(Self { field: self.field.clone() }))
+    }
+
     fn process(&mut self, message: Message, out: &mut Emitter) {
         let array = match &self.field {
             None => match message.value() {

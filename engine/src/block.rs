@@ -90,6 +90,15 @@ pub trait FunctionBlock: Send + 'static {
     fn state_size(&self) -> usize {
         0
     }
+
+    /// Another instance of a stateless block, to run on other batches at the same time on
+    /// another worker thread; `None` (the default) for a block that keeps state between
+    /// messages. A block returning `Some` promises that each message's outcome depends on that
+    /// message alone, and that it has no deadline and emits nothing on close. The engine still
+    /// sends what the instances emit in input order.
+    fn fork(&self) -> Option<Box<dyn FunctionBlock>> {
+        None
+    }
 }
 
 impl FunctionBlock for Box<dyn FunctionBlock> {
@@ -111,6 +120,10 @@ impl FunctionBlock for Box<dyn FunctionBlock> {
 
     fn state_size(&self) -> usize {
         (**self).state_size()
+    }
+
+    fn fork(&self) -> Option<Box<dyn FunctionBlock>> {
+        (**self).fork()
     }
 }
 

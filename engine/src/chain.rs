@@ -9,6 +9,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use futures::StreamExt;
+use futures::stream::FuturesOrdered;
 use tokio::time::Instant;
 
 use petgraph::Direction;
@@ -20,6 +22,7 @@ use crate::channel::WhenFull;
 use crate::component::Role;
 use crate::graph::{PipelineGraph, ports};
 use crate::error::BlockError;
+use crate::fork::Forked;
 use crate::message::{Batch, Message};
 use crate::metrics::NodeMetrics;
 use crate::output::{ERRORS_PORT, Output};
@@ -32,7 +35,7 @@ pub(crate) struct Stage {
     pub(crate) emitter: Emitter,
     /// Messages (and their bytes) handed to the next stage since the last settle, counted here
     /// and added to the metrics once per batch.
-    fed: (u64, u64),
+    pub(crate) fed: (u64, u64),
 }
 
 impl Stage {
@@ -112,12 +115,62 @@ impl Line {
         self.stages.iter().filter_map(|s| s.block.deadline()).min()
     }
 
-    /// Runs every stage until `input` ends, then flushes them in order.
+    /// Takes back a batch a fork ran: counts it, sends what the forks emitted, and feeds what
+    /// the last fork emitted on its first port to the rest of the line.
+    async fn absorb(&mut self, forked: &mut Forked) -> Result<(), BlockError> {
+        let start = std::time::Instant::now();
+        let forks = forked.len();
+        for index in 0..forks {
+            let (fed, bytes) = forked.take_fed(index);
+            self.stages[index].fed.0 += fed;
+            self.stages[index].fed.1 += bytes;
+            if index + 1 == forks && forks < self.stages.len() {
+                for stage in &mut self.stages[forks..] {
+                    stage.emitter.set_now(start);
+                }
+                let mut feed = forked.emitter(index).take_port(0);
+                self.stages[index].fed.0 += feed.len() as u64;
+                self.stages[index].fed.1 += feed.iter().map(|m| m.size_hint() as u64).sum::<u64>();
+                for message in feed.drain(..) {
+                    self.push(forks, message);
+                }
+                forked.emitter(index).restore_port(0, feed);
+            }
+            forked.emitter(index).flush(&mut self.stages[index].output).await?;
+        }
+        let took = forked.took() + start.elapsed();
+        self.stages[0].metrics.batch_duration.observe(took.as_secs_f64());
+        self.settle(0).await
+    }
+
+    /// Runs every stage until `input` ends, then flushes them in order. With several worker
+    /// threads, the stateless head of the line runs on several batches at once (see
+    /// [`crate::fork`]).
     pub(crate) async fn run(mut self, input: &mut Input) -> Result<(), BlockError> {
-        loop {
+        let workers = tokio::runtime::Handle::current().metrics().num_workers();
+        let mut idle: Vec<Forked> = if workers > 1 { (0..workers).map_while(|_| Forked::of(&self.stages)).collect() } else { Vec::new() };
+        let parallel = !idle.is_empty();
+        let mut running = FuturesOrdered::new();
+        let mut open = true;
+        while open || !running.is_empty() {
             let deadline = self.deadline();
-            let batch = tokio::select! {
-                batch = input.next() => batch,
+            tokio::select! {
+                batch = input.next(), if open && (!parallel || !idle.is_empty()) => match (batch, idle.pop()) {
+                    (None, forked) => {
+                        idle.extend(forked);
+                        open = false;
+                    }
+                    (Some(batch), Some(forked)) => running.push_back(tokio::spawn(async move { forked.run(batch) })),
+                    (Some(batch), None) => {
+                        self.process(batch);
+                        self.settle(0).await?;
+                    }
+                },
+                Some(done) = running.next(), if !running.is_empty() => {
+                    let mut forked: Forked = done.map_err(|e| BlockError::other(format!("a forked block failed: {e}")))?;
+                    self.absorb(&mut forked).await?;
+                    idle.push(forked);
+                }
                 () = sleep_until(deadline), if deadline.is_some() => {
                     let now = Instant::now();
                     for index in 0..self.stages.len() {
@@ -127,12 +180,8 @@ impl Line {
                             self.settle(index).await?;
                         }
                     }
-                    continue;
                 }
-            };
-            let Some(batch) = batch else { break };
-            self.process(batch);
-            self.settle(0).await?;
+            }
         }
         for index in 0..self.stages.len() {
             let stage = &mut self.stages[index];

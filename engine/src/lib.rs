@@ -20,6 +20,7 @@
 pub mod ack;
 pub mod block;
 mod chain;
+mod fork;
 pub mod channel;
 pub mod component;
 pub mod config;
