@@ -5,7 +5,8 @@
 //! - `map`: `.len = (.text | length)` through `JqProgram::run` (on a copy) and
 //!   `JqProgram::run_in_place`, next to the same change written by hand;
 //! - `route`: three conditions through `run_bool`, as a `route` block with three ports runs them;
-//! - `window`: the event time `.ts` and the key `.room` through `run_first`.
+//! - `window`: the event time `.ts` and the key `.room` through `run_first`;
+//! - `process`: whole `filter`, `map` and `window` blocks on batches of 128 fresh messages.
 //!
 //! `cargo bench --bench blocks` (criterion; `cargo bench --bench blocks -- map` picks a group).
 
@@ -16,6 +17,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 mod common;
 mod filter;
 mod map;
+mod process;
 mod route;
 mod window;
 
@@ -32,5 +34,6 @@ fn main() {
     map::bench(&mut criterion);
     route::bench(&mut criterion);
     window::bench(&mut criterion);
+    process::bench(&mut criterion);
     criterion.final_summary();
 }
