@@ -1,7 +1,7 @@
 //! The loop shared by the byte-stream sinks (`stdout`, `file`): encode a batch as NDJSON, write
 //! it, flush, and only then acknowledge it as delivered.
 
-use runnel_engine::{AckStatus, BlockError, RunContext, ack_batch};
+use runnel_engine::{AckStatus, Batch, BlockError, RunContext, ack_batch};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Bytes a sink gathers from batches already queued before it writes and flushes: one system
@@ -15,22 +15,22 @@ pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
     mut after_flush: impl AsyncFnMut(&mut W) -> std::io::Result<()>,
 ) -> Result<(), BlockError> {
     let mut buf = Vec::with_capacity(64 * 1024);
+    // The batches written together, kept apart: merging them would copy every message.
+    let mut batches: Vec<Batch> = Vec::new();
     while let Some(first) = cx.input.next().await {
         let timer = cx.metrics.batch_duration.start_timer();
         buf.clear();
-        let mut batch = first;
-        if let Err(error) = crate::ndjson::encode(&batch, &mut buf) {
-            ack_batch(batch, AckStatus::Failed);
-            return Err(BlockError::other(error));
-        }
-        while buf.len() < WRITE_BYTES {
-            let Some(more) = cx.input.next_ready() else { break };
-            if let Err(error) = crate::ndjson::encode(&more, &mut buf) {
-                ack_batch(batch, AckStatus::Failed);
-                ack_batch(more, AckStatus::Failed);
+        let mut next = Some(first);
+        while let Some(batch) = next.take() {
+            let encoded = crate::ndjson::encode(&batch, &mut buf);
+            batches.push(batch);
+            if let Err(error) = encoded {
+                ack_all(&mut batches, AckStatus::Failed);
                 return Err(BlockError::other(error));
             }
-            batch.extend(more);
+            if buf.len() < WRITE_BYTES {
+                next = cx.input.next_ready();
+            }
         }
         let written = async {
             writer.write_all(&buf).await?;
@@ -38,16 +38,20 @@ pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
             after_flush(writer).await
         }
         .await;
-        match written {
-            Ok(()) => ack_batch(batch, AckStatus::Delivered),
-            Err(error) => {
-                cx.metrics.errors.inc_by(batch.len() as u64);
-                ack_batch(batch, AckStatus::Failed);
-                return Err(error.into());
-            }
+        if let Err(error) = written {
+            cx.metrics.errors.inc_by(batches.iter().map(Vec::len).sum::<usize>() as u64);
+            ack_all(&mut batches, AckStatus::Failed);
+            return Err(error.into());
         }
+        ack_all(&mut batches, AckStatus::Delivered);
         timer.observe_duration();
     }
     writer.shutdown().await?;
     Ok(())
+}
+
+fn ack_all(batches: &mut Vec<Batch>, status: AckStatus) {
+    for batch in batches.drain(..) {
+        ack_batch(batch, status);
+    }
 }
