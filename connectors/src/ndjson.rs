@@ -161,16 +161,12 @@ pub(crate) async fn read_into<R: AsyncRead + Unpin>(
         tokio::select! {
             biased;
             () = cx.shutdown.cancelled() => return Ok(()),
-            Some(parsed) = parsing.next(), if !parsing.is_empty() => {
-                let (batch, failures) = parsed.map_err(BlockError::other)?;
-                send(cx, batch, failures).await?;
-            }
+            Some(parsed) = parsing.next(), if !parsing.is_empty() => send(cx, parsed.map_err(BlockError::other)?).await?,
             read = lines.next_lines(max), if parsing.len() < parallel => {
                 let read = read?;
                 if read.is_empty() {
                     while let Some(parsed) = parsing.next().await {
-                        let (batch, failures) = parsed.map_err(BlockError::other)?;
-                        send(cx, batch, failures).await?;
+                        send(cx, parsed.map_err(BlockError::other)?).await?;
                     }
                     let Some(poll) = follow else { return Ok(()) };
                     tokio::select! {
@@ -183,8 +179,7 @@ pub(crate) async fn read_into<R: AsyncRead + Unpin>(
                     let decoder = Arc::clone(&decoder);
                     parsing.push_back(tokio::spawn(async move { decoder.decode(read) }));
                 } else {
-                    let (batch, failures) = decoder.decode(read);
-                    send(cx, batch, failures).await?;
+                    send(cx, decoder.decode(read)).await?;
                 }
                 if lines.is_eof() && follow.is_some() {
                     lines.resume();
@@ -197,7 +192,7 @@ pub(crate) async fn read_into<R: AsyncRead + Unpin>(
 /// A parsed batch, and the malformed lines with their errors.
 type Decoded = (Batch, Vec<(Message, String)>);
 
-async fn send(cx: &mut RunContext, batch: Batch, failures: Vec<(Message, String)>) -> Result<(), BlockError> {
+async fn send(cx: &mut RunContext, (batch, failures): Decoded) -> Result<(), BlockError> {
     cx.output.send(batch).await?;
     cx.output.fail(failures).await
 }

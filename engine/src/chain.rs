@@ -35,13 +35,34 @@ pub(crate) struct Stage {
     pub(crate) emitter: Emitter,
     /// Messages (and their bytes) handed to the next stage since the last settle, counted here
     /// and added to the metrics once per batch.
-    pub(crate) fed: (u64, u64),
+    pub(crate) fed: Handed,
+}
+
+/// Messages and their bytes handed from one block of a line to the next.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Handed {
+    pub(crate) messages: u64,
+    pub(crate) bytes: u64,
+}
+
+impl Handed {
+    /// Counts `batch` as handed on.
+    pub(crate) fn count(&mut self, batch: &Batch) {
+        self.messages += batch.len() as u64;
+        self.bytes += batch.iter().map(|m| m.size_hint() as u64).sum::<u64>();
+    }
+
+    /// Adds counts made elsewhere (by a fork).
+    pub(crate) fn add(&mut self, other: Handed) {
+        self.messages += other.messages;
+        self.bytes += other.bytes;
+    }
 }
 
 impl Stage {
     pub(crate) fn new(block: Box<dyn FunctionBlock>, output: Output, metrics: NodeMetrics) -> Self {
         let emitter = Emitter::new(output.port_count());
-        Self { block, output, metrics, emitter, fed: (0, 0) }
+        Self { block, output, metrics, emitter, fed: Handed::default() }
     }
 }
 
@@ -67,15 +88,20 @@ impl Line {
         if index + 1 == self.stages.len() || self.stages[index].emitter.is_empty(0) {
             return;
         }
-        let stage = &mut self.stages[index];
-        let mut feed = stage.emitter.take_port(0);
-        stage.fed.0 += feed.len() as u64;
-        stage.fed.1 += feed.iter().map(|m| m.size_hint() as u64).sum::<u64>();
+        let feed = self.stages[index].emitter.take_port(0);
+        let emptied = self.pass_on(index, feed);
+        // The emptied vector goes back, so the port keeps its allocation.
+        self.stages[index].emitter.restore_port(0, emptied);
+    }
+
+    /// Counts `feed` as handed on by stage `index` and runs it through the stages after it;
+    /// returns the emptied vector.
+    fn pass_on(&mut self, index: usize, mut feed: Batch) -> Batch {
+        self.stages[index].fed.count(&feed);
         for message in feed.drain(..) {
             self.push(index + 1, message);
         }
-        // The emptied vector goes back, so the port keeps its allocation.
-        self.stages[index].emitter.restore_port(0, feed);
+        feed
     }
 
     /// Sends what stage `index` and the stages after it emitted on their other ports (and the
@@ -84,7 +110,7 @@ impl Line {
         for at in index..self.stages.len() {
             // A deadline or close may have emitted on the first port outside `push`.
             self.feed(at);
-            let (fed, bytes) = std::mem::take(&mut self.stages[at].fed);
+            let Handed { messages: fed, bytes } = std::mem::take(&mut self.stages[at].fed);
             if fed > 0 {
                 self.stages[at].output.count_sent_n(0, fed, bytes);
                 let next = &self.stages[at + 1].metrics;
@@ -121,20 +147,14 @@ impl Line {
         let start = std::time::Instant::now();
         let forks = forked.len();
         for index in 0..forks {
-            let (fed, bytes) = forked.take_fed(index);
-            self.stages[index].fed.0 += fed;
-            self.stages[index].fed.1 += bytes;
+            self.stages[index].fed.add(forked.take_fed(index));
             if index + 1 == forks && forks < self.stages.len() {
                 for stage in &mut self.stages[forks..] {
                     stage.emitter.set_now(start);
                 }
-                let mut feed = forked.emitter(index).take_port(0);
-                self.stages[index].fed.0 += feed.len() as u64;
-                self.stages[index].fed.1 += feed.iter().map(|m| m.size_hint() as u64).sum::<u64>();
-                for message in feed.drain(..) {
-                    self.push(forks, message);
-                }
-                forked.emitter(index).restore_port(0, feed);
+                let feed = forked.emitter(index).take_port(0);
+                let emptied = self.pass_on(index, feed);
+                forked.emitter(index).restore_port(0, emptied);
             }
             forked.emitter(index).flush(&mut self.stages[index].output).await?;
         }

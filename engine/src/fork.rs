@@ -9,14 +9,14 @@
 use std::time::{Duration, Instant};
 
 use crate::block::{Emitter, FunctionBlock};
-use crate::chain::Stage;
+use crate::chain::{Handed, Stage};
 use crate::message::{Batch, Message};
 
 /// Forked instances of a line's leading stateless blocks, each with its own emitter.
 pub(crate) struct Forked {
     stages: Vec<(Box<dyn FunctionBlock>, Emitter)>,
     /// Messages and bytes each stage handed to the next, for the metrics.
-    fed: Vec<(u64, u64)>,
+    fed: Vec<Handed>,
     /// How long the last batch took.
     took: Duration,
 }
@@ -28,7 +28,7 @@ impl Forked {
             .iter()
             .map_while(|stage| Some((stage.block.fork()?, Emitter::new(stage.output.port_count()))))
             .collect();
-        let fed = vec![(0, 0); forked.len()];
+        let fed = vec![Handed::default(); forked.len()];
         (!forked.is_empty()).then_some(Self { stages: forked, fed, took: Duration::ZERO })
     }
 
@@ -59,8 +59,7 @@ impl Forked {
             return;
         }
         let mut feed = emitter.take_port(0);
-        self.fed[index].0 += feed.len() as u64;
-        self.fed[index].1 += feed.iter().map(|m| m.size_hint() as u64).sum::<u64>();
+        self.fed[index].count(&feed);
         for message in feed.drain(..) {
             self.push(index + 1, message);
         }
@@ -73,7 +72,7 @@ impl Forked {
     }
 
     /// Takes what stage `index` handed to the next fork during the last batch.
-    pub(crate) fn take_fed(&mut self, index: usize) -> (u64, u64) {
+    pub(crate) fn take_fed(&mut self, index: usize) -> Handed {
         std::mem::take(&mut self.fed[index])
     }
 
