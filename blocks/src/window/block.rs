@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use hashbrown::HashMap;
 use indexmap::IndexMap;
 use runnel_engine::{Acks, Emitter, FunctionBlock, Message, Metadata};
 use serde_json::{Map, Value, json};
@@ -31,9 +32,12 @@ struct KeyPanes {
 
 /// Every open pane, found by key text then start without copying the key, and the order they
 /// close in: (end, key, start).
+///
+/// Keys are hashed rather than ordered: a key is looked up for every message, and one hash of a
+/// short key costs less than the string comparisons of an ordered search.
 #[derive(Debug, Default)]
 struct Panes {
-    by_key: BTreeMap<String, KeyPanes>,
+    by_key: HashMap<String, KeyPanes>,
     closing: BTreeSet<(i64, String, i64)>,
     open: usize,
 }
@@ -41,10 +45,7 @@ struct Panes {
 impl Panes {
     /// The pane of `key_text` starting at `start`, opened with `end` if it is new.
     fn open(&mut self, key_text: &str, key: &Value, start: i64, end: i64, t: i64, aggregates: &Aggregates) -> &mut Pane {
-        if !self.by_key.contains_key(key_text) {
-            self.by_key.insert(key_text.to_owned(), KeyPanes { key: key.clone(), by_start: BTreeMap::new() });
-        }
-        let Some(panes) = self.by_key.get_mut(key_text) else { unreachable!("inserted above") };
+        let panes = self.by_key.entry_ref(key_text).or_insert_with(|| KeyPanes { key: key.clone(), by_start: BTreeMap::new() });
         panes.by_start.entry(start).or_insert_with(|| {
             self.closing.insert((end, key_text.to_owned(), start));
             self.open += 1;
