@@ -23,6 +23,7 @@ pub mod stdout;
 pub mod websocket;
 pub mod websocket_server;
 
+mod json_text;
 mod ndjson;
 mod sink_writer;
 

@@ -198,9 +198,9 @@ async fn send(cx: &mut RunContext, (batch, failures): Decoded) -> Result<(), Blo
 }
 
 /// Appends `batch` to `out` as NDJSON.
-pub(crate) fn encode(batch: &Batch, out: &mut Vec<u8>) -> Result<(), serde_json::Error> {
+pub(crate) fn encode(batch: &Batch, out: &mut Vec<u8>) -> Result<(), sonic_rs::Error> {
     for message in batch {
-        serde_json::to_writer(&mut *out, message.value())?;
+        crate::json_text::write(message.value(), out)?;
         out.push(b'\n');
     }
     Ok(())
