@@ -31,7 +31,7 @@ async fn a_following_file_source_reads_lines_appended_later() {
     let second = output.recv().await.expect("second line");
     let third = output.recv().await.expect("third line");
     assert_eq!((second.value()["n"].as_i64(), third.value()["n"].as_i64()), (Some(2), Some(3)));
-    assert_eq!(third.meta.origin.offset, Some(3), "line numbers continue");
+    assert_eq!(third.meta().origin.offset, Some(3), "line numbers continue");
     done.abort();
 }
 

@@ -102,7 +102,7 @@ impl FunctionBlock for Batcher {
         };
         if self.values.is_empty() {
             self.deadline = Some(Instant::now() + self.config.timeout.duration());
-            self.meta = Some(message.meta.clone());
+            self.meta = Some(message.meta().clone());
         }
         self.acks.merge(message.acks.take());
         self.bytes += size;

@@ -117,7 +117,7 @@ impl EventTime {
     /// The event time of `message` in ms since the epoch.
     pub(crate) fn of(&self, message: &Message) -> Result<i64, String> {
         let Some(field) = &self.field else {
-            return message.meta.timestamp.ok_or_else(|| "the message has no timestamp; set `time_field`".to_owned());
+            return message.meta().timestamp.ok_or_else(|| "the message has no timestamp; set `time_field`".to_owned());
         };
         match field.run_first_ref(message.value()).map_err(|e| e.to_string())?.as_deref() {
             Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)).ok_or_else(|| format!("`{field}` is {n}, not a time")),
@@ -169,7 +169,7 @@ mod tests {
         let message = Message::new(serde_json::json!({"at": true}));
         assert!(field.of(&message).unwrap_err().contains("not a time"));
         let mut message = Message::new(serde_json::json!({}));
-        message.meta.timestamp = Some(42);
+        message.meta_mut().timestamp = Some(42);
         assert_eq!(EventTime::new(None).of(&message), Ok(42));
     }
 }

@@ -129,7 +129,7 @@ impl Block for MemorySource {
         let max = cx.batch_size.get();
         let mut inline = self.inline.into_iter().enumerate().map(|(i, value)| {
             let mut message = Message::new(value);
-            message.meta.origin = origin(i as u64);
+            message.meta_mut().origin = origin(i as u64);
             message.acks = tracker.token(u64::MAX - i as u64);
             message
         });
@@ -155,8 +155,8 @@ impl Block for MemorySource {
             let batch = received
                 .into_iter()
                 .map(|(id, mut message)| {
-                    if message.meta.origin.node.is_none() {
-                        message.meta.origin = origin(inline_count + id);
+                    if message.meta().origin.node.is_none() {
+                        message.meta_mut().origin = origin(inline_count + id);
                     }
                     message.acks.merge(tracker.token(id));
                     message

@@ -230,7 +230,7 @@ mod tests {
         assert_eq!(failures.len(), 1);
         assert!(failures[0].1.starts_with("events.ndjson:2: invalid JSON"), "{}", failures[0].1);
         assert_eq!(failures[0].0.value(), "{oops");
-        assert_eq!(failures[0].0.meta.origin.offset, Some(2));
+        assert_eq!(failures[0].0.meta().origin.offset, Some(2));
     }
 
     #[test]

@@ -1,10 +1,12 @@
 //! Messages: a JSON value plus metadata and acknowledgement tokens.
 //!
-//! A [`Message`] is cheap to clone: the JSON value sits behind an [`Arc`], so fan-out hands every
-//! consumer the same value and a block that changes it copies it only if another consumer still
-//! holds it ([`Message::value_mut`], copy-on-write).
+//! A [`Message`] is cheap to clone and to move: the JSON value and the metadata sit together
+//! behind one [`Arc`], so a message is 32 bytes, fan-out hands every consumer the same value,
+//! and a block that changes a message copies it only if another consumer still holds it
+//! ([`Message::value_mut`], [`Message::meta_mut`], copy-on-write).
 
 use std::fmt;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -15,58 +17,78 @@ use crate::ack::{AckStatus, Acks};
 /// One JSON message flowing through a pipeline.
 #[derive(Clone, Debug)]
 pub struct Message {
-    value: Arc<Value>,
-    /// Key, timestamps, headers and where the message came from.
-    pub meta: Metadata,
+    body: Arc<Body>,
     /// The acknowledgement tokens of the source messages this one derives from.
     pub acks: Acks,
+}
+
+/// What copies of a message share.
+#[derive(Clone, Debug)]
+struct Body {
+    value: Value,
+    meta: Metadata,
 }
 
 impl Message {
     /// A message holding `value`, with empty metadata and no acknowledgement.
     pub fn new(value: Value) -> Self {
-        Self { value: Arc::new(value), meta: Metadata::default(), acks: Acks::none() }
+        Self::with_meta(value, Metadata::default())
     }
 
     /// A message holding `value` and `meta`.
     pub fn with_meta(value: Value, meta: Metadata) -> Self {
-        Self { value: Arc::new(value), meta, acks: Acks::none() }
+        Self { body: Arc::new(Body { value, meta }), acks: Acks::none() }
     }
 
     /// The JSON value.
     pub fn value(&self) -> &Value {
-        &self.value
+        &self.body.value
     }
 
-    /// The JSON value, shared.
-    pub fn shared_value(&self) -> &Arc<Value> {
-        &self.value
+    /// The JSON value, held apart from the message: it stays readable after the message moves
+    /// on, without a copy.
+    pub fn shared_value(&self) -> SharedValue {
+        SharedValue(Arc::clone(&self.body))
     }
 
-    /// The JSON value for writing; copies it first if another message shares it.
+    /// Whether this message and `other` share one value (copies that neither has written).
+    pub fn shares_value_with(&self, other: &Message) -> bool {
+        Arc::ptr_eq(&self.body, &other.body)
+    }
+
+    /// The JSON value for writing; copies the message first if another message shares it.
     pub fn value_mut(&mut self) -> &mut Value {
-        Arc::make_mut(&mut self.value)
+        &mut Arc::make_mut(&mut self.body).value
+    }
+
+    /// Key, timestamps, headers and where the message came from.
+    pub fn meta(&self) -> &Metadata {
+        &self.body.meta
+    }
+
+    /// The metadata for writing; copies the message, value included, first if another message
+    /// shares it.
+    pub fn meta_mut(&mut self) -> &mut Metadata {
+        &mut Arc::make_mut(&mut self.body).meta
     }
 
     /// Replaces the JSON value, keeping metadata and acknowledgements.
     pub fn set_value(&mut self, value: Value) {
-        self.value = Arc::new(value);
-    }
-
-    /// Replaces the JSON value with an already shared one.
-    pub fn set_shared_value(&mut self, value: Arc<Value>) {
-        self.value = value;
+        match Arc::get_mut(&mut self.body) {
+            Some(body) => body.value = value,
+            None => self.body = Arc::new(Body { value, meta: self.body.meta.clone() }),
+        }
     }
 
     /// Takes the JSON value out, copying it only if it is shared.
     pub fn into_value(self) -> Value {
-        Arc::try_unwrap(self.value).unwrap_or_else(|shared| (*shared).clone())
+        Arc::try_unwrap(self.body).map_or_else(|shared| shared.value.clone(), |body| body.value)
     }
 
     /// A new message with `value` that inherits this message's metadata and acknowledgements
     /// (for blocks that turn one message into several).
     pub fn derive(&self, value: Value) -> Self {
-        Self { value: Arc::new(value), meta: self.meta.clone(), acks: self.acks.clone() }
+        Self { body: Arc::new(Body { value, meta: self.body.meta.clone() }), acks: self.acks.clone() }
     }
 
     /// Resolves this message's acknowledgements with `status` and drops it.
@@ -76,7 +98,19 @@ impl Message {
 
     /// The size used for byte metrics: the raw size the source read, if it knows it.
     pub fn size_hint(&self) -> usize {
-        self.meta.size as usize
+        self.body.meta.size as usize
+    }
+}
+
+/// A message's JSON value, shared with the message ([`Message::shared_value`]).
+#[derive(Clone, Debug)]
+pub struct SharedValue(Arc<Body>);
+
+impl Deref for SharedValue {
+    type Target = Value;
+
+    fn deref(&self) -> &Value {
+        &self.0.value
     }
 }
 
@@ -155,10 +189,25 @@ mod tests {
     fn clones_share_the_value_until_one_writes() {
         let a = Message::new(json!({"n": 1}));
         let mut b = a.clone();
-        assert!(Arc::ptr_eq(a.shared_value(), b.shared_value()));
+        assert!(a.shares_value_with(&b));
         b.value_mut()["n"] = json!(2);
+        assert!(!a.shares_value_with(&b));
         assert_eq!(a.value()["n"], 1);
         assert_eq!(b.value()["n"], 2);
+    }
+
+    #[test]
+    fn a_message_is_small_enough_to_move_in_registers() {
+        assert_eq!(std::mem::size_of::<Message>(), 32);
+    }
+
+    #[test]
+    fn metadata_writes_copy_a_shared_message() {
+        let a = Message::new(json!({"n": 1}));
+        let mut b = a.clone();
+        b.meta_mut().timestamp = Some(7);
+        assert_eq!((a.meta().timestamp, b.meta().timestamp), (None, Some(7)));
+        assert_eq!(b.value(), a.value());
     }
 
     #[test]

@@ -154,7 +154,7 @@ impl Output {
         match self.on_error {
             OnError::Fail => {
                 let (message, error) = failures.into_iter().next().expect("checked non-empty");
-                let origin = message.meta.origin.clone();
+                let origin = message.meta().origin.clone();
                 // Failed, not dropped: a source must not commit past a message that stopped the pipeline.
                 message.ack(AckStatus::Failed);
                 Err(BlockError::MessageFailed { origin, error })
@@ -163,7 +163,7 @@ impl Output {
                 self.metrics.dropped_error.inc_by(failures.len() as u64);
                 let count = failures.len() as u64;
                 let (first, error) = failures.into_iter().fold(None, |first, (m, e)| {
-                    let origin = m.meta.origin.clone();
+                    let origin = m.meta().origin.clone();
                     m.ack(AckStatus::Dropped);
                     first.or(Some((origin, e)))
                 })
@@ -223,7 +223,7 @@ async fn deliver(edge: &EdgeSender, batch: Batch, metrics: &NodeMetrics) -> Resu
 /// assert_eq!(record.value()["message"]["n"], 1);
 /// ```
 pub fn error_record(node: &str, message: Message, error: &str) -> Message {
-    let origin = &message.meta.origin;
+    let origin = &message.meta().origin;
     let mut where_from = serde_json::Map::new();
     if let Some(n) = &origin.node {
         where_from.insert("source".into(), json!(n.as_ref()));

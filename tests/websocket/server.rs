@@ -120,9 +120,9 @@ async fn rooms_private_answers_and_lifecycle_events() {
     assert_eq!(ann.frame().await, expected);
     assert_eq!(bob.frame().await, expected);
     let message = recv(&mut published).await;
-    assert_eq!(message.meta.attribute("client_id"), Some(&json!(ann.id)));
-    assert_eq!(message.meta.attribute("channel"), Some(&json!("chat/out")));
-    assert_eq!(message.meta.attribute("user"), Some(&json!("ann")));
+    assert_eq!(message.meta().attribute("client_id"), Some(&json!(ann.id)));
+    assert_eq!(message.meta().attribute("channel"), Some(&json!("chat/out")));
+    assert_eq!(message.meta().attribute("user"), Some(&json!("ann")));
 
     bob.publish("lobby", "/time").await;
     let private = json!({"channel": format!("in/{}", bob.id), "data": {"answer": "you asked for time", "to": "bob"}});
@@ -388,7 +388,7 @@ async fn limits_bad_frames_and_static_files() {
     ann.send(&json!({"bare": true})).await;
     let message = recv(&mut inbox).await;
     assert_eq!(message.value(), &json!({"bare": true}));
-    assert_eq!(message.meta.attribute("channel"), Some(&json!("inbox")), "bare JSON goes to the default channel");
+    assert_eq!(message.meta().attribute("channel"), Some(&json!("inbox")), "bare JSON goes to the default channel");
     ann.peer.command("send {not json").await;
     assert!(ann.frame().await["error"].as_str().is_some_and(|e| e.contains("invalid JSON")));
     let record = recv(&mut bad).await.into_value();

@@ -183,14 +183,14 @@ impl Writer {
                 Ok(key) => key.map(|k| Bytes::from(k.into_owned())),
                 Err(error) => return Err((message, format!("key: {error}"))),
             },
-            None => message.meta.key.clone(),
+            None => message.meta().key.clone(),
         };
         self.payload.clear();
         if let Err(error) = crate::json_text::write(&value, &mut self.payload) {
             return Err((message, format!("cannot encode the message: {error}")));
         }
-        let headers = if self.config.headers { message.meta.headers.as_deref().map(|h| to_headers(h)) } else { None };
-        let timestamp = message.meta.timestamp;
+        let headers = if self.config.headers { message.meta().headers.as_deref().map(|h| to_headers(h)) } else { None };
+        let timestamp = message.meta().timestamp;
         let mut message = Box::new(message);
         loop {
             let mut record = BaseRecord::<[u8], [u8], Box<Message>>::with_opaque_to(&topic, message).payload(&self.payload);

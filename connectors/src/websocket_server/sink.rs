@@ -68,7 +68,7 @@ impl WebSocketServerSink {
         let mut run: Vec<Message> = Vec::new();
         let mut run_channel = String::new();
         for message in batch {
-            match self.channel.render(message.value(), Some(&message.meta)) {
+            match self.channel.render(message.value(), Some(message.meta())) {
                 Ok(channel) => {
                     if channel != run_channel {
                         self.flush(&run_channel, std::mem::take(&mut run));
