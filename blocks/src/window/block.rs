@@ -157,8 +157,13 @@ impl Window {
     /// oldest first.
     fn starts(&self, t: i64, watermark: Option<i64>) -> impl Iterator<Item = i64> + use<> {
         let last = t.div_euclid(self.slide) * self.slide;
-        // The oldest window holding `t` starts after `t - size`.
-        let mut first = last - (last - (t - self.size)).saturating_sub(1).div_euclid(self.slide) * self.slide;
+        // The oldest window holding `t` starts after `t - size`; a tumbling window is the only
+        // one (and a division less, on every message).
+        let mut first = if self.size == self.slide {
+            last
+        } else {
+            last - (last - (t - self.size)).saturating_sub(1).div_euclid(self.slide) * self.slide
+        };
         if let Some(w) = watermark {
             // A window is still open while its end is after the watermark.
             while first <= last && first + self.size <= w {
@@ -245,9 +250,10 @@ impl FunctionBlock for Window {
             TimeKind::Processing => self.clock.now_ms(),
         };
         let watermark = self.watermark();
+        let mut starts = self.starts(t, watermark).peekable();
         let late = match self.kind {
             WindowKind::Session => watermark.is_some_and(|w| t + self.gap <= w),
-            WindowKind::Tumbling | WindowKind::Sliding => self.starts(t, watermark).next().is_none(),
+            WindowKind::Tumbling | WindowKind::Sliding => starts.peek().is_none(),
         };
         if late {
             return out.emit_to(LATE_PORT, message);
@@ -279,7 +285,6 @@ impl FunctionBlock for Window {
             }
             WindowKind::Tumbling | WindowKind::Sliding => {
                 let mut acks = acks;
-                let mut starts = self.starts(t, watermark).peekable();
                 while let Some(start) = starts.next() {
                     let pane = self.panes.open(&key_text, &key, start, start + self.size, t, &self.aggregates);
                     // Every window holding the message answers for it.
