@@ -124,18 +124,20 @@ impl LineDecoder {
                 Err(error) => Err(format!("invalid UTF-8 at byte {}", error.valid_up_to() + 1)),
             };
             match parsed {
-                Ok(value) => {
-                    let mut message = Message::with_meta(value, meta);
-                    message.acks = self.tracker.token_at(number, now);
-                    batch.push(message);
-                }
+                Ok(value) => batch.push(Message::with_meta(value, meta)),
                 Err(error) => {
                     let raw = String::from_utf8_lossy(line.chunk()).into_owned();
-                    let mut message = Message::with_meta(serde_json::Value::String(raw), meta);
-                    message.acks = self.tracker.token_at(number, now);
+                    let message = Message::with_meta(serde_json::Value::String(raw), meta);
                     failures.push((message, format!("{}:{number}: invalid JSON: {error}", self.stream)));
                 }
             }
+        }
+        // One acknowledgement record for the lines read together.
+        let line_of = |message: &Message| message.meta().origin.offset.unwrap_or_default();
+        let ids: Vec<u64> = batch.iter().chain(failures.iter().map(|(m, _)| m)).map(line_of).collect();
+        let stamped = batch.iter_mut().chain(failures.iter_mut().map(|(m, _)| m));
+        for (message, acks) in stamped.zip(self.tracker.tokens_at(ids, now)) {
+            message.acks = acks;
         }
         (batch, failures)
     }

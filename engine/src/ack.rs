@@ -10,12 +10,13 @@
 //! A token dropped without being resolved (a task aborted at shutdown, a channel closed under it)
 //! counts as [`AckStatus::Abandoned`], so a source never mistakes a lost message for a delivered one.
 //!
-//! Cost: one small allocation and one lock-free queue push per tracked source message; messages of
-//! sources that do not track acknowledgements carry no token at all.
+//! Cost: the messages of a source batch share one record ([`AckTracker::tokens_at`]), so a
+//! tracked message costs a few atomic operations and, if the source listens, one lock-free queue
+//! push; messages of sources that do not track acknowledgements carry no token at all.
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 use std::time::Instant;
 
 use smallvec::SmallVec;
@@ -111,41 +112,57 @@ impl AckTracker {
     /// As [`AckTracker::token`], for a message read at `created`: a source stamping a whole
     /// batch reads the clock once.
     pub fn token_at(&self, id: u64, created: Instant) -> Acks {
-        let shared = Arc::new(Shared {
-            status: AtomicU8::new(0),
-            id,
-            created,
-            resolved_at: None,
-            tracker: Arc::clone(&self.inner),
-        });
-        let mut tokens = SmallVec::new();
-        tokens.push(AckToken { shared: Some(shared) });
-        Acks { tokens }
+        let record = Arc::new(Record { tracker: Arc::clone(&self.inner), created, slots: smallvec::smallvec![Slot::new(id)] });
+        Acks::of(AckToken { record: Some(record), slot: 0 })
+    }
+
+    /// Acknowledgement sets for a batch of new source messages read at `created`, one per id
+    /// and in the same order. They share one record: one allocation for the batch instead of
+    /// one per message, and resolving a batch's messages in order reads adjacent memory.
+    pub fn tokens_at(&self, ids: impl IntoIterator<Item = u64>, created: Instant) -> Vec<Acks> {
+        let slots: SmallVec<[Slot; 1]> = ids.into_iter().map(Slot::new).collect();
+        let count = slots.len();
+        let record = Arc::new(Record { tracker: Arc::clone(&self.inner), created, slots });
+        (0..count).map(|slot| Acks::of(AckToken { record: Some(Arc::clone(&record)), slot: slot as u32 })).collect()
     }
 }
 
+/// The acknowledgement state of one batch of source messages.
 #[derive(Debug)]
-struct Shared {
-    status: AtomicU8,
-    id: u64,
-    created: Instant,
-    /// When the last holder resolved it, if that holder knew the time; read from the clock
-    /// otherwise.
-    resolved_at: Option<Instant>,
+struct Record {
     tracker: Arc<TrackerInner>,
+    created: Instant,
+    /// Inline for a lone message, so that it costs one allocation.
+    slots: SmallVec<[Slot; 1]>,
 }
 
-impl Drop for Shared {
-    fn drop(&mut self) {
-        let raw = *self.status.get_mut();
-        let status = if raw == 0 { AckStatus::Abandoned } else { AckStatus::from_u8(raw) };
+/// One source message of a [`Record`].
+#[derive(Debug)]
+struct Slot {
+    id: u64,
+    /// Tokens of this message not yet resolved.
+    holders: AtomicU32,
+    /// The worst status reported so far (0: none yet).
+    status: AtomicU8,
+}
+
+impl Slot {
+    fn new(id: u64) -> Self {
+        Self { id, holders: AtomicU32::new(1), status: AtomicU8::new(0) }
+    }
+}
+
+impl Record {
+    /// Reports the final outcome of the message in `slot`, resolved at `now` if known.
+    fn report(&self, slot: &Slot, now: Option<Instant>) {
+        let status = AckStatus::from_u8(slot.status.load(Ordering::Acquire));
         if let Some(metrics) = &self.tracker.metrics {
-            let now = self.resolved_at.unwrap_or_else(Instant::now);
+            let now = now.unwrap_or_else(Instant::now);
             metrics.observe(status, now.saturating_duration_since(self.created));
         }
         // The source may have stopped listening; then nobody needs the outcome.
         if let Some(tx) = &self.tracker.tx {
-            let _ = tx.send(Ack { id: self.id, status });
+            let _ = tx.send(Ack { id: slot.id, status });
         }
     }
 }
@@ -154,7 +171,8 @@ impl Drop for Shared {
 #[derive(Debug)]
 pub struct AckToken {
     /// `None` once resolved.
-    shared: Option<Arc<Shared>>,
+    record: Option<Arc<Record>>,
+    slot: u32,
 }
 
 impl AckToken {
@@ -164,26 +182,32 @@ impl AckToken {
     }
 
     fn finish(mut self, status: AckStatus, now: Option<Instant>) {
-        let Some(shared) = self.shared.take() else { return };
-        shared.status.fetch_max(status as u8, Ordering::AcqRel);
-        if let Some(mut last) = Arc::into_inner(shared) {
-            // The last holder: the outcome is reported as `last` drops.
-            last.resolved_at = now;
+        self.settle(status, now);
+    }
+
+    /// Records `status`; the last holder of the message reports its outcome.
+    fn settle(&mut self, status: AckStatus, now: Option<Instant>) {
+        let Some(record) = self.record.take() else { return };
+        let slot = &record.slots[self.slot as usize];
+        slot.status.fetch_max(status as u8, Ordering::AcqRel);
+        if slot.holders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            record.report(slot, now);
         }
     }
 }
 
 impl Clone for AckToken {
     fn clone(&self) -> Self {
-        Self { shared: self.shared.clone() }
+        if let Some(record) = &self.record {
+            record.slots[self.slot as usize].holders.fetch_add(1, Ordering::Relaxed);
+        }
+        Self { record: self.record.clone(), slot: self.slot }
     }
 }
 
 impl Drop for AckToken {
     fn drop(&mut self) {
-        if let Some(shared) = &self.shared {
-            shared.status.fetch_max(AckStatus::Abandoned as u8, Ordering::AcqRel);
-        }
+        self.settle(AckStatus::Abandoned, None);
     }
 }
 
@@ -198,6 +222,12 @@ impl Acks {
     /// No tokens: nobody waits for this message.
     pub fn none() -> Self {
         Self::default()
+    }
+
+    fn of(token: AckToken) -> Self {
+        let mut tokens = SmallVec::new();
+        tokens.push(token);
+        Self { tokens }
     }
 
     /// Whether no source waits for this message.
@@ -291,5 +321,19 @@ mod tests {
         merged.resolve(AckStatus::Delivered);
         let ids: Vec<u64> = drain(&mut rx).iter().map(|a| a.id).collect();
         assert_eq!(ids, vec![1, 2]);
+    }
+
+    #[test]
+    fn a_batch_record_acks_each_message_on_its_own() {
+        let (tracker, mut rx) = AckTracker::channel(None);
+        let mut tokens = tracker.tokens_at([10, 11, 12], Instant::now()).into_iter();
+        let (a, b, c) = (tokens.next().expect("three"), tokens.next().expect("three"), tokens.next().expect("three"));
+        let fanned_out = b.clone();
+        b.resolve(AckStatus::Delivered);
+        a.resolve(AckStatus::Dropped);
+        assert_eq!(drain(&mut rx), vec![Ack { id: 10, status: AckStatus::Dropped }], "11 still has a holder");
+        fanned_out.resolve(AckStatus::Failed);
+        drop(c);
+        assert_eq!(drain(&mut rx), vec![Ack { id: 11, status: AckStatus::Failed }, Ack { id: 12, status: AckStatus::Abandoned }]);
     }
 }
