@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::{Buf, BytesMut};
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use runnel_engine::{AckTracker, Batch, BlockError, Message, Metadata, Origin, RunContext};
+use runnel_engine::{AckTracker, Acks, Batch, BlockError, Message, Metadata, Origin, RunContext};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bytes read from the input per system call.
@@ -199,13 +199,19 @@ async fn send(cx: &mut RunContext, (batch, failures): Decoded) -> Result<(), Blo
     cx.output.fail(failures).await
 }
 
-/// Appends `batch` to `out` as NDJSON.
-pub(crate) fn encode(batch: &Batch, out: &mut Vec<u8>) -> Result<(), sonic_rs::Error> {
+/// Appends `batch` to `out` as NDJSON. Each message is freed as soon as it is written, while it
+/// is still in cache; its acknowledgements join `acks`, to be resolved once the bytes are
+/// delivered. After an error the rest of the batch is not written, but its acknowledgements
+/// still join `acks`.
+pub(crate) fn encode(batch: Batch, out: &mut Vec<u8>, acks: &mut Acks) -> Result<(), sonic_rs::Error> {
+    let mut written = Ok(());
     for message in batch {
-        crate::json_text::write(message.value(), out)?;
-        out.push(b'\n');
+        if written.is_ok() {
+            written = crate::json_text::write(message.value(), out).map(|()| out.push(b'\n'));
+        }
+        acks.merge(message.acks);
     }
-    Ok(())
+    written
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! The loop shared by the byte-stream sinks (`stdout`, `file`): encode a batch as NDJSON, write
 //! it, flush, and only then acknowledge it as delivered.
 
-use runnel_engine::{AckStatus, Batch, BlockError, RunContext, ack_batch};
+use runnel_engine::{AckStatus, Acks, BlockError, RunContext};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 
 /// Bytes a sink gathers from batches already queued before it writes and flushes: one system
@@ -15,17 +15,18 @@ pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
     mut after_flush: impl AsyncFnMut(&mut W) -> std::io::Result<()>,
 ) -> Result<(), BlockError> {
     let mut buf = Vec::with_capacity(64 * 1024);
-    // The batches written together, kept apart: merging them would copy every message.
-    let mut batches: Vec<Batch> = Vec::new();
     while let Some(first) = cx.input.next().await {
         let timer = cx.metrics.batch_duration.start_timer();
         buf.clear();
+        // The messages written together: freed as soon as they are encoded, their
+        // acknowledgements kept until the bytes are flushed.
+        let mut acks = Acks::none();
+        let mut messages = 0;
         let mut next = Some(first);
         while let Some(batch) = next.take() {
-            let encoded = crate::ndjson::encode(&batch, &mut buf);
-            batches.push(batch);
-            if let Err(error) = encoded {
-                ack_all(&mut batches, AckStatus::Failed);
+            messages += batch.len();
+            if let Err(error) = crate::ndjson::encode(batch, &mut buf, &mut acks) {
+                acks.resolve(AckStatus::Failed);
                 return Err(BlockError::other(error));
             }
             if buf.len() < WRITE_BYTES {
@@ -39,19 +40,13 @@ pub(crate) async fn write_all<W: AsyncWrite + Unpin>(
         }
         .await;
         if let Err(error) = written {
-            cx.metrics.errors.inc_by(batches.iter().map(Vec::len).sum::<usize>() as u64);
-            ack_all(&mut batches, AckStatus::Failed);
+            cx.metrics.errors.inc_by(messages as u64);
+            acks.resolve(AckStatus::Failed);
             return Err(error.into());
         }
-        ack_all(&mut batches, AckStatus::Delivered);
+        acks.resolve_at(AckStatus::Delivered, std::time::Instant::now());
         timer.observe_duration();
     }
     writer.shutdown().await?;
     Ok(())
-}
-
-fn ack_all(batches: &mut Vec<Batch>, status: AckStatus) {
-    for batch in batches.drain(..) {
-        ack_batch(batch, status);
-    }
 }
