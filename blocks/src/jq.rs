@@ -213,6 +213,21 @@ impl JqProgram {
         }
     }
 
+    /// The output of a program that reads its input or a constant (`.`, `.room`, `.a.b`, a
+    /// literal) as a plain reference, without the general machinery: small results move faster
+    /// than a `Cow` of a value through layers of `Result` and `Option`. `None` for any other
+    /// program, or an input that needs jaq; `Some(Ok(None))` when there is no output.
+    ///
+    /// # Errors
+    /// As [`JqProgram::run_first`].
+    pub fn run_ref<'a>(&'a self, input: &'a Value) -> Option<Result<Option<&'a Value>, JqError>> {
+        match self.fast.as_ref()?.borrow(input)? {
+            Ok(output) => Some(Ok(output)),
+            Err(fast::Stop::Error(message)) => Some(Err(JqError::Runtime { message })),
+            Err(fast::Stop::Fallback) => None,
+        }
+    }
+
     /// The program's output on the fast path, or `None` when it has none or this input needs jaq.
     fn run_fast<'a>(&'a self, input: &'a Value) -> Option<Result<Option<Cow<'a, Value>>, JqError>> {
         match self.fast.as_ref()?.run(input) {

@@ -79,7 +79,7 @@ impl Expr {
 
     /// The output of `.`, a literal or a path with constant indices from `.`, by reference
     /// (cheaper than a `Cow`); `None` for other expressions.
-    fn borrow<'a>(&'a self, input: &'a Value) -> Option<Borrowed<'a>> {
+    pub(super) fn borrow<'a>(&'a self, input: &'a Value) -> Option<Borrowed<'a>> {
         match self {
             Self::Id => Some(Ok(Some(input))),
             Self::Lit(value) => Some(Ok(Some(value))),
