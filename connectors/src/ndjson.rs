@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use bytes::{Buf, BytesMut};
+use bytes::BytesMut;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use runnel_engine::{AckTracker, Acks, Batch, BlockError, Message, Metadata, Origin, RunContext};
@@ -34,19 +34,18 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         self
     }
 
-    /// Reads at least once, then returns every complete line buffered (up to `max`), each with
-    /// its 1-based line number. At end of input the last line need not end with a newline.
-    /// Returns an empty vector at end of input.
+    /// Reads at least once, then returns every complete line buffered (up to `max`). At end of
+    /// input the last line need not end with a newline. Returns no lines at end of input.
     ///
     /// Cancel-safe: lines are only taken out of the buffer after the read completed.
-    pub(crate) async fn next_lines(&mut self, max: usize) -> std::io::Result<Vec<(u64, BytesMut)>> {
+    pub(crate) async fn next_lines(&mut self, max: usize) -> std::io::Result<Lines> {
         loop {
             let lines = self.take_lines(max);
             if !lines.is_empty() {
                 return Ok(lines);
             }
             if self.eof {
-                return Ok(if self.wait_for_newline { Vec::new() } else { self.take_rest() });
+                return Ok(if self.wait_for_newline { lines } else { self.take_rest() });
             }
             self.buf.reserve(READ_CHUNK);
             if self.reader.read_buf(&mut self.buf).await? == 0 {
@@ -64,24 +63,60 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         self.eof
     }
 
-    fn take_lines(&mut self, max: usize) -> Vec<(u64, BytesMut)> {
-        let mut lines = Vec::new();
-        while lines.len() < max {
-            let Some(end) = memchr::memchr(b'\n', &self.buf) else { break };
-            let mut line = self.buf.split_to(end + 1);
-            line.truncate(end);
-            self.line += 1;
-            lines.push((self.line, line));
+    /// Cuts up to `max` complete lines off the buffer, in one piece.
+    fn take_lines(&mut self, max: usize) -> Lines {
+        let mut ends = Vec::new();
+        let mut start = 0;
+        while ends.len() < max {
+            let Some(at) = memchr::memchr(b'\n', &self.buf[start..]) else { break };
+            start += at + 1;
+            ends.push(start - 1);
         }
-        lines
+        let first = self.line + 1;
+        self.line += ends.len() as u64;
+        Lines { text: self.buf.split_to(start), ends, first }
     }
 
-    fn take_rest(&mut self) -> Vec<(u64, BytesMut)> {
+    fn take_rest(&mut self) -> Lines {
         if self.buf.is_empty() {
-            return Vec::new();
+            return Lines { text: BytesMut::new(), ends: Vec::new(), first: self.line + 1 };
         }
         self.line += 1;
-        vec![(self.line, self.buf.split())]
+        let text = self.buf.split();
+        Lines { ends: vec![text.len()], text, first: self.line }
+    }
+}
+
+/// Numbered lines cut off the input in one piece: one buffer and the offsets of their ends,
+/// rather than a buffer handle per line.
+#[derive(Debug)]
+pub(crate) struct Lines {
+    text: BytesMut,
+    /// Where each line ends in `text`: at its newline, or at the end of the input.
+    ends: Vec<usize>,
+    /// The 1-based number of the first line.
+    first: u64,
+}
+
+impl Lines {
+    pub(crate) fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Each line, without its newline, with its number.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> {
+        let starts = std::iter::once(0).chain(self.ends.iter().map(|end| end + 1));
+        (self.first..).zip(starts.zip(&self.ends).map(|(start, &end)| &self.text[start..end]))
+    }
+
+    /// Lines from `text`, numbered from `first` (for tests).
+    #[cfg(test)]
+    fn of(first: u64, text: &[u8]) -> Self {
+        let mut ends: Vec<usize> = memchr::memchr_iter(b'\n', text).collect();
+        if ends.last().is_none_or(|&end| end + 1 < text.len()) {
+            ends.push(text.len());
+        }
+        Self { text: BytesMut::from(text), ends, first }
     }
 }
 
@@ -99,14 +134,12 @@ impl LineDecoder {
         Self { node, stream, tracker }
     }
 
-    pub(crate) fn decode(&self, lines: Vec<(u64, BytesMut)>) -> Decoded {
-        let mut batch = Vec::with_capacity(lines.len());
+    pub(crate) fn decode(&self, lines: Lines) -> Decoded {
+        let mut batch = Vec::with_capacity(lines.ends.len());
         let mut failures = Vec::new();
         let now = std::time::Instant::now();
-        for (number, mut line) in lines {
-            if line.last() == Some(&b'\r') {
-                line.truncate(line.len() - 1);
-            }
+        for (number, line) in lines.iter() {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -126,7 +159,7 @@ impl LineDecoder {
             match parsed {
                 Ok(value) => batch.push(Message::with_meta(value, meta)),
                 Err(error) => {
-                    let raw = String::from_utf8_lossy(line.chunk()).into_owned();
+                    let raw = String::from_utf8_lossy(line).into_owned();
                     let message = Message::with_meta(serde_json::Value::String(raw), meta);
                     failures.push((message, format!("{}:{number}: invalid JSON: {error}", self.stream)));
                 }
@@ -222,18 +255,16 @@ mod tests {
     async fn lines_are_numbered_and_the_last_may_lack_a_newline() {
         let mut reader = LineReader::new(&b"{\"a\":1}\n\n{\"a\":2}"[..]);
         let lines = reader.next_lines(10).await.expect("reads");
-        assert_eq!(lines.iter().map(|(n, _)| *n).collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(lines.iter().collect::<Vec<_>>(), vec![(1, &b"{\"a\":1}"[..]), (2, &b""[..])]);
         let rest = reader.next_lines(10).await.expect("reads");
-        assert_eq!(rest.len(), 1);
-        assert_eq!((rest[0].0, &rest[0].1[..]), (3, &b"{\"a\":2}"[..]));
+        assert_eq!(rest.iter().collect::<Vec<_>>(), vec![(3, &b"{\"a\":2}"[..])]);
         assert!(reader.next_lines(10).await.expect("reads").is_empty());
     }
 
     #[test]
     fn malformed_lines_fail_with_stream_and_line() {
         let decoder = LineDecoder::new("in".into(), "events.ndjson".into(), AckTracker::new(None, None));
-        let lines = vec![(1, BytesMut::from(&b"{\"ok\":true}"[..])), (2, BytesMut::from(&b"{oops"[..])), (3, BytesMut::from(&b"  "[..]))];
-        let (batch, failures) = decoder.decode(lines);
+        let (batch, failures) = decoder.decode(Lines::of(1, b"{\"ok\":true}\r\n{oops\n  "));
         assert_eq!(batch.len(), 1);
         assert_eq!(failures.len(), 1);
         assert!(failures[0].1.starts_with("events.ndjson:2: invalid JSON"), "{}", failures[0].1);
@@ -244,7 +275,7 @@ mod tests {
     #[test]
     fn invalid_utf8_names_the_byte() {
         let decoder = LineDecoder::new("in".into(), "events.ndjson".into(), AckTracker::new(None, None));
-        let (batch, failures) = decoder.decode(vec![(4, BytesMut::from(&b"{\"a\":\"\xff\"}"[..]))]);
+        let (batch, failures) = decoder.decode(Lines::of(4, b"{\"a\":\"\xff\"}"));
         assert!(batch.is_empty());
         assert_eq!(failures[0].1, "events.ndjson:4: invalid JSON: invalid UTF-8 at byte 7");
     }
