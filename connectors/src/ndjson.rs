@@ -152,7 +152,7 @@ impl LineDecoder {
             let meta = Metadata { origin, size: u32::try_from(line.len()).unwrap_or(u32::MAX), ..Metadata::default() };
             // Validating the whole line at once and parsing it as text is faster than letting
             // the parser check every string it meets.
-            let parsed = match std::str::from_utf8(&line) {
+            let parsed = match std::str::from_utf8(line) {
                 Ok(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
                 Err(error) => Err(format!("invalid UTF-8 at byte {}", error.valid_up_to() + 1)),
             };
