@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Role, RunContext, async_trait};
+use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Role, RunContext, Stream, async_trait};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -93,7 +93,7 @@ const WORDS: &[&str] = &[
 const KINDS: &[(&str, u32)] = &[("chat", 80), ("join", 8), ("typing", 4), ("leave", 8)];
 
 impl Generator {
-    fn event(&self, rng: &mut SmallRng, id: u64, ts: i64, node: &std::sync::Arc<str>) -> Message {
+    fn event(&self, rng: &mut SmallRng, id: u64, ts: i64, from: &std::sync::Arc<Stream>) -> Message {
         let roll = rng.random_range(0..100);
         let mut acc = 0;
         let kind = KINDS.iter().find(|(_, w)| {
@@ -123,7 +123,7 @@ impl Generator {
         map.insert("ts".into(), Value::from(ts));
         let meta = Metadata {
             timestamp: Some(ts),
-            origin: Origin { node: Some(node.clone()), offset: Some(id), ..Origin::default() },
+            origin: Origin::at(from, id),
             size: size as u32,
             ..Metadata::default()
         };
@@ -140,6 +140,7 @@ impl Block for Generator {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
         let mut rng = SmallRng::seed_from_u64(self.config.seed);
         let tracker = cx.ack_metrics_tracker();
+        let from = Stream::new(cx.name.clone(), None);
         let batch_size = cx.batch_size.get() as u64;
         let start = tokio::time::Instant::now();
         let mut id = 0_u64;
@@ -170,7 +171,7 @@ impl Block for Generator {
                 .map(|i| {
                     let n = id + i;
                     let ts = self.config.start_time_ms.map_or(wall, |t0| t0 + n as i64 * self.config.time_step_ms);
-                    let mut message = self.event(&mut rng, n, ts, &cx.name);
+                    let mut message = self.event(&mut rng, n, ts, &from);
                     message.acks = tracker.token_at(n, now);
                     message
                 })

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 
 use runnel_engine::{
     Ack, AckReceiver, AckStatus, AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message,
-    Origin, Resources, Role, RunContext, async_trait,
+    Origin, Resources, Role, RunContext, Stream, async_trait,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -124,7 +124,8 @@ pub struct MemorySource {
 impl Block for MemorySource {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
         let tracker = AckTracker::new(self.ack_tx, Some(cx.metrics.acks.clone()));
-        let origin = |offset| Origin { node: Some(cx.name.clone()), offset: Some(offset), ..Origin::default() };
+        let from = Stream::new(cx.name.clone(), None);
+        let origin = |offset| Origin::at(&from, offset);
         let inline_count = self.inline.len() as u64;
         let max = cx.batch_size.get();
         let mut inline = self.inline.into_iter().enumerate().map(|(i, value)| {
@@ -155,7 +156,7 @@ impl Block for MemorySource {
             let batch = received
                 .into_iter()
                 .map(|(id, mut message)| {
-                    if message.meta().origin.node.is_none() {
+                    if message.meta().origin.from.is_none() {
                         message.meta_mut().origin = origin(inline_count + id);
                     }
                     message.acks.merge(tracker.token(id));

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use runnel_engine::{AckTracker, Acks, Batch, BlockError, Message, Metadata, Origin, RunContext};
+use runnel_engine::{AckTracker, Acks, Batch, BlockError, Message, Metadata, Origin, RunContext, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 /// Bytes read from the input per system call.
@@ -124,14 +124,14 @@ impl Lines {
 /// and line. Blank lines are skipped.
 #[derive(Debug)]
 pub(crate) struct LineDecoder {
-    node: Arc<str>,
+    from: Arc<Stream>,
     stream: Arc<str>,
     tracker: AckTracker,
 }
 
 impl LineDecoder {
     pub(crate) fn new(node: Arc<str>, stream: Arc<str>, tracker: AckTracker) -> Self {
-        Self { node, stream, tracker }
+        Self { from: Stream::new(node, Some(stream.clone())), stream, tracker }
     }
 
     pub(crate) fn decode(&self, lines: Lines) -> Decoded {
@@ -143,13 +143,7 @@ impl LineDecoder {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
-            let origin = Origin {
-                node: Some(self.node.clone()),
-                stream: Some(self.stream.clone()),
-                partition: None,
-                offset: Some(number),
-            };
-            let meta = Metadata { origin, size: u32::try_from(line.len()).unwrap_or(u32::MAX), ..Metadata::default() };
+            let meta = Metadata { origin: Origin::at(&self.from, number), size: u32::try_from(line.len()).unwrap_or(u32::MAX), ..Metadata::default() };
             // Validating the whole line at once and parsing it as text is faster than letting
             // the parser check every string it meets.
             let parsed = match std::str::from_utf8(line) {
@@ -167,9 +161,9 @@ impl LineDecoder {
         }
         // One acknowledgement record for the lines read together.
         let line_of = |message: &Message| message.meta().origin.offset.unwrap_or_default();
-        let ids: Vec<u64> = batch.iter().chain(failures.iter().map(|(m, _)| m)).map(line_of).collect();
+        let tokens = self.tracker.tokens_at(batch.iter().chain(failures.iter().map(|(m, _)| m)).map(line_of), now);
         let stamped = batch.iter_mut().chain(failures.iter_mut().map(|(m, _)| m));
-        for (message, acks) in stamped.zip(self.tracker.tokens_at(ids, now)) {
+        for (message, acks) in stamped.zip(tokens) {
             message.acks = acks;
         }
         (batch, failures)

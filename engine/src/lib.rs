@@ -40,7 +40,7 @@ pub use channel::{DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, Input, WhenFull, ac
 pub use component::{BlockConfig, BuildContext, Component, Registry, Resource, Resources, Role};
 pub use config::{Diagnostic, Location, PipelineSettings, Severity, ValidationError};
 pub use error::{BlockError, BuildError};
-pub use message::{Batch, Message, Metadata, Origin, SharedValue};
+pub use message::{Batch, Message, Metadata, Origin, SharedValue, Stream};
 pub use metrics::PipelineMetrics;
 pub use output::{DEFAULT_PORT, ERRORS_PORT, OnError, Output, PortId, error_record};
 pub use pipeline::{Pipeline, PipelineBuilder};

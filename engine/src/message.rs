@@ -149,22 +149,54 @@ impl Metadata {
 /// Where a message entered the pipeline: a position a user can look up.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Origin {
-    /// The source node's name.
-    pub node: Option<Arc<str>>,
-    /// A file name, topic or stream, if the source has one.
-    pub stream: Option<Arc<str>>,
+    /// The source node and the stream it read, shared by all the messages read from it: one
+    /// reference to count per message rather than two.
+    pub from: Option<Arc<Stream>>,
     /// A partition or shard number.
     pub partition: Option<i32>,
     /// The line number, offset or sequence number within the stream.
     pub offset: Option<u64>,
 }
 
+impl Origin {
+    /// Message `offset` of `from`.
+    pub fn at(from: &Arc<Stream>, offset: u64) -> Self {
+        Self { from: Some(Arc::clone(from)), partition: None, offset: Some(offset) }
+    }
+
+    /// The source node's name.
+    pub fn node(&self) -> Option<&str> {
+        self.from.as_ref().map(|from| &*from.node)
+    }
+
+    /// The file name, topic or stream, if the source has one.
+    pub fn stream(&self) -> Option<&str> {
+        self.from.as_ref()?.name.as_deref()
+    }
+}
+
+/// A source node and what it reads: a file, a topic, a connection.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Stream {
+    /// The source node's name.
+    pub node: Arc<str>,
+    /// A file name, topic or stream, if the source has one.
+    pub name: Option<Arc<str>>,
+}
+
+impl Stream {
+    /// The stream `name` (if any) of source `node`, to share between its messages.
+    pub fn new(node: Arc<str>, name: Option<Arc<str>>) -> Arc<Self> {
+        Arc::new(Self { node, name })
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(node) = &self.node {
+        if let Some(node) = self.node() {
             write!(f, "source `{node}`")?;
         }
-        if let Some(stream) = &self.stream {
+        if let Some(stream) = self.stream() {
             write!(f, " {stream}")?;
         }
         if let Some(partition) = self.partition {

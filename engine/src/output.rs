@@ -225,11 +225,11 @@ async fn deliver(edge: &EdgeSender, batch: Batch, metrics: &NodeMetrics) -> Resu
 pub fn error_record(node: &str, message: Message, error: &str) -> Message {
     let origin = &message.meta().origin;
     let mut where_from = serde_json::Map::new();
-    if let Some(n) = &origin.node {
-        where_from.insert("source".into(), json!(n.as_ref()));
+    if let Some(n) = origin.node() {
+        where_from.insert("source".into(), json!(n));
     }
-    if let Some(s) = &origin.stream {
-        where_from.insert("stream".into(), json!(s.as_ref()));
+    if let Some(s) = origin.stream() {
+        where_from.insert("stream".into(), json!(s));
     }
     if let Some(p) = origin.partition {
         where_from.insert("partition".into(), json!(p));

@@ -92,7 +92,7 @@ fn bad_json_goes_to_the_errors_port_and_the_partition_goes_on() {
     let values: Vec<&Value> = good.iter().map(|m| m.value()).collect();
     assert_eq!(values, [&json!({"n": 0}), &json!({"n": 2}), &json!({"n": 4})]);
     assert_eq!(good[1].meta().origin.offset, Some(2));
-    assert_eq!(good[1].meta().origin.stream.as_deref(), Some(input.as_str()));
+    assert_eq!(good[1].meta().origin.stream(), Some(input.as_str()));
     let record = bad.value();
     assert_eq!(record["message"], "{not json");
     assert_eq!(record["origin"], json!({"source": "in", "stream": input, "partition": 0, "offset": 1}));

@@ -13,7 +13,7 @@ use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 use runnel_engine::{
     AckTracker, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, CancellationToken, Component, Message,
-    Metadata, Origin, Output, Role, RunContext, async_trait,
+    Metadata, Origin, Output, Role, RunContext, Stream, async_trait,
 };
 use serde_json::Value;
 
@@ -77,6 +77,7 @@ impl Block for KafkaSource {
             max: batch_size.get(),
             retry_backoff: Duration::from_millis(config.retry_backoff_ms),
             errors: ErrorLog::default(),
+            topics: Vec::new(),
         };
         let result = reader.read(&consumer, &mut output, &shutdown).await;
         // Downstream drains what is queued once the output is gone; the acknowledgement channel
@@ -96,6 +97,8 @@ struct Reader {
     max: usize,
     retry_backoff: Duration,
     errors: ErrorLog,
+    /// The stream of each topic read so far, shared by its messages.
+    topics: Vec<Arc<Stream>>,
 }
 
 impl Reader {
@@ -163,8 +166,8 @@ impl Reader {
                 continue;
             }
             let id = state.offsets.track(slot, message.offset());
-            let topic = state.offsets.partition(slot).topic.clone();
-            let (value, meta) = self.convert(&message, topic);
+            let from = self.stream_of(&state.offsets.partition(slot).topic);
+            let (value, meta) = self.convert(&message, from);
             let mut decoded = Message::with_meta(Value::Null, meta);
             decoded.acks = self.tracker.token_at(id, now);
             match value {
@@ -182,14 +185,24 @@ impl Reader {
     }
 
     /// The JSON value (or the raw payload and why it is not JSON) and the metadata of `message`.
-    fn convert(&self, message: &BorrowedMessage<'_>, topic: Arc<str>) -> (Result<Value, (String, String)>, Metadata) {
+    /// The stream of `topic`.
+    fn stream_of(&mut self, topic: &Arc<str>) -> Arc<Stream> {
+        if let Some(known) = self.topics.iter().find(|known| known.name.as_ref() == Some(topic)) {
+            return Arc::clone(known);
+        }
+        let stream = Stream::new(self.node.clone(), Some(topic.clone()));
+        self.topics.push(Arc::clone(&stream));
+        stream
+    }
+
+    fn convert(&self, message: &BorrowedMessage<'_>, from: Arc<Stream>) -> (Result<Value, (String, String)>, Metadata) {
         let payload = message.payload();
         let offset = message.offset();
         let value = match payload {
             None => Ok(Value::Null),
             Some(bytes) => serde_json::from_slice(bytes).map_err(|error| {
                 let raw = String::from_utf8_lossy(bytes).into_owned();
-                (raw, format!("{topic} partition {} offset {offset}: invalid JSON: {error}", message.partition()))
+                (raw, format!("{} partition {} offset {offset}: invalid JSON: {error}", message.topic(), message.partition()))
             }),
         };
         let headers = message.headers().map(|headers| {
@@ -199,12 +212,7 @@ impl Reader {
             key: message.key().map(Bytes::copy_from_slice),
             timestamp: message.timestamp().to_millis(),
             headers,
-            origin: Origin {
-                node: Some(self.node.clone()),
-                stream: Some(topic),
-                partition: Some(message.partition()),
-                offset: u64::try_from(offset).ok(),
-            },
+            origin: Origin { from: Some(from), partition: Some(message.partition()), offset: u64::try_from(offset).ok() },
             attributes: None,
             size: u32::try_from(payload.map_or(0, <[u8]>::len)).unwrap_or(u32::MAX),
         };

@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use futures::{FutureExt, SinkExt, StreamExt};
 use runnel_engine::{
     AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Role,
-    RunContext, async_trait,
+    RunContext, Stream, async_trait,
 };
 use serde_json::{Map, Value};
 use tokio_tungstenite::tungstenite::Message as Frame;
@@ -66,7 +66,8 @@ enum End {
 
 /// What the source reads, across connections.
 struct Reader {
-    node: Arc<str>,
+    /// This node and the URL it reads.
+    from: Arc<Stream>,
     url: Arc<str>,
     tracker: AckTracker,
     /// Frames read so far, over every connection: each message's offset.
@@ -82,7 +83,7 @@ impl Block for WebSocketSource {
         let reconnects = cx.metrics.websocket.reconnects();
         let mut backoff = Backoff::new(self.reconnect, jitter_seed(&cx.name));
         let mut reader = Reader {
-            node: cx.name.clone(),
+            from: Stream::new(cx.name.clone(), Some(self.endpoint.url().clone())),
             url: self.endpoint.url().clone(),
             tracker: cx.ack_metrics_tracker(),
             offset: 0,
@@ -199,7 +200,7 @@ impl Reader {
             self.offset += 1;
             let meta = Metadata {
                 timestamp: Some(timestamp),
-                origin: Origin { node: Some(self.node.clone()), stream: Some(self.url.clone()), partition: None, offset: Some(offset) },
+                origin: Origin::at(&self.from, offset),
                 attributes: Some(self.attributes.clone()),
                 size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
                 ..Metadata::default()

@@ -12,7 +12,7 @@ use axum::serve::ListenerExt;
 use bytes::Bytes;
 use runnel_engine::{
     AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Resource,
-    Resources, Role, RunContext, async_trait,
+    Resources, Role, RunContext, Stream, async_trait,
 };
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
@@ -160,6 +160,7 @@ impl Block for WebSocketServer {
             events: cx.output.port_id(EVENTS_PORT).unwrap_or(usize::MAX),
             sender_field,
             offset: 0,
+            last_client: None,
         };
         let max = cx.batch_size.get();
         let mut received = Vec::with_capacity(max);
@@ -193,6 +194,8 @@ struct Emitter {
     events: usize,
     sender_field: Option<String>,
     offset: u64,
+    /// The stream of the client the last message came from: clients often send several.
+    last_client: Option<Arc<Stream>>,
 }
 
 impl Emitter {
@@ -234,7 +237,17 @@ impl Emitter {
         cx.output.fail(failures).await
     }
 
-    fn meta(&self, client: &Client, channel: Option<&Arc<str>>, offset: u64, timestamp: i64, size: usize) -> Metadata {
+    /// The stream `client`'s messages come from.
+    fn stream_of(&mut self, client: &Client) -> &Arc<Stream> {
+        let same = |last: &Arc<Stream>| last.name.as_deref().and_then(|n| n.strip_prefix("client ")) == Some(&*client.id);
+        if !self.last_client.as_ref().is_some_and(same) {
+            self.last_client = None;
+        }
+        let node = &self.node;
+        self.last_client.get_or_insert_with(|| Stream::new(node.clone(), Some(Arc::from(format!("client {}", client.id)))))
+    }
+
+    fn meta(&mut self, client: &Client, channel: Option<&Arc<str>>, offset: u64, timestamp: i64, size: usize) -> Metadata {
         let mut attributes = Map::new();
         attributes.insert("client_id".into(), Value::from(&*client.id));
         if let Some(user) = &client.user {
@@ -245,12 +258,7 @@ impl Emitter {
         }
         Metadata {
             timestamp: Some(timestamp),
-            origin: Origin {
-                node: Some(self.node.clone()),
-                stream: Some(Arc::from(format!("client {}", client.id))),
-                partition: None,
-                offset: Some(offset),
-            },
+            origin: Origin::at(self.stream_of(client), offset),
             attributes: Some(Arc::new(attributes)),
             size: u32::try_from(size).unwrap_or(u32::MAX),
             ..Metadata::default()
