@@ -189,9 +189,17 @@ impl AckToken {
     fn settle(&mut self, status: AckStatus, now: Option<Instant>) {
         let Some(record) = self.record.take() else { return };
         let slot = &record.slots[self.slot as usize];
-        slot.status.fetch_max(status as u8, Ordering::AcqRel);
-        if slot.holders.fetch_sub(1, Ordering::AcqRel) == 1 {
+        // The only holder (the common case): nobody else can clone or resolve this message's
+        // token any more, so plain stores do; otherwise the read-modify-writes order the holders.
+        if slot.holders.load(Ordering::Acquire) == 1 {
+            slot.status.store(slot.status.load(Ordering::Relaxed).max(status as u8), Ordering::Relaxed);
+            slot.holders.store(0, Ordering::Relaxed);
             record.report(slot, now);
+        } else {
+            slot.status.fetch_max(status as u8, Ordering::AcqRel);
+            if slot.holders.fetch_sub(1, Ordering::AcqRel) == 1 {
+                record.report(slot, now);
+            }
         }
     }
 }
