@@ -189,6 +189,12 @@ impl Emitter {
         self.pending.get_mut(port).map(std::mem::take).unwrap_or_default()
     }
 
+    /// The message waiting on `port`, taken out if it is the only one.
+    pub(crate) fn take_single(&mut self, port: PortId) -> Option<Message> {
+        let batch = self.pending.get_mut(port)?;
+        if batch.len() == 1 { batch.pop() } else { None }
+    }
+
     /// Whether nothing waits on `port`.
     pub(crate) fn is_empty(&self, port: PortId) -> bool {
         self.pending.get(port).is_none_or(Vec::is_empty)
