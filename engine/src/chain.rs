@@ -52,6 +52,12 @@ impl Handed {
         self.bytes += batch.iter().map(|m| m.size_hint() as u64).sum::<u64>();
     }
 
+    /// Counts one message as handed on.
+    pub(crate) fn count_one(&mut self, message: &Message) {
+        self.messages += 1;
+        self.bytes += message.size_hint() as u64;
+    }
+
     /// Adds counts made elsewhere (by a fork).
     pub(crate) fn add(&mut self, other: Handed) {
         self.messages += other.messages;
@@ -90,9 +96,7 @@ impl Line {
         }
         // Most blocks emit one message for one: it goes on without a vector changing hands.
         if let Some(message) = self.stages[index].emitter.take_single(0) {
-            let fed = &mut self.stages[index].fed;
-            fed.messages += 1;
-            fed.bytes += message.size_hint() as u64;
+            self.stages[index].fed.count_one(&message);
             return self.push(index + 1, message);
         }
         let feed = self.stages[index].emitter.take_port(0);

@@ -58,6 +58,10 @@ impl Forked {
         if last || emitter.is_empty(0) {
             return;
         }
+        if let Some(message) = emitter.take_single(0) {
+            self.fed[index].count_one(&message);
+            return self.push(index + 1, message);
+        }
         let mut feed = emitter.take_port(0);
         self.fed[index].count(&feed);
         for message in feed.drain(..) {
