@@ -137,12 +137,14 @@ impl LineDecoder {
     pub(crate) fn decode(&self, lines: Lines) -> Decoded {
         let mut batch = Vec::with_capacity(lines.ends.len());
         let mut failures = Vec::new();
-        let now = std::time::Instant::now();
+        // One acknowledgement record for the lines read together.
+        let blank = |line: &[u8]| line.iter().all(u8::is_ascii_whitespace);
+        let mut tokens = self.tracker.tokens_at(lines.iter().filter(|(_, line)| !blank(line)).map(|(number, _)| number), std::time::Instant::now());
         for (number, line) in lines.iter() {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if line.iter().all(u8::is_ascii_whitespace) {
+            if blank(line) {
                 continue;
             }
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
             let meta = Metadata { origin: Origin::at(&self.from, number), size: u32::try_from(line.len()).unwrap_or(u32::MAX), ..Metadata::default() };
             // Validating the whole line at once and parsing it as text is faster than letting
             // the parser check every string it meets.
@@ -150,21 +152,20 @@ impl LineDecoder {
                 Ok(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
                 Err(error) => Err(format!("invalid UTF-8 at byte {}", error.valid_up_to() + 1)),
             };
+            let acks = tokens.next().unwrap_or_default();
             match parsed {
-                Ok(value) => batch.push(Message::with_meta(value, meta)),
+                Ok(value) => {
+                    let mut message = Message::with_meta(value, meta);
+                    message.acks = acks;
+                    batch.push(message);
+                }
                 Err(error) => {
                     let raw = String::from_utf8_lossy(line).into_owned();
-                    let message = Message::with_meta(serde_json::Value::String(raw), meta);
+                    let mut message = Message::with_meta(serde_json::Value::String(raw), meta);
+                    message.acks = acks;
                     failures.push((message, format!("{}:{number}: invalid JSON: {error}", self.stream)));
                 }
             }
-        }
-        // One acknowledgement record for the lines read together.
-        let line_of = |message: &Message| message.meta().origin.offset.unwrap_or_default();
-        let tokens = self.tracker.tokens_at(batch.iter().chain(failures.iter().map(|(m, _)| m)).map(line_of), now);
-        let stamped = batch.iter_mut().chain(failures.iter_mut().map(|(m, _)| m));
-        for (message, acks) in stamped.zip(tokens) {
-            message.acks = acks;
         }
         (batch, failures)
     }

@@ -119,11 +119,43 @@ impl AckTracker {
     /// Acknowledgement sets for a batch of new source messages read at `created`, one per id
     /// and in the same order. They share one record: one allocation for the batch instead of
     /// one per message, and resolving a batch's messages in order reads adjacent memory.
-    pub fn tokens_at(&self, ids: impl IntoIterator<Item = u64>, created: Instant) -> Vec<Acks> {
+    pub fn tokens_at(&self, ids: impl IntoIterator<Item = u64>, created: Instant) -> Tokens {
         let slots: SmallVec<[Slot; 1]> = ids.into_iter().map(Slot::new).collect();
-        let count = slots.len();
         let record = Arc::new(Record { tracker: Arc::clone(&self.inner), created, slots });
-        (0..count).map(|slot| Acks::of(AckToken { record: Some(Arc::clone(&record)), slot: slot as u32 })).collect()
+        Tokens { record, next: 0 }
+    }
+}
+
+/// The acknowledgement sets of a batch of source messages, handed out in the order of their ids
+/// ([`AckTracker::tokens_at`]). A set not taken counts as abandoned.
+#[derive(Debug)]
+pub struct Tokens {
+    record: Arc<Record>,
+    next: usize,
+}
+
+impl Iterator for Tokens {
+    type Item = Acks;
+
+    fn next(&mut self) -> Option<Acks> {
+        if self.next == self.record.slots.len() {
+            return None;
+        }
+        let slot = self.next as u32;
+        self.next += 1;
+        Some(Acks::of(AckToken { record: Some(Arc::clone(&self.record)), slot }))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = self.record.slots.len() - self.next;
+        (left, Some(left))
+    }
+}
+
+impl Drop for Tokens {
+    fn drop(&mut self) {
+        // Sets never handed out were never held: their messages are lost.
+        while self.next().is_some() {}
     }
 }
 
@@ -334,7 +366,7 @@ mod tests {
     #[test]
     fn a_batch_record_acks_each_message_on_its_own() {
         let (tracker, mut rx) = AckTracker::channel(None);
-        let mut tokens = tracker.tokens_at([10, 11, 12], Instant::now()).into_iter();
+        let mut tokens = tracker.tokens_at([10, 11, 12], Instant::now());
         let (a, b, c) = (tokens.next().expect("three"), tokens.next().expect("three"), tokens.next().expect("three"));
         let fanned_out = b.clone();
         b.resolve(AckStatus::Delivered);
@@ -343,5 +375,14 @@ mod tests {
         fanned_out.resolve(AckStatus::Failed);
         drop(c);
         assert_eq!(drain(&mut rx), vec![Ack { id: 11, status: AckStatus::Failed }, Ack { id: 12, status: AckStatus::Abandoned }]);
+    }
+
+    #[test]
+    fn sets_never_handed_out_are_abandoned() {
+        let (tracker, mut rx) = AckTracker::channel(None);
+        let mut tokens = tracker.tokens_at([1, 2], Instant::now());
+        tokens.next().expect("two").resolve(AckStatus::Delivered);
+        drop(tokens);
+        assert_eq!(drain(&mut rx), vec![Ack { id: 1, status: AckStatus::Delivered }, Ack { id: 2, status: AckStatus::Abandoned }]);
     }
 }

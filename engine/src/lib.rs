@@ -34,7 +34,7 @@ pub mod render;
 pub mod runtime;
 pub mod serve;
 
-pub use ack::{Ack, AckReceiver, AckStatus, AckTracker, Acks};
+pub use ack::{Ack, AckReceiver, AckStatus, AckTracker, Acks, Tokens};
 pub use block::{Block, Emitter, Function, FunctionBlock, RunContext, function_block};
 pub use channel::{DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, Input, WhenFull, ack_batch};
 pub use component::{BlockConfig, BuildContext, Component, Registry, Resource, Resources, Role};
