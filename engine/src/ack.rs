@@ -112,7 +112,7 @@ impl AckTracker {
     /// As [`AckTracker::token`], for a message read at `created`: a source stamping a whole
     /// batch reads the clock once.
     pub fn token_at(&self, id: u64, created: Instant) -> Acks {
-        let record = Arc::new(Record { tracker: Arc::clone(&self.inner), created, slots: smallvec::smallvec![Slot::new(id)] });
+        let record = Arc::new(Record::new(&self.inner, created, smallvec::smallvec![Slot::new(id)]));
         Acks::of(AckToken { record: Some(record), slot: 0 })
     }
 
@@ -121,7 +121,7 @@ impl AckTracker {
     /// one per message, and resolving a batch's messages in order reads adjacent memory.
     pub fn tokens_at(&self, ids: impl IntoIterator<Item = u64>, created: Instant) -> Tokens {
         let slots: SmallVec<[Slot; 1]> = ids.into_iter().map(Slot::new).collect();
-        let record = Arc::new(Record { tracker: Arc::clone(&self.inner), created, slots });
+        let record = Arc::new(Record::new(&self.inner, created, slots));
         Tokens { record, next: 0 }
     }
 }
@@ -166,6 +166,11 @@ struct Record {
     created: Instant,
     /// Inline for a lone message, so that it costs one allocation.
     slots: SmallVec<[Slot; 1]>,
+    /// Messages finished, by status (numbered from 1), added to the metrics when the record ends:
+    /// one update of the shared metrics per batch instead of several per message.
+    finished: [AtomicU32; 4],
+    /// When the last message was resolved, if its holder knew the time.
+    resolved_at: Option<Instant>,
 }
 
 /// One source message of a [`Record`].
@@ -185,16 +190,29 @@ impl Slot {
 }
 
 impl Record {
-    /// Reports the final outcome of the message in `slot`, resolved at `now` if known.
-    fn report(&self, slot: &Slot, now: Option<Instant>) {
+    fn new(tracker: &Arc<TrackerInner>, created: Instant, slots: SmallVec<[Slot; 1]>) -> Self {
+        Self { tracker: Arc::clone(tracker), created, slots, finished: Default::default(), resolved_at: None }
+    }
+
+    /// Reports the final outcome of the message in `slot`.
+    fn report(&self, slot: &Slot) {
         let status = AckStatus::from_u8(slot.status.load(Ordering::Acquire));
-        if let Some(metrics) = &self.tracker.metrics {
-            let now = now.unwrap_or_else(Instant::now);
-            metrics.observe(status, now.saturating_duration_since(self.created));
+        if self.tracker.metrics.is_some() {
+            self.finished[status as usize - 1].fetch_add(1, Ordering::Relaxed);
         }
         // The source may have stopped listening; then nobody needs the outcome.
         if let Some(tx) = &self.tracker.tx {
             let _ = tx.send(Ack { id: slot.id, status });
+        }
+    }
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        if let Some(metrics) = &self.tracker.metrics {
+            let finished = self.finished.each_mut().map(|n| u64::from(*n.get_mut()));
+            let now = self.resolved_at.unwrap_or_else(Instant::now);
+            metrics.observe_batch(finished, now.saturating_duration_since(self.created));
         }
     }
 }
@@ -219,18 +237,24 @@ impl AckToken {
 
     /// Records `status`; the last holder of the message reports its outcome.
     fn settle(&mut self, status: AckStatus, now: Option<Instant>) {
-        let Some(record) = self.record.take() else { return };
+        let Some(mut record) = self.record.take() else { return };
         let slot = &record.slots[self.slot as usize];
         // The only holder (the common case): nobody else can clone or resolve this message's
         // token any more, so plain stores do; otherwise the read-modify-writes order the holders.
         if slot.holders.load(Ordering::Acquire) == 1 {
             slot.status.store(slot.status.load(Ordering::Relaxed).max(status as u8), Ordering::Relaxed);
             slot.holders.store(0, Ordering::Relaxed);
-            record.report(slot, now);
+            record.report(slot);
         } else {
             slot.status.fetch_max(status as u8, Ordering::AcqRel);
             if slot.holders.fetch_sub(1, Ordering::AcqRel) == 1 {
-                record.report(slot, now);
+                record.report(slot);
+            }
+        }
+        // The record's last holder (checked cheaply first): its batch ends as `record` drops.
+        if Arc::strong_count(&record) == 1 {
+            if let Some(last) = Arc::get_mut(&mut record) {
+                last.resolved_at = now;
             }
         }
     }

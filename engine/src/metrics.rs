@@ -12,7 +12,6 @@ use prometheus::{
     Opts, Registry,
 };
 
-use crate::ack::AckStatus;
 
 /// Messages a node received.
 pub const RECEIVED_MESSAGES: &str = "runnel_node_received_messages_total";
@@ -36,7 +35,8 @@ pub const BATCH_DURATION: &str = "runnel_node_batch_duration_seconds";
 pub const EDGE_QUEUE: &str = "runnel_edge_queued_messages";
 /// Capacity of an edge's channel, in batches.
 pub const EDGE_CAPACITY: &str = "runnel_edge_capacity_batches";
-/// Seconds from a source emitting a message to its final acknowledgement.
+/// Seconds from a source reading a batch of messages to the final acknowledgement of its last
+/// one: one observation per batch (per message for sources that stamp messages one by one).
 pub const ACK_LATENCY: &str = "runnel_ack_latency_seconds";
 /// Final acknowledgements a source received, by status.
 pub const ACKS: &str = "runnel_source_acknowledgements_total";
@@ -128,7 +128,7 @@ impl PipelineMetrics {
             state_evictions: counter(&r, STATE_EVICTIONS, "Entries evicted early at the state cap.", &["node"]),
             edge_queue: gauge(&r, EDGE_QUEUE, "Messages waiting in an edge.", &["from", "port", "to"]),
             edge_capacity: gauge(&r, EDGE_CAPACITY, "Capacity of an edge in batches.", &["from", "port", "to"]),
-            ack_latency: histogram(&r, ACK_LATENCY, "Seconds from emission to final acknowledgement.", &["node"]),
+            ack_latency: histogram(&r, ACK_LATENCY, "Seconds from reading a batch of source messages to the final acknowledgement of its last one.", &["node"]),
             acks: counter(&r, ACKS, "Final acknowledgements a source received.", &["node", "status"]),
             websocket: WebSocketFamilies::new(&r),
             kafka: KafkaFamilies::new(&r),
@@ -279,9 +279,18 @@ pub struct AckMetrics {
 }
 
 impl AckMetrics {
-    pub(crate) fn observe(&self, status: AckStatus, latency: Duration) {
+    /// Records a batch of source messages whose last one was acknowledged `latency` after the
+    /// batch was read: `finished[s]` of them ended with the status numbered `s + 1`.
+    pub(crate) fn observe_batch(&self, finished: [u64; 4], latency: Duration) {
+        if finished.iter().all(|&n| n == 0) {
+            return;
+        }
         self.latency.observe(latency.as_secs_f64());
-        self.by_status[status as usize - 1].inc();
+        for (counter, n) in self.by_status.iter().zip(finished) {
+            if n > 0 {
+                counter.inc_by(n);
+            }
+        }
     }
 }
 
