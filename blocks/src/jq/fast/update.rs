@@ -40,6 +40,24 @@ pub(super) fn copy<'a>(assignment: &'a Expr, input: &'a Value) -> Out<'a> {
 /// `assignment` on `value` itself: `Ok(true)` when `value` holds the output, `Ok(false)` when
 /// there is none. `value` is unchanged unless this returns `Ok(true)`.
 pub(super) fn in_place(assignment: &Expr, value: &mut Value) -> Result<bool, Stop> {
+    // `.field = f` on an object, the most common update, sets the field directly: what the
+    // general path below does for it, without building a plan.
+    if let Expr::Assign(parts, f) = assignment
+        && let [Part { index: Expr::Lit(Value::String(key)), .. }] = parts.as_slice()
+        && value.is_object()
+    {
+        let Some(new) = f.eval(value)? else { return Ok(false) };
+        let new = new.into_owned();
+        if let Value::Object(fields) = value {
+            match fields.get_mut(key) {
+                Some(slot) => *slot = new,
+                None => {
+                    fields.insert(key.clone(), new);
+                }
+            }
+        }
+        return Ok(true);
+    }
     let Some(Plan { parts, leaf, indices }) = plan(assignment, value)? else { return Ok(false) };
     match indices {
         _ if parts.is_empty() => match leaf.apply(value)? {
