@@ -124,14 +124,14 @@ impl Lines {
 /// and line. Blank lines are skipped.
 #[derive(Debug)]
 pub(crate) struct LineDecoder {
+    /// The source node and the stream (file name) it reads.
     from: Arc<Stream>,
-    stream: Arc<str>,
     tracker: AckTracker,
 }
 
 impl LineDecoder {
     pub(crate) fn new(node: Arc<str>, stream: Arc<str>, tracker: AckTracker) -> Self {
-        Self { from: Stream::new(node, Some(stream.clone())), stream, tracker }
+        Self { from: Stream::new(node, Some(stream)), tracker }
     }
 
     pub(crate) fn decode(&self, lines: Lines) -> Decoded {
@@ -163,7 +163,7 @@ impl LineDecoder {
                     let raw = String::from_utf8_lossy(line).into_owned();
                     let mut message = Message::with_meta(serde_json::Value::String(raw), meta);
                     message.acks = acks;
-                    failures.push((message, format!("{}:{number}: invalid JSON: {error}", self.stream)));
+                    failures.push((message, format!("{}:{number}: invalid JSON: {error}", self.from.name.as_deref().unwrap_or_default())));
                 }
             }
         }

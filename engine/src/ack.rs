@@ -112,17 +112,16 @@ impl AckTracker {
     /// As [`AckTracker::token`], for a message read at `created`: a source stamping a whole
     /// batch reads the clock once.
     pub fn token_at(&self, id: u64, created: Instant) -> Acks {
-        let record = Arc::new(Record::new(&self.inner, created, smallvec::smallvec![Slot::new(id)]));
-        Acks::of(AckToken { record: Some(record), slot: 0 })
+        self.tokens_at([id], created).next().unwrap_or_default()
     }
 
     /// Acknowledgement sets for a batch of new source messages read at `created`, one per id
     /// and in the same order. They share one record: one allocation for the batch instead of
     /// one per message, and resolving a batch's messages in order reads adjacent memory.
     pub fn tokens_at(&self, ids: impl IntoIterator<Item = u64>, created: Instant) -> Tokens {
-        let slots: SmallVec<[Slot; 1]> = ids.into_iter().map(Slot::new).collect();
-        let record = Arc::new(Record::new(&self.inner, created, slots));
-        Tokens { record, next: 0 }
+        let slots = ids.into_iter().map(|id| Slot { id, holders: AtomicU32::new(1), status: AtomicU8::new(0) }).collect();
+        let record = Record { tracker: Arc::clone(&self.inner), created, slots, finished: Default::default(), resolved_at: None };
+        Tokens { record: Arc::new(record), next: 0 }
     }
 }
 
@@ -183,17 +182,7 @@ struct Slot {
     status: AtomicU8,
 }
 
-impl Slot {
-    fn new(id: u64) -> Self {
-        Self { id, holders: AtomicU32::new(1), status: AtomicU8::new(0) }
-    }
-}
-
 impl Record {
-    fn new(tracker: &Arc<TrackerInner>, created: Instant, slots: SmallVec<[Slot; 1]>) -> Self {
-        Self { tracker: Arc::clone(tracker), created, slots, finished: Default::default(), resolved_at: None }
-    }
-
     /// Reports the final outcome of the message in `slot`.
     fn report(&self, slot: &Slot) {
         let status = AckStatus::from_u8(slot.status.load(Ordering::Acquire));
@@ -227,12 +216,8 @@ pub struct AckToken {
 
 impl AckToken {
     /// Reports `status` for this holder.
-    pub fn resolve(self, status: AckStatus) {
-        self.finish(status, None);
-    }
-
-    fn finish(mut self, status: AckStatus, now: Option<Instant>) {
-        self.settle(status, now);
+    pub fn resolve(mut self, status: AckStatus) {
+        self.settle(status, None);
     }
 
     /// Records `status`; the last holder of the message reports its outcome.
@@ -318,8 +303,8 @@ impl Acks {
     /// Resolves every token with `status`.
     pub fn resolve(self, status: AckStatus) {
         let mut this = self;
-        for token in this.tokens.drain(..) {
-            token.finish(status, None);
+        for mut token in this.tokens.drain(..) {
+            token.settle(status, None);
         }
     }
 
@@ -327,8 +312,8 @@ impl Acks {
     /// sink acknowledging a batch) reads the clock once for all of them.
     pub fn resolve_at(self, status: AckStatus, now: Instant) {
         let mut this = self;
-        for token in this.tokens.drain(..) {
-            token.finish(status, Some(now));
+        for mut token in this.tokens.drain(..) {
+            token.settle(status, Some(now));
         }
     }
 }

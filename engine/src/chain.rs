@@ -48,8 +48,9 @@ pub(crate) struct Handed {
 impl Handed {
     /// Counts `batch` as handed on.
     pub(crate) fn count(&mut self, batch: &Batch) {
-        self.messages += batch.len() as u64;
-        self.bytes += batch.iter().map(|m| m.size_hint() as u64).sum::<u64>();
+        for message in batch {
+            self.count_one(message);
+        }
     }
 
     /// Counts one message as handed on.

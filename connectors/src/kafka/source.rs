@@ -184,7 +184,6 @@ impl Reader {
         Ok((batch, failures))
     }
 
-    /// The JSON value (or the raw payload and why it is not JSON) and the metadata of `message`.
     /// The stream of `topic`.
     fn stream_of(&mut self, topic: &Arc<str>) -> Arc<Stream> {
         if let Some(known) = self.topics.iter().find(|known| known.name.as_ref() == Some(topic)) {
@@ -195,6 +194,7 @@ impl Reader {
         stream
     }
 
+    /// The JSON value (or the raw payload and why it is not JSON) and the metadata of `message`.
     fn convert(&self, message: &BorrowedMessage<'_>, from: Arc<Stream>) -> (Result<Value, (String, String)>, Metadata) {
         let payload = message.payload();
         let offset = message.offset();

@@ -84,13 +84,13 @@ impl FastProgram {
         }
     }
 
-    /// Whether the program's output on `input` is truthy (`None`: it has no output).
     /// The output as a reference into the input or the program, for programs that are a path or
     /// a constant (`None` for any other).
     pub(super) fn borrow<'a>(&'a self, input: &'a Value) -> Option<Result<Option<&'a Value>, Stop>> {
         self.expr.borrow(input)
     }
 
+    /// Whether the program's output on `input` is truthy (`None`: it has no output).
     pub(super) fn run_bool(&self, input: &Value) -> Result<Option<bool>, Stop> {
         self.expr.truth(input)
     }
