@@ -57,16 +57,7 @@ fn fill(brokers: &str, topic: &str, messages: usize) {
 }
 
 fn delivered(running: &RunningPipeline) -> u64 {
-    running
-        .metrics()
-        .registry()
-        .gather()
-        .iter()
-        .filter(|f| f.name() == "runnel_source_acknowledgements_total")
-        .flat_map(|f| f.get_metric())
-        .filter(|m| m.get_label().iter().any(|l| l.name() == "status" && l.value() == "delivered"))
-        .map(|m| m.get_counter().get_value() as u64)
-        .sum()
+    running.metrics().total(runnel::engine::metrics::ACKS, Some(("status", "delivered"))) as u64
 }
 
 /// The engine copies `messages` from `input` to `output`; returns the time from its first

@@ -203,6 +203,20 @@ impl PipelineMetrics {
         self.sum(&self.dropped, node)
     }
 
+    /// The sum of metric `name` (counters and gauges) over its series that carry `label`, or over
+    /// all of them with `None`; 0 while it has none. For tests, benchmarks and embedders checking
+    /// a run.
+    pub fn total(&self, name: &str, label: Option<(&str, &str)>) -> f64 {
+        self.registry
+            .gather()
+            .iter()
+            .filter(|family| family.name() == name)
+            .flat_map(|family| family.get_metric())
+            .filter(|m| label.is_none_or(|(key, value)| m.get_label().iter().any(|l| l.name() == key && l.value() == value)))
+            .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
+            .sum()
+    }
+
     /// The names of every node that has metrics.
     pub fn node_names(&self) -> Vec<String> {
         use prometheus::core::Collector;

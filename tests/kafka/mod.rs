@@ -369,27 +369,10 @@ pub fn source_toml(brokers: &str, topic: &str, group: &str) -> String {
 
 /// The sum of counter `name` over the series with label `label`.
 pub fn counter(running: &RunningPipeline, name: &str, label: (&str, &str)) -> f64 {
-    running
-        .metrics()
-        .registry()
-        .gather()
-        .iter()
-        .filter(|family| family.name() == name)
-        .flat_map(|family| family.get_metric())
-        .filter(|m| m.get_label().iter().any(|l| l.name() == label.0 && l.value() == label.1))
-        .map(|m| m.get_counter().get_value())
-        .sum()
+    running.metrics().total(name, Some(label))
 }
 
 /// The sum of gauge `name` over all its series.
 pub fn gauge(running: &RunningPipeline, name: &str) -> f64 {
-    running
-        .metrics()
-        .registry()
-        .gather()
-        .iter()
-        .filter(|family| family.name() == name)
-        .flat_map(|family| family.get_metric())
-        .map(|m| m.get_gauge().get_value())
-        .sum()
+    running.metrics().total(name, None)
 }

@@ -11,15 +11,7 @@ use runnel::engine::PipelineMetrics;
 
 /// The value of metric `name` for `node` (a counter or a gauge), 0 when it has no series yet.
 pub(crate) fn metric(metrics: &PipelineMetrics, name: &str, node: &str) -> f64 {
-    metrics
-        .registry()
-        .gather()
-        .iter()
-        .filter(|family| family.name() == name)
-        .flat_map(|family| family.get_metric())
-        .filter(|m| m.get_label().iter().any(|l| l.name() == "node" && l.value() == node))
-        .map(|m| m.get_counter().get_value() + m.get_gauge().get_value())
-        .sum()
+    metrics.total(name, Some(("node", node)))
 }
 
 /// Polls `check` until it holds, for state only observable by looking (a gauge). Fails after 20 s.
