@@ -39,13 +39,8 @@ impl BlockConfig for WordCountConfig {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (source, input) = MemorySourceConfig::channel();
     let (sink, mut output) = MemorySinkConfig::channel();
-    let running = PipelineBuilder::new()
-        .source("in", source)
-        .block("count", ["in"], WordCountConfig)
-        .sink("out", ["count"], sink)
-        .build()?
-        .start()
-        .await?;
+    let running =
+        PipelineBuilder::new().source("in", source).block("count", ["in"], WordCountConfig).sink("out", ["count"], sink).build()?.start().await?;
 
     let feeder = tokio::spawn(async move {
         for text in ["hello world", "one two three", "runnel runs blocks"] {

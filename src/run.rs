@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use runnel::engine::{CancellationToken, PhaseHandle, PipelineMetrics, RunError, serve_metrics};
 
-use crate::progress::Progress;
 use crate::EXIT_CONFIG;
+use crate::progress::Progress;
 
 /// Options of `runnel run`.
 #[derive(Debug, clap::Args)]

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use runnel::connectors::{MemorySinkConfig, MemorySourceConfig};
-use runnel::engine::{Ack, AckStatus, async_trait, Block, BlockConfig, BlockError, BuildContext, BuildError, RunContext};
+use runnel::engine::{Ack, AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, RunContext, async_trait};
 use runnel::{Pipeline, PipelineBuilder};
 use serde_json::json;
 

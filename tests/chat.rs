@@ -133,8 +133,7 @@ async fn history_comes_back_from_the_store_after_a_restart() {
     let chat = Chat::start(addr, &log);
     let mut ann = Peer::start(&["client", "--url", &url]).await.expect("python");
     for text in ["first", "second"] {
-        ann.command(&format!("send {}", json!({"op": "publish", "channel": "chat/out", "data": {"room": "lobby", "text": text}})))
-            .await;
+        ann.command(&format!("send {}", json!({"op": "publish", "channel": "chat/out", "data": {"room": "lobby", "text": text}}))).await;
         loop {
             let frame = ann.frame().await;
             if frame["data"]["text"] == text {

@@ -81,10 +81,8 @@ fn sigterm_drains_everything_and_exits_0() {
     let stderr = String::from_utf8_lossy(&done.stderr);
     assert!(done.status.success(), "exit {:?}: {stderr}", done.status);
     let text = std::fs::read_to_string(&out).expect("reads");
-    let ids: Vec<u64> = text
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("whole JSON lines")["id"].as_u64().expect("id"))
-        .collect();
+    let ids: Vec<u64> =
+        text.lines().map(|l| serde_json::from_str::<serde_json::Value>(l).expect("whole JSON lines")["id"].as_u64().expect("id")).collect();
     assert!(ids.iter().enumerate().all(|(i, id)| i as u64 == *id), "ids must be 0..n with no gap");
     let summary = format!("runnel: {} messages in, {} out, 0 errors", ids.len(), ids.len());
     assert!(stderr.contains(&summary), "expected {summary:?} in {stderr}");

@@ -46,11 +46,7 @@ async fn every_block_handles_every_message_and_finishes() {
             statuses.push(ack.status);
         }
         assert_eq!(statuses.len(), count as usize, "`{}`: every message acknowledged", entry.type_name);
-        assert!(
-            statuses.iter().all(|s| matches!(s, AckStatus::Delivered | AckStatus::Dropped)),
-            "`{}`: {statuses:?}",
-            entry.type_name
-        );
+        assert!(statuses.iter().all(|s| matches!(s, AckStatus::Delivered | AckStatus::Dropped)), "`{}`: {statuses:?}", entry.type_name);
         assert_eq!(metrics.received_total("block"), count, "`{}` counted its input", entry.type_name);
     }
 }

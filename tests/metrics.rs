@@ -86,9 +86,7 @@ fn a_prometheus_server_scrapes_the_pipeline() {
             .expect("prometheus starts"),
     );
     let query = "/api/v1/query?query=runnel_node_received_messages_total%7Bnode%3D%22console%22%7D";
-    let body = wait_for("Prometheus to have scraped runnel", 60, || {
-        http_get(web, query).map(|(_, b)| b).filter(|b| b.contains("\"result\":[{"))
-    });
+    let body = wait_for("Prometheus to have scraped runnel", 60, || http_get(web, query).map(|(_, b)| b).filter(|b| b.contains("\"result\":[{")));
     let parsed: serde_json::Value = serde_json::from_str(&body).expect("JSON");
     let value = parsed["data"]["result"][0]["value"][1].as_str().and_then(|v| v.parse::<f64>().ok()).expect("a sample");
     assert!(value > 0.0, "the sink had received {value} messages");

@@ -4,9 +4,9 @@
 use std::num::NonZeroUsize;
 use std::time::Duration;
 
+use runnel::PipelineBuilder;
 use runnel::connectors::{GeneratorConfig, MemorySinkConfig, MemorySourceConfig};
 use runnel::engine::{PipelineSettings, RunError};
-use runnel::PipelineBuilder;
 use serde_json::json;
 
 use crate::support::{StallingSink, pipeline, run_to_end, settle};
@@ -293,8 +293,7 @@ inputs = ["double.errors"]
 async fn forked_stateless_blocks_keep_input_order() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("in.ndjson");
-    let lines: Vec<String> =
-        (0..20_000).map(|n| if n % 1000 == 7 { r#"{"n":"x"}"#.to_owned() } else { format!(r#"{{"n":{n}}}"#) }).collect();
+    let lines: Vec<String> = (0..20_000).map(|n| if n % 1000 == 7 { r#"{"n":"x"}"#.to_owned() } else { format!(r#"{{"n":{n}}}"#) }).collect();
     std::fs::write(&input, lines.join("\n")).expect("writes input");
     let running = pipeline(&format!(
         r#"

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, RunContext, async_trait};
 use runnel::Pipeline;
+use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, RunContext, async_trait};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 

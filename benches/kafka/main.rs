@@ -14,10 +14,10 @@ mod baseline;
 
 use std::time::{Duration, Instant};
 
+use rdkafka::ClientConfig;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::producer::{BaseRecord, DefaultProducerContext, Producer, ThreadedProducer};
-use rdkafka::ClientConfig;
 use runnel::{Pipeline, RunningPipeline};
 use serde_json::json;
 
@@ -30,8 +30,7 @@ fn unique(prefix: &str) -> String {
 }
 
 fn create_topic(brokers: &str, topic: &str) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
     let new = NewTopic::new(topic, PARTITIONS, TopicReplication::Fixed(1));
     for result in futures::executor::block_on(admin.create_topics([&new], &AdminOptions::new())).expect("create_topics") {
         result.unwrap_or_else(|(name, code)| panic!("cannot create topic {name}: {code}"));
@@ -45,8 +44,9 @@ fn fill(brokers: &str, topic: &str, messages: usize) {
     let texts = ["see you at the gate at noon", "did anyone try the new build?", "lunch?", "the deploy is green, merging now"];
     for n in 0..messages {
         let (room, user) = (format!("room-{}", n % 8), format!("user-{}", n % 50));
-        let payload = json!({"id": n, "kind": "chat", "room": room, "user": user, "text": texts[n % texts.len()], "ts": 1_763_798_400_000_u64 + n as u64})
-            .to_string();
+        let payload =
+            json!({"id": n, "kind": "chat", "room": room, "user": user, "text": texts[n % texts.len()], "ts": 1_763_798_400_000_u64 + n as u64})
+                .to_string();
         let mut record = BaseRecord::to(topic).payload(&payload).key(&user);
         while let Err((_, back)) = producer.send(record) {
             producer.poll(Duration::from_millis(5));

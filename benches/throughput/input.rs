@@ -5,8 +5,8 @@ use std::io::{BufWriter, Write};
 use std::path::Path;
 
 const WORDS: &[&str] = &[
-    "hello", "everyone", "see", "you", "at", "the", "gate", "noon", "lunch", "is", "ready", "coffee", "deploy", "tonight",
-    "meeting", "moved", "thanks", "great", "work", "weekend", "plans", "anyone",
+    "hello", "everyone", "see", "you", "at", "the", "gate", "noon", "lunch", "is", "ready", "coffee", "deploy", "tonight", "meeting", "moved",
+    "thanks", "great", "work", "weekend", "plans", "anyone",
 ];
 
 /// Writes `count` events to `path`; returns the number of bytes written.

@@ -79,7 +79,8 @@ impl BlockConfig for PassConfig {
 
 fn pipeline(scenario: Scenario, input: &Path, output: &Path) -> Pipeline {
     let source = format!("[sources.in]\ntype = \"file\"\npath = {:?}\n", input.display().to_string());
-    let sink = |from: &str| format!("[sinks.out]\ntype = \"file\"\ninputs = [\"{from}\"]\npath = {:?}\nappend = false\n", output.display().to_string());
+    let sink =
+        |from: &str| format!("[sinks.out]\ntype = \"file\"\ninputs = [\"{from}\"]\npath = {:?}\nappend = false\n", output.display().to_string());
     let registry = runnel::registry();
     match scenario {
         Scenario::Pass => {

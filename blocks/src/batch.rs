@@ -2,8 +2,7 @@
 //! time, whichever comes first.
 
 use runnel_engine::{
-    Acks, Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Metadata, Role,
-    async_trait, function_block,
+    Acks, Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Metadata, Role, async_trait, function_block,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -107,8 +106,7 @@ impl FunctionBlock for Batcher {
         self.acks.merge(message.acks.take());
         self.bytes += size;
         self.values.push(message.into_value());
-        let full = self.values.len() >= self.config.max_messages
-            || self.config.max_bytes.is_some_and(|max| self.bytes >= max);
+        let full = self.values.len() >= self.config.max_messages || self.config.max_bytes.is_some_and(|max| self.bytes >= max);
         if full {
             self.emit(out);
         }

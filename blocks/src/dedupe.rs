@@ -2,10 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use runnel_engine::{
-    Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait,
-    function_block,
-};
+use runnel_engine::{Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait, function_block};
 use serde::Deserialize;
 
 use crate::cap::Evictions;

@@ -1,9 +1,6 @@
 //! The `filter` block: keeps the messages for which a jq condition holds.
 
-use runnel_engine::{
-    Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait,
-    function_block,
-};
+use runnel_engine::{Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait, function_block};
 use serde::Deserialize;
 
 use crate::jq::JqProgram;

@@ -239,11 +239,7 @@ impl JqProgram {
 
     /// Feeds each output to `f` until it returns `Ok(false)` or an error. jaq's values and context
     /// are not `Send`, so they live only inside this call.
-    fn each_output(
-        &self,
-        input: &Value,
-        mut f: impl FnMut(Result<Val, JqError>) -> Result<bool, JqError>,
-    ) -> Result<(), JqError> {
+    fn each_output(&self, input: &Value, mut f: impl FnMut(Result<Val, JqError>) -> Result<bool, JqError>) -> Result<(), JqError> {
         let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
         for output in self.filter.id.run((ctx, convert::to_val(input))) {
             if !f(output.map_err(JqError::from_exception))? {
@@ -296,13 +292,8 @@ fn compile(source: &str) -> Result<jaq_core::Filter<Data>, Vec<CompileProblem>> 
     let funs = jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>());
     // The arena holds the text of imported modules; the default loader imports none.
     let arena = Arena::default();
-    let modules = Loader::new(defs)
-        .load(&arena, File { code: source, path: () })
-        .map_err(|errors| error::load_problems(source, errors))?;
-    Compiler::default()
-        .with_funs(funs)
-        .compile(modules)
-        .map_err(|errors| error::compile_problems(source, errors))
+    let modules = Loader::new(defs).load(&arena, File { code: source, path: () }).map_err(|errors| error::load_problems(source, errors))?;
+    Compiler::default().with_funs(funs).compile(modules).map_err(|errors| error::compile_problems(source, errors))
 }
 
 #[cfg(test)]

@@ -1,9 +1,6 @@
 //! The `map` block: replaces each message with the outputs of a jq program.
 
-use runnel_engine::{
-    Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait,
-    function_block,
-};
+use runnel_engine::{Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait, function_block};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -2,8 +2,7 @@
 
 use indexmap::IndexMap;
 use runnel_engine::{
-    Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, PortId, Role, async_trait,
-    function_block,
+    Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, PortId, Role, async_trait, function_block,
 };
 use serde::Deserialize;
 

@@ -4,10 +4,7 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use runnel_engine::{
-    Ack, AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, Message, PipelineBuilder, RunContext,
-    async_trait,
-};
+use runnel_engine::{Ack, AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, Message, PipelineBuilder, RunContext, async_trait};
 use serde_json::Value;
 
 /// What came out of [`run_block`].

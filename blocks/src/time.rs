@@ -29,9 +29,9 @@ impl TryFrom<DurationText> for Span {
     fn try_from(text: DurationText) -> Result<Self, String> {
         match text {
             DurationText::Millis(ms) => Ok(Self(Duration::from_millis(ms))),
-            DurationText::Text(text) => humantime::parse_duration(&text)
-                .map(Self)
-                .map_err(|e| format!("`{text}` is not a duration such as \"10s\" or \"250ms\": {e}")),
+            DurationText::Text(text) => {
+                humantime::parse_duration(&text).map(Self).map_err(|e| format!("`{text}` is not a duration such as \"10s\" or \"250ms\": {e}"))
+            }
         }
     }
 }

@@ -1,9 +1,6 @@
 //! The `unbatch` block: splits a message holding an array into one message per element.
 
-use runnel_engine::{
-    Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait,
-    function_block,
-};
+use runnel_engine::{Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait, function_block};
 use serde::Deserialize;
 use serde_json::Value;
 

@@ -48,11 +48,12 @@ impl BlockConfig for FileSinkConfig {
         let path = cx.resolve(&self.path);
         let mut options = OpenOptions::new();
         options.create(true);
-        if self.append { options.append(true) } else { options.write(true).truncate(true) };
-        let file = options
-            .open(&path)
-            .await
-            .map_err(|e| BuildError::Invalid(format!("cannot open {} for writing: {e}", path.display())))?;
+        if self.append {
+            options.append(true)
+        } else {
+            options.write(true).truncate(true)
+        };
+        let file = options.open(&path).await.map_err(|e| BuildError::Invalid(format!("cannot open {} for writing: {e}", path.display())))?;
         Ok(Box::new(FileSink { file, fsync: self.fsync }))
     }
 }

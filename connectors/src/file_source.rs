@@ -42,9 +42,7 @@ impl BlockConfig for FileSourceConfig {
 
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
         let path = cx.resolve(&self.path);
-        let file = tokio::fs::File::open(&path)
-            .await
-            .map_err(|e| BuildError::Invalid(format!("cannot open {}: {e}", path.display())))?;
+        let file = tokio::fs::File::open(&path).await.map_err(|e| BuildError::Invalid(format!("cannot open {}: {e}", path.display())))?;
         let follow = self.follow.then(|| Duration::from_millis(self.poll_interval_ms));
         Ok(Box::new(FileSource { file, path, follow }))
     }
@@ -68,4 +66,3 @@ impl Block for FileSource {
         read_into(reader, decoder, &mut cx, self.follow).await
     }
 }
-

@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Role, RunContext, Stream, async_trait};
+use runnel_engine::{
+    Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Role, RunContext, Stream, async_trait,
+};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -86,8 +88,8 @@ pub struct Generator {
 }
 
 const WORDS: &[&str] = &[
-    "hello", "everyone", "see", "you", "at", "the", "gate", "noon", "lunch", "is", "ready", "who", "wants", "coffee",
-    "build", "passed", "deploy", "tonight", "great", "work", "thanks", "meeting", "moved", "to", "three", "o'clock",
+    "hello", "everyone", "see", "you", "at", "the", "gate", "noon", "lunch", "is", "ready", "who", "wants", "coffee", "build", "passed", "deploy",
+    "tonight", "great", "work", "thanks", "meeting", "moved", "to", "three", "o'clock",
 ];
 
 const KINDS: &[(&str, u32)] = &[("chat", 80), ("join", 8), ("typing", 4), ("leave", 8)];
@@ -121,12 +123,7 @@ impl Generator {
         map.insert("user".into(), Value::from(user));
         map.insert("text".into(), Value::from(text));
         map.insert("ts".into(), Value::from(ts));
-        let meta = Metadata {
-            timestamp: Some(ts),
-            origin: Origin::at(from, id),
-            size: size as u32,
-            ..Metadata::default()
-        };
+        let meta = Metadata { timestamp: Some(ts), origin: Origin::at(from, id), size: size as u32, ..Metadata::default() };
         Message::with_meta(Value::Object(map), meta)
     }
 }

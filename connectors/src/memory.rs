@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use runnel_engine::{
-    Ack, AckReceiver, AckStatus, AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message,
-    Origin, Resources, Role, RunContext, Stream, async_trait,
+    Ack, AckReceiver, AckStatus, AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Origin, Resources, Role,
+    RunContext, Stream, async_trait,
 };
 use serde::Deserialize;
 use serde_json::Value;

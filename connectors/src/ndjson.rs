@@ -148,7 +148,8 @@ impl LineDecoder {
                 continue;
             }
             let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let meta = Metadata { origin: Origin::at(&self.from, number), size: u32::try_from(line.len()).unwrap_or(u32::MAX), ..Metadata::default() };
+            let meta =
+                Metadata { origin: Origin::at(&self.from, number), size: u32::try_from(line.len()).unwrap_or(u32::MAX), ..Metadata::default() };
             // Validating the whole line at once and parsing it as text is faster than letting
             // the parser check every string it meets.
             let parsed = match std::str::from_utf8(line) {

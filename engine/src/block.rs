@@ -268,7 +268,6 @@ impl<F: FunctionBlock> Block for Function<F> {
     }
 }
 
-
 /// Wraps a [`FunctionBlock`] into the boxed [`Block`] that [`crate::BlockConfig::build`] returns.
 pub fn function_block(block: impl FunctionBlock) -> Box<dyn Block> {
     Box::new(Function::new(block))

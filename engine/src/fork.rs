@@ -24,10 +24,7 @@ pub(crate) struct Forked {
 impl Forked {
     /// Forks of the leading blocks of `stages` that can fork; `None` when the first cannot.
     pub(crate) fn of(stages: &[Stage]) -> Option<Self> {
-        let forked: Vec<_> = stages
-            .iter()
-            .map_while(|stage| Some((stage.block.fork()?, Emitter::new(stage.output.port_count()))))
-            .collect();
+        let forked: Vec<_> = stages.iter().map_while(|stage| Some((stage.block.fork()?, Emitter::new(stage.output.port_count())))).collect();
         let fed = vec![Handed::default(); forked.len()];
         (!forked.is_empty()).then_some(Self { stages: forked, fed, took: Duration::ZERO })
     }

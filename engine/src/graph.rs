@@ -78,12 +78,7 @@ pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-fn check_inputs(
-    graph: &mut PipelineGraph,
-    index: &HashMap<String, NodeIndex>,
-    settings: &PipelineSettings,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
+fn check_inputs(graph: &mut PipelineGraph, index: &HashMap<String, NodeIndex>, settings: &PipelineSettings, diagnostics: &mut Vec<Diagnostic>) {
     let mut edges = Vec::new();
     for to in graph.node_indices() {
         let node = &graph[to];

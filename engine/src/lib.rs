@@ -20,11 +20,11 @@
 pub mod ack;
 pub mod block;
 mod chain;
-mod fork;
 pub mod channel;
 pub mod component;
 pub mod config;
 pub mod error;
+mod fork;
 pub mod graph;
 pub mod message;
 pub mod metrics;

@@ -7,11 +7,7 @@
 
 use std::time::Duration;
 
-use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry,
-};
-
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
 /// Messages a node received.
 pub const RECEIVED_MESSAGES: &str = "runnel_node_received_messages_total";
@@ -66,8 +62,7 @@ pub const KAFKA_REWINDS: &str = "runnel_kafka_partition_rewinds_total";
 /// Messages a Kafka sink handed to the producer and still waits a delivery report for.
 pub const KAFKA_PRODUCER_IN_FLIGHT: &str = "runnel_kafka_producer_in_flight_messages";
 
-const LATENCY_BUCKETS: &[f64] =
-    &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
+const LATENCY_BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
 
 /// The metric families of one pipeline, registered in its own [`Registry`].
 #[derive(Clone, Debug)]
@@ -128,7 +123,12 @@ impl PipelineMetrics {
             state_evictions: counter(&r, STATE_EVICTIONS, "Entries evicted early at the state cap.", &["node"]),
             edge_queue: gauge(&r, EDGE_QUEUE, "Messages waiting in an edge.", &["from", "port", "to"]),
             edge_capacity: gauge(&r, EDGE_CAPACITY, "Capacity of an edge in batches.", &["from", "port", "to"]),
-            ack_latency: histogram(&r, ACK_LATENCY, "Seconds from reading a batch of source messages to the final acknowledgement of its last one.", &["node"]),
+            ack_latency: histogram(
+                &r,
+                ACK_LATENCY,
+                "Seconds from reading a batch of source messages to the final acknowledgement of its last one.",
+                &["node"],
+            ),
             acks: counter(&r, ACKS, "Final acknowledgements a source received.", &["node", "status"]),
             websocket: WebSocketFamilies::new(&r),
             kafka: KafkaFamilies::new(&r),
@@ -450,9 +450,7 @@ mod tests {
         node.received_messages.inc_by(3);
         metrics.port("n", "out").sent_messages.inc_by(2);
         metrics.edge("n", "out", "m", 4).set(1);
-        let text = prometheus::TextEncoder::new()
-            .encode_to_string(&metrics.registry().gather())
-            .expect("encodes");
+        let text = prometheus::TextEncoder::new().encode_to_string(&metrics.registry().gather()).expect("encodes");
         assert!(text.contains("runnel_node_received_messages_total{node=\"n\"} 3"), "{text}");
         assert_eq!(metrics.sent_total("n"), 2);
     }

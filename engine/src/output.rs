@@ -162,12 +162,14 @@ impl Output {
             OnError::Drop => {
                 self.metrics.dropped_error.inc_by(failures.len() as u64);
                 let count = failures.len() as u64;
-                let (first, error) = failures.into_iter().fold(None, |first, (m, e)| {
-                    let origin = m.meta().origin.clone();
-                    m.ack(AckStatus::Dropped);
-                    first.or(Some((origin, e)))
-                })
-                .expect("checked non-empty");
+                let (first, error) = failures
+                    .into_iter()
+                    .fold(None, |first, (m, e)| {
+                        let origin = m.meta().origin.clone();
+                        m.ack(AckStatus::Dropped);
+                        first.or(Some((origin, e)))
+                    })
+                    .expect("checked non-empty");
                 self.log_dropped(count, &first, &error);
                 Ok(())
             }

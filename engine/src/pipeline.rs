@@ -47,12 +47,7 @@ impl Pipeline {
     ///
     /// # Errors
     /// [`ValidationError`] with every problem found.
-    pub fn parse(
-        text: &str,
-        file: Option<PathBuf>,
-        registry: &Registry,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ValidationError> {
+    pub fn parse(text: &str, file: Option<PathBuf>, registry: &Registry, env: impl Fn(&str) -> Option<String>) -> Result<Self, ValidationError> {
         let base_dir = file.as_deref().and_then(Path::parent).map(Path::to_owned).unwrap_or_default();
         let mut diagnostics = Vec::new();
         let parsed = config::parse(text, file, registry, env, &mut diagnostics);
@@ -71,13 +66,7 @@ impl Pipeline {
         let graph = graph::check(nodes, &settings, &mut diagnostics);
         sort(&mut diagnostics);
         match graph {
-            Some(graph) if !parse_failed => Ok(Self {
-                graph,
-                settings,
-                warnings: diagnostics,
-                base_dir,
-                resources: Resources::default(),
-            }),
+            Some(graph) if !parse_failed => Ok(Self { graph, settings, warnings: diagnostics, base_dir, resources: Resources::default() }),
             _ => Err(ValidationError { diagnostics }),
         }
     }

@@ -132,14 +132,7 @@ impl Pipeline {
             let errors = take_port(ERRORS_PORT);
             let output = Output::new(name.clone(), regular, errors, node.on_error, node_metrics.clone());
             let input = Input::new(receivers.remove(&at.index()).unwrap_or_default(), node_metrics.clone());
-            let cx = RunContext {
-                name,
-                input,
-                output,
-                shutdown: shutdown.child_token(),
-                metrics: node_metrics,
-                batch_size: settings.batch_size,
-            };
+            let cx = RunContext { name, input, output, shutdown: shutdown.child_token(), metrics: node_metrics, batch_size: settings.batch_size };
             built.push((block, cx));
         }
         if !failures.is_empty() {

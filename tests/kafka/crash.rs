@@ -76,7 +76,11 @@ fn sigkill_at_random_points_loses_nothing() {
     let committed: i64 = super::committed(&brokers, &group, &input).values().sum();
     assert_eq!(committed, MESSAGES as i64, "a clean stop commits everything");
     let missing: Vec<u64> = (0..MESSAGES).filter(|n| !seen.contains_key(n)).take(10).collect();
-    assert!(complete && missing.is_empty(), "{} of {MESSAGES} input messages never reached the output, e.g. {missing:?}", MESSAGES - seen.len() as u64);
+    assert!(
+        complete && missing.is_empty(),
+        "{} of {MESSAGES} input messages never reached the output, e.g. {missing:?}",
+        MESSAGES - seen.len() as u64
+    );
     let total = topic_size(&brokers, &output);
     let duplicates = total - MESSAGES as i64;
     eprintln!(

@@ -5,19 +5,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rdkafka::Message as _;
+use runnel::PipelineBuilder;
 use runnel::connectors::{KafkaSourceConfig, take_output};
 use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, RunContext, async_trait};
-use runnel::PipelineBuilder;
 use serde_json::{Value, json};
 
 use super::{
-    source_toml, Record, brokers, committed, counter, create_topic, eventually, headers_of, payloads, produce, read_topic, runtime, stop,
-    unique,
+    Record, brokers, committed, counter, create_topic, eventually, headers_of, payloads, produce, read_topic, runtime, source_toml, stop, unique,
 };
 use crate::support::pipeline;
-
-
-
 
 #[test]
 fn a_round_trip_keeps_keys_and_headers_and_commits_everything() {
@@ -43,9 +39,7 @@ fn a_round_trip_keeps_keys_and_headers_and_commits_everything() {
     let runtime = runtime();
     let running = runtime.block_on(pipeline(&toml).start()).expect("starts");
     let copied = read_topic(&brokers, &output, 20, Duration::from_secs(60));
-    eventually("the group committed every offset", Duration::from_secs(30), || {
-        committed(&brokers, &group, &input).values().sum::<i64>() == 20
-    });
+    eventually("the group committed every offset", Duration::from_secs(30), || committed(&brokers, &group, &input).values().sum::<i64>() == 20);
     stop(&runtime, running);
 
     assert_eq!(copied.len(), 20, "every message copied");
@@ -84,9 +78,7 @@ fn bad_json_goes_to_the_errors_port_and_the_partition_goes_on() {
         let bad = tokio::time::timeout(within, dead.recv()).await.expect("in time").expect("an error record");
         (good, bad)
     });
-    eventually("the offset after the last message is committed", Duration::from_secs(30), || {
-        committed(&brokers, &group, &input).get(&0) == Some(&5)
-    });
+    eventually("the offset after the last message is committed", Duration::from_secs(30), || committed(&brokers, &group, &input).get(&0) == Some(&5));
     stop(&runtime, running);
 
     let values: Vec<&Value> = good.iter().map(|m| m.value()).collect();

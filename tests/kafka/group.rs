@@ -31,7 +31,13 @@ fn two_processes_split_the_partitions_and_one_takes_over_when_the_other_is_kille
     let dir = tempfile::tempdir().expect("tempdir");
     let pipeline = copy_pipeline(dir.path());
     let env = |instance: &'static str| -> Vec<(&'static str, String)> {
-        vec![("KAFKA_BROKERS", brokers.clone()), ("IN", input.clone()), ("OUT", output.clone()), ("GROUP", group.clone()), ("INSTANCE", instance.to_owned())]
+        vec![
+            ("KAFKA_BROKERS", brokers.clone()),
+            ("IN", input.clone()),
+            ("OUT", output.clone()),
+            ("GROUP", group.clone()),
+            ("INSTANCE", instance.to_owned()),
+        ]
     };
     let (env_a, env_b) = (env("a"), env("b"));
     let env_a: Vec<(&str, &str)> = env_a.iter().map(|(k, v)| (*k, v.as_str())).collect();
@@ -47,11 +53,15 @@ fn two_processes_split_the_partitions_and_one_takes_over_when_the_other_is_kille
             let mut n: u64 = 0;
             while !stop.load(Ordering::Relaxed) {
                 let chunk = n..n + 200;
-                produce(&brokers, &input, chunk.clone().map(|n| Record {
-                    payload: json!({"n": n, "p": n % 4}).to_string(),
-                    partition: Some((n % 4) as i32),
-                    ..Record::default()
-                }));
+                produce(
+                    &brokers,
+                    &input,
+                    chunk.clone().map(|n| Record {
+                        payload: json!({"n": n, "p": n % 4}).to_string(),
+                        partition: Some((n % 4) as i32),
+                        ..Record::default()
+                    }),
+                );
                 n = chunk.end;
                 std::thread::sleep(Duration::from_millis(100));
             }
@@ -102,7 +112,5 @@ fn two_processes_split_the_partitions_and_one_takes_over_when_the_other_is_kille
         .collect();
     assert_eq!(late.len(), PARTITIONS as usize, "after the takeover the survivor copies every partition");
     let duplicates = reader.messages.len() as u64 - produced;
-    eprintln!(
-        "group test: split {split:?}; {produced} messages; second process killed at output size {killed_at}; {duplicates} duplicates"
-    );
+    eprintln!("group test: split {split:?}; {produced} messages; second process killed at output size {killed_at}; {duplicates} duplicates");
 }

@@ -38,9 +38,11 @@ use crate::support::{free_addr, http_get, peers_required, runnel_bin, wait_for};
 /// In CI when the broker is unreachable.
 pub fn brokers() -> Option<String> {
     let brokers = std::env::var("RUNNEL_KAFKA_BROKERS").unwrap_or_else(|_| "127.0.0.1:19092".to_owned());
-    let reachable = brokers.split(',').filter_map(|b| b.to_socket_addrs().ok()).flatten().any(|addr| {
-        TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok()
-    });
+    let reachable = brokers
+        .split(',')
+        .filter_map(|b| b.to_socket_addrs().ok())
+        .flatten()
+        .any(|addr| TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_ok());
     if reachable {
         return Some(brokers);
     }
@@ -62,8 +64,7 @@ pub const SESSION_TIMEOUT: &str = "6000";
 
 /// Creates `topic` with `partitions` partitions.
 pub fn create_topic(brokers: &str, topic: &str, partitions: i32) {
-    let admin: AdminClient<DefaultClientContext> =
-        ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new().set("bootstrap.servers", brokers).create().expect("admin client");
     let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
     let results = futures::executor::block_on(admin.create_topics([&new], &AdminOptions::new())).expect("create_topics");
     for result in results {
@@ -88,11 +89,8 @@ impl Record {
 
 /// Produces `records` to `topic` and waits until the broker has them all.
 pub fn produce(brokers: &str, topic: &str, records: impl IntoIterator<Item = Record>) {
-    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
-        .set("bootstrap.servers", brokers)
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer");
+    let producer: ThreadedProducer<DefaultProducerContext> =
+        ClientConfig::new().set("bootstrap.servers", brokers).set("linger.ms", "5").create().expect("producer");
     for record in records {
         let headers = record.headers.iter().fold(OwnedHeaders::new(), |all, (k, v)| all.insert(Header { key: k, value: Some(v) }));
         let mut base = BaseRecord::to(topic).payload(&record.payload).headers(headers);
@@ -178,9 +176,7 @@ pub fn read_topic(brokers: &str, topic: &str, count: usize, timeout: Duration) -
 /// The sum of the high watermarks of `topic`'s partitions: how many messages it holds.
 pub fn topic_size(brokers: &str, topic: &str) -> i64 {
     let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).create().expect("consumer");
-    (0..partition_count(&consumer, topic))
-        .map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).map_or(0, |(_, high)| high))
-        .sum()
+    (0..partition_count(&consumer, topic)).map(|p| consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).map_or(0, |(_, high)| high)).sum()
 }
 
 /// A `runnel run` process with its log in a file, killed when dropped; a failing test prints
@@ -289,9 +285,10 @@ pub struct Random(u64);
 
 impl Random {
     pub fn new(what: &str) -> Self {
-        let seed = std::env::var("RUNNEL_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1
-        });
+        let seed = std::env::var("RUNNEL_TEST_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1, |d| d.as_nanos() as u64) | 1);
         eprintln!("{what}: RUNNEL_TEST_SEED={seed}");
         Self(seed)
     }
@@ -320,8 +317,7 @@ pub fn headers_of(message: &OwnedMessage) -> Vec<(String, String)> {
 
 /// The offsets `group` committed in `topic`, by partition (partitions without one are left out).
 pub fn committed(brokers: &str, group: &str, topic: &str) -> HashMap<i32, i64> {
-    let consumer: BaseConsumer =
-        ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", group).create().expect("consumer");
+    let consumer: BaseConsumer = ClientConfig::new().set("bootstrap.servers", brokers).set("group.id", group).create().expect("consumer");
     let mut list = TopicPartitionList::new();
     for p in 0..partition_count(&consumer, topic) {
         list.add_partition(topic, p);

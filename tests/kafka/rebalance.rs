@@ -15,9 +15,7 @@ use runnel::{PipelineBuilder, RunningPipeline};
 use serde_json::json;
 use tokio::sync::Notify;
 
-use super::{
-    Record, SESSION_TIMEOUT, brokers, committed, counter, create_topic, eventually, gauge, produce, runtime, source_toml, stop, unique,
-};
+use super::{Record, SESSION_TIMEOUT, brokers, committed, counter, create_topic, eventually, gauge, produce, runtime, source_toml, stop, unique};
 
 /// A sink that holds every message until its gate opens, then acknowledges them as delivered
 /// (and every later one at once).
@@ -124,9 +122,7 @@ fn start_holding(runtime: &tokio::runtime::Runtime, brokers: &str, revoke_timeou
     let running = runtime.block_on(pipeline.start()).expect("starts");
     eventually("all 10 messages are in flight", Duration::from_secs(60), || sink.held.load(Ordering::SeqCst) == 10);
     assert!(committed(brokers, &group, &topic).is_empty(), "nothing is finished, nothing is committed");
-    eventually("the lag counts the unfinished messages", Duration::from_secs(10), || {
-        gauge(&running, "runnel_kafka_consumer_lag_messages") == 10.0
-    });
+    eventually("the lag counts the unfinished messages", Duration::from_secs(10), || gauge(&running, "runnel_kafka_consumer_lag_messages") == 10.0);
     (running, sink, topic, group)
 }
 

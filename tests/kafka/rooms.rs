@@ -45,9 +45,7 @@ fn the_rooms_pipeline_republishes_per_room_and_alerts_on_important_messages() {
         rooms.iter().map(|room| (*room, payloads(&read_topic(&brokers, &format!("{room_prefix}{room}"), 10, Duration::from_secs(60))))).collect();
     let important = payloads(&read_topic(&brokers, &alerts, 4, Duration::from_secs(30)));
     let dead_letters = read_topic(&brokers, &dead, 2, Duration::from_secs(30));
-    eventually("every chat offset is committed", Duration::from_secs(30), || {
-        committed(&brokers, &group, &chat).values().sum::<i64>() == 32
-    });
+    eventually("every chat offset is committed", Duration::from_secs(30), || committed(&brokers, &group, &chat).values().sum::<i64>() == 32);
     let metrics = super::eventually_text(&runnel, "runnel_kafka_consumer_lag_messages{");
     assert_eq!(runnel.terminate(), Some(0), "stops cleanly on SIGTERM");
 
@@ -63,7 +61,12 @@ fn the_rooms_pipeline_republishes_per_room_and_alerts_on_important_messages() {
     assert!(errors.iter().any(|e| e.contains("no room")), "{errors:?}");
     assert!(dead_letters.iter().all(|m| m.topic() == dead));
 
-    for family in ["runnel_kafka_consumer_lag_messages", "runnel_kafka_commits_total", "runnel_kafka_rebalances_total", "runnel_kafka_producer_in_flight_messages"] {
+    for family in [
+        "runnel_kafka_consumer_lag_messages",
+        "runnel_kafka_commits_total",
+        "runnel_kafka_rebalances_total",
+        "runnel_kafka_producer_in_flight_messages",
+    ] {
         assert!(metrics.contains(family), "{family} missing from /metrics:\n{metrics}");
     }
     crate::support::assert_promtool_accepts(&metrics);

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
+use runnel::PipelineBuilder;
 use runnel::connectors::{MemoryOutput, MemorySourceConfig, WebSocketSinkConfig, take_output};
 use runnel::engine::{AckStatus, PipelineMetrics};
-use runnel::PipelineBuilder;
 use serde_json::{Value, json};
 
 use super::peer::Peer;
@@ -94,8 +94,7 @@ async fn the_sink_holds_messages_back_while_the_server_is_away() {
     let port = server.port().await;
     let (source, mut input) = MemorySourceConfig::channel();
     let sink: WebSocketSinkConfig =
-        toml::from_str(&format!("url = \"ws://127.0.0.1:{port}/in\"\nreconnect = {{ initial_ms = 20, max_ms = 100 }}"))
-            .expect("config");
+        toml::from_str(&format!("url = \"ws://127.0.0.1:{port}/in\"\nreconnect = {{ initial_ms = 20, max_ms = 100 }}")).expect("config");
     let pipeline = PipelineBuilder::new().source("in", source).sink("ws", ["in"], sink).build().expect("valid");
     let running = pipeline.start().await.expect("starts");
     let metrics = running.metrics().clone();

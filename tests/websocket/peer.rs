@@ -17,10 +17,7 @@ const EVENT_TIMEOUT: Duration = Duration::from_secs(20);
 /// The venv's Python, if it has `websockets` (in CI a missing peer fails the test).
 pub(crate) fn python() -> Option<PathBuf> {
     let python = root().join(".peers/websocket/bin/python");
-    let found = std::process::Command::new(&python)
-        .args(["-c", "import websockets"])
-        .output()
-        .is_ok_and(|o| o.status.success());
+    let found = std::process::Command::new(&python).args(["-c", "import websockets"]).output().is_ok_and(|o| o.status.success());
     assert!(found || !peers_required(), "{} with `websockets` is missing; scripts/test.sh installs it", python.display());
     if !found {
         eprintln!("skipping: no Python `websockets` peer (run scripts/test.sh)");

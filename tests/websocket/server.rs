@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use runnel::RunningPipeline;
-use runnel::connectors::{MemoryInput, MemoryOutput, take_input, take_output};
 use runnel::connectors::websocket_server::sign_jwt;
+use runnel::connectors::{MemoryInput, MemoryOutput, take_input, take_output};
 use serde_json::{Value, json};
 
 use super::peer::{Peer, python};
@@ -171,8 +171,11 @@ async fn history_is_replayed_from_the_store_and_from_deliveries() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let store = dir.path().join("log.ndjson");
-    std::fs::write(&store, "{\"room\":\"lobby\",\"text\":\"one\"}\n{\"room\":\"other\",\"text\":\"elsewhere\"}\nnot json\n{\"room\":\"lobby\",\"text\":\"two\"}\n")
-        .expect("writes");
+    std::fs::write(
+        &store,
+        "{\"room\":\"lobby\",\"text\":\"one\"}\n{\"room\":\"other\",\"text\":\"elsewhere\"}\nnot json\n{\"room\":\"lobby\",\"text\":\"two\"}\n",
+    )
+    .expect("writes");
     let addr = free_addr();
     let running = pipeline(&format!(
         r#"
@@ -336,10 +339,7 @@ async fn a_slow_consumer_loses_its_oldest_frames_and_nobody_waits_for_it() {
 async fn a_slow_consumer_is_disconnected_under_the_disconnect_policy() {
     let Some((running, feed, mut slow, mut fast)) = firehose("disconnect").await else { return };
     flood(&feed, &mut fast).await;
-    eventually("the slow client to be cut off", || {
-        metric(running.metrics(), "runnel_websocket_server_disconnects_total", "ws") == 1.0
-    })
-    .await;
+    eventually("the slow client to be cut off", || metric(running.metrics(), "runnel_websocket_server_disconnects_total", "ws") == 1.0).await;
     slow.peer.command("read").await;
     let closed = slow.peer.until("closed").await;
     assert_ne!(closed["code"], 1000, "{closed}");

@@ -4,9 +4,9 @@
 use std::fmt;
 use std::ops::Range;
 
+use jaq_core::Exn;
 use jaq_core::compile::{self, Undefined};
 use jaq_core::load::{self, lex};
-use jaq_core::Exn;
 use jaq_json::Val;
 
 /// Why a jq program could not be compiled or run.
@@ -94,11 +94,7 @@ impl Position {
 
     /// "column 9" in a one-line program, "line 2, column 9" otherwise.
     fn describe(self, program: &str) -> String {
-        if program.contains('\n') {
-            format!("line {}, column {}", self.line, self.column)
-        } else {
-            format!("column {}", self.column)
-        }
+        if program.contains('\n') { format!("line {}, column {}", self.line, self.column) } else { format!("column {}", self.column) }
     }
 }
 

@@ -121,7 +121,13 @@ impl Accumulator {
             Self::Count(n) => json!(n),
             Self::Sum(sum) => number(sum),
             Self::Min(m) | Self::Max(m) => m.map_or(Value::Null, number),
-            Self::Avg { sum, count } => if count == 0 { Value::Null } else { number(sum / count as f64) },
+            Self::Avg { sum, count } => {
+                if count == 0 {
+                    Value::Null
+                } else {
+                    number(sum / count as f64)
+                }
+            }
             Self::Distinct(seen) => json!(seen.len()),
             Self::Collect(all) => Value::Array(all),
             Self::CountBy(counts) => Value::Object(counts.into_iter().map(|(k, v)| (k, json!(v))).collect()),
@@ -139,11 +145,7 @@ fn text(value: &Value) -> String {
 
 /// Integral results as integers, the rest as floats.
 fn number(x: f64) -> Value {
-    if x.fract() == 0.0 && x.abs() < 9.0e15 {
-        json!(x as i64)
-    } else {
-        Number::from_f64(x).map_or(Value::Null, Value::Number)
-    }
+    if x.fract() == 0.0 && x.abs() < 9.0e15 { json!(x as i64) } else { Number::from_f64(x).map_or(Value::Null, Value::Number) }
 }
 
 #[cfg(test)]

@@ -59,11 +59,7 @@ impl Panes {
         let pane = panes.by_start.remove(&start)?;
         self.closing.remove(&(pane.end, key_text.to_owned(), start));
         self.open -= 1;
-        let key = if panes.by_start.is_empty() {
-            self.by_key.remove(key_text).map_or(Value::Null, |panes| panes.key)
-        } else {
-            panes.key.clone()
-        };
+        let key = if panes.by_start.is_empty() { self.by_key.remove(key_text).map_or(Value::Null, |panes| panes.key) } else { panes.key.clone() };
         Some((pane, key))
     }
 
@@ -159,11 +155,8 @@ impl Window {
         let last = t.div_euclid(self.slide) * self.slide;
         // The oldest window holding `t` starts after `t - size`; a tumbling window is the only
         // one (and a division less, on every message).
-        let mut first = if self.size == self.slide {
-            last
-        } else {
-            last - (last - (t - self.size)).saturating_sub(1).div_euclid(self.slide) * self.slide
-        };
+        let mut first =
+            if self.size == self.slide { last } else { last - (last - (t - self.size)).saturating_sub(1).div_euclid(self.slide) * self.slide };
         if let Some(w) = watermark {
             // A window is still open while its end is after the watermark.
             while first <= last && first + self.size <= w {

@@ -62,8 +62,7 @@ fn late_messages_go_to_the_late_port_unless_within_the_allowed_lateness() {
 fn sliding_windows_count_a_message_in_every_window_holding_it() {
     let mut block = window("kind = \"sliding\"\nsize = \"10s\"\nslide = \"5s\"\ntime_field = \".ts\"");
     let (emitted, _) = feed(&mut block, &[(7_000, "a"), (12_000, "a")], true);
-    let counts: Vec<(i64, i64)> =
-        emitted.iter().map(|v| (v["window"]["start"].as_i64().unwrap(), v["count"].as_i64().unwrap())).collect();
+    let counts: Vec<(i64, i64)> = emitted.iter().map(|v| (v["window"]["start"].as_i64().unwrap(), v["count"].as_i64().unwrap())).collect();
     assert_eq!(counts, vec![(0, 1), (5_000, 2), (10_000, 1)]);
 }
 

@@ -113,10 +113,13 @@ impl KafkaSourceConfig {
         config
             .set("bootstrap.servers", &self.brokers)
             .set("group.id", &self.group_id)
-            .set("auto.offset.reset", match self.start_from {
-                StartFrom::Earliest => "earliest",
-                StartFrom::Latest => "latest",
-            })
+            .set(
+                "auto.offset.reset",
+                match self.start_from {
+                    StartFrom::Earliest => "earliest",
+                    StartFrom::Latest => "latest",
+                },
+            )
             .set("statistics.interval.ms", "5000");
         for (key, value) in &self.options {
             config.set(key, value.to_string());
@@ -337,11 +340,7 @@ impl KafkaSinkConfig {
 }
 
 fn owned_options(options: &BTreeMap<String, OptionValue>, owned: &[(&str, &str)]) -> Vec<String> {
-    owned
-        .iter()
-        .filter(|(key, _)| options.contains_key(*key))
-        .map(|(key, why)| format!("`options.\"{key}\"` cannot be set: {why}"))
-        .collect()
+    owned.iter().filter(|(key, _)| options.contains_key(*key)).map(|(key, why)| format!("`options.\"{key}\"` cannot be set: {why}")).collect()
 }
 
 /// librdkafka checks option names and values when it builds its configuration, before any

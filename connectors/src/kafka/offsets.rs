@@ -79,17 +79,7 @@ pub(crate) struct Partition {
 
 impl Partition {
     fn new(topic: Arc<str>, partition: i32) -> Self {
-        Self {
-            topic,
-            partition,
-            base: 0,
-            entries: VecDeque::new(),
-            pending: 0,
-            committable: None,
-            stored: None,
-            rewind: None,
-            assigned: false,
-        }
+        Self { topic, partition, base: 0, entries: VecDeque::new(), pending: 0, committable: None, stored: None, rewind: None, assigned: false }
     }
 
     /// Forgets everything in flight (revoked, or assigned anew): their acknowledgements will be

@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use rdkafka::ClientContext;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{DeliveryResult, Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
-use rdkafka::ClientContext;
 use runnel_engine::{
-    AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Output, Role, RunContext,
-    async_trait,
+    AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Output, Role, RunContext, async_trait,
 };
 use tokio::sync::{Semaphore, mpsc};
 
@@ -31,7 +30,8 @@ impl Component for KafkaSinkConfig {
     const ROLE: Role = Role::Sink;
     const DESCRIPTION: &'static str =
         "Writes JSON messages to Kafka (topic and key fixed, from a field or a jq expression); acknowledges on delivery reports.";
-    const EXAMPLE: &'static str = "brokers = \"127.0.0.1:9092\"\ntopic = { jq = '\"room-\" + .room' }\nkey = { field = \"user\" }\ncompression = \"lz4\"";
+    const EXAMPLE: &'static str =
+        "brokers = \"127.0.0.1:9092\"\ntopic = { jq = '\"room-\" + .room' }\nkey = { field = \"user\" }\ncompression = \"lz4\"";
 }
 
 #[async_trait]
@@ -244,7 +244,5 @@ impl Writer {
 }
 
 fn to_headers(headers: &[(String, Bytes)]) -> OwnedHeaders {
-    headers.iter().fold(OwnedHeaders::new_with_capacity(headers.len()), |all, (key, value)| {
-        all.insert(Header { key, value: Some(value.as_ref()) })
-    })
+    headers.iter().fold(OwnedHeaders::new_with_capacity(headers.len()), |all, (key, value)| all.insert(Header { key, value: Some(value.as_ref()) }))
 }

@@ -12,8 +12,8 @@ use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 use runnel_engine::{
-    AckTracker, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, CancellationToken, Component, Message,
-    Metadata, Origin, Output, Role, RunContext, Stream, async_trait,
+    AckTracker, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, CancellationToken, Component, Message, Metadata, Origin, Output,
+    Role, RunContext, Stream, async_trait,
 };
 use serde_json::Value;
 
@@ -63,10 +63,8 @@ impl Block for KafkaSource {
         let RunContext { name, mut output, shutdown, metrics, batch_size, .. } = cx;
         let revoke_timeout = Duration::from_millis(config.revoke_timeout_ms);
         let context = SourceContext::new(name.clone(), acks, metrics.kafka.clone(), revoke_timeout);
-        let consumer: StreamConsumer<SourceContext> = config
-            .client_config()
-            .create_with_context(context)
-            .map_err(|e| BlockError::other(format!("cannot create the Kafka consumer: {e}")))?;
+        let consumer: StreamConsumer<SourceContext> =
+            config.client_config().create_with_context(context).map_err(|e| BlockError::other(format!("cannot create the Kafka consumer: {e}")))?;
         let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
         consumer.subscribe(&topics).map_err(|e| BlockError::other(format!("cannot subscribe to {topics:?}: {e}")))?;
         tracing::info!(node = %name, ?topics, group = %config.group_id, "Kafka source subscribed");
@@ -102,12 +100,7 @@ struct Reader {
 }
 
 impl Reader {
-    async fn read(
-        &mut self,
-        consumer: &StreamConsumer<SourceContext>,
-        output: &mut Output,
-        shutdown: &CancellationToken,
-    ) -> Result<(), BlockError> {
+    async fn read(&mut self, consumer: &StreamConsumer<SourceContext>, output: &mut Output, shutdown: &CancellationToken) -> Result<(), BlockError> {
         let mut stream = consumer.stream();
         let mut tick = tokio::time::interval(HOUSEKEEPING_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -205,9 +198,9 @@ impl Reader {
                 (raw, format!("{} partition {} offset {offset}: invalid JSON: {error}", message.topic(), message.partition()))
             }),
         };
-        let headers = message.headers().map(|headers| {
-            Arc::new(headers.iter().map(|h| (h.key.to_owned(), h.value.map(Bytes::copy_from_slice).unwrap_or_default())).collect())
-        });
+        let headers = message
+            .headers()
+            .map(|headers| Arc::new(headers.iter().map(|h| (h.key.to_owned(), h.value.map(Bytes::copy_from_slice).unwrap_or_default())).collect()));
         let meta = Metadata {
             key: message.key().map(Bytes::copy_from_slice),
             timestamp: message.timestamp().to_millis(),

@@ -197,12 +197,6 @@ impl Connection<'_> {
     /// The endpoint to connect to, with TLS settings loaded (`ca_file` resolved by `resolve`).
     pub(crate) fn endpoint(&self, resolve: impl Fn(&std::path::Path) -> PathBuf) -> Result<Endpoint, super::ConnectError> {
         let ca_file = self.ca_file.map(resolve);
-        Endpoint::new(
-            self.url,
-            self.headers,
-            ca_file.as_deref(),
-            self.max_message_bytes,
-            Duration::from_millis(self.connect_timeout_ms),
-        )
+        Endpoint::new(self.url, self.headers, ca_file.as_deref(), self.max_message_bytes, Duration::from_millis(self.connect_timeout_ms))
     }
 }

@@ -9,9 +9,9 @@ use std::time::Duration;
 use axum::http::{HeaderName, HeaderValue};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
+use runnel_engine::CancellationToken;
 use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use runnel_engine::CancellationToken;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -81,9 +81,7 @@ impl Endpoint {
             })
             .collect::<Result<_, ConnectError>>()?;
         let connector = if url.starts_with("wss://") { Some(Connector::Rustls(tls_config(ca_file)?)) } else { None };
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(max_message_bytes))
-            .max_frame_size(Some(max_message_bytes));
+        let config = WebSocketConfig::default().max_message_size(Some(max_message_bytes)).max_frame_size(Some(max_message_bytes));
         Ok(Self { url: Arc::from(url), headers, connector, config, timeout })
     }
 
@@ -98,8 +96,7 @@ impl Endpoint {
         for (name, value) in &self.headers {
             request.headers_mut().insert(name.clone(), value.clone());
         }
-        let attempt =
-            tokio_tungstenite::connect_async_tls_with_config(request, Some(self.config), true, self.connector.clone());
+        let attempt = tokio_tungstenite::connect_async_tls_with_config(request, Some(self.config), true, self.connector.clone());
         match tokio::time::timeout(self.timeout, attempt).await {
             Ok(connected) => Ok(connected?.0),
             Err(_) => Err(ConnectError::Timeout(self.timeout)),

@@ -3,8 +3,7 @@
 
 use futures::{SinkExt, StreamExt};
 use runnel_engine::{
-    AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Role, RunContext, ack_batch,
-    async_trait,
+    AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Role, RunContext, ack_batch, async_trait,
 };
 use tokio_tungstenite::tungstenite::{Message as Frame, Utf8Bytes};
 
@@ -17,8 +16,7 @@ const WRITE_BYTES: usize = 256 * 1024;
 impl Component for WebSocketSinkConfig {
     const TYPE: &'static str = "websocket";
     const ROLE: Role = Role::Sink;
-    const DESCRIPTION: &'static str =
-        "WebSocket client: sends each message as a text frame; reconnects, and holds input back while disconnected.";
+    const DESCRIPTION: &'static str = "WebSocket client: sends each message as a text frame; reconnects, and holds input back while disconnected.";
     const EXAMPLE: &'static str = r#"url = "ws://127.0.0.1:9000/ingest"
 headers = { Authorization = "Bearer ${TOKEN:-secret}" }
 reconnect = { initial_ms = 250, max_ms = 30000 }"#;

@@ -6,8 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::{FutureExt, SinkExt, StreamExt};
 use runnel_engine::{
-    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Role,
-    RunContext, Stream, async_trait,
+    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Role, RunContext, Stream, async_trait,
 };
 use serde_json::{Map, Value};
 use tokio_tungstenite::tungstenite::Message as Frame;

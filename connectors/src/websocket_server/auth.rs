@@ -104,14 +104,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// Verifies an HS256 JWT: the signature, `alg`, `exp` and `nbf` (seconds since the epoch).
 pub(crate) fn verify_jwt(secret: &[u8], token: &str, now: i64) -> Result<Identity, AuthError> {
     let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(AuthError::Invalid);
     };
     let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| AuthError::Invalid);
-    let json = |part: &str| -> Result<Value, AuthError> {
-        serde_json::from_slice(&decode(part)?).map_err(|_| AuthError::Invalid)
-    };
+    let json = |part: &str| -> Result<Value, AuthError> { serde_json::from_slice(&decode(part)?).map_err(|_| AuthError::Invalid) };
     if json(header)?["alg"] != "HS256" {
         return Err(AuthError::Invalid);
     }

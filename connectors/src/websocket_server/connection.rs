@@ -44,14 +44,7 @@ impl Ended {
 }
 
 /// Serves one upgraded connection until it ends.
-pub(crate) async fn serve(
-    hub: Arc<Hub>,
-    socket: WebSocket,
-    user: Option<Arc<str>>,
-    subscriptions: Vec<String>,
-    remote: SocketAddr,
-    slot: Slot,
-) {
+pub(crate) async fn serve(hub: Arc<Hub>, socket: WebSocket, user: Option<Arc<str>>, subscriptions: Vec<String>, remote: SocketAddr, slot: Slot) {
     let client = hub.join(user);
     event(&hub, &client, "connected", None, [("remote", Value::from(remote.to_string()))]).await;
     for channel in subscriptions {
@@ -88,13 +81,7 @@ pub(crate) async fn serve(
     drop(slot);
 }
 
-async fn event<const N: usize>(
-    hub: &Hub,
-    client: &Arc<Client>,
-    kind: &str,
-    channel: Option<Arc<str>>,
-    details: [(&str, Value); N],
-) {
+async fn event<const N: usize>(hub: &Hub, client: &Arc<Client>, kind: &str, channel: Option<Arc<str>>, details: [(&str, Value); N]) {
     let mut value = Map::new();
     value.insert("event".into(), Value::from(kind));
     value.insert("client_id".into(), Value::from(&*client.id));

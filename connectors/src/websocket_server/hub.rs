@@ -253,11 +253,7 @@ impl Hub {
         let frames: Vec<Utf8Bytes> = data.iter().map(|d| protocol::delivery(envelope, channel, d, false)).collect();
         let record = record && self.settings.history > 0 && !self.is_private(channel);
         let mut state = lock(&self.state);
-        let entry = if record {
-            Some(state.channels.entry(Arc::from(channel)).or_default())
-        } else {
-            state.channels.get_mut(channel)
-        };
+        let entry = if record { Some(state.channels.entry(Arc::from(channel)).or_default()) } else { state.channels.get_mut(channel) };
         let Some(entry) = entry else { return (0, false) };
         let mut total = Pushed::default();
         for subscriber in &entry.subscribers {

@@ -4,9 +4,7 @@
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use runnel_engine::{
-    AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Role, RunContext, async_trait,
-};
+use runnel_engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Role, RunContext, async_trait};
 
 use super::config::WebSocketServerSinkConfig;
 use super::hub::{self, Hub, Lease};

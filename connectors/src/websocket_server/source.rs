@@ -11,8 +11,8 @@ use axum::extract::ws::Utf8Bytes;
 use axum::serve::ListenerExt;
 use bytes::Bytes;
 use runnel_engine::{
-    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Resource,
-    Resources, Role, RunContext, Stream, async_trait,
+    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Resource, Resources, Role,
+    RunContext, Stream, async_trait,
 };
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
@@ -57,9 +57,7 @@ impl BlockConfig for WebSocketServerConfig {
     }
 
     async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        let listener = TcpListener::bind(&self.address)
-            .await
-            .map_err(|e| BuildError::Invalid(format!("cannot listen on {}: {e}", self.address)))?;
+        let listener = TcpListener::bind(&self.address).await.map_err(|e| BuildError::Invalid(format!("cannot listen on {}: {e}", self.address)))?;
         let address = listener.local_addr()?;
         let settings = Settings {
             queue: self.queue,

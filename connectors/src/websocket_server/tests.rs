@@ -144,11 +144,10 @@ async fn subscribers_get_history_then_live_messages_once() {
     let got = drain(&client).await;
     assert!(got[0].contains(r#""op":"welcome""#) && got[0].contains(r#""client_id":"c1""#), "{got:?}");
     assert!(got[1].contains(r#""op":"subscribed""#) && got[1].contains(r#""history":2"#), "{got:?}");
-    assert_eq!(&got[2..], [
-        r#"{"channel":"room","data":2,"history":true}"#,
-        r#"{"channel":"room","data":3,"history":true}"#,
-        r#"{"channel":"room","data":4}"#,
-    ]);
+    assert_eq!(
+        &got[2..],
+        [r#"{"channel":"room","data":2,"history":true}"#, r#"{"channel":"room","data":3,"history":true}"#, r#"{"channel":"room","data":4}"#,]
+    );
 }
 
 #[tokio::test]

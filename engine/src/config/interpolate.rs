@@ -55,8 +55,7 @@ pub(crate) fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -
 fn is_reference(body: &str) -> bool {
     let name = body.split_once(":-").map_or(body, |(name, _)| name);
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

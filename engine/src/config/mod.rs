@@ -29,8 +29,8 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use toml::Spanned;
 
-pub use diagnostic::{Diagnostic, Location, Severity, ValidationError};
 pub(crate) use diagnostic::SourceMap;
+pub use diagnostic::{Diagnostic, Location, Severity, ValidationError};
 
 use crate::channel::{DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, WhenFull};
 use crate::component::{BlockConfig, Registry, Role};
@@ -194,8 +194,7 @@ impl FileContext<'_> {
     }
 
     fn settings(&self, fields: Fields, diagnostics: &mut Vec<Diagnostic>) -> PipelineSettings {
-        let spans: BTreeMap<String, Option<Location>> =
-            fields.keys().map(|k| (k.get_ref().clone(), self.at(k))).collect();
+        let spans: BTreeMap<String, Option<Location>> = fields.keys().map(|k| (k.get_ref().clone(), self.at(k))).collect();
         let table: toml::Table = fields.into_iter().map(|(k, v)| (k.into_inner(), v.into_inner())).collect();
         match serde_path_to_error::deserialize::<_, PipelineSettings>(toml::Value::Table(table)) {
             Ok(settings) => settings,
@@ -294,8 +293,7 @@ impl FileContext<'_> {
                 let key_or_value = |(key, value): &(Option<Location>, Option<Location>)| {
                     if e.message.starts_with("unknown field") { key.clone() } else { value.clone() }
                 };
-                let field_location =
-                    e.field.as_ref().and_then(|f| spans.get(f.split('.').next().unwrap_or(f))).and_then(key_or_value);
+                let field_location = e.field.as_ref().and_then(|f| spans.get(f.split('.').next().unwrap_or(f))).and_then(key_or_value);
                 error(field_location.or(location.clone()), e.message);
                 return Some(unchecked(entry.type_name.to_owned(), inputs, on_error));
             }

@@ -81,10 +81,7 @@ mod tests {
 
     #[test]
     fn writes_like_jaq() {
-        assert_eq!(
-            jaq_text(&json!([1, 1.0, 1e20, -0.0, u64::MAX, null, true])),
-            "[1,1.0,1e20,-0.0,18446744073709551615,null,true]"
-        );
+        assert_eq!(jaq_text(&json!([1, 1.0, 1e20, -0.0, u64::MAX, null, true])), "[1,1.0,1e20,-0.0,18446744073709551615,null,true]");
         assert_eq!(jaq_text(&json!({"k": "a\u{7f}b\n\u{1}\"\\é"})), r#"{"k":"a\u007fb\n\u0001\"\\é"}"#);
     }
 }

@@ -129,10 +129,7 @@ fn both<A, B>(l: Result<Option<A>, Stop>, r: impl FnOnce() -> Result<Option<B>, 
 }
 
 /// The outputs of `exprs`, all run on `input`, under the cartesian-product rule (module docs).
-pub(super) fn product<'a>(
-    exprs: impl Iterator<Item = &'a Expr>,
-    input: &'a Value,
-) -> Result<Option<Vec<Cow<'a, Value>>>, Stop> {
+pub(super) fn product<'a>(exprs: impl Iterator<Item = &'a Expr>, input: &'a Value) -> Result<Option<Vec<Cow<'a, Value>>>, Stop> {
     let mut values = Vec::new();
     let mut first_error = None;
     for expr in exprs {

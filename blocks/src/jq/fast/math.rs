@@ -42,15 +42,13 @@ pub(super) fn run<'a>(op: Math, l: Cow<'a, Value>, r: Cow<'a, Value>) -> Result<
             items.retain(|x| !y.iter().any(|y| compare::order(x, y).is_eq()));
             Value::Array(items)
         }
-        (Math::Mul, Value::String(s), Value::Number(n)) | (Math::Mul, Value::Number(n), Value::String(s)) => {
-            match Num::of(n) {
-                Num::Int(times) if times > MAX_REPEAT => return Err(Stop::Fallback),
-                Num::Int(times) if times > 0 => Value::String(s.repeat(times as usize)),
-                Num::Int(_) => Value::Null,
-                Num::Big(_) => return Err(Stop::Fallback),
-                Num::Float(_) => return Err(error(op, &l, &r)),
-            }
-        }
+        (Math::Mul, Value::String(s), Value::Number(n)) | (Math::Mul, Value::Number(n), Value::String(s)) => match Num::of(n) {
+            Num::Int(times) if times > MAX_REPEAT => return Err(Stop::Fallback),
+            Num::Int(times) if times > 0 => Value::String(s.repeat(times as usize)),
+            Num::Int(_) => Value::Null,
+            Num::Big(_) => return Err(Stop::Fallback),
+            Num::Float(_) => return Err(error(op, &l, &r)),
+        },
         (Math::Mul, Value::Object(_), Value::Object(_)) => {
             let mut fields = into_object(l);
             merge(&mut fields, into_object(r));

@@ -62,9 +62,7 @@ pub(super) fn index_of<'v>(value: &'v Value, index: &Value) -> Result<Option<&'v
             Num::Big(_) => Ok(None),
             Num::Float(_) => Err(index_error(value, index)),
         },
-        (Value::Array(_), Value::Array(_)) | (Value::Array(_) | Value::String(_), Value::Object(_)) => {
-            Err(Stop::Fallback)
-        }
+        (Value::Array(_), Value::Array(_)) | (Value::Array(_) | Value::String(_), Value::Object(_)) => Err(Stop::Fallback),
         _ => Err(index_error(value, index)),
     }
 }

@@ -349,16 +349,12 @@ fn run_in_place_leaves_the_output_in_the_value() {
 #[test]
 fn length_of_the_smallest_integer_is_right_where_jaq_overflows() {
     // jaq computes `i64::MIN.abs()`: a panic in debug builds, `i64::MIN` in release builds.
-    assert_eq!(
-        fast(&translated("length"), &json!(i64::MIN)),
-        Some(Outcome::Output(Some("9223372036854775808".into())))
-    );
+    assert_eq!(fast(&translated("length"), &json!(i64::MIN)), Some(Outcome::Output(Some("9223372036854775808".into()))));
 }
 
 #[test]
 fn job_programs_use_the_fast_path_through_jq_program() {
-    let input =
-        json!({"id": 7, "kind": "chat", "room": "room-3", "user": "user-9", "text": "see you at noon", "ts": 1});
+    let input = json!({"id": 7, "kind": "chat", "room": "room-3", "user": "user-9", "text": "see you at noon", "ts": 1});
     for source in [r#".kind == "chat""#, ".len = (.text | length)", ".room", ".ts"] {
         let program = JqProgram::new(source).unwrap();
         assert!(program.has_fast_path(), "{source}");

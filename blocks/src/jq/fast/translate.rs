@@ -45,9 +45,7 @@ fn expr(term: &Term<&str>) -> Option<Expr> {
                 Some(otherwise) => expr(otherwise)?,
                 None => Expr::Id,
             };
-            branches.iter().rev().try_fold(otherwise, |otherwise, (cond, then)| {
-                Some(Expr::If(boxed(cond)?, boxed(then)?, Box::new(otherwise)))
-            })?
+            branches.iter().rev().try_fold(otherwise, |otherwise, (cond, then)| Some(Expr::If(boxed(cond)?, boxed(then)?, Box::new(otherwise))))?
         }
         Term::Call(name, args) => call(name, args)?,
         Term::Path(head, path) => read_path(expr(head)?, parts(&path.0)?),
@@ -167,9 +165,7 @@ fn number(text: &str) -> Option<Value> {
         val @ Val::Num(Num::Dec(_)) => {
             let float: f64 = text.parse().ok()?;
             let value = Value::from(serde_json::Number::from_f64(float)?);
-            let same = float.is_finite()
-                && ryu::Buffer::new().format_finite(float) == text
-                && convert::from_val(&val) == value;
+            let same = float.is_finite() && ryu::Buffer::new().format_finite(float) == text && convert::from_val(&val) == value;
             same.then_some(value)
         }
         _ => None,

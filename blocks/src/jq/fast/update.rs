@@ -169,11 +169,7 @@ fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf
             None => {
                 // As jaq: the update runs on `null`, and adds the field if it has an output.
                 let mut child = Value::Null;
-                let output = if rest.is_empty() {
-                    leaf.replace(&mut child)?
-                } else {
-                    update_at(&mut child, rest, computed, leaf).map(|()| true)?
-                };
+                let output = if rest.is_empty() { leaf.replace(&mut child)? } else { update_at(&mut child, rest, computed, leaf).map(|()| true)? };
                 if output {
                     fields.insert(key.clone(), child);
                 }
