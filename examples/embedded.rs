@@ -5,7 +5,7 @@
 
 use runnel::connectors::{MemorySinkConfig, MemorySourceConfig};
 use runnel::engine::{BuildError, async_trait};
-use runnel::{Block, BlockConfig, BuildContext, Emitter, FunctionBlock, Message, PipelineBuilder};
+use runnel::{BlockConfig, BuildContext, BuiltBlock, Emitter, FunctionBlock, Message, PipelineBuilder};
 use serde_json::json;
 
 /// Counts the words of each message's `text` into `words`.
@@ -30,8 +30,8 @@ struct WordCountConfig;
 
 #[async_trait]
 impl BlockConfig for WordCountConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(runnel::function_block(WordCount))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(runnel::BuiltBlock::function(WordCount))
     }
 }
 

@@ -34,8 +34,8 @@ pub use runnel_blocks as blocks;
 pub use runnel_connectors as connectors;
 pub use runnel_engine as engine;
 pub use runnel_engine::{
-    Block, BlockConfig, BuildContext, Component, Emitter, FunctionBlock, Message, Pipeline, PipelineBuilder, Registry, RunningPipeline,
-    ValidationError, function_block,
+    Block, BlockConfig, BuildContext, BuiltBlock, Component, Emitter, FunctionBlock, Message, Pipeline, PipelineBuilder, Registry, RunningPipeline,
+    ValidationError,
 };
 
 /// Every built-in type: the blocks and the connectors.

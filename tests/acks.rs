@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use runnel::connectors::{MemorySinkConfig, MemorySourceConfig};
-use runnel::engine::{Ack, AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, RunContext, async_trait};
+use runnel::engine::{Ack, AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
 use runnel::{Pipeline, PipelineBuilder};
 use serde_json::json;
 
@@ -17,8 +17,8 @@ impl BlockConfig for PickySink {
     fn outputs(&self) -> Vec<String> {
         Vec::new()
     }
-    async fn build(&self, _: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(Box::new(PickySink))
+    async fn build(&self, _: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::task(PickySink))
     }
 }
 

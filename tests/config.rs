@@ -175,3 +175,48 @@ on_error = "explode"
     has(&errors, "`inputs`:");
     has(&errors, "`on_error`: unknown variant `explode`");
 }
+
+#[test]
+fn a_reference_to_a_missing_or_wrong_node_is_located_at_its_field() {
+    let toml = r#"
+[sources.ws]
+type = "websocket_server"
+address = "127.0.0.1:0"
+
+[sources.gen]
+type = "generator"
+count = 1
+
+[sinks.nowhere]
+type = "websocket_server"
+inputs = ["ws"]
+server = "wss"
+channel = "room/{room}"
+
+[sinks.wrong]
+type = "websocket_server"
+inputs = ["gen"]
+server = "gen"
+channel = "room/{room}"
+"#;
+    let errors = errors(toml);
+    has(&errors, "p.toml:13:10: error: node `nowhere`: `server = \"wss\"`: no node has that name");
+    has(&errors, "p.toml:19:10: error: node `wrong`: `server = \"gen\"`: node `gen` is a source `generator`, not a `websocket_server`");
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+}
+
+#[test]
+fn a_reference_to_an_existing_server_validates() {
+    let toml = r#"
+[sources.ws]
+type = "websocket_server"
+address = "127.0.0.1:0"
+
+[sinks.back]
+type = "websocket_server"
+inputs = ["ws"]
+server = "ws"
+channel = "room/{room}"
+"#;
+    Pipeline::parse(toml, None, &runnel::registry(), |_| None).unwrap_or_else(|e| panic!("{e}"));
+}

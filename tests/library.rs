@@ -26,8 +26,8 @@ struct ShoutConfig;
 
 #[async_trait]
 impl BlockConfig for ShoutConfig {
-    async fn build(&self, _: &BuildContext) -> Result<Box<dyn runnel::Block>, runnel::engine::BuildError> {
-        Ok(runnel::function_block(Shout))
+    async fn build(&self, _: &BuildContext) -> Result<runnel::BuiltBlock, runnel::engine::BuildError> {
+        Ok(runnel::BuiltBlock::function(Shout))
     }
 }
 

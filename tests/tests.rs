@@ -1,6 +1,7 @@
 //! runnel's integration tests: one binary, one module per area, shared helpers in `support`.
 
 mod acks;
+mod architecture;
 mod blocks;
 mod chat;
 mod cli;

@@ -19,7 +19,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use runnel::engine::async_trait;
-use runnel::{Block, BlockConfig, BuildContext, Emitter, FunctionBlock, Message, Pipeline};
+use runnel::{BlockConfig, BuildContext, Emitter, FunctionBlock, Message, Pipeline};
 
 /// What a run does to every event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,8 +72,8 @@ struct PassConfig;
 
 #[async_trait]
 impl BlockConfig for PassConfig {
-    async fn build(&self, _: &BuildContext) -> Result<Box<dyn Block>, runnel::engine::BuildError> {
-        Ok(runnel::function_block(Pass))
+    async fn build(&self, _: &BuildContext) -> Result<runnel::BuiltBlock, runnel::engine::BuildError> {
+        Ok(runnel::BuiltBlock::function(Pass))
     }
 }
 

@@ -2,7 +2,7 @@
 //! time, whichever comes first.
 
 use runnel_engine::{
-    Acks, Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Metadata, Role, async_trait, function_block,
+    Acks, BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Emitter, FunctionBlock, Message, Metadata, Role, async_trait,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -57,8 +57,8 @@ impl BlockConfig for BatchConfig {
         problems
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(function_block(Batcher::new(self.clone())))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::function(Batcher::new(self.clone())))
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use runnel_engine::{Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait, function_block};
+use runnel_engine::{BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Emitter, FunctionBlock, Message, Role, async_trait};
 use serde::Deserialize;
 
 use crate::cap::Evictions;
@@ -64,8 +64,8 @@ impl BlockConfig for DedupeConfig {
         problems
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(function_block(Dedupe::new(self.clone())))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::function(Dedupe::new(self.clone())))
     }
 }
 

@@ -1,6 +1,6 @@
 //! The `filter` block: keeps the messages for which a jq condition holds.
 
-use runnel_engine::{Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait, function_block};
+use runnel_engine::{BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Emitter, FunctionBlock, Message, Role, async_trait};
 use serde::Deserialize;
 
 use crate::jq::JqProgram;
@@ -25,8 +25,8 @@ impl Component for FilterConfig {
 
 #[async_trait]
 impl BlockConfig for FilterConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(function_block(Filter::new(self.condition.clone())))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::function(Filter::new(self.condition.clone())))
     }
 }
 

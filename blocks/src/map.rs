@@ -1,6 +1,6 @@
 //! The `map` block: replaces each message with the outputs of a jq program.
 
-use runnel_engine::{Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait, function_block};
+use runnel_engine::{BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Emitter, FunctionBlock, Message, Role, async_trait};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -26,8 +26,8 @@ impl Component for MapConfig {
 
 #[async_trait]
 impl BlockConfig for MapConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(function_block(Map::new(self.program.clone())))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::function(Map::new(self.program.clone())))
     }
 }
 

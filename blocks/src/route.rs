@@ -1,9 +1,7 @@
 //! The `route` block: named output ports, each with a jq condition, plus `unmatched`.
 
 use indexmap::IndexMap;
-use runnel_engine::{
-    Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, PortId, Role, async_trait, function_block,
-};
+use runnel_engine::{BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Emitter, FunctionBlock, Message, PortId, Role, async_trait};
 use serde::Deserialize;
 
 use crate::jq::JqProgram;
@@ -62,8 +60,8 @@ impl BlockConfig for RouteConfig {
         problems
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(function_block(Route::new(self.routes.values().cloned().collect(), self.mode)))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::function(Route::new(self.routes.values().cloned().collect(), self.mode)))
     }
 }
 

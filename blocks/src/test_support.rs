@@ -4,7 +4,9 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use runnel_engine::{Ack, AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, Message, PipelineBuilder, RunContext, async_trait};
+use runnel_engine::{
+    Ack, AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Message, PipelineBuilder, RunContext, async_trait,
+};
 use serde_json::Value;
 
 /// What came out of [`run_block`].
@@ -50,8 +52,8 @@ struct Values {
 
 #[async_trait]
 impl BlockConfig for Values {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(Box::new(Values { values: self.values.clone(), acks: self.acks.clone() }))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::task(Values { values: self.values.clone(), acks: self.acks.clone() }))
     }
 }
 
@@ -91,8 +93,8 @@ impl Collected {
 
 #[async_trait]
 impl BlockConfig for Collected {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(Box::new(self.clone()))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::task(self.clone()))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use runnel_engine::{Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait, function_block};
+use runnel_engine::{BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Emitter, FunctionBlock, Message, Role, async_trait};
 use serde::Deserialize;
 
 use crate::cap::Evictions;
@@ -58,8 +58,8 @@ impl BlockConfig for ThrottleConfig {
         problems
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(function_block(Throttle::new(self.clone())))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::function(Throttle::new(self.clone())))
     }
 }
 

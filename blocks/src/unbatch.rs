@@ -1,6 +1,6 @@
 //! The `unbatch` block: splits a message holding an array into one message per element.
 
-use runnel_engine::{Block, BlockConfig, BuildContext, BuildError, Component, Emitter, FunctionBlock, Message, Role, async_trait, function_block};
+use runnel_engine::{BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Emitter, FunctionBlock, Message, Role, async_trait};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -25,8 +25,8 @@ impl Component for UnbatchConfig {
 
 #[async_trait]
 impl BlockConfig for UnbatchConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(function_block(Unbatch { field: self.field.clone() }))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::function(Unbatch { field: self.field.clone() }))
     }
 }
 

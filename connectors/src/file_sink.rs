@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Resource, Role, RunContext, async_trait};
+use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Resource, Role, RunContext, async_trait};
 use serde::Deserialize;
 use tokio::fs::{File, OpenOptions};
 
@@ -44,7 +44,7 @@ impl BlockConfig for FileSinkConfig {
         vec![Resource::new("file", self.path.display().to_string())]
     }
 
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let path = cx.resolve(&self.path);
         let mut options = OpenOptions::new();
         options.create(true);
@@ -54,7 +54,7 @@ impl BlockConfig for FileSinkConfig {
             options.write(true).truncate(true)
         };
         let file = options.open(&path).await.map_err(|e| BuildError::Invalid(format!("cannot open {} for writing: {e}", path.display())))?;
-        Ok(Box::new(FileSink { file, fsync: self.fsync }))
+        Ok(BuiltBlock::task(FileSink { file, fsync: self.fsync }))
     }
 }
 

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Role, RunContext, async_trait};
+use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Role, RunContext, async_trait};
 use serde::Deserialize;
 
 use crate::ndjson::{LineDecoder, LineReader, read_into};
@@ -40,11 +40,11 @@ impl BlockConfig for FileSourceConfig {
         if self.poll_interval_ms == 0 { vec!["`poll_interval_ms` must be at least 1".into()] } else { Vec::new() }
     }
 
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let path = cx.resolve(&self.path);
         let file = tokio::fs::File::open(&path).await.map_err(|e| BuildError::Invalid(format!("cannot open {}: {e}", path.display())))?;
         let follow = self.follow.then(|| Duration::from_millis(self.poll_interval_ms));
-        Ok(Box::new(FileSource { file, path, follow }))
+        Ok(BuiltBlock::task(FileSource { file, path, follow }))
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use runnel_engine::{
-    Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Role, RunContext, Stream, async_trait,
+    Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Metadata, Origin, Role, RunContext, Stream, async_trait,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -76,8 +76,8 @@ impl BlockConfig for GeneratorConfig {
         problems
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(Box::new(Generator { config: self.clone() }))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::task(Generator { config: self.clone() }))
     }
 }
 

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use runnel_engine::{
-    Ack, AckReceiver, AckStatus, AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Origin, Resources, Role,
-    RunContext, Stream, async_trait,
+    Ack, AckReceiver, AckStatus, AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Origin,
+    Resources, Role, RunContext, Stream, async_trait,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -97,7 +97,7 @@ impl Component for MemorySourceConfig {
 
 #[async_trait]
 impl BlockConfig for MemorySourceConfig {
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let (rx, ack_tx) = match take_slot(&self.channel) {
             Some((rx, ack_tx)) => (Some(rx), Some(ack_tx)),
             None if self.open => {
@@ -108,7 +108,7 @@ impl BlockConfig for MemorySourceConfig {
             }
             None => (None, None),
         };
-        Ok(Box::new(MemorySource { inline: self.messages.clone(), rx, ack_tx }))
+        Ok(BuiltBlock::task(MemorySource { inline: self.messages.clone(), rx, ack_tx }))
     }
 }
 
@@ -231,7 +231,7 @@ impl BlockConfig for MemorySinkConfig {
         Vec::new()
     }
 
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let tx = match take_slot(&self.channel) {
             Some(tx) => tx,
             None => {
@@ -240,7 +240,7 @@ impl BlockConfig for MemorySinkConfig {
                 take_slot(&config.channel).expect("just created")
             }
         };
-        Ok(Box::new(MemorySink { tx }))
+        Ok(BuiltBlock::task(MemorySink { tx }))
     }
 }
 

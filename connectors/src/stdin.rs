@@ -1,6 +1,6 @@
 //! The `stdin` source: NDJSON lines from standard input.
 
-use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Resource, Role, RunContext, async_trait};
+use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Resource, Role, RunContext, async_trait};
 use serde::Deserialize;
 
 use crate::ndjson::{LineDecoder, LineReader, read_into};
@@ -23,8 +23,8 @@ impl BlockConfig for StdinConfig {
         vec![Resource::new("stdin", "-")]
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(Box::new(Stdin))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::task(Stdin))
     }
 }
 

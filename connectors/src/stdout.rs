@@ -1,6 +1,6 @@
 //! The `stdout` sink: NDJSON lines on standard output.
 
-use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Role, RunContext, async_trait};
+use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Role, RunContext, async_trait};
 use serde::Deserialize;
 
 use crate::sink_writer::write_all;
@@ -19,8 +19,8 @@ impl Component for StdoutConfig {
 
 #[async_trait]
 impl BlockConfig for StdoutConfig {
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(Box::new(Stdout))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::task(Stdout))
     }
 }
 

@@ -1,16 +1,18 @@
-//! Configurations that build blocks, and the registry that maps a pipeline file's `type` to them.
+//! Configurations that build blocks: [`BlockConfig`], what it built ([`BuiltBlock`]), what it
+//! may use while building ([`BuildContext`], [`Resources`]) and what it declares about itself
+//! for the graph rules ([`Resource`], [`NodeRef`]).
 
 use std::any::Any;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use serde::de::DeserializeOwned;
 
-use crate::block::Block;
+use crate::block::{Block, FunctionBlock};
 use crate::error::BuildError;
+use crate::metrics::PipelineMetrics;
 use crate::output::DEFAULT_PORT;
 
 /// What part a node plays in the graph.
@@ -25,6 +27,15 @@ pub enum Role {
 }
 
 impl Role {
+    /// What a node of this role is called: `source`, `block` or `sink`.
+    pub fn noun(self) -> &'static str {
+        match self {
+            Self::Source => "source",
+            Self::Transform => "block",
+            Self::Sink => "sink",
+        }
+    }
+
     /// The pipeline file section of this role: `sources`, `blocks` or `sinks`.
     pub fn section(self) -> &'static str {
         match self {
@@ -83,6 +94,11 @@ impl Resources {
         }
     }
 
+    /// A clone of the value stored under `key`, if there is one of type `T`; it stays stored.
+    pub fn get<T: Any + Send + Clone>(&self, key: &str) -> Option<T> {
+        self.lock().get(key)?.downcast_ref::<T>().cloned()
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Box<dyn Any + Send>>> {
         // A panic while holding this lock leaves the map consistent (single inserts/removes).
         self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -98,12 +114,65 @@ pub struct BuildContext {
     pub base_dir: PathBuf,
     /// Handles shared with the program running the pipeline.
     pub resources: Resources,
+    /// The pipeline's metrics, where a component registers the metric families of its own.
+    pub metrics: PipelineMetrics,
 }
 
 impl BuildContext {
     /// `path` resolved against the pipeline file's folder.
     pub fn resolve(&self, path: &std::path::Path) -> PathBuf {
         if path.is_absolute() { path.to_owned() } else { self.base_dir.join(path) }
+    }
+}
+
+/// A reference from one node's configuration to another node of the pipeline, such as a
+/// `websocket_server` sink's `server = "ws"`. The graph rules check that the node exists and
+/// provides `kind`, and the engine builds it first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeRef {
+    /// The configuration field that holds the reference, to point errors at it.
+    pub field: &'static str,
+    /// The name of the node referred to.
+    pub node: String,
+    /// What the node must provide (see [`BlockConfig::provides`]), such as `websocket_server`.
+    pub kind: &'static str,
+}
+
+impl NodeRef {
+    /// A reference to `node`, held in `field`, that must provide `kind`.
+    pub fn new(field: &'static str, node: impl Into<String>, kind: &'static str) -> Self {
+        Self { field, node: node.into(), kind }
+    }
+}
+
+/// What [`BlockConfig::build`] built: the engine runs a function block in a loop of its own
+/// (chained with its neighbours where it can), and a task as it is.
+pub enum BuiltBlock {
+    /// A block called once per message; the engine runs the loop.
+    Function(Box<dyn FunctionBlock>),
+    /// A task that runs until its input ends or the pipeline shuts down: sources, sinks and
+    /// stream-to-stream blocks.
+    Task(Box<dyn Block>),
+}
+
+impl BuiltBlock {
+    /// A function block.
+    pub fn function(block: impl FunctionBlock) -> Self {
+        Self::Function(Box::new(block))
+    }
+
+    /// A task.
+    pub fn task(block: impl Block) -> Self {
+        Self::Task(Box::new(block))
+    }
+}
+
+impl fmt::Debug for BuiltBlock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Function(_) => "BuiltBlock::Function",
+            Self::Task(_) => "BuiltBlock::Task",
+        })
     }
 }
 
@@ -121,20 +190,30 @@ pub trait BlockConfig: fmt::Debug + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Other nodes this one refers to, checked by the graph rules and built before this one.
+    fn references(&self) -> Vec<NodeRef> {
+        Vec::new()
+    }
+
+    /// What this node provides to nodes that refer to it (the `kind` of a [`NodeRef`]).
+    fn provides(&self) -> Vec<&'static str> {
+        Vec::new()
+    }
+
     /// Checks what deserialisation cannot (ranges, expressions); every problem at once.
     fn validate(&self) -> Vec<String> {
         Vec::new()
     }
 
-    /// Builds the block. Opens files and binds ports, but spawns nothing: the engine runs the
-    /// returned block.
+    /// Builds the block. Opens files and binds ports, but spawns nothing: the engine runs what
+    /// it returns. The nodes named by [`BlockConfig::references`] are built already.
     ///
     /// # Errors
     /// [`BuildError`] when a file cannot be opened or a port bound.
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError>;
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError>;
 }
 
-/// A configuration from [`Entry::parse`] can be given to [`crate::PipelineBuilder`] as it is.
+/// A configuration from [`crate::registry::Entry::parse`] can be given to [`crate::PipelineBuilder`] as it is.
 #[async_trait]
 impl BlockConfig for Box<dyn BlockConfig> {
     fn outputs(&self) -> Vec<String> {
@@ -145,147 +224,20 @@ impl BlockConfig for Box<dyn BlockConfig> {
         (**self).resources()
     }
 
+    fn references(&self) -> Vec<NodeRef> {
+        (**self).references()
+    }
+
+    fn provides(&self) -> Vec<&'static str> {
+        (**self).provides()
+    }
+
     fn validate(&self) -> Vec<String> {
         (**self).validate()
     }
 
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         (**self).build(cx).await
-    }
-}
-
-/// A configuration type that pipeline files can name with `type = "..."`.
-pub trait Component: BlockConfig + DeserializeOwned {
-    /// The `type` value.
-    const TYPE: &'static str;
-    /// Whether it is a source, a block or a sink.
-    const ROLE: Role;
-    /// One line for `--help` and the docs.
-    const DESCRIPTION: &'static str;
-    /// A TOML table body (without `type` and `inputs`) that a test deserialises.
-    const EXAMPLE: &'static str;
-}
-
-type ParseFn = fn(toml::Value) -> Result<Box<dyn BlockConfig>, FieldError>;
-
-/// A configuration field that failed to deserialise.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FieldError {
-    /// The field the error is about, when known.
-    pub field: Option<String>,
-    /// What is wrong.
-    pub message: String,
-}
-
-/// One registered component type.
-#[derive(Clone, Copy)]
-pub struct Entry {
-    /// The `type` value.
-    pub type_name: &'static str,
-    /// Its role.
-    pub role: Role,
-    /// One line of description.
-    pub description: &'static str,
-    /// A configuration example.
-    pub example: &'static str,
-    parse: ParseFn,
-}
-
-impl fmt::Debug for Entry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Entry").field("type_name", &self.type_name).field("role", &self.role).finish()
-    }
-}
-
-impl Entry {
-    /// Deserialises a node's own fields into this type's configuration.
-    ///
-    /// # Errors
-    /// [`FieldError`] naming the field when serde can tell which one.
-    pub fn parse(&self, fields: toml::Value) -> Result<Box<dyn BlockConfig>, FieldError> {
-        (self.parse)(fields)
-    }
-}
-
-fn parse<C: Component>(fields: toml::Value) -> Result<Box<dyn BlockConfig>, FieldError> {
-    match serde_path_to_error::deserialize::<_, C>(fields) {
-        Ok(config) => Ok(Box::new(config)),
-        Err(error) => {
-            let path = error.path().to_string();
-            let message = error.into_inner().message().trim().to_owned();
-            let field = if path == "." { field_in_message(&message) } else { Some(path) };
-            Err(FieldError { field, message })
-        }
-    }
-}
-
-/// serde names unknown and missing fields in its message, between backticks.
-fn field_in_message(message: &str) -> Option<String> {
-    let start = message.find('`')? + 1;
-    let len = message[start..].find('`')?;
-    Some(message[start..start + len].to_owned())
-}
-
-/// The component types a pipeline file may use, by role and `type` name (a source and a sink
-/// may share a name, such as `file`).
-#[derive(Clone, Debug, Default)]
-pub struct Registry {
-    entries: BTreeMap<(Role, &'static str), Entry>,
-}
-
-impl Registry {
-    /// An empty registry.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds component type `C`.
-    #[must_use]
-    pub fn with<C: Component>(mut self) -> Self {
-        self.entries.insert(
-            (C::ROLE, C::TYPE),
-            Entry { type_name: C::TYPE, role: C::ROLE, description: C::DESCRIPTION, example: C::EXAMPLE, parse: parse::<C> },
-        );
-        self
-    }
-
-    /// Adds every entry of `other`.
-    #[must_use]
-    pub fn merge(mut self, other: Registry) -> Self {
-        self.entries.extend(other.entries);
-        self
-    }
-
-    /// The entry for `type_name` in `role`.
-    pub fn get(&self, role: Role, type_name: &str) -> Option<&Entry> {
-        self.entries.iter().find(|((r, t), _)| *r == role && *t == type_name).map(|(_, e)| e)
-    }
-
-    /// The roles that have a type called `type_name`.
-    pub fn roles_of(&self, type_name: &str) -> Vec<Role> {
-        self.entries.keys().filter(|(_, t)| *t == type_name).map(|(r, _)| *r).collect()
-    }
-
-    /// Problems with the registered examples: each must be TOML, deserialise and validate.
-    /// Crates that register components assert this is empty, so examples cannot rot.
-    pub fn example_problems(&self) -> Vec<String> {
-        let mut problems = Vec::new();
-        for entry in self.entries() {
-            let name = format!("{} `{}`", entry.role.section(), entry.type_name);
-            match toml::from_str::<toml::Value>(entry.example) {
-                Err(e) => problems.push(format!("{name}: example is not TOML: {e}")),
-                Ok(fields) => match entry.parse(fields) {
-                    Err(e) => problems.push(format!("{name}: example does not deserialise: {}", e.message)),
-                    Ok(config) => problems.extend(config.validate().into_iter().map(|p| format!("{name}: example is invalid: {p}"))),
-                },
-            }
-        }
-        problems
-    }
-
-    /// Every entry, sorted by role and type name.
-    pub fn entries(&self) -> impl Iterator<Item = &Entry> {
-        self.entries.values()
     }
 }
 
@@ -300,11 +252,5 @@ mod tests {
         assert_eq!(resources.take::<String>("a"), None);
         assert_eq!(resources.take::<u32>("a"), Some(5));
         assert_eq!(resources.take::<u32>("a"), None);
-    }
-
-    #[test]
-    fn field_names_come_out_of_serde_messages() {
-        assert_eq!(field_in_message("unknown field `colour`, expected one of `a`"), Some("colour".into()));
-        assert_eq!(field_in_message("invalid type"), None);
     }
 }

@@ -1,6 +1,8 @@
 //! The graph rules, one function each: unique and well-formed names, inputs that exist, ports
 //! that exist, sources without inputs and the rest with some, no cycles, no resource used twice,
-//! and a warning for outputs nobody reads. Every rule reports all it finds.
+//! references to other nodes that exist and provide what they need, and a warning for outputs
+//! nobody reads. Every rule reports all it finds. [`build_order`] says in which order the
+//! nodes are built: every node after the nodes it refers to.
 
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
@@ -9,7 +11,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::channel::WhenFull;
 use crate::component::Role;
-use crate::config::{Diagnostic, NodeSpec, PipelineSettings};
+use crate::config::{Diagnostic, Location, NodeSpec, PipelineSettings};
 use crate::output::{DEFAULT_PORT, ERRORS_PORT};
 
 /// An edge of the pipeline graph: which port of the upstream node it reads, and its channel.
@@ -47,6 +49,7 @@ pub(crate) fn check(nodes: Vec<NodeSpec>, settings: &PipelineSettings, diagnosti
     }
     check_inputs(&mut graph, &index, settings, diagnostics);
     check_cycles(&graph, diagnostics);
+    check_references(&graph, &index, diagnostics);
     warn_unread(&graph, diagnostics);
     (errors(diagnostics) == before).then_some(graph)
 }
@@ -165,4 +168,79 @@ fn warn_unread(graph: &PipelineGraph, diagnostics: &mut Vec<Diagnostic>) {
             diagnostics.push(Diagnostic::warning(node.location.clone(), Some(&node.name), "nothing reads this node's output"));
         }
     }
+}
+
+/// Where the value of `field` of `node` is written, or the node itself.
+fn field_location(node: &NodeSpec, field: &str) -> Option<Location> {
+    node.field_locations.get(field).cloned().or_else(|| node.location.clone())
+}
+
+fn check_references(graph: &PipelineGraph, index: &HashMap<String, NodeIndex>, diagnostics: &mut Vec<Diagnostic>) {
+    for at in graph.node_indices() {
+        let node = &graph[at];
+        for reference in node.config.references() {
+            let here = field_location(node, reference.field);
+            let Some(&target) = index.get(&reference.node) else {
+                let message = format!("`{} = \"{}\"`: no node has that name", reference.field, reference.node);
+                diagnostics.push(Diagnostic::error(here, Some(&node.name), message));
+                continue;
+            };
+            let target = &graph[target];
+            if target.checked && !target.config.provides().contains(&reference.kind) {
+                let message = format!(
+                    "`{} = \"{}\"`: node `{}` is a {} `{}`, not a `{}`",
+                    reference.field,
+                    reference.node,
+                    target.name,
+                    target.role.noun(),
+                    target.type_name,
+                    reference.kind
+                );
+                diagnostics.push(Diagnostic::error(here, Some(&node.name), message));
+            } else if target.name == node.name {
+                let message = format!("`{} = \"{}\"`: a node cannot refer to itself", reference.field, reference.node);
+                diagnostics.push(Diagnostic::error(here, Some(&node.name), message));
+            }
+        }
+    }
+    if let Err(cycle) = petgraph::algo::toposort(&references(graph), None) {
+        let node = &graph[cycle.node_id()];
+        diagnostics.push(Diagnostic::error(node.location.clone(), Some(&node.name), "nodes refer to each other in a circle"));
+    }
+}
+
+/// The references between nodes, as edges from the node referred to to the node referring.
+fn references(graph: &PipelineGraph) -> DiGraph<(), ()> {
+    let index: HashMap<&str, NodeIndex> = graph.node_indices().map(|at| (graph[at].name.as_str(), at)).collect();
+    let mut refs = DiGraph::with_capacity(graph.node_count(), 0);
+    for _ in graph.node_indices() {
+        refs.add_node(());
+    }
+    for at in graph.node_indices() {
+        for reference in graph[at].config.references() {
+            if let Some(&target) = index.get(reference.node.as_str()).filter(|&&t| t != at) {
+                refs.add_edge(target, at, ());
+            }
+        }
+    }
+    refs
+}
+
+/// The order in which to build the nodes of a checked graph: every node after the nodes it
+/// refers to, and otherwise in the order they were declared.
+pub(crate) fn build_order(graph: &PipelineGraph) -> Vec<NodeIndex> {
+    let refs = references(graph);
+    let mut waiting: Vec<usize> = refs.node_indices().map(|at| refs.neighbors_directed(at, petgraph::Direction::Incoming).count()).collect();
+    let mut order = Vec::with_capacity(graph.node_count());
+    let mut ready: std::collections::BTreeSet<NodeIndex> = refs.node_indices().filter(|at| waiting[at.index()] == 0).collect();
+    while let Some(at) = ready.pop_first() {
+        order.push(at);
+        for next in refs.neighbors_directed(at, petgraph::Direction::Outgoing) {
+            waiting[next.index()] -= 1;
+            if waiting[next.index()] == 0 {
+                ready.insert(next);
+            }
+        }
+    }
+    order
 }

@@ -19,31 +19,35 @@
 
 pub mod ack;
 pub mod block;
-mod chain;
 pub mod channel;
 pub mod component;
 pub mod config;
+pub mod emitter;
 pub mod error;
-mod fork;
+mod exec;
 pub mod graph;
 pub mod message;
 pub mod metrics;
 pub mod output;
 pub mod pipeline;
+pub mod registry;
 pub mod render;
 pub mod runtime;
 pub mod serve;
+pub mod time;
 
 pub use ack::{Ack, AckReceiver, AckStatus, AckTracker, Acks, Tokens};
-pub use block::{Block, Emitter, Function, FunctionBlock, RunContext, function_block};
+pub use block::{Block, FunctionBlock, RunContext};
 pub use channel::{DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, Input, WhenFull, ack_batch};
-pub use component::{BlockConfig, BuildContext, Component, Registry, Resource, Resources, Role};
+pub use component::{BlockConfig, BuildContext, BuiltBlock, NodeRef, Resource, Resources, Role};
 pub use config::{Diagnostic, Location, PipelineSettings, Severity, ValidationError};
+pub use emitter::Emitter;
 pub use error::{BlockError, BuildError};
 pub use message::{Batch, Message, Metadata, Origin, SharedValue, Stream};
 pub use metrics::PipelineMetrics;
 pub use output::{DEFAULT_PORT, ERRORS_PORT, OnError, Output, PortId, error_record};
 pub use pipeline::{Pipeline, PipelineBuilder};
+pub use registry::{Component, Registry};
 pub use runtime::{Phase, PhaseHandle, RunError, RunningPipeline, StartError};
 pub use serve::serve_metrics;
 

@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::component::{BlockConfig, Registry, Resources, Role};
+use crate::component::{BlockConfig, Resources, Role};
 use crate::config::{self, Diagnostic, InputSpec, NodeSpec, PipelineSettings, Severity, ValidationError};
 use crate::graph::{self, PipelineGraph};
 use crate::output::OnError;
+use crate::registry::Registry;
 
 /// A validated pipeline: every node typed, every rule checked. Start it with [`Pipeline::start`].
 #[derive(Debug)]
@@ -103,10 +104,10 @@ fn sort(diagnostics: &mut [Diagnostic]) {
 /// Builds a [`Pipeline`] in code, with the same checks as a pipeline file.
 ///
 /// ```
-/// # use runnel_engine::{PipelineBuilder, BlockConfig, BuildContext, Block, BuildError};
+/// # use runnel_engine::{PipelineBuilder, BlockConfig, BuildContext, BuiltBlock, BuildError};
 /// # #[derive(Debug)] struct Nothing;
 /// # #[async_trait::async_trait] impl BlockConfig for Nothing {
-/// #     async fn build(&self, _: &BuildContext) -> Result<Box<dyn Block>, BuildError> { unimplemented!() }
+/// #     async fn build(&self, _: &BuildContext) -> Result<BuiltBlock, BuildError> { unimplemented!() }
 /// # }
 /// let error = PipelineBuilder::new()
 ///     .source("a", Nothing)
@@ -170,6 +171,7 @@ impl PipelineBuilder {
             inputs: inputs.into_iter().map(|i| InputSpec::parse(i.as_ref())).collect(),
             on_error: OnError::default(),
             location: None,
+            field_locations: std::collections::BTreeMap::new(),
             checked: true,
         });
         self

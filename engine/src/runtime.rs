@@ -1,7 +1,7 @@
 //! Starting a [`Pipeline`]: one bounded channel per edge, one task per node, and the
 //! [`RunningPipeline`] that owns the tasks, stops the sources on shutdown and lets the rest drain.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
@@ -14,11 +14,12 @@ use tokio::task::{Id, JoinSet};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::block::{Block, RunContext};
+use crate::block::RunContext;
 use crate::channel::{EdgeReceiver, EdgeSender, Input, edge};
-use crate::component::{BuildContext, Resources};
+use crate::component::{BuildContext, BuiltBlock, Resources};
 use crate::error::{BlockError, BuildError};
-use crate::graph::ports;
+use crate::exec::plan::plan;
+use crate::graph::{build_order, ports};
 use crate::metrics::PipelineMetrics;
 use crate::output::{ERRORS_PORT, Output, PortOut};
 use crate::pipeline::Pipeline;
@@ -108,15 +109,22 @@ impl Pipeline {
         }
 
         let shutdown = CancellationToken::new();
-        let mut built: Vec<(Box<dyn Block>, RunContext)> = Vec::new();
+        let mut built: Vec<Option<(BuiltBlock, RunContext)>> = graph.node_indices().map(|_| None).collect();
         let mut failures = Vec::new();
-        for at in graph.node_indices() {
+        let mut failed: HashSet<&str> = HashSet::new();
+        for at in build_order(&graph) {
             let node = &graph[at];
+            if node.config.references().iter().any(|r| failed.contains(r.node.as_str())) {
+                // A node it needs failed to build: that failure is the one to report.
+                failed.insert(&node.name);
+                continue;
+            }
             let name: Arc<str> = Arc::from(node.name.as_str());
-            let cx = BuildContext { name: name.clone(), base_dir: base_dir.clone(), resources: resources.clone() };
+            let cx = BuildContext { name: name.clone(), base_dir: base_dir.clone(), resources: resources.clone(), metrics: metrics.clone() };
             let block = match node.config.build(&cx).await {
                 Ok(block) => block,
                 Err(error) => {
+                    failed.insert(&node.name);
                     failures.push((node.name.clone(), error));
                     continue;
                 }
@@ -133,22 +141,21 @@ impl Pipeline {
             let output = Output::new(name.clone(), regular, errors, node.on_error, node_metrics.clone());
             let input = Input::new(receivers.remove(&at.index()).unwrap_or_default(), node_metrics.clone());
             let cx = RunContext { name, input, output, shutdown: shutdown.child_token(), metrics: node_metrics, batch_size: settings.batch_size };
-            built.push((block, cx));
+            built[at.index()] = Some((block, cx));
         }
         if !failures.is_empty() {
             return Err(StartError { failures });
         }
-        let built = if settings.chain { crate::chain::chain_functions(&graph, built) } else { built };
+        let built: Vec<(BuiltBlock, RunContext)> = built.into_iter().flatten().collect();
 
         let mut tasks = JoinSet::new();
         let mut names = HashMap::new();
-        for (block, cx) in built {
-            let name = cx.name.clone();
+        for (name, job) in plan(&graph, built, settings.chain) {
             let span = tracing::info_span!("node", name = %name);
             let task_name = name.clone();
             let handle = tasks.spawn(
                 async move {
-                    let result = std::panic::AssertUnwindSafe(block.run(cx)).catch_unwind().await;
+                    let result = std::panic::AssertUnwindSafe(job.run()).catch_unwind().await;
                     let result = result.unwrap_or_else(|panic| Err(BlockError::other(panic_message(panic))));
                     (task_name, result)
                 }
@@ -243,7 +250,7 @@ impl RunningPipeline {
                     deadline = Some(self.begin_drain(timeout));
                     continue;
                 }
-                () = sleep_until(deadline) => {
+                () = crate::time::sleep_until(deadline) => {
                     let mut nodes: Vec<String> = self.names.values().map(|n| n.to_string()).collect();
                     nodes.sort();
                     self.tasks.abort_all();
@@ -286,12 +293,5 @@ impl RunningPipeline {
         self.shutdown.cancel();
         let now = tokio::time::Instant::now();
         now.checked_add(timeout).unwrap_or(now + Duration::from_secs(86_400 * 365))
-    }
-}
-
-async fn sleep_until(deadline: Option<tokio::time::Instant>) {
-    match deadline {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use rdkafka::Message as _;
 use runnel::PipelineBuilder;
 use runnel::connectors::{KafkaSourceConfig, take_output};
-use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, RunContext, async_trait};
+use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
 use serde_json::{Value, json};
 
 use super::{
@@ -103,8 +103,8 @@ impl BlockConfig for FailsOnce {
     fn outputs(&self) -> Vec<String> {
         Vec::new()
     }
-    async fn build(&self, _: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(Box::new(self.clone()))
+    async fn build(&self, _: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::task(self.clone()))
     }
 }
 

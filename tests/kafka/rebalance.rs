@@ -10,7 +10,7 @@ use std::time::Duration;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message as _};
 use runnel::connectors::KafkaSourceConfig;
-use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, RunContext, ack_batch, async_trait};
+use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, ack_batch, async_trait};
 use runnel::{PipelineBuilder, RunningPipeline};
 use serde_json::json;
 use tokio::sync::Notify;
@@ -30,8 +30,8 @@ impl BlockConfig for GatedSink {
     fn outputs(&self) -> Vec<String> {
         Vec::new()
     }
-    async fn build(&self, _: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(Box::new(self.clone()))
+    async fn build(&self, _: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::task(self.clone()))
     }
 }
 

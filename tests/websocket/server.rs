@@ -404,3 +404,35 @@ async fn limits_bad_frames_and_static_files() {
     assert_eq!(closed["code"], 1009, "a frame over max_frame_bytes closes the connection: {closed}");
     stop(running).await;
 }
+
+/// A `websocket_server` sink added to a [`runnel::PipelineBuilder`] before the server it names is
+/// built after it: the reference decides the build order, not the order of declaration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_declared_before_its_server_is_built_after_it() {
+    if python().is_none() {
+        return;
+    }
+    let addr = free_addr();
+    let config = |text: &str| toml::from_str::<toml::Value>(text).expect("TOML");
+    let registry = runnel::registry();
+    let entry = |role, name| registry.get(role, name).expect("registered");
+    let sink = entry(runnel::engine::Role::Sink, "websocket_server").parse(config("server = \"ws\"\nchannel = \"room/{room}\"")).expect("sink");
+    let server = entry(runnel::engine::Role::Source, "websocket_server").parse(config(&format!("address = \"{addr}\""))).expect("server");
+    let feed = entry(runnel::engine::Role::Source, "memory").parse(config("open = true")).expect("memory");
+    let running = runnel::PipelineBuilder::new()
+        .sink("rooms", ["feed"], sink)
+        .source("feed", feed)
+        .source("ws", server)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .start()
+        .await
+        .unwrap_or_else(|e| panic!("the sink is built after its server: {e}"));
+    let input = take_input(running.resources(), "feed").expect("feed");
+    let mut ann = Client::connect(addr, "?user=ann&subscribe=room/lobby").await;
+    assert_eq!(ann.frame().await["op"], "subscribed");
+    input.send(json!({"room": "lobby", "text": "built in order"})).await.expect("the source runs");
+    assert_eq!(ann.frame().await["data"]["text"], "built in order");
+    drop(input);
+    stop(running).await;
+}

@@ -14,7 +14,7 @@ mod block;
 mod tests;
 
 use indexmap::IndexMap;
-use runnel_engine::{Block, BlockConfig, BuildContext, BuildError, Component, Role, async_trait, function_block};
+use runnel_engine::{BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Role, async_trait};
 use serde::Deserialize;
 
 use crate::jq::JqProgram;
@@ -145,7 +145,7 @@ impl BlockConfig for WindowConfig {
         self.problems()
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        Ok(function_block(Window::new(self.clone())))
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::function(Window::new(self.clone())))
     }
 }

@@ -16,7 +16,7 @@ use rdkafka::message::{DeliveryResult, Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use runnel_engine::{
-    AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Output, Role, RunContext, async_trait,
+    AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Output, Role, RunContext, async_trait,
 };
 use tokio::sync::{Semaphore, mpsc};
 
@@ -48,10 +48,10 @@ impl BlockConfig for KafkaSinkConfig {
         problems
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         // The producer is created when the sink runs: creating it starts librdkafka's threads.
         self.client_config().create_native_config().map_err(|e| BuildError::Invalid(e.to_string()))?;
-        Ok(Box::new(KafkaSink { config: self.clone() }))
+        Ok(BuiltBlock::task(KafkaSink { config: self.clone() }))
     }
 }
 

@@ -12,8 +12,8 @@ use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 use runnel_engine::{
-    AckTracker, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, CancellationToken, Component, Message, Metadata, Origin, Output,
-    Role, RunContext, Stream, async_trait,
+    AckTracker, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, CancellationToken, Component, Message, Metadata, Origin,
+    Output, Role, RunContext, Stream, async_trait,
 };
 use serde_json::Value;
 
@@ -42,10 +42,10 @@ impl BlockConfig for KafkaSourceConfig {
         self.problems()
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         // The consumer is created when the source runs: creating it starts librdkafka's threads.
         self.client_config().create_native_config().map_err(|e| BuildError::Invalid(e.to_string()))?;
-        Ok(Box::new(KafkaSource { config: self.clone() }))
+        Ok(BuiltBlock::task(KafkaSource { config: self.clone() }))
     }
 }
 

@@ -3,7 +3,7 @@
 
 use futures::{SinkExt, StreamExt};
 use runnel_engine::{
-    AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Role, RunContext, ack_batch, async_trait,
+    AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Role, RunContext, ack_batch, async_trait,
 };
 use tokio_tungstenite::tungstenite::{Message as Frame, Utf8Bytes};
 
@@ -32,9 +32,9 @@ impl BlockConfig for WebSocketSinkConfig {
         self.connection().problems()
     }
 
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let endpoint = self.connection().endpoint(|p| cx.resolve(p)).map_err(|e| BuildError::Other(Box::new(e)))?;
-        Ok(Box::new(WebSocketSink { endpoint, reconnect: self.reconnect, keepalive: self.keepalive }))
+        Ok(BuiltBlock::task(WebSocketSink { endpoint, reconnect: self.reconnect, keepalive: self.keepalive }))
     }
 }
 

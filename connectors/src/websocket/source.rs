@@ -6,7 +6,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::{FutureExt, SinkExt, StreamExt};
 use runnel_engine::{
-    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Role, RunContext, Stream, async_trait,
+    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Metadata, Origin, Role, RunContext, Stream,
+    async_trait,
 };
 use serde_json::{Map, Value};
 use tokio_tungstenite::tungstenite::Message as Frame;
@@ -32,7 +33,7 @@ impl BlockConfig for WebSocketSourceConfig {
         self.connection().problems()
     }
 
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let endpoint = self.connection().endpoint(|p| cx.resolve(p)).map_err(|e| BuildError::Other(Box::new(e)))?;
         let subscribe = self
             .subscribe
@@ -42,7 +43,7 @@ impl BlockConfig for WebSocketSourceConfig {
                 other => other.to_string(),
             })
             .collect();
-        Ok(Box::new(WebSocketSource { endpoint, subscribe, reconnect: self.reconnect, keepalive: self.keepalive }))
+        Ok(BuiltBlock::task(WebSocketSource { endpoint, subscribe, reconnect: self.reconnect, keepalive: self.keepalive }))
     }
 }
 

@@ -99,10 +99,7 @@ pub(crate) fn resource_key(server: &str) -> String {
 
 /// The hub of the server called `server`, if the pipeline has one (built before the caller).
 pub(crate) fn find(resources: &Resources, server: &str) -> Option<Arc<Hub>> {
-    let key = resource_key(server);
-    let hub = resources.take::<Arc<Hub>>(&key)?;
-    resources.insert(key, hub.clone());
-    Some(hub)
+    resources.get::<Arc<Hub>>(&resource_key(server))
 }
 
 impl Hub {

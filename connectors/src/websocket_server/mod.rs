@@ -27,6 +27,9 @@ pub mod template;
 #[cfg(test)]
 mod tests;
 
+/// What a `websocket_server` source provides to the sinks that name it in `server`.
+const SERVER_KIND: &str = "websocket_server";
+
 pub use auth::{AuthConfig, sign_jwt};
 pub use config::{HistoryConfig, SlowConsumer, WebSocketServerConfig, WebSocketServerSinkConfig};
 pub use source::{EVENTS_PORT, take_address};

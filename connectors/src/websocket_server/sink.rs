@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use axum::extract::ws::Utf8Bytes;
-use runnel_engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Role, RunContext, async_trait};
+use runnel_engine::{
+    AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, NodeRef, Role, RunContext, async_trait,
+};
 
 use super::config::WebSocketServerSinkConfig;
 use super::hub::{self, Hub, Lease};
@@ -24,14 +26,15 @@ impl BlockConfig for WebSocketServerSinkConfig {
         Vec::new()
     }
 
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
-        let hub = hub::find(&cx.resources, &self.server).ok_or_else(|| {
-            BuildError::Invalid(format!(
-                "`server = \"{}\"` names no `websocket_server` source of this pipeline (sources are built before sinks)",
-                self.server
-            ))
-        })?;
-        Ok(Box::new(WebSocketServerSink { lease: hub.lease(), hub, channel: self.channel.clone(), history: self.history }))
+    fn references(&self) -> Vec<NodeRef> {
+        vec![NodeRef::new("server", self.server.clone(), super::SERVER_KIND)]
+    }
+
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        // The graph rules checked the reference, and the server was built first.
+        let hub = hub::find(&cx.resources, &self.server)
+            .ok_or_else(|| BuildError::Invalid(format!("the `websocket_server` source `{}` registered no hub", self.server)))?;
+        Ok(BuiltBlock::task(WebSocketServerSink { lease: hub.lease(), hub, channel: self.channel.clone(), history: self.history }))
     }
 }
 

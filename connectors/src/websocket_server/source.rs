@@ -11,8 +11,8 @@ use axum::extract::ws::Utf8Bytes;
 use axum::serve::ListenerExt;
 use bytes::Bytes;
 use runnel_engine::{
-    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Origin, Resource, Resources, Role,
-    RunContext, Stream, async_trait,
+    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Metadata, Origin, Resource, Resources,
+    Role, RunContext, Stream, async_trait,
 };
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
@@ -52,11 +52,15 @@ impl BlockConfig for WebSocketServerConfig {
         vec![Resource::new("listen", self.address.clone())]
     }
 
+    fn provides(&self) -> Vec<&'static str> {
+        vec![super::SERVER_KIND]
+    }
+
     fn validate(&self) -> Vec<String> {
         self.problems()
     }
 
-    async fn build(&self, cx: &BuildContext) -> Result<Box<dyn Block>, BuildError> {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let listener = TcpListener::bind(&self.address).await.map_err(|e| BuildError::Invalid(format!("cannot listen on {}: {e}", self.address)))?;
         let address = listener.local_addr()?;
         let settings = Settings {
@@ -83,7 +87,7 @@ impl BlockConfig for WebSocketServerConfig {
             static_dir: self.static_dir.as_deref().map(|d| cx.resolve(d)),
             max_frame_bytes: self.max_frame_bytes,
         };
-        Ok(Box::new(WebSocketServer {
+        Ok(BuiltBlock::task(WebSocketServer {
             listener,
             path: self.path.clone(),
             lease: hub.lease(),

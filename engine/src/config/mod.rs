@@ -33,8 +33,9 @@ pub(crate) use diagnostic::SourceMap;
 pub use diagnostic::{Diagnostic, Location, Severity, ValidationError};
 
 use crate::channel::{DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, WhenFull};
-use crate::component::{BlockConfig, Registry, Role};
+use crate::component::{BlockConfig, Role};
 use crate::output::OnError;
+use crate::registry::Registry;
 
 /// Pipeline-wide settings, the `[pipeline]` table.
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
@@ -100,6 +101,9 @@ pub struct NodeSpec {
     pub on_error: OnError,
     /// Where it is declared.
     pub location: Option<Location>,
+    /// Where the values of its own fields are written, by field name (empty for nodes made in
+    /// code).
+    pub field_locations: BTreeMap<String, Location>,
     /// Whether its type and configuration were valid. Invalid nodes stay in the graph so that
     /// the graph rules still run on their neighbours; their ports are not checked.
     pub checked: bool,
@@ -115,7 +119,7 @@ impl BlockConfig for Unchecked {
         Vec::new()
     }
 
-    async fn build(&self, _cx: &crate::component::BuildContext) -> Result<Box<dyn crate::block::Block>, crate::error::BuildError> {
+    async fn build(&self, _cx: &crate::component::BuildContext) -> Result<crate::component::BuiltBlock, crate::error::BuildError> {
         Err(crate::error::BuildError::Invalid("this node's configuration is invalid".into()))
     }
 }
@@ -230,7 +234,7 @@ impl FileContext<'_> {
                     let elsewhere = self.registry.roles_of(type_name);
                     let message = match elsewhere.first() {
                         Some(other) => format!("`{type_name}` belongs in [{}], not [{}]", other.section(), role.section()),
-                        None => format!("unknown {} type `{type_name}` (known: {})", role_noun(role), self.known(role)),
+                        None => format!("unknown {} type `{type_name}` (known: {})", role.noun(), self.known(role)),
                     };
                     error(at.clone(), message);
                     None
@@ -274,6 +278,7 @@ impl FileContext<'_> {
             inputs,
             on_error,
             location: location.clone(),
+            field_locations: BTreeMap::new(),
             checked: false,
         };
         let Some(entry) = entry else {
@@ -303,7 +308,8 @@ impl FileContext<'_> {
             error(location.clone(), problem);
         }
         let type_name = entry.type_name.to_owned();
-        Some(NodeSpec { name, role, type_name, config, inputs, on_error, location, checked: ok })
+        let field_locations = spans.into_iter().filter_map(|(field, (_, value))| Some((field, value?))).collect();
+        Some(NodeSpec { name, role, type_name, config, inputs, on_error, location, field_locations, checked: ok })
     }
 
     /// Removes `key` from `fields`, with the position of its value.
@@ -316,14 +322,6 @@ impl FileContext<'_> {
     fn known(&self, role: Role) -> String {
         let names: Vec<&str> = self.registry.entries().filter(|e| e.role == role).map(|e| e.type_name).collect();
         names.join(", ")
-    }
-}
-
-fn role_noun(role: Role) -> &'static str {
-    match role {
-        Role::Source => "source",
-        Role::Transform => "block",
-        Role::Sink => "sink",
     }
 }
 
