@@ -5,6 +5,8 @@
 //! per batch. Names follow the Prometheus conventions (`runnel_` prefix, base units, `_total` on
 //! counters), which `promtool check metrics` verifies in the test suite.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
@@ -36,32 +38,6 @@ pub const EDGE_CAPACITY: &str = "runnel_edge_capacity_batches";
 pub const ACK_LATENCY: &str = "runnel_ack_latency_seconds";
 /// Final acknowledgements a source received, by status.
 pub const ACKS: &str = "runnel_source_acknowledgements_total";
-/// Whether a WebSocket client node is connected (1) or not (0).
-pub const WEBSOCKET_CONNECTED: &str = "runnel_websocket_connected";
-/// Times a WebSocket client node connected again after losing its connection.
-pub const WEBSOCKET_RECONNECTS: &str = "runnel_websocket_reconnects_total";
-/// Clients connected to a WebSocket server node.
-pub const WEBSOCKET_CLIENTS: &str = "runnel_websocket_server_clients";
-/// Connections a WebSocket server refused before the upgrade, by reason.
-pub const WEBSOCKET_REFUSED: &str = "runnel_websocket_server_refused_total";
-/// Clients a WebSocket server disconnected or lost, by reason.
-pub const WEBSOCKET_DISCONNECTS: &str = "runnel_websocket_server_disconnects_total";
-/// Frames a WebSocket server queued for its clients (one per message and subscriber).
-pub const WEBSOCKET_FRAMES_SENT: &str = "runnel_websocket_server_frames_sent_total";
-/// Frames a WebSocket server dropped instead of writing them, by reason.
-pub const WEBSOCKET_FRAMES_DROPPED: &str = "runnel_websocket_server_frames_dropped_total";
-/// Messages a Kafka source's group has not committed yet in a partition (high watermark minus
-/// committed offset), as librdkafka last reported it.
-pub const KAFKA_CONSUMER_LAG: &str = "runnel_kafka_consumer_lag_messages";
-/// Offset commits a Kafka source made, by result (`ok`, `error`).
-pub const KAFKA_COMMITS: &str = "runnel_kafka_commits_total";
-/// Consumer-group rebalances a Kafka source went through, by event (`assign`, `revoke`).
-pub const KAFKA_REBALANCES: &str = "runnel_kafka_rebalances_total";
-/// Times a Kafka source rewound a partition to re-read a message that failed downstream.
-pub const KAFKA_REWINDS: &str = "runnel_kafka_partition_rewinds_total";
-/// Messages a Kafka sink handed to the producer and still waits a delivery report for.
-pub const KAFKA_PRODUCER_IN_FLIGHT: &str = "runnel_kafka_producer_in_flight_messages";
-
 const LATENCY_BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
 
 /// The metric families of one pipeline, registered in its own [`Registry`].
@@ -81,8 +57,15 @@ pub struct PipelineMetrics {
     edge_capacity: IntGaugeVec,
     ack_latency: HistogramVec,
     acks: IntCounterVec,
-    websocket: WebSocketFamilies,
-    kafka: KafkaFamilies,
+    /// Families that components registered for themselves, by name.
+    own: Arc<Mutex<HashMap<&'static str, Family>>>,
+}
+
+/// A metric family a component registered (see [`PipelineMetrics::counter_family`]).
+#[derive(Clone, Debug)]
+enum Family {
+    Counter(IntCounterVec),
+    Gauge(IntGaugeVec),
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -130,10 +113,40 @@ impl PipelineMetrics {
                 &["node"],
             ),
             acks: counter(&r, ACKS, "Final acknowledgements a source received.", &["node", "status"]),
-            websocket: WebSocketFamilies::new(&r),
-            kafka: KafkaFamilies::new(&r),
+            own: Arc::default(),
             registry: r,
         }
+    }
+
+    /// The counter family `name` of a component's own (a connector's), registered on this
+    /// pipeline's registry by the first node that asks for it; later calls share it. Components
+    /// call this at build time and keep the handles they resolve from it.
+    ///
+    /// # Panics
+    /// If `name` was registered before with another kind or other labels, or is not a valid
+    /// metric name: both are mistakes in the component's code, which its tests catch.
+    pub fn counter_family(&self, name: &'static str, help: &str, labels: &[&str]) -> IntCounterVec {
+        match self.own_family(name, || Family::Counter(counter(&self.registry, name, help, labels))) {
+            Family::Counter(family) => family,
+            Family::Gauge(_) => panic!("metric `{name}` is registered as a gauge"),
+        }
+    }
+
+    /// The gauge family `name` of a component's own, as [`PipelineMetrics::counter_family`].
+    ///
+    /// # Panics
+    /// As [`PipelineMetrics::counter_family`].
+    pub fn gauge_family(&self, name: &'static str, help: &str, labels: &[&str]) -> IntGaugeVec {
+        match self.own_family(name, || Family::Gauge(gauge(&self.registry, name, help, labels))) {
+            Family::Gauge(family) => family,
+            Family::Counter(_) => panic!("metric `{name}` is registered as a counter"),
+        }
+    }
+
+    fn own_family(&self, name: &'static str, register: impl FnOnce() -> Family) -> Family {
+        // Registration happens at build time only, and a panic inside leaves the map as it was.
+        let mut own = self.own.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        own.entry(name).or_insert_with(register).clone()
     }
 
     /// The registry to expose (see [`crate::serve_metrics`]).
@@ -154,8 +167,6 @@ impl PipelineMetrics {
             batch_duration: self.batch_duration.with_label_values(&[node]),
             state_entries: self.state_entries.with_label_values(&[node]),
             state_evictions: self.state_evictions.with_label_values(&[node]),
-            websocket: WebSocketMetrics { node: node.into(), families: self.websocket.clone() },
-            kafka: KafkaMetrics { node: node.into(), families: self.kafka.clone() },
             acks: AckMetrics {
                 latency: self.ack_latency.with_label_values(&[node]),
                 by_status: [
@@ -270,10 +281,6 @@ pub struct NodeMetrics {
     pub state_evictions: IntCounter,
     /// Acknowledgement outcomes, for sources.
     pub acks: AckMetrics,
-    /// WebSocket connection metrics, for WebSocket sources and sinks.
-    pub websocket: WebSocketMetrics,
-    /// Kafka consumer and producer metrics, for Kafka sources and sinks.
-    pub kafka: KafkaMetrics,
 }
 
 /// Metric handles of one output port.
@@ -308,137 +315,6 @@ impl AckMetrics {
     }
 }
 
-#[derive(Clone, Debug)]
-struct WebSocketFamilies {
-    connected: IntGaugeVec,
-    reconnects: IntCounterVec,
-    clients: IntGaugeVec,
-    refused: IntCounterVec,
-    disconnects: IntCounterVec,
-    frames_sent: IntCounterVec,
-    frames_dropped: IntCounterVec,
-}
-
-impl WebSocketFamilies {
-    fn new(r: &Registry) -> Self {
-        Self {
-            connected: gauge(r, WEBSOCKET_CONNECTED, "Whether a WebSocket client node is connected.", &["node"]),
-            reconnects: counter(r, WEBSOCKET_RECONNECTS, "Times a WebSocket client node reconnected.", &["node"]),
-            clients: gauge(r, WEBSOCKET_CLIENTS, "Clients connected to a WebSocket server.", &["node"]),
-            refused: counter(r, WEBSOCKET_REFUSED, "Connections a WebSocket server refused.", &["node", "reason"]),
-            disconnects: counter(r, WEBSOCKET_DISCONNECTS, "Clients a WebSocket server lost.", &["node", "reason"]),
-            frames_sent: counter(r, WEBSOCKET_FRAMES_SENT, "Frames a WebSocket server queued for clients.", &["node"]),
-            frames_dropped: counter(r, WEBSOCKET_FRAMES_DROPPED, "Frames a WebSocket server dropped.", &["node", "reason"]),
-        }
-    }
-}
-
-/// WebSocket metrics of one node. Series are created on first use, so only WebSocket nodes
-/// appear in the exposition; resolve the handles once, outside hot loops.
-#[derive(Clone, Debug)]
-pub struct WebSocketMetrics {
-    node: String,
-    families: WebSocketFamilies,
-}
-
-impl WebSocketMetrics {
-    /// 1 while the client node is connected, else 0.
-    pub fn connected(&self) -> IntGauge {
-        self.families.connected.with_label_values(&[&self.node])
-    }
-
-    /// Reconnections of the client node.
-    pub fn reconnects(&self) -> IntCounter {
-        self.families.reconnects.with_label_values(&[&self.node])
-    }
-
-    /// Clients connected to the server node.
-    pub fn clients(&self) -> IntGauge {
-        self.families.clients.with_label_values(&[&self.node])
-    }
-
-    /// Connections refused for `reason` (`unauthorized`, `max_connections`).
-    pub fn refused(&self, reason: &str) -> IntCounter {
-        self.families.refused.with_label_values(&[&self.node, reason])
-    }
-
-    /// Clients lost for `reason` (`closed`, `slow_consumer`, `timeout`, `error`, `shutdown`).
-    pub fn disconnects(&self, reason: &str) -> IntCounter {
-        self.families.disconnects.with_label_values(&[&self.node, reason])
-    }
-
-    /// Frames queued for clients.
-    pub fn frames_sent(&self) -> IntCounter {
-        self.families.frames_sent.with_label_values(&[&self.node])
-    }
-
-    /// Frames dropped for `reason` (`slow_consumer`).
-    pub fn frames_dropped(&self, reason: &str) -> IntCounter {
-        self.families.frames_dropped.with_label_values(&[&self.node, reason])
-    }
-}
-
-#[derive(Clone, Debug)]
-struct KafkaFamilies {
-    lag: IntGaugeVec,
-    commits: IntCounterVec,
-    rebalances: IntCounterVec,
-    rewinds: IntCounterVec,
-    in_flight: IntGaugeVec,
-}
-
-impl KafkaFamilies {
-    fn new(r: &Registry) -> Self {
-        Self {
-            lag: gauge(r, KAFKA_CONSUMER_LAG, "Messages not yet committed in a partition.", &["node", "topic", "partition"]),
-            commits: counter(r, KAFKA_COMMITS, "Offset commits a Kafka source made.", &["node", "result"]),
-            rebalances: counter(r, KAFKA_REBALANCES, "Consumer-group rebalances of a Kafka source.", &["node", "event"]),
-            rewinds: counter(r, KAFKA_REWINDS, "Partitions rewound after a failed message.", &["node"]),
-            in_flight: gauge(r, KAFKA_PRODUCER_IN_FLIGHT, "Messages awaiting a delivery report.", &["node"]),
-        }
-    }
-}
-
-/// Kafka metrics of one node. Series are created on first use, so only Kafka nodes appear in
-/// the exposition.
-#[derive(Clone, Debug)]
-pub struct KafkaMetrics {
-    node: String,
-    families: KafkaFamilies,
-}
-
-impl KafkaMetrics {
-    /// The consumer lag of one partition.
-    pub fn lag(&self, topic: &str, partition: i32) -> IntGauge {
-        self.families.lag.with_label_values(&[self.node.as_str(), topic, &partition.to_string()])
-    }
-
-    /// Forgets the lag of a partition the source no longer owns.
-    pub fn remove_lag(&self, topic: &str, partition: i32) {
-        let _ = self.families.lag.remove_label_values(&[self.node.as_str(), topic, &partition.to_string()]);
-    }
-
-    /// Offset commits with `result` (`ok`, `error`).
-    pub fn commits(&self, result: &str) -> IntCounter {
-        self.families.commits.with_label_values(&[self.node.as_str(), result])
-    }
-
-    /// Rebalance events (`assign`, `revoke`).
-    pub fn rebalances(&self, event: &str) -> IntCounter {
-        self.families.rebalances.with_label_values(&[self.node.as_str(), event])
-    }
-
-    /// Partition rewinds.
-    pub fn rewinds(&self) -> IntCounter {
-        self.families.rewinds.with_label_values(&[self.node.as_str()])
-    }
-
-    /// Messages a sink awaits delivery reports for.
-    pub fn in_flight(&self) -> IntGauge {
-        self.families.in_flight.with_label_values(&[self.node.as_str()])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -453,5 +329,16 @@ mod tests {
         let text = prometheus::TextEncoder::new().encode_to_string(&metrics.registry().gather()).expect("encodes");
         assert!(text.contains("runnel_node_received_messages_total{node=\"n\"} 3"), "{text}");
         assert_eq!(metrics.sent_total("n"), 2);
+    }
+
+    #[test]
+    fn a_component_family_is_registered_once_and_shared() {
+        let metrics = PipelineMetrics::new();
+        let a = metrics.counter_family("runnel_test_things_total", "Things.", &["node"]);
+        let b = metrics.counter_family("runnel_test_things_total", "Things.", &["node"]);
+        a.with_label_values(&["a"]).inc();
+        b.with_label_values(&["b"]).inc_by(2);
+        assert_eq!(metrics.total("runnel_test_things_total", None), 3.0);
+        assert_eq!(metrics.total("runnel_test_things_total", Some(("node", "b"))), 2.0);
     }
 }

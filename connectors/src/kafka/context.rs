@@ -17,12 +17,12 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::metrics::KafkaMetrics;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
 use runnel_engine::AckReceiver;
-use runnel_engine::metrics::KafkaMetrics;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::offsets::{Commit, Offsets};

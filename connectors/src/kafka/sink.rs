@@ -21,6 +21,7 @@ use runnel_engine::{
 use tokio::sync::{Semaphore, mpsc};
 
 use super::config::KafkaSinkConfig;
+use super::metrics::KafkaMetrics;
 
 /// How long the sink waits before handing a message again to a producer whose queue was full.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
@@ -48,10 +49,11 @@ impl BlockConfig for KafkaSinkConfig {
         problems
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         // The producer is created when the sink runs: creating it starts librdkafka's threads.
         self.client_config().create_native_config().map_err(|e| BuildError::Invalid(e.to_string()))?;
-        Ok(BuiltBlock::task(KafkaSink { config: self.clone() }))
+        let in_flight = KafkaMetrics::register(&cx.metrics, &cx.name).in_flight();
+        Ok(BuiltBlock::task(KafkaSink { config: self.clone(), in_flight }))
     }
 }
 
@@ -59,6 +61,7 @@ impl BlockConfig for KafkaSinkConfig {
 #[derive(Debug)]
 pub struct KafkaSink {
     config: KafkaSinkConfig,
+    in_flight: prometheus::IntGauge,
 }
 
 /// The producer's context: turns delivery reports into acknowledgements.
@@ -99,7 +102,7 @@ impl Block for KafkaSink {
             .client_config()
             .create_with_context(context)
             .map_err(|e| BlockError::other(format!("cannot create the Kafka producer: {e}")))?;
-        let in_flight = cx.metrics.kafka.in_flight();
+        let in_flight = self.in_flight;
         let mut writer = Writer { config: self.config, producer, permits, failed, payload: Vec::new() };
         loop {
             let event = tokio::select! {

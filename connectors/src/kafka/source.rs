@@ -19,6 +19,7 @@ use serde_json::Value;
 
 use super::config::KafkaSourceConfig;
 use super::context::{SourceContext, State};
+use super::metrics::KafkaMetrics;
 
 /// How often an idle source applies acknowledgements, stores offsets and resumes partitions (a
 /// busy one does after every batch).
@@ -42,10 +43,10 @@ impl BlockConfig for KafkaSourceConfig {
         self.problems()
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         // The consumer is created when the source runs: creating it starts librdkafka's threads.
         self.client_config().create_native_config().map_err(|e| BuildError::Invalid(e.to_string()))?;
-        Ok(BuiltBlock::task(KafkaSource { config: self.clone() }))
+        Ok(BuiltBlock::task(KafkaSource { config: self.clone(), metrics: KafkaMetrics::register(&cx.metrics, &cx.name) }))
     }
 }
 
@@ -53,16 +54,17 @@ impl BlockConfig for KafkaSourceConfig {
 #[derive(Debug)]
 pub struct KafkaSource {
     config: KafkaSourceConfig,
+    metrics: KafkaMetrics,
 }
 
 #[async_trait]
 impl Block for KafkaSource {
     async fn run(self: Box<Self>, cx: RunContext) -> Result<(), BlockError> {
-        let config = self.config;
+        let Self { config, metrics: kafka_metrics } = *self;
         let (tracker, acks) = cx.ack_tracker();
-        let RunContext { name, mut output, shutdown, metrics, batch_size, .. } = cx;
+        let RunContext { name, mut output, shutdown, batch_size, .. } = cx;
         let revoke_timeout = Duration::from_millis(config.revoke_timeout_ms);
-        let context = SourceContext::new(name.clone(), acks, metrics.kafka.clone(), revoke_timeout);
+        let context = SourceContext::new(name.clone(), acks, kafka_metrics, revoke_timeout);
         let consumer: StreamConsumer<SourceContext> =
             config.client_config().create_with_context(context).map_err(|e| BlockError::other(format!("cannot create the Kafka consumer: {e}")))?;
         let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();

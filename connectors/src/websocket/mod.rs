@@ -14,6 +14,7 @@
 
 pub mod config;
 mod connect;
+pub mod metrics;
 pub mod sink;
 pub mod source;
 

@@ -9,6 +9,7 @@ use tokio_tungstenite::tungstenite::{Message as Frame, Utf8Bytes};
 
 use super::config::{KeepaliveConfig, ReconnectConfig, WebSocketSinkConfig};
 use super::connect::{Backoff, Endpoint, Liveness, Tick, WsStream, connect_with_retry, jitter_seed};
+use super::metrics::ClientMetrics;
 
 /// Bytes of frames the sink gathers from batches already queued before it flushes.
 const WRITE_BYTES: usize = 256 * 1024;
@@ -34,7 +35,8 @@ impl BlockConfig for WebSocketSinkConfig {
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let endpoint = self.connection().endpoint(|p| cx.resolve(p)).map_err(|e| BuildError::Other(Box::new(e)))?;
-        Ok(BuiltBlock::task(WebSocketSink { endpoint, reconnect: self.reconnect, keepalive: self.keepalive }))
+        let metrics = ClientMetrics::register(&cx.metrics, &cx.name);
+        Ok(BuiltBlock::task(WebSocketSink { endpoint, reconnect: self.reconnect, keepalive: self.keepalive, metrics }))
     }
 }
 
@@ -42,6 +44,7 @@ impl BlockConfig for WebSocketSinkConfig {
 #[derive(Debug)]
 pub struct WebSocketSink {
     endpoint: Endpoint,
+    metrics: ClientMetrics,
     reconnect: ReconnectConfig,
     keepalive: KeepaliveConfig,
 }
@@ -49,8 +52,7 @@ pub struct WebSocketSink {
 #[async_trait]
 impl Block for WebSocketSink {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
-        let connected = cx.metrics.websocket.connected();
-        let reconnects = cx.metrics.websocket.reconnects();
+        let ClientMetrics { connected, reconnects } = self.metrics.clone();
         let mut backoff = Backoff::new(self.reconnect, jitter_seed(&cx.name));
         let mut ws: Option<(WsStream, Liveness)> = None;
         let mut connections = 0_u64;

@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 
 use super::config::{KeepaliveConfig, ReconnectConfig, WebSocketSourceConfig};
 use super::connect::{Backoff, Endpoint, Liveness, Tick, WsStream, connect_with_retry, jitter_seed};
+use super::metrics::ClientMetrics;
 
 impl Component for WebSocketSourceConfig {
     const TYPE: &'static str = "websocket";
@@ -43,7 +44,8 @@ impl BlockConfig for WebSocketSourceConfig {
                 other => other.to_string(),
             })
             .collect();
-        Ok(BuiltBlock::task(WebSocketSource { endpoint, subscribe, reconnect: self.reconnect, keepalive: self.keepalive }))
+        let metrics = ClientMetrics::register(&cx.metrics, &cx.name);
+        Ok(BuiltBlock::task(WebSocketSource { endpoint, subscribe, reconnect: self.reconnect, keepalive: self.keepalive, metrics }))
     }
 }
 
@@ -54,6 +56,7 @@ pub struct WebSocketSource {
     subscribe: Vec<String>,
     reconnect: ReconnectConfig,
     keepalive: KeepaliveConfig,
+    metrics: ClientMetrics,
 }
 
 /// How reading from one connection ended.
@@ -79,8 +82,7 @@ struct Reader {
 #[async_trait]
 impl Block for WebSocketSource {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
-        let connected = cx.metrics.websocket.connected();
-        let reconnects = cx.metrics.websocket.reconnects();
+        let ClientMetrics { connected, reconnects } = self.metrics.clone();
         let mut backoff = Backoff::new(self.reconnect, jitter_seed(&cx.name));
         let mut reader = Reader {
             from: Stream::new(cx.name.clone(), Some(self.endpoint.url().clone())),

@@ -43,7 +43,7 @@ async fn upgrade(
             Ok(identity) => identity,
             Err(error) => {
                 if let Some(m) = http.hub.metrics() {
-                    m.all.refused("unauthorized").inc();
+                    m.refused("unauthorized").inc();
                 }
                 tracing::debug!(%remote, %error, "websocket client refused");
                 let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"runnel\"")];
@@ -53,7 +53,7 @@ async fn upgrade(
     };
     let Some(slot) = http.hub.reserve() else {
         if let Some(m) = http.hub.metrics() {
-            m.all.refused("max_connections").inc();
+            m.refused("max_connections").inc();
         }
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };

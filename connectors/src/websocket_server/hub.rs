@@ -11,14 +11,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
-use prometheus::{IntCounter, IntGauge};
-use runnel_engine::metrics::WebSocketMetrics;
 use runnel_engine::{CancellationToken, Resources};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use super::client::{Client, Close, Pushed};
 use super::config::SlowConsumer;
+use super::metrics::ServerMetrics;
 use super::protocol;
 use super::template::Template;
 
@@ -64,22 +63,13 @@ struct State {
     channels: HashMap<Arc<str>, Channel>,
 }
 
-/// Metric handles, resolved when the source starts running.
-#[derive(Debug)]
-pub(crate) struct HubMetrics {
-    pub(crate) all: WebSocketMetrics,
-    pub(crate) clients: IntGauge,
-    pub(crate) frames_sent: IntCounter,
-    pub(crate) frames_dropped: IntCounter,
-}
-
 /// See the module documentation.
 #[derive(Debug)]
 pub(crate) struct Hub {
     pub(crate) settings: Settings,
     state: Mutex<State>,
     inbound: mpsc::Sender<Inbound>,
-    metrics: OnceLock<HubMetrics>,
+    metrics: OnceLock<ServerMetrics>,
     next_id: AtomicU64,
     connections: AtomicUsize,
     holders: AtomicUsize,
@@ -118,16 +108,12 @@ impl Hub {
         (Arc::new(hub), rx)
     }
 
-    pub(crate) fn set_metrics(&self, all: &WebSocketMetrics) {
-        let _ = self.metrics.set(HubMetrics {
-            clients: all.clients(),
-            frames_sent: all.frames_sent(),
-            frames_dropped: all.frames_dropped("slow_consumer"),
-            all: all.clone(),
-        });
+    /// Sets the server's metric handles, once, when the server is built.
+    pub(crate) fn set_metrics(&self, metrics: ServerMetrics) {
+        let _ = self.metrics.set(metrics);
     }
 
-    pub(crate) fn metrics(&self) -> Option<&HubMetrics> {
+    pub(crate) fn metrics(&self) -> Option<&ServerMetrics> {
         self.metrics.get()
     }
 

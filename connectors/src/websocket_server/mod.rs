@@ -19,6 +19,7 @@ pub mod config;
 mod connection;
 mod http;
 mod hub;
+pub mod metrics;
 mod protocol;
 pub mod sink;
 pub mod source;

@@ -75,6 +75,7 @@ impl BlockConfig for WebSocketServerConfig {
             pong_timeout: Duration::from_millis(self.pong_timeout_ms),
         };
         let (hub, inbound) = Hub::new(settings);
+        hub.set_metrics(super::metrics::ServerMetrics::register(&cx.metrics, &cx.name));
         if let (Some(file), Some(channel)) = (&self.history.file, &self.history.channel) {
             seed_history(&hub, &cx.resolve(file), channel).await?;
         }
@@ -92,7 +93,6 @@ impl BlockConfig for WebSocketServerConfig {
             path: self.path.clone(),
             lease: hub.lease(),
             http: Arc::new(http),
-            hub,
             inbound,
             sender_field: self.sender_field.clone(),
         }))
@@ -135,7 +135,6 @@ async fn seed_history(hub: &Hub, file: &Path, channel: &Template) -> Result<(), 
 pub struct WebSocketServer {
     listener: TcpListener,
     path: String,
-    hub: Arc<Hub>,
     lease: Lease,
     http: Arc<Http>,
     inbound: mpsc::Receiver<Inbound>,
@@ -145,8 +144,7 @@ pub struct WebSocketServer {
 #[async_trait]
 impl Block for WebSocketServer {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
-        let Self { listener, path, hub, lease, http, mut inbound, sender_field } = *self;
-        hub.set_metrics(&cx.metrics.websocket);
+        let Self { listener, path, lease, http, mut inbound, sender_field } = *self;
         // Small frames must not wait for Nagle's algorithm: realtime is the point.
         let listener = listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
