@@ -1,11 +1,14 @@
 //! The local connectors end to end: a following file source, stdin to stdout through the
-//! binary, and the file sink's append and truncate modes.
+//! binary, and the file sink's append and truncate modes; docs/connectors.md kept in step with
+//! the registry.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::support::{pipeline, runnel_bin};
+use runnel::engine::Role;
+
+use crate::support::{pipeline, runnel_bin, validate_doc_examples};
 
 #[tokio::test]
 async fn a_following_file_source_reads_lines_appended_later() {
@@ -78,4 +81,25 @@ async fn the_file_sink_appends_or_truncates() {
     assert_eq!(std::fs::read_to_string(&path).expect("reads"), "{\"old\":true}\n{\"new\":true}\n");
     run(false).await;
     assert_eq!(std::fs::read_to_string(&path).expect("reads"), "{\"new\":true}\n");
+}
+
+/// Every source and sink type has a section in docs/connectors.md with an example of its own,
+/// and every `toml` example there is a complete pipeline that validates without warnings.
+#[test]
+fn docs_connectors_md_covers_every_connector_and_its_examples_validate() {
+    let (text, examples) = validate_doc_examples("docs/connectors.md");
+    let headings: Vec<String> = runnel::registry()
+        .entries()
+        .filter_map(|e| match e.role {
+            Role::Source => Some(format!("## `{}` source", e.type_name)),
+            Role::Sink => Some(format!("## `{}` sink", e.type_name)),
+            Role::Transform => None,
+        })
+        .collect();
+    for heading in &headings {
+        let Some((_, section)) = text.split_once(&format!("\n{heading}\n")) else { panic!("docs/connectors.md has no section `{heading}`") };
+        let section = section.split("\n## ").next().unwrap_or_default();
+        assert!(section.contains("```toml\n"), "`{heading}` in docs/connectors.md has no example");
+    }
+    assert!(examples >= headings.len(), "{examples} examples for {} sources and sinks", headings.len());
 }

@@ -86,6 +86,23 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// Validates every `toml` code block of the Markdown file `doc` (relative to the repository
+/// root) as a complete pipeline without warnings, panicking with the example and the diagnostics
+/// when one is not. Returns the file's text and how many examples it holds.
+pub fn validate_doc_examples(doc: &str) -> (String, usize) {
+    let text = std::fs::read_to_string(root().join(doc)).unwrap_or_else(|e| panic!("{doc}: {e}"));
+    let registry = runnel::registry();
+    let mut examples = 0;
+    for block in text.split("```toml\n").skip(1) {
+        let example = block.split("```").next().unwrap_or_default();
+        let pipeline = Pipeline::parse(example, None, &registry, |_| None).unwrap_or_else(|e| panic!("{doc} example:\n{example}\n{e}"));
+        let warnings: Vec<String> = pipeline.warnings().iter().map(ToString::to_string).collect();
+        assert!(warnings.is_empty(), "{doc} example:\n{example}\n{warnings:?}");
+        examples += 1;
+    }
+    (text, examples)
+}
+
 /// A free TCP port on 127.0.0.1.
 pub fn free_addr() -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binds");
