@@ -113,5 +113,7 @@ fn list() -> ExitCode {
     for entry in runnel::registry().entries() {
         println!("{:<8} {:<12} {}", entry.role.section(), entry.type_name, entry.description);
     }
+    let features = runnel::connectors::FEATURES;
+    println!("\nconnector features: {}", if features.is_empty() { "none".to_owned() } else { features.join(", ") });
     ExitCode::SUCCESS
 }

@@ -16,14 +16,17 @@
 pub mod file_sink;
 pub mod file_source;
 pub mod generator;
+#[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod memory;
 pub mod stdin;
 pub mod stdout;
+#[cfg(feature = "websocket")]
 pub mod websocket;
+#[cfg(feature = "websocket")]
 pub mod websocket_server;
 
-mod json_text;
+mod codec;
 mod ndjson;
 mod sink_writer;
 
@@ -32,30 +35,41 @@ use runnel_engine::Registry;
 pub use file_sink::FileSinkConfig;
 pub use file_source::FileSourceConfig;
 pub use generator::GeneratorConfig;
+#[cfg(feature = "kafka")]
 pub use kafka::{KafkaSinkConfig, KafkaSourceConfig};
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
 pub use stdin::StdinConfig;
 pub use stdout::StdoutConfig;
+#[cfg(feature = "websocket")]
 pub use websocket::{WebSocketSinkConfig, WebSocketSourceConfig};
+#[cfg(feature = "websocket")]
 pub use websocket_server::{WebSocketServerConfig, WebSocketServerSinkConfig};
 
 /// Every source and sink type, by the `type` name pipeline files use.
 pub fn registry() -> Registry {
-    Registry::new()
+    let registry = Registry::new()
         .with::<GeneratorConfig>()
         .with::<FileSourceConfig>()
         .with::<StdinConfig>()
         .with::<MemorySourceConfig>()
-        .with::<KafkaSourceConfig>()
         .with::<FileSinkConfig>()
         .with::<StdoutConfig>()
-        .with::<MemorySinkConfig>()
-        .with::<KafkaSinkConfig>()
-        .with::<WebSocketSourceConfig>()
-        .with::<WebSocketSinkConfig>()
-        .with::<WebSocketServerConfig>()
-        .with::<WebSocketServerSinkConfig>()
+        .with::<MemorySinkConfig>();
+    #[cfg(feature = "kafka")]
+    let registry = registry.with::<KafkaSourceConfig>().with::<KafkaSinkConfig>();
+    #[cfg(feature = "websocket")]
+    let registry =
+        registry.with::<WebSocketSourceConfig>().with::<WebSocketSinkConfig>().with::<WebSocketServerConfig>().with::<WebSocketServerSinkConfig>();
+    registry
 }
+
+/// The connector families this crate was built with (its Cargo features).
+pub const FEATURES: &[&str] = &[
+    #[cfg(feature = "kafka")]
+    "kafka",
+    #[cfg(feature = "websocket")]
+    "websocket",
+];
 
 #[cfg(test)]
 mod tests {

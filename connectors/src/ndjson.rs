@@ -9,6 +9,8 @@ use futures::stream::FuturesOrdered;
 use runnel_engine::{AckTracker, Acks, Batch, BlockError, Message, Metadata, Origin, RunContext, Stream};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::codec::Undecodable;
+
 /// Bytes read from the input per system call.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -150,24 +152,16 @@ impl LineDecoder {
             let line = line.strip_suffix(b"\r").unwrap_or(line);
             let meta =
                 Metadata { origin: Origin::at(&self.from, number), size: u32::try_from(line.len()).unwrap_or(u32::MAX), ..Metadata::default() };
-            // Validating the whole line at once and parsing it as text is faster than letting
-            // the parser check every string it meets.
-            let parsed = match std::str::from_utf8(line) {
-                Ok(text) => serde_json::from_str(text).map_err(|e| e.to_string()),
-                Err(error) => Err(format!("invalid UTF-8 at byte {}", error.valid_up_to() + 1)),
-            };
             let acks = tokens.next().unwrap_or_default();
-            match parsed {
-                Ok(value) => {
-                    let mut message = Message::with_meta(value, meta);
+            match crate::codec::decode(line, meta) {
+                Ok(mut message) => {
                     message.acks = acks;
                     batch.push(message);
                 }
                 Err(error) => {
-                    let raw = String::from_utf8_lossy(line).into_owned();
-                    let mut message = Message::with_meta(serde_json::Value::String(raw), meta);
+                    let Undecodable { mut message, reason } = *error;
                     message.acks = acks;
-                    failures.push((message, format!("{}:{number}: invalid JSON: {error}", self.stream)));
+                    failures.push((message, format!("{}:{number}: invalid JSON: {reason}", self.stream)));
                 }
             }
         }
@@ -239,7 +233,7 @@ pub(crate) fn encode(batch: Batch, out: &mut Vec<u8>, acks: &mut Acks) -> Result
     let mut written = Ok(());
     for message in batch {
         if written.is_ok() {
-            written = crate::json_text::write(message.value(), out).map(|()| out.push(b'\n'));
+            written = crate::codec::encode(&message, out).map(|()| out.push(b'\n'));
         }
         acks.merge(message.acks);
     }

@@ -8,7 +8,7 @@ use crate::error::BlockError;
 use crate::message::{Batch, Message};
 use crate::output::{Output, PortId};
 
-/// Collects what a [`FunctionBlock`] produces from one batch.
+/// Collects what a [`FunctionBlock`](crate::FunctionBlock) produces from one batch.
 #[derive(Debug, Default)]
 pub struct Emitter {
     pending: Vec<Batch>,

@@ -1,7 +1,7 @@
 //! The graph rules, one function each: unique and well-formed names, inputs that exist, ports
 //! that exist, sources without inputs and the rest with some, no cycles, no resource used twice,
 //! references to other nodes that exist and provide what they need, and a warning for outputs
-//! nobody reads. Every rule reports all it finds. [`build_order`] says in which order the
+//! nobody reads. Every rule reports all it finds. `build_order` says in which order the
 //! nodes are built: every node after the nodes it refers to.
 
 use std::collections::{BTreeMap, HashMap};

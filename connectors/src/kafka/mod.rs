@@ -3,7 +3,7 @@
 //! # Delivery
 //!
 //! At least once, end to end. The source stamps every message with an acknowledgement id and
-//! tracks, per partition, the messages still in flight ([`offsets`]); it commits an offset only
+//! tracks, per partition, the messages still in flight (`offsets`); it commits an offset only
 //! once every message before it in its partition was delivered or dropped on purpose downstream,
 //! so a crash at any point loses nothing (messages after the last commit are read again).
 //!
@@ -12,7 +12,7 @@
 //!   read again from there (what a Redpanda Connect user expects from a nacked message). Messages
 //!   that had been read after it are read again too.
 //! - On a **rebalance**, revoked partitions wait (at most `revoke_timeout_ms`) for their messages in
-//!   flight, commit what finished, and only then go to their next owner ([`context`]).
+//!   flight, commit what finished, and only then go to their next owner (`context`).
 //! - On **shutdown** the source stops reading, lets the pipeline drain, commits, and leaves the group.
 //! - The sink acknowledges a message when the broker confirmed it; after librdkafka's retries a
 //!   failed message goes to the sink's `errors` port.
@@ -20,8 +20,8 @@
 //! # Layout
 //!
 //! - [`config`]: the source's and sink's configurations and their checks.
-//! - [`offsets`]: per-partition commit points (pure, unit-tested).
-//! - [`context`]: the consumer's callbacks (rebalance, commit, statistics).
+//! - `offsets`: per-partition commit points (pure, unit-tested).
+//! - `context`: the consumer's callbacks (rebalance, commit, statistics).
 //! - [`source`] and [`sink`]: the running source and sink.
 
 pub mod config;

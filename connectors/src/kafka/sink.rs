@@ -189,7 +189,7 @@ impl Writer {
             None => message.meta().key.clone(),
         };
         self.payload.clear();
-        if let Err(error) = crate::json_text::write(&value, &mut self.payload) {
+        if let Err(error) = crate::codec::encode(&message, &mut self.payload) {
             return Err((message, format!("cannot encode the message: {error}")));
         }
         let headers = if self.config.headers { message.meta().headers.as_deref().map(|h| to_headers(h)) } else { None };

@@ -20,6 +20,7 @@ use serde_json::Value;
 use super::config::KafkaSourceConfig;
 use super::context::{SourceContext, State};
 use super::metrics::KafkaMetrics;
+use crate::codec::Undecodable;
 
 /// How often an idle source applies acknowledgements, stores offsets and resumes partitions (a
 /// busy one does after every batch).
@@ -162,17 +163,14 @@ impl Reader {
             }
             let id = state.offsets.track(slot, message.offset());
             let from = self.stream_of(&state.offsets.partition(slot).topic);
-            let (value, meta) = self.convert(&message, from);
-            let mut decoded = Message::with_meta(Value::Null, meta);
-            decoded.acks = self.tracker.token_at(id, now);
-            match value {
-                Ok(value) => {
-                    decoded.set_value(value);
+            match Self::convert(&message, from) {
+                Ok(mut decoded) => {
+                    decoded.acks = self.tracker.token_at(id, now);
                     batch.push(decoded);
                 }
-                Err((raw, error)) => {
-                    decoded.set_value(Value::String(raw));
-                    failures.push((decoded, error));
+                Err((mut raw, error)) => {
+                    raw.acks = self.tracker.token_at(id, now);
+                    failures.push((raw, error));
                 }
             }
         }
@@ -189,17 +187,11 @@ impl Reader {
         stream
     }
 
-    /// The JSON value (or the raw payload and why it is not JSON) and the metadata of `message`.
-    fn convert(&self, message: &BorrowedMessage<'_>, from: Arc<Stream>) -> (Result<Value, (String, String)>, Metadata) {
+    /// `message` decoded, or its raw payload and why it is not JSON. An empty payload (a
+    /// tombstone) is `null`.
+    fn convert(message: &BorrowedMessage<'_>, from: Arc<Stream>) -> Result<Message, (Message, String)> {
         let payload = message.payload();
         let offset = message.offset();
-        let value = match payload {
-            None => Ok(Value::Null),
-            Some(bytes) => serde_json::from_slice(bytes).map_err(|error| {
-                let raw = String::from_utf8_lossy(bytes).into_owned();
-                (raw, format!("{} partition {} offset {offset}: invalid JSON: {error}", message.topic(), message.partition()))
-            }),
-        };
         let headers = message
             .headers()
             .map(|headers| Arc::new(headers.iter().map(|h| (h.key.to_owned(), h.value.map(Bytes::copy_from_slice).unwrap_or_default())).collect()));
@@ -211,7 +203,11 @@ impl Reader {
             attributes: None,
             size: u32::try_from(payload.map_or(0, <[u8]>::len)).unwrap_or(u32::MAX),
         };
-        (value, meta)
+        let Some(bytes) = payload else { return Ok(Message::with_meta(Value::Null, meta)) };
+        crate::codec::decode(bytes, meta).map_err(|error| {
+            let Undecodable { message: raw, reason } = *error;
+            (raw, format!("{} partition {} offset {offset}: invalid JSON: {reason}", message.topic(), message.partition()))
+        })
     }
 
     /// Applies acknowledgements, rewinds partitions whose messages failed, resumes the ones whose

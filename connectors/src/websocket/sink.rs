@@ -127,7 +127,7 @@ fn deliver(batch: Batch) {
 }
 
 fn encode(batch: &Batch) -> Vec<Utf8Bytes> {
-    batch.iter().map(|m| Utf8Bytes::from(crate::json_text::to_string(m.value()))).collect()
+    batch.iter().map(|m| Utf8Bytes::from(crate::codec::encode_text(m))).collect()
 }
 
 async fn write(ws: &mut WsStream, frames: &[Utf8Bytes]) -> Result<(), tokio_tungstenite::tungstenite::Error> {

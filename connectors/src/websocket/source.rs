@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use futures::{FutureExt, SinkExt, StreamExt};
 use runnel_engine::{
-    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Metadata, Origin, Role, RunContext, Stream,
+    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Metadata, Origin, Role, RunContext, Stream,
     async_trait,
 };
 use serde_json::{Map, Value};
@@ -15,6 +15,7 @@ use tokio_tungstenite::tungstenite::Message as Frame;
 use super::config::{KeepaliveConfig, ReconnectConfig, WebSocketSourceConfig};
 use super::connect::{Backoff, Endpoint, Liveness, Tick, WsStream, connect_with_retry, jitter_seed};
 use super::metrics::ClientMetrics;
+use crate::codec::Undecodable;
 
 impl Component for WebSocketSourceConfig {
     const TYPE: &'static str = "websocket";
@@ -207,17 +208,15 @@ impl Reader {
                 size: u32::try_from(bytes.len()).unwrap_or(u32::MAX),
                 ..Metadata::default()
             };
-            match serde_json::from_slice::<Value>(&bytes) {
-                Ok(value) => {
-                    let mut message = Message::with_meta(value, meta);
+            match crate::codec::decode(&bytes, meta) {
+                Ok(mut message) => {
                     message.acks = self.tracker.token_at(offset, now);
                     batch.push(message);
                 }
                 Err(error) => {
-                    let text = String::from_utf8_lossy(&bytes).into_owned();
-                    let mut message = Message::with_meta(Value::String(text), meta);
+                    let Undecodable { mut message, reason } = *error;
                     message.acks = self.tracker.token_at(offset, now);
-                    failures.push((message, format!("invalid JSON in a frame from {}: {error}", self.url)));
+                    failures.push((message, format!("invalid JSON in a frame from {}: {reason}", self.url)));
                 }
             }
         }

