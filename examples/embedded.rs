@@ -4,8 +4,8 @@
 //! `cargo run --example embedded`
 
 use runnel::connectors::{MemorySinkConfig, MemorySourceConfig};
-use runnel::engine::{BuildError, async_trait};
 use runnel::{BlockConfig, BuildContext, BuiltBlock, Emitter, FunctionBlock, Message, PipelineBuilder};
+use runnel::{BuildError, async_trait};
 use serde_json::json;
 
 /// Counts the words of each message's `text` into `words`.

@@ -1,9 +1,17 @@
 //! runnel: a dataflow stream-processing engine for JSON message streams.
 //!
-//! This crate is the thin facade over the workspace: [`registry`] knows every built-in block,
-//! source and sink, and [`load`] reads a pipeline file with it. Everything else is re-exported
-//! from [`runnel_engine`] (the engine), [`runnel_blocks`] (transforms) and
-//! [`runnel_connectors`] (sources and sinks).
+//! This crate is the library an embedder uses, a small surface over the workspace:
+//!
+//! - pipelines: [`load`] a file with the built-in [`registry`], [`Pipeline::from_toml`], or
+//!   build one in code with [`PipelineBuilder`]; [`Pipeline::start`] runs it as a
+//!   [`RunningPipeline`];
+//! - blocks of your own: [`FunctionBlock`] (one message at a time) or [`Block`] (a task), built by
+//!   a [`BlockConfig`], named in pipeline files once registered as a [`Component`];
+//! - programs that feed or read a pipeline: the `memory` source and sink's handles
+//!   ([`take_input`], [`take_output`]);
+//! - monitoring: [`PipelineMetrics`] and [`serve_metrics`];
+//! - [`connectors`] and [`blocks`]: the configurations of the built-in types, for
+//!   [`PipelineBuilder`].
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -22,7 +30,7 @@
 //!     inputs = ["chatter"]
 //! "#, &runnel::registry()).expect("valid pipeline");
 //! let running = pipeline.start().await.expect("blocks build");
-//! let output = runnel::connectors::take_output(running.resources(), "out").expect("memory sink");
+//! let output = runnel::take_output(running.resources(), "out").expect("memory sink");
 //! let (messages, finished) = tokio::join!(output.collect_values(), running.wait());
 //! finished.expect("runs to the end");
 //! assert!(messages.iter().all(|m| m["kind"] == "chat"));
@@ -30,13 +38,31 @@
 //! # }
 //! ```
 
-pub use runnel_blocks as blocks;
-pub use runnel_connectors as connectors;
-pub use runnel_engine as engine;
+pub use runnel_connectors::{MemoryInput, MemoryOutput, take_input, take_output};
 pub use runnel_engine::{
-    Block, BlockConfig, BuildContext, BuiltBlock, Component, Emitter, FunctionBlock, Message, Pipeline, PipelineBuilder, Registry, RunningPipeline,
-    ValidationError,
+    AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, CancellationToken, Component, Diagnostic, Emitter,
+    FunctionBlock, Message, Metadata, OnError, PhaseHandle, Pipeline, PipelineBuilder, PipelineMetrics, PipelineSettings, Registry, Role, RunContext,
+    RunError, RunningPipeline, StartError, ValidationError, async_trait, metric_names, serve_metrics,
 };
+
+/// The configurations of the built-in sources and sinks, for [`PipelineBuilder`].
+pub mod connectors {
+    pub use runnel_connectors::{
+        FEATURES, FileSinkConfig, FileSourceConfig, GeneratorConfig, MemorySinkConfig, MemorySourceConfig, StdinConfig, StdoutConfig,
+    };
+    #[cfg(feature = "kafka")]
+    pub use runnel_connectors::{KafkaSinkConfig, KafkaSourceConfig};
+    #[cfg(feature = "websocket")]
+    pub use runnel_connectors::{WebSocketServerConfig, WebSocketServerSinkConfig, WebSocketSinkConfig, WebSocketSourceConfig};
+}
+
+/// The configurations of the built-in blocks, for [`PipelineBuilder`], and [`blocks::JqProgram`],
+/// a jq program compiled once.
+pub mod blocks {
+    pub use runnel_blocks::{
+        BatchConfig, DedupeConfig, FilterConfig, JqError, JqProgram, MapConfig, RouteConfig, ThrottleConfig, UnbatchConfig, WindowConfig,
+    };
+}
 
 /// Every built-in type: the blocks and the connectors.
 pub fn registry() -> Registry {

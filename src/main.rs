@@ -90,8 +90,7 @@ fn load(file: &std::path::Path) -> Option<runnel::Pipeline> {
 fn validate(file: &std::path::Path) -> ExitCode {
     match load(file) {
         Some(pipeline) => {
-            let nodes = pipeline.graph().node_count();
-            let edges = pipeline.graph().edge_count();
+            let (nodes, edges) = pipeline.size();
             println!("{}: valid ({nodes} nodes, {edges} edges)", file.display());
             ExitCode::SUCCESS
         }
@@ -102,8 +101,8 @@ fn validate(file: &std::path::Path) -> ExitCode {
 fn graph(file: &std::path::Path, format: GraphFormat) -> ExitCode {
     let Some(pipeline) = load(file) else { return ExitCode::from(EXIT_CONFIG) };
     let text = match format {
-        GraphFormat::Dot => runnel::engine::render::to_dot(pipeline.graph()),
-        GraphFormat::Mermaid => runnel::engine::render::to_mermaid(pipeline.graph()),
+        GraphFormat::Dot => pipeline.to_dot(),
+        GraphFormat::Mermaid => pipeline.to_mermaid(),
     };
     print!("{text}");
     ExitCode::SUCCESS

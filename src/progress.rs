@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use runnel::engine::PipelineMetrics;
+use runnel::PipelineMetrics;
 
 /// When to show live progress.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use runnel::engine::{CancellationToken, PhaseHandle, PipelineMetrics, RunError, serve_metrics};
+use runnel::{CancellationToken, PhaseHandle, PipelineMetrics, RunError, serve_metrics};
 
 use crate::EXIT_CONFIG;
 use crate::progress::Progress;
@@ -71,8 +71,8 @@ async fn run_pipeline(pipeline: runnel::Pipeline, args: RunArgs) -> ExitCode {
             }
         });
     }
-    let sources: Vec<String> = names(&pipeline, runnel::engine::Role::Source);
-    let sinks: Vec<String> = names(&pipeline, runnel::engine::Role::Sink);
+    let sources: Vec<String> = names(&pipeline, runnel::Role::Source);
+    let sinks: Vec<String> = names(&pipeline, runnel::Role::Sink);
     let running = match pipeline.start_with(metrics.clone(), phase).await {
         Ok(running) => running,
         Err(error) => {
@@ -100,8 +100,8 @@ async fn run_pipeline(pipeline: runnel::Pipeline, args: RunArgs) -> ExitCode {
     }
 }
 
-fn names(pipeline: &runnel::Pipeline, role: runnel::engine::Role) -> Vec<String> {
-    pipeline.graph().node_weights().filter(|n| n.role == role).map(|n| n.name.clone()).collect()
+fn names(pipeline: &runnel::Pipeline, role: runnel::Role) -> Vec<String> {
+    pipeline.node_names(role)
 }
 
 /// Completes on SIGINT or SIGTERM.

@@ -3,9 +3,9 @@
 
 use std::collections::HashMap;
 
-use runnel::connectors::{MemorySinkConfig, MemorySourceConfig};
-use runnel::engine::{Ack, AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
 use runnel::{Pipeline, PipelineBuilder};
+use runnel_connectors::{MemorySinkConfig, MemorySourceConfig};
+use runnel_engine::{Ack, AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
 use serde_json::json;
 
 /// A sink that fails every message whose `n` is a multiple of 7.
@@ -36,7 +36,7 @@ impl Block for PickySink {
 }
 
 fn filter(condition: &str) -> Box<dyn BlockConfig> {
-    let entry = runnel::registry().get(runnel::engine::Role::Transform, "filter").cloned().expect("filter exists");
+    let entry = runnel::registry().get(runnel_engine::Role::Transform, "filter").cloned().expect("filter exists");
     entry.parse(toml::Value::Table(toml::toml! { condition = condition })).expect("valid")
 }
 
@@ -106,7 +106,7 @@ async fn inline_memory_messages_are_acknowledged_as_delivered() {
     .await
     .expect("starts");
     let metrics = running.metrics().clone();
-    let output = runnel::connectors::take_output(running.resources(), "out").expect("sink");
+    let output = runnel_connectors::take_output(running.resources(), "out").expect("sink");
     let (values, done) = tokio::join!(output.collect(), running.wait());
     done.expect("clean");
     assert_eq!(values.len(), 3);
@@ -115,7 +115,7 @@ async fn inline_memory_messages_are_acknowledged_as_delivered() {
     assert!(text.contains("runnel_source_acknowledgements_total{node=\"in\",status=\"abandoned\"} 0"), "{text}");
 }
 
-fn prometheus_text(metrics: &runnel::engine::PipelineMetrics) -> String {
+fn prometheus_text(metrics: &runnel_engine::PipelineMetrics) -> String {
     let mut text = Vec::new();
     prometheus::Encoder::encode(&prometheus::TextEncoder::new(), &metrics.registry().gather(), &mut text).expect("encodes");
     String::from_utf8(text).expect("UTF-8")

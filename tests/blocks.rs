@@ -59,9 +59,59 @@ async fn the_tag_cloud_pipeline_renders_the_expected_html() {
 fn docs_blocks_md_covers_every_block_and_its_examples_validate() {
     let (text, examples) = validate_doc_examples("docs/blocks.md");
     let registry = runnel::registry();
-    for entry in registry.entries().filter(|e| e.role == runnel::engine::Role::Transform) {
+    for entry in registry.entries().filter(|e| e.role == runnel_engine::Role::Transform) {
         assert!(text.contains(&format!("\n## `{}`\n", entry.type_name)), "docs/blocks.md has no section for `{}`", entry.type_name);
     }
-    let blocks = registry.entries().filter(|e| e.role == runnel::engine::Role::Transform).count();
+    let blocks = registry.entries().filter(|e| e.role == runnel_engine::Role::Transform).count();
     assert!(examples >= blocks, "{examples} examples for {blocks} blocks");
+}
+
+/// Objects keep their fields in the order they arrived, as jq and jaq keep them: through a
+/// filter, an in-place update on the fast path, and a program jaq runs; new fields come last.
+#[tokio::test]
+async fn messages_keep_their_fields_in_the_order_they_arrived() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(&input, "{\"z\":1,\"a\":{\"y\":2,\"b\":3},\"m\":\"x\"}\n").expect("writes");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    let toml = format!(
+        r#"
+[sources.in]
+type = "file"
+path = "{input}"
+[blocks.kept]
+type = "filter"
+inputs = ["in"]
+condition = ".z == 1"
+[blocks.updated]
+type = "map"
+inputs = ["in"]
+program = ".a.c = 4 | .n = 0"
+[blocks.rebuilt]
+type = "map"
+inputs = ["in"]
+program = "del(.a) | . + {{k: [.[]]}}"
+[sinks.kept_out]
+type = "file"
+inputs = ["kept"]
+path = "{kept}"
+[sinks.updated_out]
+type = "file"
+inputs = ["updated"]
+path = "{updated}"
+[sinks.rebuilt_out]
+type = "file"
+inputs = ["rebuilt"]
+path = "{rebuilt}"
+"#,
+        input = input.display(),
+        kept = path("kept.ndjson"),
+        updated = path("updated.ndjson"),
+        rebuilt = path("rebuilt.ndjson"),
+    );
+    crate::support::pipeline(&toml).start().await.expect("starts").wait().await.expect("runs");
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).expect("written");
+    assert_eq!(read("kept.ndjson"), "{\"z\":1,\"a\":{\"y\":2,\"b\":3},\"m\":\"x\"}\n");
+    assert_eq!(read("updated.ndjson"), "{\"z\":1,\"a\":{\"y\":2,\"b\":3,\"c\":4},\"m\":\"x\",\"n\":0}\n");
+    assert_eq!(read("rebuilt.ndjson"), "{\"z\":1,\"m\":\"x\",\"k\":[1,\"x\"]}\n");
 }

@@ -3,8 +3,8 @@
 //! the metrics, and finishes when its input ends.
 
 use runnel::PipelineBuilder;
-use runnel::connectors::{MemorySinkConfig, MemorySourceConfig};
-use runnel::engine::{AckStatus, Role};
+use runnel_connectors::{MemorySinkConfig, MemorySourceConfig};
+use runnel_engine::{AckStatus, Role};
 use serde_json::json;
 
 #[tokio::test]

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use runnel::engine::Role;
+use runnel_engine::Role;
 
 use crate::support::{pipeline, runnel_bin, validate_doc_examples};
 
@@ -22,7 +22,7 @@ async fn a_following_file_source_reads_lines_appended_later() {
     .start()
     .await
     .expect("starts");
-    let mut output = runnel::connectors::take_output(running.resources(), "out").expect("sink");
+    let mut output = runnel_connectors::take_output(running.resources(), "out").expect("sink");
     let stop = running.shutdown_token();
     let done = tokio::spawn(running.run_until(async move { stop.cancelled().await }, Duration::from_secs(5)));
     assert_eq!(output.recv().await.map(|m| m.value()["n"].clone()), Some(serde_json::json!(1)));

@@ -1,9 +1,9 @@
 //! runnel as a library: the same TOML or a builder, a custom block written in Rust, run inside
 //! the caller's tokio runtime.
 
-use runnel::connectors::{MemorySinkConfig, MemorySourceConfig};
-use runnel::engine::async_trait;
 use runnel::{BlockConfig, BuildContext, Emitter, FunctionBlock, Message, PipelineBuilder};
+use runnel_connectors::{MemorySinkConfig, MemorySourceConfig};
+use runnel_engine::async_trait;
 use serde_json::json;
 
 /// A custom block: uppercases `text`, fails messages without one.
@@ -26,7 +26,7 @@ struct ShoutConfig;
 
 #[async_trait]
 impl BlockConfig for ShoutConfig {
-    async fn build(&self, _: &BuildContext) -> Result<runnel::BuiltBlock, runnel::engine::BuildError> {
+    async fn build(&self, _: &BuildContext) -> Result<runnel::BuiltBlock, runnel_engine::BuildError> {
         Ok(runnel::BuiltBlock::function(Shout))
     }
 }

@@ -5,8 +5,8 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use runnel::PipelineBuilder;
-use runnel::connectors::{GeneratorConfig, MemorySinkConfig, MemorySourceConfig};
-use runnel::engine::{PipelineSettings, RunError};
+use runnel_connectors::{GeneratorConfig, MemorySinkConfig, MemorySourceConfig};
+use runnel_engine::{PipelineSettings, RunError};
 use serde_json::json;
 
 use crate::support::{StallingSink, pipeline, run_to_end, settle};
@@ -149,7 +149,7 @@ inputs = ["add"]
     .await
     .expect("starts");
     let metrics = running.metrics().clone();
-    let output = runnel::connectors::take_output(running.resources(), "out").expect("sink");
+    let output = runnel_connectors::take_output(running.resources(), "out").expect("sink");
     let (values, done) = tokio::join!(output.collect_values(), running.wait());
     done.expect("clean");
     assert_eq!(values, vec![json!(2), json!(4)]);
@@ -177,7 +177,7 @@ inputs = ["add"]
     .start()
     .await
     .expect("starts");
-    let output = runnel::connectors::take_output(running.resources(), "out").expect("sink");
+    let output = runnel_connectors::take_output(running.resources(), "out").expect("sink");
     let (_, done) = tokio::join!(output.collect_values(), running.wait());
     let error = done.expect_err("must fail").to_string();
     assert!(error.contains("node `add` failed: source `in` offset 1"), "{error}");
@@ -266,9 +266,9 @@ inputs = ["double.errors"]
     .await
     .expect("starts");
     let metrics = running.metrics().clone();
-    let input = runnel::connectors::take_input(running.resources(), "in").expect("open memory source");
-    let mut out = runnel::connectors::take_output(running.resources(), "out").expect("sink");
-    let mut failed = runnel::connectors::take_output(running.resources(), "failed").expect("sink");
+    let input = runnel_connectors::take_input(running.resources(), "in").expect("open memory source");
+    let mut out = runnel_connectors::take_output(running.resources(), "out").expect("sink");
+    let mut failed = runnel_connectors::take_output(running.resources(), "failed").expect("sink");
     let stop = running.shutdown_token();
     let done = tokio::spawn(running.run_until(async move { stop.cancelled().await }, Duration::from_secs(5)));
     for n in [1, 2, 3] {
@@ -325,8 +325,8 @@ inputs = ["double.errors"]
     .await
     .expect("starts");
     let metrics = running.metrics().clone();
-    let out = runnel::connectors::take_output(running.resources(), "out").expect("sink");
-    let failed = runnel::connectors::take_output(running.resources(), "failed").expect("sink");
+    let out = runnel_connectors::take_output(running.resources(), "out").expect("sink");
+    let failed = runnel_connectors::take_output(running.resources(), "failed").expect("sink");
     let (groups, failures, result) = tokio::join!(out.collect_values(), failed.collect_values(), running.wait());
     result.expect("runs cleanly");
     let doubled: Vec<i64> = groups.iter().flat_map(|g| g.as_array().expect("a batch").iter().map(|v| v.as_i64().expect("a number"))).collect();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use runnel::Pipeline;
-use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
+use runnel_engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
 use serde_json::Value;
 use tokio::sync::Semaphore;
 
@@ -22,7 +22,7 @@ pub fn pipeline(toml: &str) -> Pipeline {
 /// Runs `toml` to the end and returns what its `memory` sink called `out` received.
 pub async fn run_to_end(toml: &str) -> Vec<Value> {
     let running = pipeline(toml).start().await.expect("starts");
-    let output = runnel::connectors::take_output(running.resources(), "out").expect("a memory sink called `out`");
+    let output = runnel_connectors::take_output(running.resources(), "out").expect("a memory sink called `out`");
     let (values, result) = tokio::join!(output.collect_values(), running.wait());
     result.expect("runs cleanly");
     values
@@ -64,7 +64,7 @@ impl Block for StallingSink {
             permit.forget();
             let Some(batch) = cx.input.next().await else { return Ok(()) };
             self.received.fetch_add(batch.len(), Ordering::SeqCst);
-            runnel::engine::ack_batch(batch, AckStatus::Delivered);
+            runnel_engine::ack_batch(batch, AckStatus::Delivered);
         }
     }
 }

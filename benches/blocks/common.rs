@@ -1,6 +1,6 @@
 //! The event every bench runs on, and the two ways to run a program.
 
-use runnel::blocks::JqProgram;
+use runnel_blocks::JqProgram;
 use serde_json::Value;
 
 /// A chat event as the throughput bench generates them (~180 bytes of JSON).

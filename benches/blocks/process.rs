@@ -4,11 +4,11 @@
 //! cache, as in a pipeline where a batch was parsed before the block sees it.
 
 use criterion::{BatchSize, Criterion, Throughput};
-use runnel::blocks::filter::Filter;
-use runnel::blocks::map::Map;
-use runnel::blocks::window::Window;
-use runnel::blocks::{JqProgram, WindowConfig};
 use runnel::{Emitter, FunctionBlock, Message};
+use runnel_blocks::filter::Filter;
+use runnel_blocks::map::Map;
+use runnel_blocks::window::Window;
+use runnel_blocks::{JqProgram, WindowConfig};
 
 /// Messages per measured batch, as in a pipeline's default batch size.
 const BATCH: usize = 128;

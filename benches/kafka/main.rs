@@ -57,7 +57,7 @@ fn fill(brokers: &str, topic: &str, messages: usize) {
 }
 
 fn delivered(running: &RunningPipeline) -> u64 {
-    running.metrics().total(runnel::engine::metrics::ACKS, Some(("status", "delivered"))) as u64
+    running.metrics().total(runnel_engine::metric_names::ACKS, Some(("status", "delivered"))) as u64
 }
 
 /// The engine copies `messages` from `input` to `output`; returns the time from its first

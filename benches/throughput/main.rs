@@ -18,8 +18,8 @@ mod input;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use runnel::engine::async_trait;
 use runnel::{BlockConfig, BuildContext, Emitter, FunctionBlock, Message, Pipeline};
+use runnel_engine::async_trait;
 
 /// What a run does to every event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +72,7 @@ struct PassConfig;
 
 #[async_trait]
 impl BlockConfig for PassConfig {
-    async fn build(&self, _: &BuildContext) -> Result<runnel::BuiltBlock, runnel::engine::BuildError> {
+    async fn build(&self, _: &BuildContext) -> Result<runnel::BuiltBlock, runnel_engine::BuildError> {
         Ok(runnel::BuiltBlock::function(Pass))
     }
 }
@@ -84,8 +84,8 @@ fn pipeline(scenario: Scenario, input: &Path, output: &Path) -> Pipeline {
     let registry = runnel::registry();
     match scenario {
         Scenario::Pass => {
-            let source: runnel::connectors::FileSourceConfig = toml::from_str(&format!("path = {:?}", input.display().to_string())).expect("config");
-            let sink: runnel::connectors::FileSinkConfig =
+            let source: runnel_connectors::FileSourceConfig = toml::from_str(&format!("path = {:?}", input.display().to_string())).expect("config");
+            let sink: runnel_connectors::FileSinkConfig =
                 toml::from_str(&format!("path = {:?}\nappend = false", output.display().to_string())).expect("config");
             runnel::PipelineBuilder::new().source("in", source).block("pass", ["in"], PassConfig).sink("out", ["pass"], sink).build().expect("valid")
         }

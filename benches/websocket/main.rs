@@ -19,7 +19,7 @@ mod clients;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use runnel::engine::CancellationToken;
+use runnel_engine::CancellationToken;
 use tokio::runtime::Runtime;
 
 use clients::{Measured, Subscribers, publish};
@@ -54,7 +54,7 @@ fn start_runnel(server: &Runtime) -> (SocketAddr, CancellationToken) {
     server.block_on(async {
         let pipeline = runnel::Pipeline::from_toml(PIPELINE, &runnel::registry()).expect("a valid pipeline");
         let running = pipeline.start().await.expect("starts");
-        let addr = runnel::connectors::websocket_server::take_address(running.resources(), "ws").expect("an address");
+        let addr = runnel_connectors::websocket_server::take_address(running.resources(), "ws").expect("an address");
         let stop = running.shutdown_token();
         tokio::spawn(running.wait());
         (addr, stop)

@@ -208,18 +208,13 @@ impl Drop for Record {
 
 /// One holder's share of a source message's acknowledgement.
 #[derive(Debug)]
-pub struct AckToken {
+pub(crate) struct AckToken {
     /// `None` once resolved.
     record: Option<Arc<Record>>,
     slot: u32,
 }
 
 impl AckToken {
-    /// Reports `status` for this holder.
-    pub fn resolve(mut self, status: AckStatus) {
-        self.settle(status, None);
-    }
-
     /// Records `status`; the last holder of the message reports its outcome.
     fn settle(&mut self, status: AckStatus, now: Option<Instant>) {
         let Some(mut record) = self.record.take() else { return };

@@ -50,6 +50,47 @@ impl RunContext {
 
 /// A running node: a source, a block or a sink. The engine spawns [`Block::run`] as one task,
 /// inside a tracing span named after the node, and owns its handle.
+///
+/// A source sends batches until the shutdown token fires; a sink reads its input until it ends
+/// and resolves each message's acknowledgement once the outside world has it:
+///
+/// ```
+/// use runnel_engine::{AckStatus, Block, BlockError, Message, RunContext, ack_batch, async_trait};
+///
+/// /// Counts to `n` in batches, then ends.
+/// struct Count { n: u64 }
+///
+/// #[async_trait]
+/// impl Block for Count {
+///     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+///         let numbers: Vec<u64> = (1..=self.n).collect();
+///         for chunk in numbers.chunks(cx.batch_size.get()) {
+///             if cx.shutdown.is_cancelled() {
+///                 break;
+///             }
+///             let batch = chunk.iter().map(|&i| Message::new(i.into())).collect();
+///             cx.output.send(batch).await?;
+///         }
+///         Ok(())
+///     }
+/// }
+///
+/// /// Prints every message, then acknowledges it as delivered.
+/// struct Print;
+///
+/// #[async_trait]
+/// impl Block for Print {
+///     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+///         while let Some(batch) = cx.input.next().await {
+///             for message in &batch {
+///                 println!("{}", message.value());
+///             }
+///             ack_batch(batch, AckStatus::Delivered);
+///         }
+///         Ok(())
+///     }
+/// }
+/// ```
 #[async_trait]
 pub trait Block: Send + 'static {
     /// Runs until the input ends (blocks, sinks) or the shutdown signal fires (sources).
@@ -63,6 +104,33 @@ pub trait Block: Send + 'static {
 /// it reads batches, calls [`FunctionBlock::process`] for each message, and sends what the
 /// [`Emitter`] collected as one batch per port. Stateful blocks (windows, batching) use the
 /// deadline hooks and [`FunctionBlock::on_close`].
+///
+/// ```
+/// use runnel_engine::{Emitter, FunctionBlock, Message};
+///
+/// /// Keeps the messages that have a `text`, upper-cased; fails the others.
+/// struct Shout;
+///
+/// impl FunctionBlock for Shout {
+///     fn process(&mut self, mut message: Message, out: &mut Emitter) {
+///         let Some(text) = message.value()["text"].as_str().map(str::to_uppercase) else {
+///             return out.fail(message, "no `text`");
+///         };
+///         message.value_mut()["text"] = text.into();
+///         out.emit(message);
+///     }
+///
+///     fn fork(&self) -> Option<Box<dyn FunctionBlock>> {
+///         Some(Box::new(Shout)) // stateless: the engine may run copies on several workers
+///     }
+/// }
+///
+/// let mut out = Emitter::new(1);
+/// Shout.process(Message::new(serde_json::json!({"text": "hi"})), &mut out);
+/// Shout.process(Message::new(serde_json::json!({"n": 1})), &mut out);
+/// assert_eq!(out.take_port(0)[0].value()["text"], "HI");
+/// assert_eq!(out.take_failures()[0].1, "no `text`");
+/// ```
 pub trait FunctionBlock: Send + 'static {
     /// Handles one message: emit it (changed or not), emit others, filter it or fail it.
     fn process(&mut self, message: Message, out: &mut Emitter);

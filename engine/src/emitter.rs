@@ -8,7 +8,23 @@ use crate::error::BlockError;
 use crate::message::{Batch, Message};
 use crate::output::{Output, PortId};
 
-/// Collects what a [`FunctionBlock`](crate::FunctionBlock) produces from one batch.
+/// Collects what a [`FunctionBlock`](crate::FunctionBlock) produces from one batch: messages
+/// emitted per port, messages filtered out on purpose, failures. The engine sends what it holds
+/// once the batch is done; in a block's own tests, [`Emitter::take_port`] and
+/// [`Emitter::take_failures`] read it.
+///
+/// ```
+/// use runnel_engine::{Emitter, Message};
+///
+/// let mut out = Emitter::new(2); // ports `out` (0) and one more (1)
+/// out.emit(Message::new(1.into()));
+/// out.emit_to(1, Message::new(2.into()));
+/// out.filter(Message::new(3.into())); // dropped on purpose, acknowledged as dropped
+/// out.fail(Message::new(4.into()), "too big");
+/// assert_eq!(out.pending(), 2);
+/// assert_eq!(out.take_port(1)[0].value(), &serde_json::json!(2));
+/// assert_eq!(out.take_failures().len(), 1);
+/// ```
 #[derive(Debug, Default)]
 pub struct Emitter {
     pending: Vec<Batch>,

@@ -16,7 +16,7 @@ use crate::output::{DEFAULT_PORT, ERRORS_PORT};
 
 /// An edge of the pipeline graph: which port of the upstream node it reads, and its channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EdgeSpec {
+pub(crate) struct EdgeSpec {
     /// The upstream node's port.
     pub port: String,
     /// The channel's capacity in batches.
@@ -26,10 +26,10 @@ pub struct EdgeSpec {
 }
 
 /// The checked graph: nodes are [`NodeSpec`]s, edges run from producer to consumer.
-pub type PipelineGraph = DiGraph<NodeSpec, EdgeSpec>;
+pub(crate) type PipelineGraph = DiGraph<NodeSpec, EdgeSpec>;
 
 /// The output ports of `node`, errors port included.
-pub fn ports(node: &NodeSpec) -> Vec<String> {
+pub(crate) fn ports(node: &NodeSpec) -> Vec<String> {
     let mut ports = if node.role == Role::Sink { Vec::new() } else { node.config.outputs() };
     ports.push(ERRORS_PORT.to_owned());
     ports

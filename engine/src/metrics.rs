@@ -11,33 +11,39 @@ use std::time::Duration;
 
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry};
 
-/// Messages a node received.
-pub const RECEIVED_MESSAGES: &str = "runnel_node_received_messages_total";
-/// Bytes a node received (the raw size its source read).
-pub const RECEIVED_BYTES: &str = "runnel_node_received_bytes_total";
-/// Messages a node sent, per output port.
-pub const SENT_MESSAGES: &str = "runnel_node_sent_messages_total";
-/// Bytes a node sent, per output port.
-pub const SENT_BYTES: &str = "runnel_node_sent_bytes_total";
-/// Messages a node failed to process or deliver.
-pub const ERRORS: &str = "runnel_node_errors_total";
-/// Messages a node dropped, by reason (`filtered`, `error`, `unread_port`, `edge_full`).
-pub const DROPPED: &str = "runnel_node_dropped_messages_total";
-/// Entries a stateful block holds (open windows, remembered keys).
-pub const STATE_ENTRIES: &str = "runnel_node_state_entries";
-/// Entries a stateful block evicted early because it reached its cap.
-pub const STATE_EVICTIONS: &str = "runnel_node_state_evictions_total";
-/// Seconds a node spent on one batch.
-pub const BATCH_DURATION: &str = "runnel_node_batch_duration_seconds";
-/// Messages waiting in an edge's channel.
-pub const EDGE_QUEUE: &str = "runnel_edge_queued_messages";
-/// Capacity of an edge's channel, in batches.
-pub const EDGE_CAPACITY: &str = "runnel_edge_capacity_batches";
-/// Seconds from a source reading a batch of messages to the final acknowledgement of its last
-/// one: one observation per batch (per message for sources that stamp messages one by one).
-pub const ACK_LATENCY: &str = "runnel_ack_latency_seconds";
-/// Final acknowledgements a source received, by status.
-pub const ACKS: &str = "runnel_source_acknowledgements_total";
+/// The names of the engine's metric families (components name their own next to their code).
+pub mod names {
+    /// Messages a node received.
+    pub const RECEIVED_MESSAGES: &str = "runnel_node_received_messages_total";
+    /// Bytes a node received (the raw size its source read).
+    pub const RECEIVED_BYTES: &str = "runnel_node_received_bytes_total";
+    /// Messages a node sent, per output port.
+    pub const SENT_MESSAGES: &str = "runnel_node_sent_messages_total";
+    /// Bytes a node sent, per output port.
+    pub const SENT_BYTES: &str = "runnel_node_sent_bytes_total";
+    /// Messages a node failed to process or deliver.
+    pub const ERRORS: &str = "runnel_node_errors_total";
+    /// Messages a node dropped, by reason (`filtered`, `error`, `unread_port`, `edge_full`).
+    pub const DROPPED: &str = "runnel_node_dropped_messages_total";
+    /// Entries a stateful block holds (open windows, remembered keys).
+    pub const STATE_ENTRIES: &str = "runnel_node_state_entries";
+    /// Entries a stateful block evicted early because it reached its cap.
+    pub const STATE_EVICTIONS: &str = "runnel_node_state_evictions_total";
+    /// Seconds a node spent on one batch.
+    pub const BATCH_DURATION: &str = "runnel_node_batch_duration_seconds";
+    /// Messages waiting in an edge's channel.
+    pub const EDGE_QUEUE: &str = "runnel_edge_queued_messages";
+    /// Capacity of an edge's channel, in batches.
+    pub const EDGE_CAPACITY: &str = "runnel_edge_capacity_batches";
+    /// Seconds from a source reading a batch of messages to the final acknowledgement of its last
+    /// one: one observation per batch (per message for sources that stamp messages one by one).
+    pub const ACK_LATENCY: &str = "runnel_ack_latency_seconds";
+    /// Final acknowledgements a source received, by status.
+    pub const ACKS: &str = "runnel_source_acknowledgements_total";
+}
+
+use names::*;
+
 const LATENCY_BUCKETS: &[f64] = &[0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0];
 
 /// The metric families of one pipeline, registered in its own [`Registry`].

@@ -77,9 +77,24 @@ impl Pipeline {
         &self.warnings
     }
 
-    /// The checked graph.
-    pub fn graph(&self) -> &PipelineGraph {
-        &self.graph
+    /// How many nodes and edges the graph has.
+    pub fn size(&self) -> (usize, usize) {
+        (self.graph.node_count(), self.graph.edge_count())
+    }
+
+    /// The names of the nodes of `role`, in the order they were declared.
+    pub fn node_names(&self, role: Role) -> Vec<String> {
+        self.graph.node_weights().filter(|n| n.role == role).map(|n| n.name.clone()).collect()
+    }
+
+    /// The graph as Graphviz DOT text.
+    pub fn to_dot(&self) -> String {
+        crate::render::to_dot(&self.graph)
+    }
+
+    /// The graph as a Mermaid flowchart.
+    pub fn to_mermaid(&self) -> String {
+        crate::render::to_mermaid(&self.graph)
     }
 
     /// Pipeline-wide settings.
@@ -101,20 +116,62 @@ fn sort(diagnostics: &mut [Diagnostic]) {
     });
 }
 
-/// Builds a [`Pipeline`] in code, with the same checks as a pipeline file.
+/// Builds a [`Pipeline`] in code, with the same checks as a pipeline file. Nodes take any
+/// [`BlockConfig`]: your own, or a registered type's configuration parsed by the [`Registry`].
 ///
 /// ```
-/// # use runnel_engine::{PipelineBuilder, BlockConfig, BuildContext, BuiltBlock, BuildError};
-/// # #[derive(Debug)] struct Nothing;
-/// # #[async_trait::async_trait] impl BlockConfig for Nothing {
-/// #     async fn build(&self, _: &BuildContext) -> Result<BuiltBlock, BuildError> { unimplemented!() }
+/// # use std::sync::{Arc, Mutex};
+/// # use runnel_engine::*;
+/// # use serde_json::Value;
+/// # #[derive(Debug)] struct Numbers(u64);
+/// # #[async_trait] impl BlockConfig for Numbers {
+/// #     async fn build(&self, _: &BuildContext) -> Result<BuiltBlock, BuildError> { Ok(BuiltBlock::task(Numbers(self.0))) }
 /// # }
-/// let error = PipelineBuilder::new()
-///     .source("a", Nothing)
-///     .sink("b", ["missing"], Nothing)
+/// # #[async_trait] impl Block for Numbers {
+/// #     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+/// #         Ok(cx.output.send((1..=self.0).map(|i| Message::new(i.into())).collect()).await?)
+/// #     }
+/// # }
+/// # #[derive(Debug)] struct Double;
+/// # impl FunctionBlock for Double {
+/// #     fn process(&mut self, mut message: Message, out: &mut Emitter) {
+/// #         let n = message.value().as_u64().unwrap_or(0);
+/// #         *message.value_mut() = (n * 2).into();
+/// #         out.emit(message);
+/// #     }
+/// # }
+/// # #[async_trait] impl BlockConfig for Double {
+/// #     async fn build(&self, _: &BuildContext) -> Result<BuiltBlock, BuildError> { Ok(BuiltBlock::function(Double)) }
+/// # }
+/// # #[derive(Debug, Clone, Default)] struct Collect(Arc<Mutex<Vec<Value>>>);
+/// # #[async_trait] impl BlockConfig for Collect {
+/// #     fn outputs(&self) -> Vec<String> { Vec::new() }
+/// #     async fn build(&self, _: &BuildContext) -> Result<BuiltBlock, BuildError> { Ok(BuiltBlock::task(self.clone())) }
+/// # }
+/// # #[async_trait] impl Block for Collect {
+/// #     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+/// #         while let Some(batch) = cx.input.next().await {
+/// #             self.0.lock().unwrap().extend(batch.iter().map(|m| m.value().clone()));
+/// #             ack_batch(batch, AckStatus::Delivered);
+/// #         }
+/// #         Ok(())
+/// #     }
+/// # }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let collected = Collect::default();
+/// let pipeline = PipelineBuilder::new()
+///     .source("numbers", Numbers(3))
+///     .block("double", ["numbers"], Double)
+///     .sink("out", ["double"], collected.clone())
 ///     .build()
-///     .unwrap_err();
+///     .expect("a valid graph");
+/// pipeline.start().await.expect("builds").wait().await.expect("runs to the end");
+/// assert_eq!(*collected.0.lock().unwrap(), [2, 4, 6]);
+///
+/// // The same rules as a pipeline file: every problem, at once.
+/// let error = PipelineBuilder::new().source("a", Numbers(1)).sink("b", ["missing"], Collect::default()).build().unwrap_err();
 /// assert!(error.to_string().contains("unknown input `missing`"));
+/// # }
 /// ```
 #[derive(Debug, Default)]
 pub struct PipelineBuilder {

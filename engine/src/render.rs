@@ -9,7 +9,7 @@ use crate::graph::PipelineGraph;
 use crate::output::DEFAULT_PORT;
 
 /// The graph in Graphviz DOT: sources as inverted houses, sinks as houses, ports on edges.
-pub fn to_dot(graph: &PipelineGraph) -> String {
+pub(crate) fn to_dot(graph: &PipelineGraph) -> String {
     let mut out = String::from("digraph pipeline {\n  rankdir=LR;\n");
     for node in graph.node_weights() {
         let shape = match node.role {
@@ -33,7 +33,7 @@ pub fn to_dot(graph: &PipelineGraph) -> String {
 }
 
 /// The graph as a Mermaid flowchart.
-pub fn to_mermaid(graph: &PipelineGraph) -> String {
+pub(crate) fn to_mermaid(graph: &PipelineGraph) -> String {
     let mut out = String::from("flowchart LR\n");
     for node in graph.node_weights() {
         let id = mermaid_id(&node.name);

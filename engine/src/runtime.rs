@@ -179,6 +179,62 @@ fn panic_message(panic: Box<dyn std::any::Any + Send>) -> String {
 
 /// A started pipeline. Dropping it does not stop the tasks; call [`RunningPipeline::run_until`]
 /// or [`RunningPipeline::wait`].
+///
+/// A pipeline with finite sources ends by itself; one that runs until told to stops its sources
+/// when the shutdown future completes, lets everything downstream drain, and aborts what is
+/// still running at the deadline:
+///
+/// ```
+/// # use std::sync::{Arc, Mutex};
+/// # use runnel_engine::*;
+/// # use serde_json::Value;
+/// # #[derive(Debug)] struct Numbers(u64);
+/// # #[async_trait] impl BlockConfig for Numbers {
+/// #     async fn build(&self, _: &BuildContext) -> Result<BuiltBlock, BuildError> { Ok(BuiltBlock::task(Numbers(self.0))) }
+/// # }
+/// # #[async_trait] impl Block for Numbers {
+/// #     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+/// #         Ok(cx.output.send((1..=self.0).map(|i| Message::new(i.into())).collect()).await?)
+/// #     }
+/// # }
+/// # #[derive(Debug)] struct Double;
+/// # impl FunctionBlock for Double {
+/// #     fn process(&mut self, mut message: Message, out: &mut Emitter) {
+/// #         let n = message.value().as_u64().unwrap_or(0);
+/// #         *message.value_mut() = (n * 2).into();
+/// #         out.emit(message);
+/// #     }
+/// # }
+/// # #[async_trait] impl BlockConfig for Double {
+/// #     async fn build(&self, _: &BuildContext) -> Result<BuiltBlock, BuildError> { Ok(BuiltBlock::function(Double)) }
+/// # }
+/// # #[derive(Debug, Clone, Default)] struct Collect(Arc<Mutex<Vec<Value>>>);
+/// # #[async_trait] impl BlockConfig for Collect {
+/// #     fn outputs(&self) -> Vec<String> { Vec::new() }
+/// #     async fn build(&self, _: &BuildContext) -> Result<BuiltBlock, BuildError> { Ok(BuiltBlock::task(self.clone())) }
+/// # }
+/// # #[async_trait] impl Block for Collect {
+/// #     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+/// #         while let Some(batch) = cx.input.next().await {
+/// #             self.0.lock().unwrap().extend(batch.iter().map(|m| m.value().clone()));
+/// #             ack_batch(batch, AckStatus::Delivered);
+/// #         }
+/// #         Ok(())
+/// #     }
+/// # }
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let pipeline = PipelineBuilder::new()
+///     .source("numbers", Numbers(1000))
+///     .sink("out", ["numbers"], Collect::default())
+///     .build()
+///     .expect("a valid graph");
+/// let running = pipeline.start().await.expect("builds");
+/// let metrics = running.metrics().clone();
+/// let stop = running.shutdown_token(); // cancel it, or pass a signal as the future below
+/// running.run_until(stop.cancelled_owned(), std::time::Duration::from_secs(5)).await.expect("drains");
+/// assert_eq!(metrics.received_total("out"), 1000);
+/// # }
+/// ```
 pub struct RunningPipeline {
     tasks: JoinSet<(Arc<str>, Result<(), BlockError>)>,
     names: HashMap<Id, Arc<str>>,

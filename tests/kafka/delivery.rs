@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use rdkafka::Message as _;
 use runnel::PipelineBuilder;
-use runnel::connectors::{KafkaSourceConfig, take_output};
-use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
+use runnel_connectors::{KafkaSourceConfig, take_output};
+use runnel_engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
 use serde_json::{Value, json};
 
 use super::{

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{ClientConfig, Message as _};
-use runnel::connectors::KafkaSourceConfig;
-use runnel::engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, ack_batch, async_trait};
 use runnel::{PipelineBuilder, RunningPipeline};
+use runnel_connectors::KafkaSourceConfig;
+use runnel_engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, ack_batch, async_trait};
 use serde_json::json;
 use tokio::sync::Notify;
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use runnel::PipelineBuilder;
-use runnel::connectors::{MemoryOutput, MemorySourceConfig, WebSocketSinkConfig, take_output};
-use runnel::engine::{AckStatus, PipelineMetrics};
+use runnel_connectors::{MemoryOutput, MemorySourceConfig, WebSocketSinkConfig, take_output};
+use runnel_engine::{AckStatus, PipelineMetrics};
 use serde_json::{Value, json};
 
 use super::peer::Peer;

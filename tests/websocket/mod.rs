@@ -7,7 +7,7 @@ mod server;
 
 use std::time::Duration;
 
-use runnel::engine::PipelineMetrics;
+use runnel_engine::PipelineMetrics;
 
 /// The value of metric `name` for `node` (a counter or a gauge), 0 when it has no series yet.
 pub(crate) fn metric(metrics: &PipelineMetrics, name: &str, node: &str) -> f64 {

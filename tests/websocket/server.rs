@@ -6,8 +6,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use runnel::RunningPipeline;
-use runnel::connectors::websocket_server::sign_jwt;
-use runnel::connectors::{MemoryInput, MemoryOutput, take_input, take_output};
+use runnel_connectors::websocket_server::sign_jwt;
+use runnel_connectors::{MemoryInput, MemoryOutput, take_input, take_output};
 use serde_json::{Value, json};
 
 use super::peer::{Peer, python};
@@ -416,9 +416,9 @@ async fn a_sink_declared_before_its_server_is_built_after_it() {
     let config = |text: &str| toml::from_str::<toml::Value>(text).expect("TOML");
     let registry = runnel::registry();
     let entry = |role, name| registry.get(role, name).expect("registered");
-    let sink = entry(runnel::engine::Role::Sink, "websocket_server").parse(config("server = \"ws\"\nchannel = \"room/{room}\"")).expect("sink");
-    let server = entry(runnel::engine::Role::Source, "websocket_server").parse(config(&format!("address = \"{addr}\""))).expect("server");
-    let feed = entry(runnel::engine::Role::Source, "memory").parse(config("open = true")).expect("memory");
+    let sink = entry(runnel_engine::Role::Sink, "websocket_server").parse(config("server = \"ws\"\nchannel = \"room/{room}\"")).expect("sink");
+    let server = entry(runnel_engine::Role::Source, "websocket_server").parse(config(&format!("address = \"{addr}\""))).expect("server");
+    let feed = entry(runnel_engine::Role::Source, "memory").parse(config("open = true")).expect("memory");
     let running = runnel::PipelineBuilder::new()
         .sink("rooms", ["feed"], sink)
         .source("feed", feed)

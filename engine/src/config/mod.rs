@@ -60,7 +60,7 @@ impl Default for PipelineSettings {
 
 /// One entry of a node's `inputs`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InputSpec {
+pub(crate) struct InputSpec {
     /// The upstream node.
     pub node: String,
     /// The upstream port; `None` means its default port.
@@ -75,7 +75,7 @@ pub struct InputSpec {
 
 impl InputSpec {
     /// Parses `node` or `node.port`.
-    pub fn parse(reference: &str) -> Self {
+    pub(crate) fn parse(reference: &str) -> Self {
         let (node, port) = match reference.split_once('.') {
             Some((node, port)) => (node.to_owned(), Some(port.to_owned())),
             None => (reference.to_owned(), None),
@@ -86,7 +86,7 @@ impl InputSpec {
 
 /// A node, parsed and typed, before graph checks.
 #[derive(Debug)]
-pub struct NodeSpec {
+pub(crate) struct NodeSpec {
     /// Its unique name.
     pub name: String,
     /// Source, block or sink.
