@@ -33,6 +33,7 @@ mod emitter;
 mod error;
 mod exec;
 mod graph;
+mod log_limit;
 mod message;
 mod metrics;
 mod output;
@@ -50,6 +51,7 @@ pub use component::{BlockConfig, BuildContext, BuiltBlock, NodeRef, Resource, Re
 pub use config::{Diagnostic, Location, PipelineSettings, Severity, ValidationError};
 pub use emitter::Emitter;
 pub use error::{BlockError, BuildError};
+pub use log_limit::LogLimiter;
 pub use message::{Batch, Message, Metadata, Origin, SharedValue, Stream};
 pub use metrics::{AckMetrics, NodeMetrics, PipelineMetrics, PortMetrics, names as metric_names};
 pub use output::{DEFAULT_PORT, ERRORS_PORT, OnError, Output, PortId, error_record};

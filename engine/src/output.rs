@@ -2,7 +2,6 @@
 //! `on_error` policy for failures that no edge reads.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -10,6 +9,7 @@ use serde_json::{Value, json};
 use crate::ack::AckStatus;
 use crate::channel::{Closed, EdgeSender, Sent, ack_batch};
 use crate::error::BlockError;
+use crate::log_limit::LogLimiter;
 use crate::message::{Batch, Message, Origin};
 use crate::metrics::{NodeMetrics, PortMetrics};
 
@@ -33,9 +33,6 @@ pub enum OnError {
     Fail,
 }
 
-/// How often a node logs dropped failures at most; the ones in between are counted.
-const LOG_INTERVAL: Duration = Duration::from_secs(5);
-
 #[derive(Debug)]
 pub(crate) struct PortOut {
     pub(crate) name: Arc<str>,
@@ -51,13 +48,13 @@ pub struct Output {
     errors: PortOut,
     on_error: OnError,
     metrics: NodeMetrics,
-    last_log: Option<Instant>,
-    suppressed: u64,
+    /// Dropped failures are logged at most every few seconds; the ones in between are counted.
+    log_limit: LogLimiter,
 }
 
 impl Output {
     pub(crate) fn new(node: Arc<str>, ports: Vec<PortOut>, errors: PortOut, on_error: OnError, metrics: NodeMetrics) -> Self {
-        Self { node, ports, errors, on_error, metrics, last_log: None, suppressed: 0 }
+        Self { node, ports, errors, on_error, metrics, log_limit: LogLimiter::default() }
     }
 
     /// The node's name.
@@ -177,13 +174,7 @@ impl Output {
     }
 
     fn log_dropped(&mut self, count: u64, origin: &Origin, error: &str) {
-        let now = Instant::now();
-        if self.last_log.is_some_and(|t| now.duration_since(t) < LOG_INTERVAL) {
-            self.suppressed += count;
-            return;
-        }
-        let suppressed = std::mem::take(&mut self.suppressed) + count - 1;
-        self.last_log = Some(now);
+        let Some(suppressed) = self.log_limit.check(count) else { return };
         tracing::warn!(node = %self.node, %origin, %error, suppressed, "message failed and was dropped (on_error = \"drop\")");
     }
 }

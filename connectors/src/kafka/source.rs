@@ -12,8 +12,8 @@ use rdkafka::error::KafkaResult;
 use rdkafka::message::{BorrowedMessage, Headers, Message as _};
 use rdkafka::{Offset, TopicPartitionList};
 use runnel_engine::{
-    AckTracker, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, CancellationToken, Component, Message, Metadata, Origin,
-    Output, Role, RunContext, Stream, async_trait,
+    AckTracker, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, CancellationToken, Component, LogLimiter, Message,
+    Metadata, Origin, Output, Role, RunContext, Stream, async_trait,
 };
 use serde_json::Value;
 
@@ -27,8 +27,6 @@ use crate::codec::Undecodable;
 const HOUSEKEEPING_INTERVAL: Duration = Duration::from_millis(100);
 /// How long a seek to re-read a failed message may take.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(5);
-/// Consumer errors are logged at most this often; the ones in between are counted.
-const ERROR_LOG_INTERVAL: Duration = Duration::from_secs(5);
 
 impl Component for KafkaSourceConfig {
     const TYPE: &'static str = "kafka";
@@ -77,7 +75,7 @@ impl Block for KafkaSource {
             tracker,
             max: batch_size.get(),
             retry_backoff: Duration::from_millis(config.retry_backoff_ms),
-            errors: ErrorLog::default(),
+            errors: LogLimiter::default(),
             topics: Vec::new(),
         };
         let result = reader.read(&consumer, &mut output, &shutdown).await;
@@ -97,7 +95,7 @@ struct Reader {
     tracker: AckTracker,
     max: usize,
     retry_backoff: Duration,
-    errors: ErrorLog,
+    errors: LogLimiter,
     /// The stream of each topic read so far, shared by its messages.
     topics: Vec<Arc<Stream>>,
 }
@@ -149,7 +147,9 @@ impl Reader {
             let message = match result {
                 Ok(message) => message,
                 Err(error) => {
-                    self.errors.log(&self.node, &error);
+                    if let Some(suppressed) = self.errors.check(1) {
+                        tracing::warn!(node = %self.node, %error, suppressed, "Kafka consumer error");
+                    }
                     continue;
                 }
             };
@@ -279,24 +279,4 @@ async fn finish(consumer: &StreamConsumer<SourceContext>) {
     }
     let commits = context.lock().offsets.take_commits(None);
     context.commit_now(consumer, &commits);
-}
-
-/// Logs consumer errors at most every [`ERROR_LOG_INTERVAL`].
-#[derive(Debug, Default)]
-struct ErrorLog {
-    last: Option<Instant>,
-    suppressed: u64,
-}
-
-impl ErrorLog {
-    fn log(&mut self, node: &str, error: &rdkafka::error::KafkaError) {
-        let now = Instant::now();
-        if self.last.is_some_and(|t| now.duration_since(t) < ERROR_LOG_INTERVAL) {
-            self.suppressed += 1;
-            return;
-        }
-        self.last = Some(now);
-        let suppressed = std::mem::take(&mut self.suppressed);
-        tracing::warn!(node, %error, suppressed, "Kafka consumer error");
-    }
 }

@@ -10,14 +10,26 @@ use serde_json::Value;
 
 use super::connect::Endpoint;
 
-/// Connects to a WebSocket server and emits each text frame it sends as a message.
+/// Connects to a WebSocket server and emits each text frame it sends as a message. Its fields
+/// are [`ClientConfig`]'s.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(transparent)]
+pub struct WebSocketSourceConfig(pub ClientConfig);
+
+/// Sends each message to a WebSocket server as one text frame. Its fields are
+/// [`ClientConfig`]'s, without `subscribe`.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(transparent)]
+pub struct WebSocketSinkConfig(pub ClientConfig);
+
+/// A WebSocket client connection: the fields of the `websocket` source and sink.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct WebSocketSourceConfig {
+pub struct ClientConfig {
     /// The server: `ws://host:port/path` or `wss://...` (TLS with rustls and the Mozilla roots).
     pub url: String,
     /// Messages sent after every (re)connection, in order, before reading: subscriptions. A
-    /// string is sent as is; anything else as its JSON text.
+    /// string is sent as is; anything else as its JSON text. The source's only.
     #[serde(default)]
     pub subscribe: Vec<Value>,
     /// HTTP headers of the opening handshake, such as `Authorization`.
@@ -39,29 +51,20 @@ pub struct WebSocketSourceConfig {
     pub keepalive: KeepaliveConfig,
 }
 
-/// Sends each message to a WebSocket server as one text frame.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct WebSocketSinkConfig {
-    /// The server: `ws://host:port/path` or `wss://...`.
-    pub url: String,
-    /// HTTP headers of the opening handshake, such as `Authorization`.
-    #[serde(default)]
-    pub headers: BTreeMap<String, String>,
-    /// A PEM file of extra certificate authorities to trust for `wss://` (a private CA).
-    pub ca_file: Option<PathBuf>,
-    /// The largest message accepted from the server, in bytes.
-    #[serde(default = "default_max_message_bytes")]
-    pub max_message_bytes: usize,
-    /// How long one connection attempt may take, in milliseconds.
-    #[serde(default = "default_connect_timeout_ms")]
-    pub connect_timeout_ms: u64,
-    /// How reconnections are spaced.
-    #[serde(default)]
-    pub reconnect: ReconnectConfig,
-    /// How a quiet connection is checked.
-    #[serde(default)]
-    pub keepalive: KeepaliveConfig,
+impl std::ops::Deref for WebSocketSourceConfig {
+    type Target = ClientConfig;
+
+    fn deref(&self) -> &ClientConfig {
+        &self.0
+    }
+}
+
+impl std::ops::Deref for WebSocketSinkConfig {
+    type Target = ClientConfig;
+
+    fn deref(&self) -> &ClientConfig {
+        &self.0
+    }
 }
 
 /// Exponential backoff with jitter between connection attempts: each failed attempt doubles
@@ -134,21 +137,8 @@ pub(crate) struct Connection<'a> {
     pub(crate) keepalive: KeepaliveConfig,
 }
 
-impl WebSocketSourceConfig {
-    pub(crate) fn connection(&self) -> Connection<'_> {
-        Connection {
-            url: &self.url,
-            headers: &self.headers,
-            ca_file: self.ca_file.as_deref(),
-            max_message_bytes: self.max_message_bytes,
-            connect_timeout_ms: self.connect_timeout_ms,
-            reconnect: self.reconnect,
-            keepalive: self.keepalive,
-        }
-    }
-}
-
-impl WebSocketSinkConfig {
+impl ClientConfig {
+    /// The connection settings, borrowed.
     pub(crate) fn connection(&self) -> Connection<'_> {
         Connection {
             url: &self.url,

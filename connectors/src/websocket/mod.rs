@@ -21,5 +21,5 @@ pub mod source;
 #[cfg(test)]
 mod tests;
 
-pub use config::{KeepaliveConfig, ReconnectConfig, WebSocketSinkConfig, WebSocketSourceConfig};
+pub use config::{ClientConfig, KeepaliveConfig, ReconnectConfig, WebSocketSinkConfig, WebSocketSourceConfig};
 pub use connect::ConnectError;

@@ -30,7 +30,11 @@ impl BlockConfig for WebSocketSinkConfig {
     }
 
     fn validate(&self) -> Vec<String> {
-        self.connection().problems()
+        let mut problems = self.connection().problems();
+        if !self.subscribe.is_empty() {
+            problems.push("`subscribe` is for the `websocket` source: a sink sends its messages".to_owned());
+        }
+        problems
     }
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
