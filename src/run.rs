@@ -46,8 +46,15 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run_pipeline(pipeline, args))
+    let code = runtime.block_on(run_pipeline(pipeline, args));
+    // The pipeline has stopped: what still runs is a read blocked on a quiet standard input, or a
+    // node aborted at the deadline that never yields. Neither may keep the process alive.
+    runtime.shutdown_timeout(RUNTIME_GRACE);
+    code
 }
+
+/// How long the runtime waits for its threads once the pipeline has stopped.
+const RUNTIME_GRACE: Duration = Duration::from_millis(200);
 
 async fn run_pipeline(pipeline: runnel::Pipeline, args: RunArgs) -> ExitCode {
     let metrics = PipelineMetrics::new();

@@ -87,3 +87,33 @@ fn sigterm_drains_everything_and_exits_0() {
     let summary = format!("runnel: {} messages in, {} out, 0 errors", ids.len(), ids.len());
     assert!(stderr.contains(&summary), "expected {summary:?} in {stderr}");
 }
+
+/// `tail -f log | runnel run`: a `stdin` source whose pipe is open but quiet still stops on
+/// SIGTERM, and the process exits.
+#[test]
+fn sigterm_stops_a_stdin_source_whose_pipe_stays_open() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let file = dir.path().join("p.toml");
+    let toml = format!("[sources.in]\ntype = \"stdin\"\n[sinks.f]\ntype = \"file\"\ninputs = [\"in\"]\npath = \"{}\"\n", out.display());
+    std::fs::write(&file, toml).expect("writes");
+    let addr = free_addr();
+    let mut child = Command::new(runnel_bin())
+        .args(["run", "--metrics-addr", &addr.to_string(), file.to_str().expect("utf-8")])
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut stdin = child.stdin.take().expect("piped");
+    std::io::Write::write_all(&mut stdin, b"{\"n\":1}\n").expect("writes a line");
+    wait_for("the line to be written", 30, || std::fs::read_to_string(&out).ok().filter(|t| t.contains("\"n\":1")));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    // The pipe stays open (and quiet) until the process has exited.
+    let exited = wait_for("the process to exit", 20, || child.try_wait().expect("waits"));
+    drop(stdin);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).expect("reads");
+    assert!(exited.success(), "exit {exited:?}: {stderr}");
+    assert!(stderr.contains("1 messages in, 1 out"), "{stderr}");
+}

@@ -83,6 +83,55 @@ async fn the_file_sink_appends_or_truncates() {
     assert_eq!(std::fs::read_to_string(&path).expect("reads"), "{\"new\":true}\n");
 }
 
+/// A file that ends in an unfinished line (a crash, a full disk) gets its next record on a line of
+/// its own, and the unfinished line stays, whole, to recover.
+#[tokio::test]
+async fn the_file_sink_starts_a_fresh_line_after_an_unfinished_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("out.ndjson");
+    std::fs::write(&path, "{\"old\":true}\n{\"cut\":").expect("writes");
+    let toml = format!(
+        "[sources.in]\ntype = \"memory\"\nmessages = [{{ new = true }}]\n[sinks.f]\ntype = \"file\"\ninputs = [\"in\"]\npath = \"{}\"\n",
+        path.display()
+    );
+    pipeline(&toml).start().await.expect("starts").wait().await.expect("runs");
+    assert_eq!(std::fs::read_to_string(&path).expect("reads"), "{\"old\":true}\n{\"cut\":\n{\"new\":true}\n");
+}
+
+/// A line longer than `max_line_bytes` goes to the errors port with its line number and first
+/// bytes, and the lines after it are read as usual.
+#[tokio::test]
+async fn a_line_over_max_line_bytes_goes_to_the_errors_port() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.ndjson");
+    let long = format!("{{\"pad\":\"{}\"}}", "x".repeat(10_000));
+    std::fs::write(&input, format!("{{\"n\":1}}\n{long}\n{{\"n\":3}}\n")).expect("writes");
+    let toml = format!(
+        "[sources.in]\ntype = \"file\"\npath = \"{}\"\nmax_line_bytes = 1000\n[sinks.out]\ntype = \"memory\"\ninputs = [\"in\"]\n[sinks.dead]\ntype = \"memory\"\ninputs = [\"in.errors\"]\n",
+        input.display()
+    );
+    let running = pipeline(&toml).start().await.expect("starts");
+    let out = runnel::take_output(running.resources(), "out").expect("out");
+    let dead = runnel::take_output(running.resources(), "dead").expect("dead");
+    let (values, errors, result) = tokio::join!(out.collect_values(), dead.collect_values(), running.wait());
+    result.expect("runs");
+    assert_eq!(values, vec![serde_json::json!({"n": 1}), serde_json::json!({"n": 3})]);
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0]["origin"]["offset"], 2);
+    let error = errors[0]["error"].as_str().expect("text");
+    assert!(error.contains(":2: the line is 10010 bytes, longer than `max_line_bytes`"), "{error}");
+    assert!(errors[0]["message"].as_str().expect("its first bytes").starts_with("{\"pad\":\"xxx"));
+}
+
+/// A directory given as a file source fails to start with its path in the error.
+#[tokio::test]
+async fn a_directory_as_a_file_source_is_named_in_the_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = format!("[sources.in]\ntype = \"file\"\npath = \"{}\"\n[sinks.out]\ntype = \"memory\"\ninputs = [\"in\"]\n", dir.path().display());
+    let error = pipeline(&toml).start().await.expect_err("a directory is not a file").to_string();
+    assert!(error.contains(&format!("cannot read {}: it is a directory", dir.path().display())), "{error}");
+}
+
 /// Every source and sink type has a section in docs/connectors.md with an example of its own,
 /// and every `toml` example there is a complete pipeline that validates without warnings.
 #[test]

@@ -16,7 +16,9 @@ use serde_json::Value;
 /// Bytes that are not a JSON document, kept as a message for the errors port.
 #[derive(Debug)]
 pub(crate) struct Undecodable {
-    /// The bytes as text (invalid UTF-8 replaced), with the metadata they were read with.
+    /// The bytes as text, with the metadata they were read with. Bytes that are not UTF-8 come
+    /// as `{"text": <with U+FFFD for each bad sequence>, "base64": <the bytes as they were>}`,
+    /// so that the original can be recovered.
     pub(crate) message: Message,
     /// Why they are not JSON: `expected value at line 1 column 2`, `invalid UTF-8 at byte 7`.
     pub(crate) reason: String,
@@ -34,8 +36,15 @@ pub(crate) fn decode(bytes: &[u8], meta: Metadata) -> Result<Message, Box<Undeco
     match parsed {
         Ok(value) => Ok(Message::with_meta(value, meta)),
         Err(reason) => {
-            let raw = String::from_utf8_lossy(bytes).into_owned();
-            Err(Box::new(Undecodable { message: Message::with_meta(Value::String(raw), meta), reason }))
+            let text = String::from_utf8_lossy(bytes);
+            let raw = match text {
+                std::borrow::Cow::Borrowed(text) => Value::String(text.to_owned()),
+                std::borrow::Cow::Owned(lossy) => {
+                    use base64::Engine as _;
+                    serde_json::json!({"text": lossy, "base64": base64::engine::general_purpose::STANDARD.encode(bytes)})
+                }
+            };
+            Err(Box::new(Undecodable { message: Message::with_meta(raw, meta), reason }))
         }
     }
 }
@@ -87,6 +96,7 @@ mod tests {
         assert_eq!(error.message.value(), &json!("{\"a\": 1"));
         let error = decode(b"\"ab\xffc\"", Metadata::default()).expect_err("not UTF-8");
         assert_eq!(error.reason, "invalid UTF-8 at byte 4");
+        assert_eq!(error.message.value(), &json!({"text": "\"ab\u{fffd}c\"", "base64": "ImFi/2Mi"}), "the bytes can be recovered");
         assert_eq!(encode_text(&decode(b"[1.5, \"\\n\"]", Metadata::default()).expect("JSON")), "[1.5,\"\\n\"]");
     }
 

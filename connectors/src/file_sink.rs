@@ -53,9 +53,32 @@ impl BlockConfig for FileSinkConfig {
         } else {
             options.write(true).truncate(true)
         };
-        let file = options.open(&path).await.map_err(|e| BuildError::Invalid(format!("cannot open {} for writing: {e}", path.display())))?;
+        let mut file = options.open(&path).await.map_err(|e| BuildError::Invalid(format!("cannot open {} for writing: {e}", path.display())))?;
+        if self.append {
+            end_partial_line(&mut file, &path).await.map_err(|e| BuildError::Invalid(format!("cannot read the end of {}: {e}", path.display())))?;
+        }
         Ok(BuiltBlock::task(FileSink { file, fsync: self.fsync }))
     }
+}
+
+/// Ends a last line left unfinished (by a crash, a full disk) with a newline, so that the next
+/// record starts on a line of its own and the partial line stays in the file, whole, to recover.
+async fn end_partial_line(file: &mut File, path: &std::path::Path) -> std::io::Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+    let length = file.metadata().await?.len();
+    if length == 0 {
+        return Ok(());
+    }
+    // An append-mode handle writes at the end whatever its position; a separate one reads.
+    let mut reader = File::open(path).await?;
+    reader.seek(std::io::SeekFrom::Start(length - 1)).await?;
+    let mut last = [0_u8];
+    reader.read_exact(&mut last).await?;
+    if last[0] != b'\n' {
+        tracing::warn!(path = %path.display(), length, "the file ended in an unfinished line: ended it with a newline, so the next record starts on a line of its own");
+        file.write_all(b"\n").await?;
+    }
+    Ok(())
 }
 
 /// The running `file` sink.

@@ -7,7 +7,7 @@ use std::time::Duration;
 use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Role, RunContext, async_trait};
 use serde::Deserialize;
 
-use crate::ndjson::{LineDecoder, LineReader, read_into};
+use crate::ndjson::{DEFAULT_MAX_LINE_BYTES, LineDecoder, LineReader, read_into};
 
 /// Reads newline-delimited JSON from a file.
 #[derive(Clone, Debug, Deserialize)]
@@ -21,6 +21,14 @@ pub struct FileSourceConfig {
     /// How often a following source looks for appended lines, in milliseconds.
     #[serde(default = "default_poll_ms")]
     pub poll_interval_ms: u64,
+    /// The longest line read, in bytes: a longer one goes to the `errors` port with its line
+    /// number and first bytes, without being buffered whole.
+    #[serde(default = "default_max_line_bytes")]
+    pub max_line_bytes: usize,
+}
+
+fn default_max_line_bytes() -> usize {
+    DEFAULT_MAX_LINE_BYTES
 }
 
 fn default_poll_ms() -> u64 {
@@ -37,14 +45,25 @@ impl Component for FileSourceConfig {
 #[async_trait]
 impl BlockConfig for FileSourceConfig {
     fn validate(&self) -> Vec<String> {
-        if self.poll_interval_ms == 0 { vec!["`poll_interval_ms` must be at least 1".into()] } else { Vec::new() }
+        let mut problems = Vec::new();
+        if self.poll_interval_ms == 0 {
+            problems.push("`poll_interval_ms` must be at least 1".into());
+        }
+        if self.max_line_bytes == 0 {
+            problems.push("`max_line_bytes` must be at least 1".into());
+        }
+        problems
     }
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let path = cx.resolve(&self.path);
-        let file = tokio::fs::File::open(&path).await.map_err(|e| BuildError::Invalid(format!("cannot open {}: {e}", path.display())))?;
+        let cannot = |e: std::io::Error| BuildError::Invalid(format!("cannot open {}: {e}", path.display()));
+        let file = tokio::fs::File::open(&path).await.map_err(cannot)?;
+        if file.metadata().await.map_err(cannot)?.is_dir() {
+            return Err(BuildError::Invalid(format!("cannot read {}: it is a directory, not a file", path.display())));
+        }
         let follow = self.follow.then(|| Duration::from_millis(self.poll_interval_ms));
-        Ok(BuiltBlock::task(FileSource { file, path, follow }))
+        Ok(BuiltBlock::task(FileSource { file, path, follow, max_line_bytes: self.max_line_bytes }))
     }
 }
 
@@ -54,6 +73,7 @@ pub struct FileSource {
     file: tokio::fs::File,
     path: PathBuf,
     follow: Option<Duration>,
+    max_line_bytes: usize,
 }
 
 #[async_trait]
@@ -61,7 +81,7 @@ impl Block for FileSource {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
         let stream: Arc<str> = Arc::from(self.path.display().to_string());
         let decoder = LineDecoder::new(cx.name.clone(), stream, cx.ack_metrics_tracker());
-        let reader = LineReader::new(self.file);
+        let reader = LineReader::new(self.file).max_line_bytes(self.max_line_bytes);
         let reader = if self.follow.is_some() { reader.following() } else { reader };
         read_into(reader, decoder, &mut cx, self.follow).await
     }

@@ -14,7 +14,18 @@ use crate::codec::Undecodable;
 /// Bytes read from the input per system call.
 const READ_CHUNK: usize = 256 * 1024;
 
-/// Splits a byte stream into numbered lines, a buffer at a time.
+/// The longest line the line-based sources read by default, in bytes (`max_line_bytes`).
+pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 4 << 20;
+
+/// How much of a line over the limit is kept for its error record.
+const OVERSIZED_PREFIX: usize = 256;
+
+/// The UTF-8 byte-order mark, skipped at the start of the input.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Splits a byte stream into numbered lines, a buffer at a time. A line longer than the limit
+/// is not buffered whole: its first bytes are kept and the rest skipped up to its newline, and
+/// it comes out with its length, for an error record.
 #[derive(Debug)]
 pub(crate) struct LineReader<R> {
     reader: R,
@@ -23,11 +34,43 @@ pub(crate) struct LineReader<R> {
     eof: bool,
     /// When following a growing file, a last line without a newline may still be being written.
     wait_for_newline: bool,
+    /// How far the buffer is known to hold no newline: each byte is searched once, however long
+    /// the line.
+    scanned: usize,
+    max_line: usize,
+    /// While a line over the limit is skipped: its full length so far.
+    skipping: Option<u64>,
+    /// Lines over the limit not yet handed out: their numbers and lengths.
+    oversized: Vec<(u64, u64)>,
+    /// Whether the start of the input (and a byte-order mark there) is behind.
+    started: bool,
+    /// Bytes searched for newlines so far, for the test that reading stays linear.
+    #[cfg(test)]
+    searched: usize,
 }
 
 impl<R: AsyncRead + Unpin> LineReader<R> {
     pub(crate) fn new(reader: R) -> Self {
-        Self { reader, buf: BytesMut::with_capacity(READ_CHUNK), line: 0, eof: false, wait_for_newline: false }
+        Self {
+            reader,
+            buf: BytesMut::with_capacity(READ_CHUNK),
+            line: 0,
+            eof: false,
+            wait_for_newline: false,
+            scanned: 0,
+            max_line: DEFAULT_MAX_LINE_BYTES,
+            skipping: None,
+            oversized: Vec::new(),
+            started: false,
+            #[cfg(test)]
+            searched: 0,
+        }
+    }
+
+    /// Lines longer than `max` bytes are cut short and reported instead of buffered whole.
+    pub(crate) fn max_line_bytes(mut self, max: usize) -> Self {
+        self.max_line = max.max(1);
+        self
     }
 
     /// Keeps an unterminated last line buffered at end of input, for files still being written.
@@ -42,6 +85,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Cancel-safe: lines are only taken out of the buffer after the read completed.
     pub(crate) async fn next_lines(&mut self, max: usize) -> std::io::Result<Lines> {
         loop {
+            self.skip_oversized();
             let lines = self.take_lines(max);
             if !lines.is_empty() {
                 return Ok(lines);
@@ -50,8 +94,48 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 return Ok(if self.wait_for_newline { lines } else { self.take_rest() });
             }
             self.buf.reserve(READ_CHUNK);
-            if self.reader.read_buf(&mut self.buf).await? == 0 {
+            let read = self.reader.read_buf(&mut self.buf).await?;
+            if read == 0 {
                 self.eof = true;
+            }
+            if !self.started && (self.buf.len() >= BOM.len() || self.eof) {
+                self.started = true;
+                if self.buf.starts_with(BOM) {
+                    let _ = self.buf.split_to(BOM.len());
+                    self.scanned = self.scanned.saturating_sub(BOM.len());
+                }
+            }
+        }
+    }
+
+    /// Keeps only the first bytes of a line that has grown past the limit without a newline,
+    /// and drops the rest of it as it is read, until its newline.
+    fn skip_oversized(&mut self) {
+        if self.skipping.is_none() && self.buf.len() <= self.max_line {
+            return;
+        }
+        let kept = OVERSIZED_PREFIX.min(self.max_line);
+        let newline = self.find_newline(self.scanned);
+        match (self.skipping, newline) {
+            (None, None) if self.buf.len() > self.max_line => {
+                self.skipping = Some(self.buf.len() as u64);
+                self.buf.truncate(kept);
+                self.scanned = kept;
+            }
+            (None, _) => {}
+            (Some(length), None) => {
+                self.skipping = Some(length + (self.buf.len() - kept) as u64);
+                self.buf.truncate(kept);
+            }
+            (Some(length), Some(at)) => {
+                // The line ends here: its kept prefix and its newline stay, the rest goes.
+                let rest = self.buf.split_off(at);
+                let skipped = self.buf.len() - kept;
+                self.buf.truncate(kept);
+                self.buf.unsplit(rest);
+                self.oversized.push((self.line + 1, length + skipped as u64));
+                self.skipping = None;
+                self.scanned = 0;
             }
         }
     }
@@ -67,25 +151,62 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 
     /// Cuts up to `max` complete lines off the buffer, in one piece.
     fn take_lines(&mut self, max: usize) -> Lines {
+        if self.skipping.is_some() {
+            return Lines { text: BytesMut::new(), ends: Vec::new(), first: self.line + 1, oversized: Vec::new() };
+        }
         let mut ends = Vec::new();
         let mut start = 0;
         while ends.len() < max {
-            let Some(at) = memchr::memchr(b'\n', &self.buf[start..]) else { break };
-            start += at + 1;
-            ends.push(start - 1);
+            let Some(at) = self.find_newline(start.max(self.scanned)) else {
+                self.scanned = self.buf.len();
+                break;
+            };
+            if at - start > self.max_line {
+                // Read whole in one go, but over the limit all the same.
+                self.oversized.push((self.line + 1 + ends.len() as u64, (at - start) as u64));
+            }
+            start = at + 1;
+            ends.push(at);
         }
+        self.scanned = self.scanned.saturating_sub(start);
         let first = self.line + 1;
         self.line += ends.len() as u64;
-        Lines { text: self.buf.split_to(start), ends, first }
+        Lines { text: self.buf.split_to(start), ends, first, oversized: self.take_oversized() }
     }
 
     fn take_rest(&mut self) -> Lines {
+        if let Some(length) = self.skipping.take() {
+            let kept = OVERSIZED_PREFIX.min(self.max_line);
+            self.oversized.push((self.line + 1, length + (self.buf.len() - kept) as u64));
+            self.buf.truncate(kept);
+        }
+        self.scanned = 0;
         if self.buf.is_empty() {
-            return Lines { text: BytesMut::new(), ends: Vec::new(), first: self.line + 1 };
+            return Lines { text: BytesMut::new(), ends: Vec::new(), first: self.line + 1, oversized: Vec::new() };
         }
         self.line += 1;
         let text = self.buf.split();
-        Lines { ends: vec![text.len()], text, first: self.line }
+        Lines { ends: vec![text.len()], text, first: self.line, oversized: self.take_oversized() }
+    }
+
+    /// Where the next newline at or after `from` is in the buffer.
+    fn find_newline(&mut self, from: usize) -> Option<usize> {
+        #[cfg(test)]
+        {
+            self.searched += self.buf.len() - from;
+        }
+        memchr::memchr(b'\n', &self.buf[from..]).map(|at| from + at)
+    }
+
+    /// The lines over the limit among those handed out so far.
+    fn take_oversized(&mut self) -> Vec<(u64, u64)> {
+        if self.oversized.is_empty() {
+            return Vec::new();
+        }
+        let line = self.line;
+        let (done, waiting) = self.oversized.drain(..).partition(|&(number, _)| number <= line);
+        self.oversized = waiting;
+        done
     }
 }
 
@@ -98,6 +219,8 @@ pub(crate) struct Lines {
     ends: Vec<usize>,
     /// The 1-based number of the first line.
     first: u64,
+    /// The lines cut short because they were over the limit: their numbers and full lengths.
+    oversized: Vec<(u64, u64)>,
 }
 
 impl Lines {
@@ -118,7 +241,7 @@ impl Lines {
         if ends.last().is_none_or(|&end| end + 1 < text.len()) {
             ends.push(text.len());
         }
-        Self { text: BytesMut::from(text), ends, first }
+        Self { text: BytesMut::from(text), ends, first, oversized: Vec::new() }
     }
 }
 
@@ -153,6 +276,16 @@ impl LineDecoder {
             let meta =
                 Metadata { origin: Origin::at(&self.from, number), size: u32::try_from(line.len()).unwrap_or(u32::MAX), ..Metadata::default() };
             let acks = tokens.next().unwrap_or_default();
+            if let Some(&(_, length)) = lines.oversized.iter().find(|(at, _)| *at == number) {
+                let line = &line[..line.len().min(OVERSIZED_PREFIX)];
+                let mut message = Message::with_meta(serde_json::Value::String(String::from_utf8_lossy(line).into_owned()), meta);
+                message.acks = acks;
+                failures.push((
+                    message,
+                    format!("{}:{number}: the line is {length} bytes, longer than `max_line_bytes`; its first bytes are kept", self.stream),
+                ));
+                continue;
+            }
             match crate::codec::decode(line, meta) {
                 Ok(mut message) => {
                     message.acks = acks;
@@ -191,7 +324,7 @@ pub(crate) async fn read_into<R: AsyncRead + Unpin>(
             () = cx.shutdown.cancelled() => return Ok(()),
             Some(parsed) = parsing.next(), if !parsing.is_empty() => send(cx, parsed.map_err(BlockError::other)?).await?,
             read = lines.next_lines(max), if parsing.len() < parallel => {
-                let read = read?;
+                let read = read.map_err(|e| BlockError::other(format!("cannot read {}: {e}", decoder.stream)))?;
                 if read.is_empty() {
                     while let Some(parsed) = parsing.next().await {
                         send(cx, parsed.map_err(BlockError::other)?).await?;
@@ -252,6 +385,76 @@ mod tests {
         let rest = reader.next_lines(10).await.expect("reads");
         assert_eq!(rest.iter().collect::<Vec<_>>(), vec![(3, &b"{\"a\":2}"[..])]);
         assert!(reader.next_lines(10).await.expect("reads").is_empty());
+    }
+
+    /// Reads every line of `input`, split into reads of `chunk` bytes, with lines limited to
+    /// `max` bytes: (number, text, length when cut short).
+    async fn read_all(input: &[u8], chunk: usize, max: usize) -> Vec<(u64, String, Option<u64>)> {
+        let reader = tokio_util::io::StreamReader::new(futures::stream::iter(
+            input.chunks(chunk).map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c))).collect::<Vec<_>>(),
+        ));
+        let mut reader = LineReader::new(reader).max_line_bytes(max);
+        let mut all = Vec::new();
+        loop {
+            let lines = reader.next_lines(1000).await.expect("reads");
+            if lines.is_empty() {
+                return all;
+            }
+            for (number, line) in lines.iter() {
+                let cut = lines.oversized.iter().find(|(at, _)| *at == number).map(|(_, length)| *length);
+                all.push((number, String::from_utf8_lossy(line).into_owned(), cut));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_line_over_the_limit_is_cut_short_and_the_next_lines_still_come() {
+        let long = "x".repeat(5000);
+        let input = format!("{{\"a\":1}}\n{long}\n{{\"b\":2}}\n{long}");
+        for chunk in [1, 7, 300, 100_000] {
+            let lines = read_all(input.as_bytes(), chunk, 1000).await;
+            assert_eq!(lines.len(), 4, "chunk {chunk}: {lines:?}");
+            assert_eq!(lines[0], (1, "{\"a\":1}".to_owned(), None));
+            assert_eq!((lines[1].0, lines[1].2), (2, Some(5000)), "chunk {chunk}");
+            // Read in pieces, only its first bytes were kept.
+            assert!(lines[1].1.len() == OVERSIZED_PREFIX || chunk > 5000, "chunk {chunk}: {}", lines[1].1.len());
+            assert_eq!(lines[2], (3, "{\"b\":2}".to_owned(), None));
+            assert_eq!((lines[3].0, lines[3].2), (4, Some(5000)), "chunk {chunk}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_byte_order_mark_at_the_start_is_skipped() {
+        let lines = read_all(b"\xEF\xBB\xBF{\"a\":1}\n\xEF\xBB\xBF{}\n", 2, 1000).await;
+        assert_eq!(lines[0].1, "{\"a\":1}");
+        assert_eq!(lines[1].1, "\u{feff}{}", "only the input's first bytes are a byte-order mark");
+    }
+
+    #[tokio::test]
+    async fn a_long_line_is_searched_for_its_newline_once() {
+        // 8 MiB in one line, read 64 KiB at a time: searching every read from the line's start
+        // would search about 128 × 4 MiB; each byte is searched once (twice at most).
+        let mut input = vec![b' '; 8 << 20];
+        input.extend_from_slice(b"1\n2\n");
+        let reader = tokio_util::io::StreamReader::new(futures::stream::iter(
+            input.chunks(64 << 10).map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c))).collect::<Vec<_>>(),
+        ));
+        let mut reader = LineReader::new(reader).max_line_bytes(usize::MAX);
+        let lines = reader.next_lines(1).await.expect("reads");
+        assert_eq!(lines.iter().count(), 1);
+        assert_eq!(reader.next_lines(1).await.expect("reads").iter().map(|(n, l)| (n, l.to_vec())).collect::<Vec<_>>(), [(2, b"2".to_vec())]);
+        assert!(reader.searched <= 2 * input.len(), "searched {} bytes for {}", reader.searched, input.len());
+    }
+
+    #[test]
+    fn oversized_lines_fail_with_their_length() {
+        let decoder = LineDecoder::new("in".into(), "events.ndjson".into(), AckTracker::new(None, None));
+        let mut lines = Lines::of(7, b"{\"a\":");
+        lines.oversized.push((7, 9_000_000));
+        let (batch, failures) = decoder.decode(lines);
+        assert!(batch.is_empty());
+        assert_eq!(failures[0].1, "events.ndjson:7: the line is 9000000 bytes, longer than `max_line_bytes`; its first bytes are kept");
+        assert_eq!(failures[0].0.meta().origin.offset, Some(7));
     }
 
     #[test]
