@@ -111,21 +111,24 @@ pub fn take_address(resources: &Resources, server: &str) -> Option<SocketAddr> {
 
 /// Loads the last messages of each channel from an NDJSON store. Lines that are not JSON or
 /// name no channel are skipped (and counted in a warning).
-async fn seed_history(hub: &Hub, file: &Path, channel: &Template) -> Result<(), BuildError> {
-    let text = match tokio::fs::read_to_string(file).await {
-        Ok(text) => text,
+pub(super) async fn seed_history(hub: &Hub, file: &Path, channel: &Template) -> Result<(), BuildError> {
+    // Bytes, not text: a line that is not UTF-8 (a torn write) is skipped like any bad line,
+    // and does not keep the server from starting.
+    let bytes = match tokio::fs::read(file).await {
+        Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(BuildError::Invalid(format!("cannot read history file {}: {e}", file.display()))),
     };
     let mut skipped = 0_usize;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        match serde_json::from_str::<Value>(line).map_err(|e| e.to_string()).and_then(|v| channel.render(&v, None).map(|c| (c, v))) {
+    for line in bytes.split(|&b| b == b'\n').filter(|l| !l.iter().all(u8::is_ascii_whitespace)) {
+        let parsed = std::str::from_utf8(line).map_err(|e| e.to_string()).and_then(|l| serde_json::from_str::<Value>(l).map_err(|e| e.to_string()));
+        match parsed.and_then(|v| channel.render(&v, None).map(|c| (c, v))) {
             Ok((name, value)) => hub.seed(&name, Utf8Bytes::from(value.to_string())),
             Err(_) => skipped += 1,
         }
     }
     if skipped > 0 {
-        tracing::warn!(file = %file.display(), skipped, "history lines skipped: not JSON or no channel");
+        tracing::warn!(file = %file.display(), skipped, "history lines skipped: not UTF-8 JSON, or no channel");
     }
     Ok(())
 }

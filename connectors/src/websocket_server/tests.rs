@@ -201,3 +201,16 @@ fn the_configuration_is_checked() {
         assert!(problems.iter().any(|p| p.contains(expected)), "{expected} not in {problems:?}");
     }
 }
+
+#[tokio::test]
+async fn a_history_line_that_is_not_utf8_is_skipped_and_the_rest_loaded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("log.ndjson");
+    std::fs::write(&file, b"{\"room\":\"r\",\"n\":1}\n{\"room\":\"r\",\"n\":\"\xff\"}\n\n{\"room\":\"r\",\"n\":3}\n{\"room\":").expect("writes");
+    let hub = hub(8);
+    super::source::seed_history(&hub, &file, &template("{room}")).await.expect("a bad line does not stop the server");
+    let client = hub.join(None);
+    assert_eq!(hub.subscribe(&client, "r"), Ok(true));
+    let got = drain(&client).await;
+    assert!(got[1].contains(r#""history":2"#), "the two good lines: {got:?}");
+}
