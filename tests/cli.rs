@@ -117,3 +117,34 @@ fn sigterm_stops_a_stdin_source_whose_pipe_stays_open() {
     assert!(exited.success(), "exit {exited:?}: {stderr}");
     assert!(stderr.contains("1 messages in, 1 out"), "{stderr}");
 }
+
+/// A jq program that never ends holds its node forever; the shutdown deadline still ends the
+/// process, with exit code 2 and the stuck nodes named.
+#[test]
+fn the_shutdown_deadline_ends_a_process_whose_node_never_yields() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    let toml = "[sources.gen]\ntype = \"generator\"\ncount = 1\n[blocks.spin]\ntype = \"map\"\ninputs = [\"gen\"]\nprogram = 'until(false; .)'\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"spin\"]\n";
+    std::fs::write(&file, toml).expect("writes");
+    let addr = free_addr();
+    let mut child = Command::new(runnel_bin())
+        .args(["run", "--shutdown-timeout", "1s", "--metrics-addr", &addr.to_string(), file.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    wait_for("the pipeline to be ready", 30, || crate::support::http_get(addr, "/ready").filter(|(s, _)| *s == 200));
+    wait_for("the message to be read", 30, || {
+        crate::support::http_get(addr, "/metrics").filter(|(_, text)| text.contains("runnel_node_received_messages_total{node=\"spin\"} 1"))
+    });
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let exited = wait_for("the process to exit", 20, || child.try_wait().expect("waits"));
+    if exited.code().is_none() {
+        let _ = child.kill();
+    }
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).expect("reads");
+    assert_eq!(exited.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("shutdown timed out after 1s; still running:") && stderr.contains("spin"), "{stderr}");
+}
