@@ -131,45 +131,53 @@ impl Reader {
 
     /// Messages (and bad payloads as failures), each tracked in its partition. Messages of a
     /// partition the source does not own, or that waits to be re-read, are skipped: they will be
-    /// read again.
+    /// read again. The messages kept share one acknowledgement record, as a file's lines do.
     fn decode(
         &mut self,
         context: &SourceContext,
         received: Vec<KafkaResult<BorrowedMessage<'_>>>,
     ) -> Result<(Batch, Vec<(Message, String)>), BlockError> {
         let now = Instant::now();
-        let mut batch = Vec::with_capacity(received.len());
-        let mut failures = Vec::new();
-        let mut state = context.lock();
-        let mut last: Option<(i32, usize)> = None;
-        for result in received {
-            let message = match result {
-                Ok(message) => message,
-                Err(error) => {
-                    self.errors.log(&self.node, &error);
+        let mut kept = Vec::with_capacity(received.len());
+        let mut ids = Vec::with_capacity(received.len());
+        {
+            let mut state = context.lock();
+            let mut last: Option<(i32, usize)> = None;
+            for result in received {
+                let message = match result {
+                    Ok(message) => message,
+                    Err(error) => {
+                        self.errors.log(&self.node, &error);
+                        continue;
+                    }
+                };
+                let slot = match last {
+                    Some((partition, slot)) if partition == message.partition() && *state.offsets.partition(slot).topic == *message.topic() => slot,
+                    _ => state.offsets.slot(message.topic(), message.partition()).map_err(BlockError::other)?,
+                };
+                last = Some((message.partition(), slot));
+                if !readable(&state, slot) {
                     continue;
                 }
-            };
-            let slot = match last {
-                Some((partition, slot)) if partition == message.partition() && *state.offsets.partition(slot).topic == *message.topic() => slot,
-                _ => state.offsets.slot(message.topic(), message.partition()).map_err(BlockError::other)?,
-            };
-            last = Some((message.partition(), slot));
-            if !readable(&state, slot) {
-                continue;
+                ids.push(state.offsets.track(slot, message.offset()));
+                let from = self.stream_of(&state.offsets.partition(slot).topic);
+                kept.push((message, from));
             }
-            let id = state.offsets.track(slot, message.offset());
-            let from = self.stream_of(&state.offsets.partition(slot).topic);
+        }
+        let mut batch = Vec::with_capacity(kept.len());
+        let mut failures = Vec::new();
+        let tokens = self.tracker.tokens_at(ids, now);
+        for ((message, from), acks) in kept.into_iter().zip(tokens) {
             let (value, meta) = self.convert(&message, from);
-            let mut decoded = Message::with_meta(Value::Null, meta);
-            decoded.acks = self.tracker.token_at(id, now);
             match value {
                 Ok(value) => {
-                    decoded.set_value(value);
+                    let mut decoded = Message::with_meta(value, meta);
+                    decoded.acks = acks;
                     batch.push(decoded);
                 }
                 Err((raw, error)) => {
-                    decoded.set_value(Value::String(raw));
+                    let mut decoded = Message::with_meta(Value::String(raw), meta);
+                    decoded.acks = acks;
                     failures.push((decoded, error));
                 }
             }
