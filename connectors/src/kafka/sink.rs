@@ -5,6 +5,11 @@
 //! Delivery reports arrive on the producer's polling thread, which acknowledges delivered messages
 //! directly and hands failed ones back to the sink's task. A semaphore of `max_in_flight` permits
 //! bounds what is in flight: the sink stops reading its input while none is left.
+//!
+//! A message's value is freed as soon as it is encoded, on the sink's task, while it is still in
+//! the cache: until its delivery report the sink keeps only its acknowledgements and metadata
+//! ([`InFlight`]). A message that cannot be delivered is rebuilt from the payload librdkafka hands
+//! back, which is the message's JSON text.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +21,10 @@ use rdkafka::message::{DeliveryResult, Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use runnel_engine::{
-    AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Output, Role, RunContext, async_trait,
+    AckStatus, Acks, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Output, Role, RunContext,
+    async_trait,
 };
+use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::config::KafkaSinkConfig;
@@ -61,6 +68,14 @@ pub struct KafkaSink {
     config: KafkaSinkConfig,
 }
 
+/// What the sink keeps of a message handed to the producer, until its delivery report.
+#[derive(Debug)]
+struct InFlight {
+    acks: Acks,
+    /// For the error record, should delivery fail.
+    meta: Metadata,
+}
+
 /// The producer's context: turns delivery reports into acknowledgements.
 struct SinkContext {
     failed: mpsc::UnboundedSender<(Message, String)>,
@@ -70,18 +85,24 @@ struct SinkContext {
 impl ClientContext for SinkContext {}
 
 impl ProducerContext for SinkContext {
-    type DeliveryOpaque = Box<Message>;
+    type DeliveryOpaque = Box<InFlight>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, message: Box<Message>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, in_flight: Box<InFlight>) {
+        let InFlight { acks, meta } = *in_flight;
         match result {
             Ok(_) => {
-                message.ack(AckStatus::Delivered);
+                acks.resolve(AckStatus::Delivered);
                 self.permits.add_permits(1);
             }
             Err((error, record)) => {
                 let error = format!("cannot deliver to topic `{}`: {error}", record.topic());
+                let value = record.payload().map_or(Value::Null, |payload| {
+                    serde_json::from_slice(payload).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()))
+                });
+                let mut message = Message::with_meta(value, meta);
+                message.acks = acks;
                 // If the sink's task is gone the message drops unresolved: abandoned, never lost.
-                let _ = self.failed.send((*message, error));
+                let _ = self.failed.send((message, error));
             }
         }
     }
@@ -170,9 +191,10 @@ impl Writer {
         }
     }
 
-    /// Hands `message` to the producer; the delivery report acknowledges it later.
-    async fn send(&mut self, message: Message) -> Result<(), (Message, String)> {
-        let value = message.shared_value().clone();
+    /// Hands `message` to the producer; the delivery report acknowledges it later. The message
+    /// (its value) is dropped here once the producer has taken it.
+    async fn send(&mut self, mut message: Message) -> Result<(), (Message, String)> {
+        let value = message.shared_value();
         let topic = match self.config.topic.resolve(&value) {
             Ok(Some(topic)) => topic,
             Ok(None) => return Err((message, "the message has no value for the topic".to_owned())),
@@ -191,9 +213,9 @@ impl Writer {
         }
         let headers = if self.config.headers { message.meta().headers.as_deref().map(|h| to_headers(h)) } else { None };
         let timestamp = message.meta().timestamp;
-        let mut message = Box::new(message);
+        let mut in_flight = Box::new(InFlight { acks: message.acks.take(), meta: message.meta().clone() });
         loop {
-            let mut record = BaseRecord::<[u8], [u8], Box<Message>>::with_opaque_to(&topic, message).payload(&self.payload);
+            let mut record = BaseRecord::<[u8], [u8], Box<InFlight>>::with_opaque_to(&topic, in_flight).payload(&self.payload);
             if let Some(key) = &key {
                 record = record.key(&key[..]);
             }
@@ -206,10 +228,13 @@ impl Writer {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
-                    message = record.delivery_opaque;
+                    in_flight = record.delivery_opaque;
                     tokio::time::sleep(QUEUE_FULL_WAIT).await;
                 }
-                Err((error, record)) => return Err((*record.delivery_opaque, format!("cannot produce to topic `{topic}`: {error}"))),
+                Err((error, record)) => {
+                    message.acks = record.delivery_opaque.acks;
+                    return Err((message, format!("cannot produce to topic `{topic}`: {error}")));
+                }
             }
         }
     }
