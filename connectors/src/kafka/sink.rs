@@ -7,9 +7,9 @@
 //! bounds what is in flight: the sink stops reading its input while none is left.
 //!
 //! A message's value is freed as soon as it is encoded, on the sink's task, while it is still in
-//! the cache: until its delivery report the sink keeps only its acknowledgements and metadata
-//! ([`InFlight`]). A message that cannot be delivered is rebuilt from the payload librdkafka hands
-//! back, which is the message's JSON text.
+//! the cache: until its delivery report the sink keeps the message without it (its metadata and
+//! acknowledgements). A message that cannot be delivered gets its value back from the payload
+//! librdkafka returns, which is the value's JSON text.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,8 +21,7 @@ use rdkafka::message::{DeliveryResult, Header, Message as _, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
 use runnel_engine::{
-    AckStatus, Acks, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Metadata, Output, Role, RunContext,
-    async_trait,
+    AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, Component, Message, Output, Role, RunContext, async_trait,
 };
 use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
@@ -68,14 +67,6 @@ pub struct KafkaSink {
     config: KafkaSinkConfig,
 }
 
-/// What the sink keeps of a message handed to the producer, until its delivery report.
-#[derive(Debug)]
-struct InFlight {
-    acks: Acks,
-    /// For the error record, should delivery fail.
-    meta: Metadata,
-}
-
 /// The producer's context: turns delivery reports into acknowledgements.
 struct SinkContext {
     failed: mpsc::UnboundedSender<(Message, String)>,
@@ -85,24 +76,23 @@ struct SinkContext {
 impl ClientContext for SinkContext {}
 
 impl ProducerContext for SinkContext {
-    type DeliveryOpaque = Box<InFlight>;
+    /// The message, its value already freed ([`Writer::send`]).
+    type DeliveryOpaque = Box<Message>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, in_flight: Box<InFlight>) {
-        let InFlight { acks, meta } = *in_flight;
+    fn delivery(&self, result: &DeliveryResult<'_>, mut message: Box<Message>) {
         match result {
             Ok(_) => {
-                acks.resolve(AckStatus::Delivered);
+                message.ack(AckStatus::Delivered);
                 self.permits.add_permits(1);
             }
             Err((error, record)) => {
                 let error = format!("cannot deliver to topic `{}`: {error}", record.topic());
-                let value = record.payload().map_or(Value::Null, |payload| {
-                    serde_json::from_slice(payload).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned()))
-                });
-                let mut message = Message::with_meta(value, meta);
-                message.acks = acks;
+                if let Some(payload) = record.payload() {
+                    message
+                        .set_value(serde_json::from_slice(payload).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned())));
+                }
                 // If the sink's task is gone the message drops unresolved: abandoned, never lost.
-                let _ = self.failed.send((message, error));
+                let _ = self.failed.send((*message, error));
             }
         }
     }
@@ -121,7 +111,7 @@ impl Block for KafkaSink {
             .create_with_context(context)
             .map_err(|e| BlockError::other(format!("cannot create the Kafka producer: {e}")))?;
         let in_flight = cx.metrics.kafka.in_flight();
-        let mut writer = Writer { config: self.config, producer, permits, failed, payload: Vec::new() };
+        let mut writer = Writer { config: self.config, producer, permits, failed, topic: String::new(), key: Vec::new(), payload: Vec::new() };
         loop {
             let event = tokio::select! {
                 biased;
@@ -156,7 +146,10 @@ struct Writer {
     producer: ThreadedProducer<SinkContext>,
     permits: Arc<Semaphore>,
     failed: mpsc::UnboundedReceiver<(Message, String)>,
-    /// Reused for every message's JSON; librdkafka copies it.
+    /// The current message's topic, key and JSON, in buffers reused for every message: they let
+    /// the message's value go before the producer is called, and librdkafka copies them.
+    topic: String,
+    key: Vec<u8>,
     payload: Vec<u8>,
 }
 
@@ -191,33 +184,21 @@ impl Writer {
         }
     }
 
-    /// Hands `message` to the producer; the delivery report acknowledges it later. The message
-    /// (its value) is dropped here once the producer has taken it.
+    /// Hands `message` to the producer; the delivery report acknowledges it later. The message's
+    /// value is freed here, once encoded.
     async fn send(&mut self, mut message: Message) -> Result<(), (Message, String)> {
-        let value = message.shared_value();
-        let topic = match self.config.topic.resolve(&value) {
-            Ok(Some(topic)) => topic,
-            Ok(None) => return Err((message, "the message has no value for the topic".to_owned())),
-            Err(error) => return Err((message, format!("topic: {error}"))),
+        let has_key = match self.encode(&message) {
+            Ok(has_key) => has_key,
+            Err(error) => return Err((message, error)),
         };
-        let key: Option<Bytes> = match &self.config.key {
-            Some(from) => match from.resolve(&value) {
-                Ok(key) => key.map(|k| Bytes::from(k.into_owned())),
-                Err(error) => return Err((message, format!("key: {error}"))),
-            },
-            None => message.meta().key.clone(),
-        };
-        self.payload.clear();
-        if let Err(error) = crate::json_text::write(&value, &mut self.payload) {
-            return Err((message, format!("cannot encode the message: {error}")));
-        }
         let headers = if self.config.headers { message.meta().headers.as_deref().map(|h| to_headers(h)) } else { None };
         let timestamp = message.meta().timestamp;
-        let mut in_flight = Box::new(InFlight { acks: message.acks.take(), meta: message.meta().clone() });
+        message.set_value(Value::Null);
+        let mut message = Box::new(message);
         loop {
-            let mut record = BaseRecord::<[u8], [u8], Box<InFlight>>::with_opaque_to(&topic, in_flight).payload(&self.payload);
-            if let Some(key) = &key {
-                record = record.key(&key[..]);
+            let mut record = BaseRecord::<[u8], [u8], Box<Message>>::with_opaque_to(&self.topic, message).payload(&self.payload);
+            if has_key {
+                record = record.key(&self.key[..]);
             }
             if let Some(headers) = &headers {
                 record = record.headers(headers.clone());
@@ -228,15 +209,42 @@ impl Writer {
             match self.producer.send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), record)) => {
-                    in_flight = record.delivery_opaque;
+                    message = record.delivery_opaque;
                     tokio::time::sleep(QUEUE_FULL_WAIT).await;
                 }
                 Err((error, record)) => {
-                    message.acks = record.delivery_opaque.acks;
-                    return Err((message, format!("cannot produce to topic `{topic}`: {error}")));
+                    let mut message = *record.delivery_opaque;
+                    // Give the message its value back for the error record.
+                    if let Ok(value) = serde_json::from_slice(&self.payload) {
+                        message.set_value(value);
+                    }
+                    return Err((message, format!("cannot produce to topic `{}`: {error}", self.topic)));
                 }
             }
         }
+    }
+
+    /// Puts the topic, key and JSON of `message` in the writer's buffers; returns whether the
+    /// message has a key.
+    fn encode(&mut self, message: &Message) -> Result<bool, String> {
+        let value = message.value();
+        match self.config.topic.resolve(value) {
+            Ok(Some(topic)) => {
+                self.topic.clear();
+                self.topic.push_str(&topic);
+            }
+            Ok(None) => return Err("the message has no value for the topic".to_owned()),
+            Err(error) => return Err(format!("topic: {error}")),
+        }
+        self.key.clear();
+        let has_key = match &self.config.key {
+            Some(from) => from.resolve(value).map_err(|error| format!("key: {error}"))?.map(|key| self.key.extend_from_slice(key.as_bytes())),
+            None => message.meta().key.as_deref().map(|key| self.key.extend_from_slice(key)),
+        }
+        .is_some();
+        self.payload.clear();
+        crate::json_text::write(value, &mut self.payload).map_err(|error| format!("cannot encode the message: {error}"))?;
+        Ok(has_key)
     }
 
     /// Sends failed deliveries (this one and any other already reported) to the errors port and
