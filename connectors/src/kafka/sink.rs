@@ -5,6 +5,11 @@
 //! Delivery reports arrive on the producer's polling thread, which acknowledges delivered messages
 //! directly and hands failed ones back to the sink's task. A semaphore of `max_in_flight` permits
 //! bounds what is in flight: the sink stops reading its input while none is left.
+//!
+//! A message's value is freed as soon as it is encoded, on the sink's task, while it is still in
+//! the cache: until its delivery report the sink keeps the message without it (its metadata and
+//! acknowledgements). A message that cannot be delivered gets its value back from the payload
+//! librdkafka returns, which is the value's JSON text.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,6 +23,7 @@ use rdkafka::types::RDKafkaErrorCode;
 use runnel_engine::{
     AckStatus, Batch, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Output, Role, RunContext, async_trait,
 };
+use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::config::KafkaSinkConfig;
@@ -73,9 +79,10 @@ struct SinkContext {
 impl ClientContext for SinkContext {}
 
 impl ProducerContext for SinkContext {
+    /// The message, its value already freed ([`Writer::send`]).
     type DeliveryOpaque = Box<Message>;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, message: Box<Message>) {
+    fn delivery(&self, result: &DeliveryResult<'_>, mut message: Box<Message>) {
         match result {
             Ok(_) => {
                 message.ack(AckStatus::Delivered);
@@ -83,6 +90,10 @@ impl ProducerContext for SinkContext {
             }
             Err((error, record)) => {
                 let error = format!("cannot deliver to topic `{}`: {error}", record.topic());
+                if let Some(payload) = record.payload() {
+                    message
+                        .set_value(serde_json::from_slice(payload).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned())));
+                }
                 // If the sink's task is gone the message drops unresolved: abandoned, never lost.
                 let _ = self.failed.send((*message, error));
             }
@@ -103,7 +114,7 @@ impl Block for KafkaSink {
             .create_with_context(context)
             .map_err(|e| BlockError::other(format!("cannot create the Kafka producer: {e}")))?;
         let in_flight = self.in_flight;
-        let mut writer = Writer { config: self.config, producer, permits, failed, payload: Vec::new() };
+        let mut writer = Writer { config: self.config, producer, permits, failed, topic: String::new(), key: Vec::new(), payload: Vec::new() };
         loop {
             let event = tokio::select! {
                 biased;
@@ -138,7 +149,10 @@ struct Writer {
     producer: ThreadedProducer<SinkContext>,
     permits: Arc<Semaphore>,
     failed: mpsc::UnboundedReceiver<(Message, String)>,
-    /// Reused for every message's JSON; librdkafka copies it.
+    /// The current message's topic, key and JSON, in buffers reused for every message: they let
+    /// the message's value go before the producer is called, and librdkafka copies them.
+    topic: String,
+    key: Vec<u8>,
     payload: Vec<u8>,
 }
 
@@ -173,32 +187,21 @@ impl Writer {
         }
     }
 
-    /// Hands `message` to the producer; the delivery report acknowledges it later.
-    async fn send(&mut self, message: Message) -> Result<(), (Message, String)> {
-        let value = message.shared_value().clone();
-        let topic = match self.config.topic.resolve(&value) {
-            Ok(Some(topic)) => topic,
-            Ok(None) => return Err((message, "the message has no value for the topic".to_owned())),
-            Err(error) => return Err((message, format!("topic: {error}"))),
+    /// Hands `message` to the producer; the delivery report acknowledges it later. The message's
+    /// value is freed here, once encoded.
+    async fn send(&mut self, mut message: Message) -> Result<(), (Message, String)> {
+        let has_key = match self.encode(&message) {
+            Ok(has_key) => has_key,
+            Err(error) => return Err((message, error)),
         };
-        let key: Option<Bytes> = match &self.config.key {
-            Some(from) => match from.resolve(&value) {
-                Ok(key) => key.map(|k| Bytes::from(k.into_owned())),
-                Err(error) => return Err((message, format!("key: {error}"))),
-            },
-            None => message.meta().key.clone(),
-        };
-        self.payload.clear();
-        if let Err(error) = crate::codec::encode(&message, &mut self.payload) {
-            return Err((message, format!("cannot encode the message: {error}")));
-        }
         let headers = if self.config.headers { message.meta().headers.as_deref().map(|h| to_headers(h)) } else { None };
         let timestamp = message.meta().timestamp;
+        message.set_value(Value::Null);
         let mut message = Box::new(message);
         loop {
-            let mut record = BaseRecord::<[u8], [u8], Box<Message>>::with_opaque_to(&topic, message).payload(&self.payload);
-            if let Some(key) = &key {
-                record = record.key(&key[..]);
+            let mut record = BaseRecord::<[u8], [u8], Box<Message>>::with_opaque_to(&self.topic, message).payload(&self.payload);
+            if has_key {
+                record = record.key(&self.key[..]);
             }
             if let Some(headers) = &headers {
                 record = record.headers(headers.clone());
@@ -212,9 +215,39 @@ impl Writer {
                     message = record.delivery_opaque;
                     tokio::time::sleep(QUEUE_FULL_WAIT).await;
                 }
-                Err((error, record)) => return Err((*record.delivery_opaque, format!("cannot produce to topic `{topic}`: {error}"))),
+                Err((error, record)) => {
+                    let mut message = *record.delivery_opaque;
+                    // Give the message its value back for the error record.
+                    if let Ok(value) = serde_json::from_slice(&self.payload) {
+                        message.set_value(value);
+                    }
+                    return Err((message, format!("cannot produce to topic `{}`: {error}", self.topic)));
+                }
             }
         }
+    }
+
+    /// Puts the topic, key and JSON of `message` in the writer's buffers; returns whether the
+    /// message has a key.
+    fn encode(&mut self, message: &Message) -> Result<bool, String> {
+        let value = message.value();
+        match self.config.topic.resolve(value) {
+            Ok(Some(topic)) => {
+                self.topic.clear();
+                self.topic.push_str(&topic);
+            }
+            Ok(None) => return Err("the message has no value for the topic".to_owned()),
+            Err(error) => return Err(format!("topic: {error}")),
+        }
+        self.key.clear();
+        let has_key = match &self.config.key {
+            Some(from) => from.resolve(value).map_err(|error| format!("key: {error}"))?.map(|key| self.key.extend_from_slice(key.as_bytes())),
+            None => message.meta().key.as_deref().map(|key| self.key.extend_from_slice(key)),
+        }
+        .is_some();
+        self.payload.clear();
+        crate::codec::encode(message, &mut self.payload).map_err(|error| format!("cannot encode the message: {error}"))?;
+        Ok(has_key)
     }
 
     /// Sends failed deliveries (this one and any other already reported) to the errors port and

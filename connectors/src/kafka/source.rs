@@ -132,44 +132,52 @@ impl Reader {
 
     /// Messages (and bad payloads as failures), each tracked in its partition. Messages of a
     /// partition the source does not own, or that waits to be re-read, are skipped: they will be
-    /// read again.
+    /// read again. The messages kept share one acknowledgement record, as a file's lines do.
     fn decode(
         &mut self,
         context: &SourceContext,
         received: Vec<KafkaResult<BorrowedMessage<'_>>>,
     ) -> Result<(Batch, Vec<(Message, String)>), BlockError> {
         let now = Instant::now();
-        let mut batch = Vec::with_capacity(received.len());
-        let mut failures = Vec::new();
-        let mut state = context.lock();
-        let mut last: Option<(i32, usize)> = None;
-        for result in received {
-            let message = match result {
-                Ok(message) => message,
-                Err(error) => {
-                    if let Some(suppressed) = self.errors.check(1) {
-                        tracing::warn!(node = %self.node, %error, suppressed, "Kafka consumer error");
+        let mut kept = Vec::with_capacity(received.len());
+        let mut ids = Vec::with_capacity(received.len());
+        {
+            let mut state = context.lock();
+            let mut last: Option<(i32, usize)> = None;
+            for result in received {
+                let message = match result {
+                    Ok(message) => message,
+                    Err(error) => {
+                        if let Some(suppressed) = self.errors.check(1) {
+                            tracing::warn!(node = %self.node, %error, suppressed, "Kafka consumer error");
+                        }
+                        continue;
                     }
+                };
+                let slot = match last {
+                    Some((partition, slot)) if partition == message.partition() && *state.offsets.partition(slot).topic == *message.topic() => slot,
+                    _ => state.offsets.slot(message.topic(), message.partition()).map_err(BlockError::other)?,
+                };
+                last = Some((message.partition(), slot));
+                if !readable(&state, slot) {
                     continue;
                 }
-            };
-            let slot = match last {
-                Some((partition, slot)) if partition == message.partition() && *state.offsets.partition(slot).topic == *message.topic() => slot,
-                _ => state.offsets.slot(message.topic(), message.partition()).map_err(BlockError::other)?,
-            };
-            last = Some((message.partition(), slot));
-            if !readable(&state, slot) {
-                continue;
+                ids.push(state.offsets.track(slot, message.offset()));
+                let from = self.stream_of(&state.offsets.partition(slot).topic);
+                kept.push((message, from));
             }
-            let id = state.offsets.track(slot, message.offset());
-            let from = self.stream_of(&state.offsets.partition(slot).topic);
+        }
+        let mut batch = Vec::with_capacity(kept.len());
+        let mut failures = Vec::new();
+        let tokens = self.tracker.tokens_at(ids, now);
+        for ((message, from), acks) in kept.into_iter().zip(tokens) {
             match Self::convert(&message, from) {
                 Ok(mut decoded) => {
-                    decoded.acks = self.tracker.token_at(id, now);
+                    decoded.acks = acks;
                     batch.push(decoded);
                 }
                 Err((mut raw, error)) => {
-                    raw.acks = self.tracker.token_at(id, now);
+                    raw.acks = acks;
                     failures.push((raw, error));
                 }
             }

@@ -72,4 +72,7 @@ async fn a_message_that_cannot_be_delivered_goes_to_the_errors_port() {
     assert_eq!(errors.len(), 2, "{records:?}");
     assert!(errors[0].starts_with("cannot deliver to topic `t`"), "{errors:?}");
     assert_eq!(errors[1], "topic: expected a string, found an object");
+    // The sink freed the value once encoded; the error record has it back from the payload.
+    let undelivered = records.iter().find(|r| r["error"].as_str().is_some_and(|e| e.starts_with("cannot deliver"))).expect("record");
+    assert_eq!(undelivered["message"], json!({"n": 1}));
 }
