@@ -36,6 +36,11 @@ pub(crate) struct RunArgs {
 pub(crate) fn run(args: RunArgs) -> ExitCode {
     let Some(pipeline) = crate::load(&args.file) else { return ExitCode::from(EXIT_CONFIG) };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // jq programs recurse as deep as the values they build (jaq builds, prints and frees nested
+    // values recursively). Outputs deeper than the jq block's limit fail their message; this
+    // stack, reserved but only touched as used, lets jaq get that far on a deep value built
+    // inside a program instead of overflowing first.
+    builder.thread_stack_size(WORKER_STACK);
     if let Some(threads) = args.threads {
         builder.worker_threads(threads.get());
     }
@@ -52,6 +57,9 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     runtime.shutdown_timeout(RUNTIME_GRACE);
     code
 }
+
+/// The stack of each worker thread.
+const WORKER_STACK: usize = 64 << 20;
 
 /// How long the runtime waits for its threads once the pipeline has stopped.
 const RUNTIME_GRACE: Duration = Duration::from_millis(200);

@@ -148,3 +148,22 @@ fn the_shutdown_deadline_ends_a_process_whose_node_never_yields() {
     assert_eq!(exited.code(), Some(2), "{stderr}");
     assert!(stderr.contains("shutdown timed out after 1s; still running:") && stderr.contains("spin"), "{stderr}");
 }
+
+/// A jq program that builds a value 100,000 levels deep fails its message (counted as an error)
+/// instead of overflowing the stack and aborting the process.
+#[test]
+fn a_value_nested_too_deep_fails_its_message_not_the_process() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    let out = dir.path().join("out.ndjson");
+    let toml = format!(
+        "[sources.gen]\ntype = \"generator\"\ncount = 2\n[blocks.deep]\ntype = \"map\"\ninputs = [\"gen\"]\nprogram = 'if .id == 0 then reduce range(100000) as $i (.; {{a: .}}) else . end'\n[sinks.out]\ntype = \"file\"\ninputs = [\"deep\"]\npath = \"{}\"\n",
+        out.display()
+    );
+    std::fs::write(&file, toml).expect("writes");
+    let done = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{:?}: {stderr}", done.status);
+    assert!(stderr.contains("nested deeper than 256 levels") && stderr.contains("2 messages in, 1 out, 1 errors"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&out).expect("written").lines().count(), 1);
+}

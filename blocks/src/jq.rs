@@ -12,6 +12,7 @@
 //! same results and error messages; everything else runs on jaq.
 
 mod convert;
+pub use convert::MAX_DEPTH;
 mod error;
 mod fast;
 
@@ -113,7 +114,7 @@ impl JqProgram {
             if values.len() == MAX_OUTPUTS {
                 return Err(JqError::TooManyOutputs { limit: MAX_OUTPUTS });
             }
-            values.push(convert::from_val(&output?));
+            values.push(convert::from_val(&output?).map_err(|_| JqError::TooDeep { limit: convert::MAX_DEPTH })?);
             Ok(true)
         })?;
         Ok(values)
@@ -150,7 +151,7 @@ impl JqProgram {
             if !outputs.is_empty() {
                 return Err(JqError::TooManyOutputs { limit: 1 });
             }
-            outputs.push(convert::from_val(&output?));
+            outputs.push(convert::from_val(&output?).map_err(|_| JqError::TooDeep { limit: convert::MAX_DEPTH })?);
             Ok(true)
         })?;
         match outputs.pop() {
@@ -195,7 +196,7 @@ impl JqProgram {
         }
         let mut first = None;
         self.each_output(input, |output| {
-            first = Some(convert::from_val(&output?));
+            first = Some(convert::from_val(&output?).map_err(|_| JqError::TooDeep { limit: convert::MAX_DEPTH })?);
             Ok(false)
         })?;
         Ok(first)
@@ -300,6 +301,22 @@ fn compile(source: &str) -> Result<jaq_core::Filter<Data>, Vec<CompileProblem>> 
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_output_nested_too_deep_fails_the_message_instead_of_the_process() {
+        for source in ["reduce range(5000) as $i (.; {a: .})", "[limit(3000; repeat(.))] | reduce .[] as $x (null; [.])"] {
+            let program = JqProgram::new(source).expect("compiles");
+            assert_eq!(
+                program.run(&json!(1)).map_err(|e| e.to_string()),
+                Err("jq program's output is nested deeper than 256 levels".into()),
+                "{source}"
+            );
+            let mut value = json!(1);
+            assert!(matches!(program.run_in_place(&mut value), Err(JqError::TooDeep { limit: MAX_DEPTH })), "{source}");
+        }
+        let shallow = JqProgram::new("reduce range(255) as $i (.; [.])").expect("compiles");
+        assert_eq!(shallow.run(&json!(1)).expect("within the limit").len(), 1);
+    }
 
     fn problems(source: &str) -> Vec<CompileProblem> {
         match JqProgram::new(source) {

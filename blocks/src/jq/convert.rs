@@ -38,18 +38,35 @@ fn number_to_val(n: &Number) -> Val {
     }
 }
 
+/// How deeply a program's output may nest arrays and objects. Deeper values are refused rather
+/// than converted, written or freed by code that recurses as deep as they go: a message is not
+/// allowed to overflow the stack and take the process down.
+pub const MAX_DEPTH: usize = 256;
+
+/// A value nested deeper than [`MAX_DEPTH`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct TooDeep;
+
 /// `val` as JSON, the way jq prints it: NaN becomes `null`, infinities the largest finite
 /// numbers, byte strings are read as UTF-8 and non-string object keys (which jaq allows, as in
 /// `{(1): 2}`) are written as their JSON text.
-pub(super) fn from_val(val: &Val) -> Value {
-    match val {
+///
+/// # Errors
+/// [`TooDeep`] when arrays and objects nest deeper than [`MAX_DEPTH`].
+pub(super) fn from_val(val: &Val) -> Result<Value, TooDeep> {
+    from_val_at(val, 0)
+}
+
+fn from_val_at(val: &Val, depth: usize) -> Result<Value, TooDeep> {
+    Ok(match val {
         Val::Null => Value::Null,
         Val::Bool(b) => Value::Bool(*b),
         Val::Num(n) => num_to_json(n),
         Val::TStr(bytes) | Val::BStr(bytes) => Value::String(String::from_utf8_lossy(bytes).into_owned()),
-        Val::Arr(items) => Value::Array(items.iter().map(from_val).collect()),
-        Val::Obj(fields) => Value::Object(fields.iter().map(|(k, v)| (key_to_string(k), from_val(v))).collect()),
-    }
+        Val::Arr(_) | Val::Obj(_) if depth == MAX_DEPTH => return Err(TooDeep),
+        Val::Arr(items) => Value::Array(items.iter().map(|v| from_val_at(v, depth + 1)).collect::<Result<_, _>>()?),
+        Val::Obj(fields) => Value::Object(fields.iter().map(|(k, v)| Ok((key_to_string(k), from_val_at(v, depth + 1)?))).collect::<Result<_, _>>()?),
+    })
 }
 
 fn key_to_string(key: &Val) -> String {
@@ -92,7 +109,7 @@ mod tests {
             "s": "héllo", "n": -3, "big": u64::MAX, "f": 1.5, "t": true, "z": null,
             "a": [1, "two", [3], {"four": 4}], "o": {"nested": {"deep": []}},
         });
-        assert_eq!(from_val(&to_val(&value)), value);
+        assert_eq!(from_val(&to_val(&value)), Ok(value));
     }
 
     #[test]
@@ -108,6 +125,6 @@ mod tests {
     #[test]
     fn non_string_keys_become_their_json_text() {
         let map: Map = [(Val::from(1_isize), Val::Bool(true))].into_iter().collect();
-        assert_eq!(from_val(&Val::obj(map)), json!({"1": true}));
+        assert_eq!(from_val(&Val::obj(map)), Ok(json!({"1": true})));
     }
 }

@@ -34,6 +34,12 @@ pub enum JqError {
         /// The exit code it asked for.
         code: i32,
     },
+    /// The program's output nests arrays and objects deeper than allowed.
+    #[error("jq program's output is nested deeper than {limit} levels")]
+    TooDeep {
+        /// The limit, [`super::convert::MAX_DEPTH`].
+        limit: usize,
+    },
     /// The program produced more outputs than allowed for one input.
     #[error("jq program produced more than {limit} outputs")]
     TooManyOutputs {

@@ -165,7 +165,7 @@ fn number(text: &str) -> Option<Value> {
         val @ Val::Num(Num::Dec(_)) => {
             let float: f64 = text.parse().ok()?;
             let value = Value::from(serde_json::Number::from_f64(float)?);
-            let same = float.is_finite() && ryu::Buffer::new().format_finite(float) == text && convert::from_val(&val) == value;
+            let same = float.is_finite() && ryu::Buffer::new().format_finite(float) == text && convert::from_val(&val).as_ref() == Ok(&value);
             same.then_some(value)
         }
         _ => None,
