@@ -41,8 +41,8 @@
 pub use runnel_connectors::{MemoryInput, MemoryOutput, take_input, take_output};
 pub use runnel_engine::{
     AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, CancellationToken, Component, Diagnostic, Emitter,
-    FunctionBlock, Message, Metadata, OnError, PhaseHandle, Pipeline, PipelineBuilder, PipelineMetrics, PipelineSettings, Registry, Role, RunContext,
-    RunError, RunningPipeline, StartError, ValidationError, async_trait, metric_names, serve_metrics,
+    FunctionBlock, Message, Metadata, OnError, Phase, PhaseHandle, Pipeline, PipelineBuilder, PipelineMetrics, PipelineSettings, Registry, Role,
+    RunContext, RunError, RunningPipeline, StartError, ValidationError, async_trait, metric_names, serve_metrics,
 };
 
 /// The configurations of the built-in sources and sinks, for [`PipelineBuilder`].

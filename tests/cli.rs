@@ -167,3 +167,34 @@ fn a_value_nested_too_deep_fails_its_message_not_the_process() {
     assert!(stderr.contains("nested deeper than 256 levels") && stderr.contains("2 messages in, 1 out, 1 errors"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&out).expect("written").lines().count(), 1);
 }
+
+/// A Kafka source whose broker cannot be reached makes `/ready` answer 503 naming it, and
+/// librdkafka's complaints about it are logged a few times, not many times a second.
+#[test]
+fn an_unreachable_kafka_broker_makes_the_pipeline_unready_and_is_logged_with_rate_limiting() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    let closed = free_addr(); // nothing listens there
+    let toml = format!(
+        "[sources.in]\ntype = \"kafka\"\nbrokers = \"{closed}\"\ntopics = [\"t\"]\ngroup_id = \"g\"\noptions = {{ \"reconnect.backoff.ms\" = 10, \"reconnect.backoff.max.ms\" = 50 }}\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"in\"]\n"
+    );
+    std::fs::write(&file, toml).expect("writes");
+    let addr = free_addr();
+    let child = Command::new(runnel_bin())
+        .args(["run", "--metrics-addr", &addr.to_string(), file.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let (status, body) = wait_for("/ready to answer 503", 30, || crate::support::http_get(addr, "/ready").filter(|(s, _)| *s == 503));
+    assert_eq!(status, 503);
+    assert!(body.contains(r#""unready":["in"]"#), "{body}");
+    // librdkafka retries every 10 to 50 ms: some 100 failed connections in the next 3 s.
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let done = child.wait_with_output().expect("exits");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    let complaints = stderr.lines().filter(|l| l.contains("librdkafka")).count();
+    assert!((1..=4).contains(&complaints), "{complaints} librdkafka lines in about 4 s:\n{stderr}");
+}

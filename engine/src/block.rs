@@ -13,6 +13,7 @@ use crate::ack::{AckReceiver, AckTracker};
 use crate::channel::Input;
 use crate::emitter::Emitter;
 use crate::error::BlockError;
+use crate::health::Readiness;
 use crate::message::Message;
 use crate::metrics::NodeMetrics;
 use crate::output::Output;
@@ -33,6 +34,8 @@ pub struct RunContext {
     pub metrics: NodeMetrics,
     /// How many messages a source should put in one batch at most.
     pub batch_size: NonZeroUsize,
+    /// How the node says whether it can do its work (`/ready`).
+    pub readiness: Readiness,
 }
 
 impl RunContext {

@@ -33,6 +33,7 @@ mod emitter;
 mod error;
 mod exec;
 mod graph;
+mod health;
 mod log_limit;
 mod message;
 mod metrics;
@@ -51,13 +52,14 @@ pub use component::{BlockConfig, BuildContext, BuiltBlock, NodeRef, Resource, Re
 pub use config::{Diagnostic, Location, PipelineSettings, Severity, ValidationError};
 pub use emitter::Emitter;
 pub use error::{BlockError, BuildError};
+pub use health::{Phase, PhaseHandle, Readiness};
 pub use log_limit::LogLimiter;
 pub use message::{Batch, Message, Metadata, Origin, SharedValue, Stream};
 pub use metrics::{AckMetrics, NodeMetrics, PipelineMetrics, PortMetrics, names as metric_names};
 pub use output::{DEFAULT_PORT, ERRORS_PORT, OnError, Output, PortId, error_record};
 pub use pipeline::{Pipeline, PipelineBuilder};
 pub use registry::{Component, Entry, FieldError, Registry};
-pub use runtime::{Phase, PhaseHandle, RunError, RunningPipeline, StartError};
+pub use runtime::{RunError, RunningPipeline, StartError};
 pub use serve::serve_metrics;
 pub use time::sleep_until;
 

@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::FutureExt;
@@ -20,6 +19,7 @@ use crate::component::{BuildContext, BuiltBlock, Resources};
 use crate::error::{BlockError, BuildError};
 use crate::exec::plan::plan;
 use crate::graph::{build_order, ports};
+use crate::health::{Phase, PhaseHandle};
 use crate::metrics::PipelineMetrics;
 use crate::output::{ERRORS_PORT, Output, PortOut};
 use crate::pipeline::Pipeline;
@@ -46,40 +46,6 @@ pub enum RunError {
         /// The nodes that had not finished.
         nodes: Vec<String>,
     },
-}
-
-/// Where a pipeline is in its life, as `/ready` and `/health` report it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[repr(u8)]
-pub enum Phase {
-    /// Building blocks.
-    Starting = 0,
-    /// All nodes running.
-    Running = 1,
-    /// Sources stopped; the rest draining.
-    Draining = 2,
-    /// Every node finished.
-    Stopped = 3,
-}
-
-/// A shared, cheap view of a pipeline's [`Phase`].
-#[derive(Clone, Debug, Default)]
-pub struct PhaseHandle(Arc<AtomicU8>);
-
-impl PhaseHandle {
-    /// The current phase.
-    pub fn get(&self) -> Phase {
-        match self.0.load(Ordering::Acquire) {
-            0 => Phase::Starting,
-            1 => Phase::Running,
-            2 => Phase::Draining,
-            _ => Phase::Stopped,
-        }
-    }
-
-    fn set(&self, phase: Phase) {
-        self.0.store(phase as u8, Ordering::Release);
-    }
 }
 
 impl Pipeline {
@@ -140,7 +106,16 @@ impl Pipeline {
             let errors = take_port(ERRORS_PORT);
             let output = Output::new(name.clone(), regular, errors, node.on_error, node_metrics.clone());
             let input = Input::new(receivers.remove(&at.index()).unwrap_or_default(), node_metrics.clone());
-            let cx = RunContext { name, input, output, shutdown: shutdown.child_token(), metrics: node_metrics, batch_size: settings.batch_size };
+            let readiness = phase.readiness(name.clone());
+            let cx = RunContext {
+                name,
+                input,
+                output,
+                shutdown: shutdown.child_token(),
+                metrics: node_metrics,
+                batch_size: settings.batch_size,
+                readiness,
+            };
             built[at.index()] = Some((block, cx));
         }
         if !failures.is_empty() {

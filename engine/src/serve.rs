@@ -10,7 +10,7 @@ use axum::routing::get;
 use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
 
-use crate::runtime::{Phase, PhaseHandle};
+use crate::health::{Phase, PhaseHandle};
 
 #[derive(Clone)]
 struct Monitor {
@@ -22,7 +22,8 @@ struct Monitor {
 ///
 /// - `/metrics`: every metric of `registry`, as `text/plain; version=0.0.4`.
 /// - `/health`: 200 `{"ok":true}` while the process can serve, 503 once the pipeline stopped.
-/// - `/ready`: 200 while every node runs; 503 while starting or draining.
+/// - `/ready`: 200 while every node runs and none says it cannot work (a source that cannot
+///   reach its broker); 503 while starting or draining, or naming the nodes that cannot work.
 ///
 /// # Errors
 /// The server's I/O error.
@@ -57,6 +58,8 @@ async fn health(State(monitor): State<Monitor>) -> impl IntoResponse {
 
 async fn ready(State(monitor): State<Monitor>) -> impl IntoResponse {
     let phase = monitor.phase.get();
-    let status = if phase == Phase::Running { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, [(header::CONTENT_TYPE, "application/json")], format!(r#"{{"ready":{},"phase":"{phase:?}"}}"#, phase == Phase::Running))
+    let ready = monitor.phase.is_ready();
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = serde_json::json!({"ready": ready, "phase": format!("{phase:?}"), "unready": monitor.phase.unready_nodes()});
+    (status, [(header::CONTENT_TYPE, "application/json")], body.to_string())
 }

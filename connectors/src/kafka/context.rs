@@ -18,11 +18,14 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::metrics::KafkaMetrics;
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, KafkaResult};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientContext, Offset, Statistics, TopicPartitionList};
-use runnel_engine::AckReceiver;
+use runnel_engine::{AckReceiver, Readiness};
+
+use super::health::ClientHealth;
 use tokio::runtime::{Handle, RuntimeFlavor};
 
 use super::offsets::{Commit, Offsets};
@@ -54,12 +57,19 @@ pub(crate) struct SourceContext {
     state: Mutex<State>,
     metrics: KafkaMetrics,
     revoke_timeout: Duration,
+    health: ClientHealth,
 }
 
 impl SourceContext {
-    pub(crate) fn new(node: Arc<str>, acks: AckReceiver, metrics: KafkaMetrics, revoke_timeout: Duration) -> Self {
+    pub(crate) fn new(node: Arc<str>, acks: AckReceiver, metrics: KafkaMetrics, revoke_timeout: Duration, readiness: Readiness) -> Self {
         let state = State { offsets: Offsets::default(), acks: Some(acks), paused: HashMap::new() };
-        Self { node, state: Mutex::new(state), metrics, revoke_timeout }
+        let health = ClientHealth::new(node.clone(), readiness);
+        Self { node, state: Mutex::new(state), metrics, revoke_timeout, health }
+    }
+
+    /// The consumer heard from a broker.
+    pub(crate) fn reached(&self) {
+        self.health.reached();
     }
 
     /// The shared state. A panic while it was held leaves it usable: every change is a single
@@ -191,9 +201,18 @@ fn offset_list(commits: &[Commit]) -> TopicPartitionList {
 }
 
 impl ClientContext for SourceContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.health.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.health.error(&error, reason);
+    }
+
     /// The lag of every owned partition: the high watermark minus the committed offset, or,
     /// before the group's first commit in the partition, every message it still holds.
     fn stats(&self, statistics: Statistics) {
+        self.health.stats(&statistics);
         let state = self.lock();
         for (topic, stats) in &statistics.topics {
             for (partition, stats) in &stats.partitions {
@@ -221,6 +240,7 @@ impl ConsumerContext for SourceContext {
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         match rebalance {
             Rebalance::Assign(list) => {
+                self.health.reached();
                 self.assign(list);
                 // A partition paused for a rewind and then revoked must not come back paused: its
                 // pause was forgotten with the rest of its state.

@@ -26,6 +26,7 @@
 
 pub mod config;
 pub(crate) mod context;
+mod health;
 pub mod metrics;
 pub(crate) mod offsets;
 pub mod sink;

@@ -27,7 +27,9 @@ use serde_json::Value;
 use tokio::sync::{Semaphore, mpsc};
 
 use super::config::KafkaSinkConfig;
+use super::health::ClientHealth;
 use super::metrics::KafkaMetrics;
+use rdkafka::config::RDKafkaLogLevel;
 
 /// How long the sink waits before handing a message again to a producer whose queue was full.
 const QUEUE_FULL_WAIT: Duration = Duration::from_millis(5);
@@ -74,9 +76,22 @@ pub struct KafkaSink {
 struct SinkContext {
     failed: mpsc::UnboundedSender<(Message, String)>,
     permits: Arc<Semaphore>,
+    health: ClientHealth,
 }
 
-impl ClientContext for SinkContext {}
+impl ClientContext for SinkContext {
+    fn log(&self, level: RDKafkaLogLevel, facility: &str, message: &str) {
+        self.health.log(level, facility, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.health.error(&error, reason);
+    }
+
+    fn stats(&self, statistics: rdkafka::Statistics) {
+        self.health.stats(&statistics);
+    }
+}
 
 impl ProducerContext for SinkContext {
     /// The message, its value already freed ([`Writer::send`]).
@@ -85,6 +100,7 @@ impl ProducerContext for SinkContext {
     fn delivery(&self, result: &DeliveryResult<'_>, mut message: Box<Message>) {
         match result {
             Ok(_) => {
+                self.health.reached();
                 message.ack(AckStatus::Delivered);
                 self.permits.add_permits(1);
             }
@@ -107,7 +123,8 @@ impl Block for KafkaSink {
         let max = self.config.max_in_flight;
         let permits = Arc::new(Semaphore::new(max));
         let (failed_tx, failed) = mpsc::unbounded_channel();
-        let context = SinkContext { failed: failed_tx, permits: permits.clone() };
+        let health = ClientHealth::new(cx.name.clone(), cx.readiness.clone());
+        let context = SinkContext { failed: failed_tx, permits: permits.clone(), health };
         let producer: ThreadedProducer<SinkContext> = self
             .config
             .client_config()

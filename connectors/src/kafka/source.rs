@@ -61,9 +61,9 @@ impl Block for KafkaSource {
     async fn run(self: Box<Self>, cx: RunContext) -> Result<(), BlockError> {
         let Self { config, metrics: kafka_metrics } = *self;
         let (tracker, acks) = cx.ack_tracker();
-        let RunContext { name, mut output, shutdown, batch_size, .. } = cx;
+        let RunContext { name, mut output, shutdown, batch_size, readiness, .. } = cx;
         let revoke_timeout = Duration::from_millis(config.revoke_timeout_ms);
-        let context = SourceContext::new(name.clone(), acks, kafka_metrics, revoke_timeout);
+        let context = SourceContext::new(name.clone(), acks, kafka_metrics, revoke_timeout, readiness);
         let consumer: StreamConsumer<SourceContext> =
             config.client_config().create_with_context(context).map_err(|e| BlockError::other(format!("cannot create the Kafka consumer: {e}")))?;
         let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
@@ -122,6 +122,11 @@ impl Reader {
                     Some(Some(next)) => received.push(next),
                     _ => break,
                 }
+            }
+            // Errors come through the same stream (all brokers down, for one): only a message
+            // says a broker was reached.
+            if received.iter().any(Result::is_ok) {
+                consumer.context().reached();
             }
             let (batch, failures) = self.decode(consumer.context(), received)?;
             output.send(batch).await?;
