@@ -21,7 +21,7 @@ fn validate_exits_0_for_a_good_file_and_78_listing_every_error() {
     assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml:2:8: error: node `a`: unknown source type `nope`"), "{stderr}");
-    assert!(stderr.contains("bad.toml:6:10: error: node `b`: unknown input `c`"), "{stderr}");
+    assert!(stderr.contains("bad.toml:6:11: error: node `b`: unknown input `c`"), "{stderr}");
 }
 
 #[test]

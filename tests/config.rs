@@ -50,8 +50,8 @@ type = "stdout"
     let errors = errors(toml);
     has(&errors, "p.toml:4:9: error: node `gen`: invalid type");
     has(&errors, "p.toml:7:8: error: node `keep`: unknown block type `fliter`");
-    has(&errors, "p.toml:12:10: error: node `shape`: unknown input `nowhere`");
-    has(&errors, "p.toml:23:10: error: node `sideways`: node `ok` has no output port `sideways` (its ports: out, errors)");
+    has(&errors, "p.toml:12:11: error: node `shape`: unknown input `nowhere`");
+    has(&errors, "p.toml:23:11: error: node `sideways`: node `ok` has no output port `sideways` (its ports: out, errors)");
     has(&errors, "p.toml:19:1: error: node `route_me`: unknown field `colour`");
     has(&errors, "node `out`: missing `inputs`");
     assert!(errors.len() >= 6, "{errors:#?}");
@@ -101,6 +101,30 @@ inputs = ["s"]
     );
     has(&errors, "node `s`: a source takes no `inputs`");
     has(&errors, "duplicate name: also a node in [sources]");
+}
+
+#[test]
+fn an_input_is_read_once() {
+    let errors = errors(
+        r#"
+[sources.in]
+type = "memory"
+[blocks.twice]
+type = "map"
+inputs = ["in", "in"]
+program = "."
+[sinks.out]
+type = "memory"
+inputs = [
+  "twice",
+  { from = "twice.out", capacity = 2 },
+  "twice.errors",
+]
+"#,
+    );
+    has(&errors, "p.toml:6:17: error: node `twice`: input `in` reads port `out` of `in`, as `in` before it does: every message would arrive twice");
+    has(&errors, "p.toml:12:3: error: node `out`: input `twice.out` reads port `out` of `twice`, as `twice` before it does");
+    assert_eq!(errors.len(), 2, "{errors:#?}");
 }
 
 #[test]

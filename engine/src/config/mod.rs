@@ -219,9 +219,9 @@ impl FileContext<'_> {
         let mut error = |location: Option<Location>, message: String| {
             diagnostics.push(Diagnostic::error(location, Some(&name), message));
         };
-        let type_field = self.take(&mut fields, "type");
+        let type_field = self.take(&mut fields, "type").map(|(at, value)| (self.at(&at), value));
         let inputs_field = self.take(&mut fields, "inputs");
-        let on_error_field = self.take(&mut fields, "on_error");
+        let on_error_field = self.take(&mut fields, "on_error").map(|(at, value)| (self.at(&at), value));
 
         let entry = match &type_field {
             None => {
@@ -248,11 +248,11 @@ impl FileContext<'_> {
 
         let inputs = match inputs_field {
             None => Vec::new(),
-            Some((at, value)) => match parse_inputs(value, at.clone()) {
+            Some((span, value)) => match parse_inputs(value, self.item_locations(&span), self.at(&span)) {
                 Ok(inputs) => inputs,
                 Err(message) => {
                     ok = false;
-                    error(at, message);
+                    error(self.at(&span), message);
                     Vec::new()
                 }
             },
@@ -305,18 +305,32 @@ impl FileContext<'_> {
         };
         for problem in config.validate() {
             ok = false;
-            error(location.clone(), problem);
+            let field = problem_field(&problem).and_then(|field| spans.get(field)).and_then(|(_, value)| value.clone());
+            error(field.or(location.clone()), problem);
         }
         let type_name = entry.type_name.to_owned();
         let field_locations = spans.into_iter().filter_map(|(field, (_, value))| Some((field, value?))).collect();
         Some(NodeSpec { name, role, type_name, config, inputs, on_error, location, field_locations, checked: ok })
     }
 
-    /// Removes `key` from `fields`, with the position of its value.
-    fn take(&self, fields: &mut Fields, key: &str) -> Option<(Option<Location>, toml::Value)> {
+    /// Removes `key` from `fields`, with the span of its value.
+    fn take(&self, fields: &mut Fields, key: &str) -> Option<(Spanned<()>, toml::Value)> {
         let key = fields.keys().find(|k| k.get_ref() == key)?.clone();
         let value = fields.remove(&key)?;
-        Some((self.at(&value), value.into_inner()))
+        Some((Spanned::new(value.span(), ()), value.into_inner()))
+    }
+
+    /// Where each item of the array written at `array` starts, if it is an array. The parsed
+    /// values keep no positions, so the array's text is parsed again on its own.
+    fn item_locations(&self, array: &Spanned<()>) -> Vec<Location> {
+        #[derive(Deserialize)]
+        struct Items {
+            v: Vec<Spanned<toml::Value>>,
+        }
+        const PREFIX: &str = "v = ";
+        let Some(text) = self.map.text().get(array.span()) else { return Vec::new() };
+        let Ok(items) = toml::from_str::<Items>(&format!("{PREFIX}{text}")) else { return Vec::new() };
+        items.v.iter().map(|item| self.map.locate(array.span().start + item.span().start - PREFIX.len())).collect()
     }
 
     fn known(&self, role: Role) -> String {
@@ -325,8 +339,17 @@ impl FileContext<'_> {
     }
 }
 
-/// `inputs` entries: `"node"`, `"node.port"` or `{ from = "node.port", capacity = 4, when_full = "block" }`.
-fn parse_inputs(value: toml::Value, location: Option<Location>) -> Result<Vec<InputSpec>, String> {
+/// The top-level field a validation problem names first, as in `` `topics`: ... `` or
+/// `` `window.size` must ... ``.
+fn problem_field(problem: &str) -> Option<&str> {
+    let name = problem.strip_prefix('`')?.split('`').next()?;
+    let field = name.split(['.', ' ', '=']).next()?;
+    (!field.is_empty()).then_some(field)
+}
+
+/// `inputs` entries: `"node"`, `"node.port"` or `{ from = "node.port", capacity = 4, when_full = "block" }`,
+/// each located at `items`, in order, or else at the whole list's `location`.
+fn parse_inputs(value: toml::Value, items: Vec<Location>, location: Option<Location>) -> Result<Vec<InputSpec>, String> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Edge {
@@ -334,10 +357,11 @@ fn parse_inputs(value: toml::Value, location: Option<Location>) -> Result<Vec<In
         capacity: Option<NonZeroUsize>,
         when_full: Option<WhenFull>,
     }
-    let toml::Value::Array(items) = value else {
+    let toml::Value::Array(entries) = value else {
         return Err("`inputs` must be a list of node names".into());
     };
-    items
+    let mut locations = items.into_iter();
+    entries
         .into_iter()
         .map(|item| {
             let mut spec = match item {
@@ -348,7 +372,7 @@ fn parse_inputs(value: toml::Value, location: Option<Location>) -> Result<Vec<In
                 }
                 other => return Err(format!("`inputs` entries must be strings or tables, not {}", other.type_str())),
             };
-            spec.location = location.clone();
+            spec.location = locations.next().or_else(|| location.clone());
             Ok(spec)
         })
         .collect()
