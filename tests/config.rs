@@ -128,6 +128,27 @@ inputs = [
 }
 
 #[test]
+fn a_kafka_topic_pattern_that_cannot_compile_is_located_at_topics() {
+    let errors = errors(
+        r#"
+[sources.k]
+type = "kafka"
+brokers = "127.0.0.1:9092"
+topics = ["chat", "^rooms\\..*", "^foo("]
+group_id = "g"
+[sinks.out]
+type = "memory"
+inputs = ["k"]
+"#,
+    );
+    has(
+        &errors,
+        "p.toml:5:10: error: node `k`: `topics`: `^foo(` starts with `^`, so it is a regular expression, and it does not compile: unclosed group",
+    );
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+}
+
+#[test]
 fn a_type_in_the_wrong_section_says_where_it_belongs() {
     let errors = errors("[sinks.g]\ntype = \"generator\"\ninputs = []\n");
     has(&errors, "`generator` belongs in [sources], not [sinks]");

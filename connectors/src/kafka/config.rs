@@ -142,6 +142,7 @@ impl KafkaSourceConfig {
         if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
             problems.push("`topics` must list at least one topic, and no empty name".to_owned());
         }
+        problems.extend(self.topics.iter().filter_map(|topic| topic_pattern_problem(topic)));
         if self.group_id.trim().is_empty() {
             problems.push("`group_id` must not be empty".to_owned());
         }
@@ -339,6 +340,22 @@ impl KafkaSinkConfig {
     }
 }
 
+/// A topic starting with `^` is a regular expression, which librdkafka compiles only when it
+/// subscribes, failing then with a bare "Invalid argument or configuration". Its dialect is
+/// POSIX-like, not Rust's, but a pattern that the `regex` crate cannot compile either (an unclosed
+/// group, a dangling repetition) cannot be meant, so it is refused at validation.
+fn topic_pattern_problem(topic: &str) -> Option<String> {
+    if !topic.starts_with('^') {
+        return None;
+    }
+    let error = regex::Regex::new(topic).err()?;
+    let reason = match error {
+        regex::Error::Syntax(text) => text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_owned(),
+        other => other.to_string(),
+    };
+    Some(format!("`topics`: `{topic}` starts with `^`, so it is a regular expression, and it does not compile: {reason}"))
+}
+
 fn owned_options(options: &BTreeMap<String, OptionValue>, owned: &[(&str, &str)]) -> Vec<String> {
     owned.iter().filter(|(key, _)| options.contains_key(*key)).map(|(key, why)| format!("`options.\"{key}\"` cannot be set: {why}")).collect()
 }
@@ -380,6 +397,20 @@ mod tests {
         let problems = source("options = { \"no.such.option\" = 1 }").problems();
         assert_eq!(problems.len(), 1);
         assert!(problems[0].contains("no.such.option"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_topic_pattern_that_does_not_compile_is_a_problem() {
+        let with_topics = |topics: &[&str]| KafkaSourceConfig { topics: topics.iter().map(|t| (*t).to_owned()).collect(), ..source("") };
+        assert!(with_topics(&["^rooms\\..*", "plain(", "^[[:alpha:]]+$"]).problems().is_empty());
+        let problems = with_topics(&["^foo(", "^a{2"]).problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("`topics`: `^foo(` starts with `^`, so it is a regular expression, and it does not compile: "),
+            "{problems:?}"
+        );
+        assert!(problems[0].contains("unclosed group"), "{problems:?}");
+        assert!(problems[1].contains("`^a{2`"), "{problems:?}");
     }
 
     #[test]
