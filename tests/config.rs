@@ -200,6 +200,32 @@ fn environment_variables_fill_values_and_unset_ones_are_located() {
 }
 
 #[test]
+fn nested_defaults_expand_and_malformed_references_are_located() {
+    let ok = Pipeline::parse(
+        "[sources.s]\ntype = \"generator\"\ncount = ${COUNT:-${RATE:-1}}\nseed = ${SEED-7}\n[sinks.out]\ntype = \"memory\"\ninputs = [\"s\"]\n",
+        None,
+        &runnel::registry(),
+        |name| (name == "RATE").then(|| "5".into()),
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    let errors = errors(
+        r#"
+[sources.s]
+type = "websocket_server"
+address = "${ ADDR }"
+history = "${HISTORY-x"
+path = "${PATH:?unset}"
+static_dir = "${}"
+"#,
+    );
+    has(&errors, "p.toml:4:12: error: `${ ADDR }`: ` ADDR ` is not a variable name");
+    has(&errors, "p.toml:5:12: error: `${` is not closed on its line");
+    has(&errors, "p.toml:6:9: error: `${PATH:?...}` is not supported");
+    has(&errors, "p.toml:7:15: error: `${}` names no variable");
+    assert_eq!(errors.len(), 4, "{errors:#?}");
+}
+
+#[test]
 fn a_toml_syntax_error_is_located() {
     let errors = errors("[sources.s]\ntype = \"memory\"\ncount = \n");
     has(&errors, "p.toml:3:");

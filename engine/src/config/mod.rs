@@ -157,11 +157,8 @@ pub(crate) fn parse(
     let original = SourceMap::new(file.clone(), text);
     let text = match interpolate::interpolate(text, env) {
         Ok(text) => text,
-        Err(unset) => {
-            diagnostics.extend(unset.into_iter().map(|u| {
-                let message = format!("environment variable `{}` is not set and has no default (write ${{{}:-default}})", u.name, u.name);
-                Diagnostic::error(Some(original.locate(u.offset)), None, message)
-            }));
+        Err(errors) => {
+            diagnostics.extend(errors.into_iter().map(|e| Diagnostic::error(Some(original.locate(e.offset)), None, e.problem.to_string())));
             return None;
         }
     };
