@@ -1,7 +1,10 @@
 //! Pipeline files: every mistake reported at once with file:line:column and the node's name,
 //! one test per graph rule, and environment interpolation.
 
-use runnel::Pipeline;
+use std::num::NonZeroUsize;
+
+use runnel::connectors::{MemorySinkConfig, MemorySourceConfig};
+use runnel::{Pipeline, PipelineBuilder, PipelineSettings};
 
 fn errors(toml: &str) -> Vec<String> {
     match Pipeline::parse(toml, Some("p.toml".into()), &runnel::registry(), |name| (name == "RATE").then(|| "5".into())) {
@@ -146,6 +149,37 @@ inputs = ["k"]
         "p.toml:5:10: error: node `k`: `topics`: `^foo(` starts with `^`, so it is a regular expression, and it does not compile: unclosed group",
     );
     assert_eq!(errors.len(), 1, "{errors:#?}");
+}
+
+#[test]
+fn edges_and_batches_too_big_to_allocate_are_errors() {
+    // 2^61 batches passes tokio's semaphore limit: the channel would panic when created.
+    let found = errors(
+        r#"
+[pipeline]
+capacity = 2305843009213693952
+[sources.s]
+type = "memory"
+[sinks.out]
+type = "memory"
+inputs = ["s", { from = "s.errors", capacity = 100000 }]
+"#,
+    );
+    has(&found, "p.toml:3:12: error: [pipeline] `capacity` = 2305843009213693952 batches of `batch_size` = 128 messages would let an edge hold");
+    has(&found, "p.toml:8:16: error: node `out`: input `s.errors`: `capacity` = 100000 batches of `batch_size` = 128 messages");
+    has(&found, "would let an edge hold more than the 1048576 messages it may: lower `capacity` to 8192 or less");
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let too_big = errors("[pipeline]\nbatch_size = 10000000\n[sources.s]\ntype = \"memory\"\n[sinks.out]\ntype = \"memory\"\ninputs = [\"s\"]\n");
+    assert_eq!(too_big, vec!["p.toml:2:14: error: [pipeline] `batch_size` = 10000000 is more than the 65536 messages a batch may hold"]);
+
+    let settings = PipelineSettings { capacity: NonZeroUsize::MAX, ..PipelineSettings::default() };
+    let built = PipelineBuilder::new()
+        .with_settings(settings)
+        .source("s", MemorySourceConfig::default())
+        .sink("out", ["s"], MemorySinkConfig::default())
+        .build();
+    let from_code: Vec<String> = built.expect_err("too big").diagnostics.iter().map(ToString::to_string).collect();
+    has(&from_code, "error: settings: `capacity` = 18446744073709551615 batches");
 }
 
 #[test]

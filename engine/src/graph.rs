@@ -1,5 +1,6 @@
 //! The graph rules, one function each: unique and well-formed names, inputs that exist, ports
-//! that exist, sources without inputs and the rest with some, no input read twice, no cycles, no resource used twice,
+//! that exist, sources without inputs and the rest with some, no input read twice, edges of a
+//! bounded size, no cycles, no resource used twice,
 //! references to other nodes that exist and provide what they need, and a warning for outputs
 //! nobody reads. Every rule reports all it finds. `build_order` says in which order the
 //! nodes are built: every node after the nodes it refers to.
@@ -50,6 +51,7 @@ pub(crate) fn check(nodes: Vec<NodeSpec>, settings: &PipelineSettings, diagnosti
     }
     let edges = check_inputs(&graph, &index, settings, diagnostics);
     check_inputs_read_once(&graph, &edges, diagnostics);
+    check_edge_sizes(&graph, &edges, settings, diagnostics);
     for edge in edges {
         graph.add_edge(edge.from, edge.to, edge.spec);
     }
@@ -176,6 +178,24 @@ fn check_inputs_read_once(graph: &PipelineGraph, edges: &[InputEdge], diagnostic
             input.node,
             written(earlier)
         );
+        diagnostics.push(Diagnostic::error(input.location.clone().or_else(|| node.location.clone()), Some(&node.name), message));
+    }
+}
+
+/// An edge's own `capacity`, with the pipeline's `batch_size`, stays within
+/// [`MAX_EDGE_MESSAGES`](crate::channel::MAX_EDGE_MESSAGES) (the pipeline-wide `capacity` is
+/// checked with the settings).
+fn check_edge_sizes(graph: &PipelineGraph, edges: &[InputEdge], settings: &PipelineSettings, diagnostics: &mut Vec<Diagnostic>) {
+    if settings.batch_size.get() > crate::channel::MAX_BATCH_SIZE {
+        return;
+    }
+    for edge in edges {
+        let node = &graph[edge.to];
+        let input = &node.inputs[edge.input];
+        let Some(problem) = input.capacity.and_then(|capacity| crate::channel::edge_size_problem(capacity, settings.batch_size)) else {
+            continue;
+        };
+        let message = format!("input `{}`: {problem}", written(input));
         diagnostics.push(Diagnostic::error(input.location.clone().or_else(|| node.location.clone()), Some(&node.name), message));
     }
 }

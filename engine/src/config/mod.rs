@@ -32,7 +32,7 @@ use toml::Spanned;
 pub(crate) use diagnostic::SourceMap;
 pub use diagnostic::{Diagnostic, Location, Severity, ValidationError};
 
-use crate::channel::{DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, WhenFull};
+use crate::channel::{DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, MAX_BATCH_SIZE, WhenFull, edge_size_problem};
 use crate::component::{BlockConfig, Role};
 use crate::output::OnError;
 use crate::registry::Registry;
@@ -41,9 +41,11 @@ use crate::registry::Registry;
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineSettings {
-    /// Batches each edge holds before its sender waits (see [`DEFAULT_EDGE_CAPACITY`]).
+    /// Batches each edge holds before its sender waits (see [`DEFAULT_EDGE_CAPACITY`]); times
+    /// `batch_size`, at most [`MAX_EDGE_MESSAGES`](crate::MAX_EDGE_MESSAGES).
     pub capacity: NonZeroUsize,
-    /// Messages a source puts in one batch, at most (see [`DEFAULT_BATCH_SIZE`]).
+    /// Messages a source puts in one batch, at most (see [`DEFAULT_BATCH_SIZE`]); at most
+    /// [`MAX_BATCH_SIZE`].
     pub batch_size: NonZeroUsize,
     /// What senders do when an edge is full; `block` (backpressure) unless an edge says otherwise.
     pub when_full: WhenFull,
@@ -55,6 +57,17 @@ pub struct PipelineSettings {
 impl Default for PipelineSettings {
     fn default() -> Self {
         Self { capacity: DEFAULT_EDGE_CAPACITY, batch_size: DEFAULT_BATCH_SIZE, when_full: WhenFull::Block, chain: true }
+    }
+}
+
+impl PipelineSettings {
+    /// Every problem with the settings, with the field each is about: a `batch_size` above
+    /// [`MAX_BATCH_SIZE`], or edges that would hold more than [`MAX_EDGE_MESSAGES`](crate::MAX_EDGE_MESSAGES) messages.
+    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
+        if self.batch_size.get() > MAX_BATCH_SIZE {
+            return vec![("batch_size", format!("`batch_size` = {} is more than the {MAX_BATCH_SIZE} messages a batch may hold", self.batch_size))];
+        }
+        edge_size_problem(self.capacity, self.batch_size).map(|problem| ("capacity", problem)).into_iter().collect()
     }
 }
 
@@ -196,9 +209,15 @@ impl FileContext<'_> {
 
     fn settings(&self, fields: Fields, diagnostics: &mut Vec<Diagnostic>) -> PipelineSettings {
         let spans: BTreeMap<String, Option<Location>> = fields.keys().map(|k| (k.get_ref().clone(), self.at(k))).collect();
+        let values: BTreeMap<String, Option<Location>> = fields.iter().map(|(k, v)| (k.get_ref().clone(), self.at(v))).collect();
         let table: toml::Table = fields.into_iter().map(|(k, v)| (k.into_inner(), v.into_inner())).collect();
         match serde_path_to_error::deserialize::<_, PipelineSettings>(toml::Value::Table(table)) {
-            Ok(settings) => settings,
+            Ok(settings) => {
+                for (field, problem) in settings.problems() {
+                    diagnostics.push(Diagnostic::error(values.get(field).cloned().flatten(), None, format!("[pipeline] {problem}")));
+                }
+                settings
+            }
             Err(error) => {
                 let field = error.path().to_string();
                 let message = error.into_inner().to_string();
