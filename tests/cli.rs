@@ -25,6 +25,17 @@ fn validate_exits_0_for_a_good_file_and_78_listing_every_error() {
 }
 
 #[test]
+fn run_refuses_an_absurd_thread_count_before_starting() {
+    let file = root().join("pipelines/quickstart.toml");
+    let out = runnel(&["run", "--threads", "100000", "--no-metrics", file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid value '100000' for '--threads <THREADS>': 100000 worker threads: give 1 to 1024"), "{stderr}");
+    let zero = runnel(&["run", "--threads", "0", "--no-metrics", file.to_str().expect("utf-8")]);
+    assert_eq!(zero.status.code(), Some(2), "{}", String::from_utf8_lossy(&zero.stderr));
+}
+
+#[test]
 fn graph_prints_dot_and_mermaid() {
     let file = root().join("pipelines/quickstart.toml");
     let dot = runnel(&["graph", file.to_str().expect("utf-8")]);
