@@ -297,6 +297,10 @@ fn default_delivery_timeout_ms() -> u64 {
     30_000
 }
 
+/// The largest `max_in_flight`: every message in flight is held until its delivery report, and
+/// the sink counts them with a tokio semaphore, which panics above `Semaphore::MAX_PERMITS`.
+const MAX_IN_FLIGHT: usize = 10_000_000;
+
 fn default_max_in_flight() -> usize {
     50_000
 }
@@ -326,8 +330,8 @@ impl KafkaSinkConfig {
         if let Some(key) = &self.key {
             problems.extend(key.problems("key"));
         }
-        if self.max_in_flight == 0 {
-            problems.push("`max_in_flight` must be at least 1".to_owned());
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            problems.push(format!("`max_in_flight` must be 1 to {MAX_IN_FLIGHT}"));
         }
         if self.delivery_timeout_ms == 0 {
             problems.push("`delivery_timeout_ms` must be at least 1".to_owned());
@@ -434,5 +438,7 @@ mod tests {
         assert!(toml::from_str::<KafkaSinkConfig>("brokers = \"b\"\ntopic = { jq = \".a ==\" }").is_err());
         assert_eq!(sink("topic = \"\"").problems(), vec!["`topic` must not be empty".to_owned()]);
         assert_eq!(sink("topic = { field = \"a..b\" }").problems().len(), 1);
+        // Past tokio's semaphore limit the sink would panic when it starts.
+        assert_eq!(sink("topic = \"t\"\nmax_in_flight = 2305843009213693952").problems(), vec!["`max_in_flight` must be 1 to 10000000".to_owned()]);
     }
 }
