@@ -28,9 +28,22 @@ pub(crate) struct RunArgs {
     /// Live progress on stderr: `auto` shows it when stderr is a terminal.
     #[arg(long, value_enum, default_value_t = crate::progress::When::Auto)]
     progress: crate::progress::When,
-    /// Worker threads running the pipeline's blocks (default: one per CPU core).
-    #[arg(long, env = "RUNNEL_THREADS")]
+    /// Worker threads running the pipeline's blocks, 1 to 1024 (default: one per CPU core).
+    #[arg(long, env = "RUNNEL_THREADS", value_parser = parse_threads)]
     threads: Option<std::num::NonZeroUsize>,
+}
+
+/// The most worker threads `--threads` accepts. Each has its own stack (2 MiB reserved) and the
+/// runtime keeps per-worker queues, so an absurd count exhausts memory or the process's thread
+/// limit instead of running faster; 1,024 is far more than the cores of any machine runnel
+/// runs on.
+const MAX_THREADS: usize = 1024;
+
+fn parse_threads(text: &str) -> Result<std::num::NonZeroUsize, String> {
+    let threads: usize = text.parse().map_err(|e| format!("{e}"))?;
+    std::num::NonZeroUsize::new(threads)
+        .filter(|n| n.get() <= MAX_THREADS)
+        .ok_or_else(|| format!("{threads} worker threads: give 1 to {MAX_THREADS} (the default is one per CPU core)"))
 }
 
 pub(crate) fn run(args: RunArgs) -> ExitCode {

@@ -21,7 +21,18 @@ fn validate_exits_0_for_a_good_file_and_78_listing_every_error() {
     assert_eq!(out.status.code(), Some(78));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("bad.toml:2:8: error: node `a`: unknown source type `nope`"), "{stderr}");
-    assert!(stderr.contains("bad.toml:6:10: error: node `b`: unknown input `c`"), "{stderr}");
+    assert!(stderr.contains("bad.toml:6:11: error: node `b`: unknown input `c`"), "{stderr}");
+}
+
+#[test]
+fn run_refuses_an_absurd_thread_count_before_starting() {
+    let file = root().join("pipelines/quickstart.toml");
+    let out = runnel(&["run", "--threads", "100000", "--no-metrics", file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("invalid value '100000' for '--threads <THREADS>': 100000 worker threads: give 1 to 1024"), "{stderr}");
+    let zero = runnel(&["run", "--threads", "0", "--no-metrics", file.to_str().expect("utf-8")]);
+    assert_eq!(zero.status.code(), Some(2), "{}", String::from_utf8_lossy(&zero.stderr));
 }
 
 #[test]

@@ -1,7 +1,10 @@
 //! Pipeline files: every mistake reported at once with file:line:column and the node's name,
 //! one test per graph rule, and environment interpolation.
 
-use runnel::Pipeline;
+use std::num::NonZeroUsize;
+
+use runnel::connectors::{MemorySinkConfig, MemorySourceConfig};
+use runnel::{Pipeline, PipelineBuilder, PipelineSettings};
 
 fn errors(toml: &str) -> Vec<String> {
     match Pipeline::parse(toml, Some("p.toml".into()), &runnel::registry(), |name| (name == "RATE").then(|| "5".into())) {
@@ -50,8 +53,8 @@ type = "stdout"
     let errors = errors(toml);
     has(&errors, "p.toml:4:9: error: node `gen`: invalid type");
     has(&errors, "p.toml:7:8: error: node `keep`: unknown block type `fliter`");
-    has(&errors, "p.toml:12:10: error: node `shape`: unknown input `nowhere`");
-    has(&errors, "p.toml:23:10: error: node `sideways`: node `ok` has no output port `sideways` (its ports: out, errors)");
+    has(&errors, "p.toml:12:11: error: node `shape`: unknown input `nowhere`");
+    has(&errors, "p.toml:23:11: error: node `sideways`: node `ok` has no output port `sideways` (its ports: out, errors)");
     has(&errors, "p.toml:19:1: error: node `route_me`: unknown field `colour`");
     has(&errors, "node `out`: missing `inputs`");
     assert!(errors.len() >= 6, "{errors:#?}");
@@ -104,6 +107,82 @@ inputs = ["s"]
 }
 
 #[test]
+fn an_input_is_read_once() {
+    let errors = errors(
+        r#"
+[sources.in]
+type = "memory"
+[blocks.twice]
+type = "map"
+inputs = ["in", "in"]
+program = "."
+[sinks.out]
+type = "memory"
+inputs = [
+  "twice",
+  { from = "twice.out", capacity = 2 },
+  "twice.errors",
+]
+"#,
+    );
+    has(&errors, "p.toml:6:17: error: node `twice`: input `in` reads port `out` of `in`, as `in` before it does: every message would arrive twice");
+    has(&errors, "p.toml:12:3: error: node `out`: input `twice.out` reads port `out` of `twice`, as `twice` before it does");
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+}
+
+#[test]
+fn a_kafka_topic_pattern_that_cannot_compile_is_located_at_topics() {
+    let errors = errors(
+        r#"
+[sources.k]
+type = "kafka"
+brokers = "127.0.0.1:9092"
+topics = ["chat", "^rooms\\..*", "^foo("]
+group_id = "g"
+[sinks.out]
+type = "memory"
+inputs = ["k"]
+"#,
+    );
+    has(
+        &errors,
+        "p.toml:5:10: error: node `k`: `topics`: `^foo(` starts with `^`, so it is a regular expression, and it does not compile: unclosed group",
+    );
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+}
+
+#[test]
+fn edges_and_batches_too_big_to_allocate_are_errors() {
+    // 2^61 batches passes tokio's semaphore limit: the channel would panic when created.
+    let found = errors(
+        r#"
+[pipeline]
+capacity = 2305843009213693952
+[sources.s]
+type = "memory"
+[sinks.out]
+type = "memory"
+inputs = ["s", { from = "s.errors", capacity = 100000 }]
+"#,
+    );
+    has(&found, "p.toml:3:12: error: [pipeline] `capacity` = 2305843009213693952 batches of `batch_size` = 128 messages would let an edge hold");
+    has(&found, "p.toml:8:16: error: node `out`: input `s.errors`: `capacity` = 100000 batches of `batch_size` = 128 messages");
+    has(&found, "would let an edge hold more than the 1048576 messages it may: lower `capacity` to 8192 or less");
+    assert_eq!(found.len(), 2, "{found:#?}");
+    let too_big = errors("[pipeline]\nbatch_size = 10000000\n[sources.s]\ntype = \"memory\"\n[sinks.out]\ntype = \"memory\"\ninputs = [\"s\"]\n");
+    assert_eq!(too_big, vec!["p.toml:2:14: error: [pipeline] `batch_size` = 10000000 is more than the 65536 messages a batch may hold"]);
+
+    let settings = PipelineSettings { capacity: NonZeroUsize::MAX, ..PipelineSettings::default() };
+    let built = PipelineBuilder::new()
+        .with_settings(settings)
+        .source("s", MemorySourceConfig::default())
+        .sink("out", ["s"], MemorySinkConfig::default())
+        .build();
+    let from_code: Vec<String> = built.expect_err("too big").diagnostics.iter().map(ToString::to_string).collect();
+    has(&from_code, "error: settings: `capacity` = 18446744073709551615 batches");
+}
+
+#[test]
 fn a_type_in_the_wrong_section_says_where_it_belongs() {
     let errors = errors("[sinks.g]\ntype = \"generator\"\ninputs = []\n");
     has(&errors, "`generator` belongs in [sources], not [sinks]");
@@ -152,6 +231,32 @@ fn environment_variables_fill_values_and_unset_ones_are_located() {
     assert!(ok.is_ok(), "{:?}", ok.err());
     let errors = errors("[sources.s]\ntype = \"generator\"\ncount = ${MISSING}\n");
     has(&errors, "p.toml:3:9: error: environment variable `MISSING` is not set");
+}
+
+#[test]
+fn nested_defaults_expand_and_malformed_references_are_located() {
+    let ok = Pipeline::parse(
+        "[sources.s]\ntype = \"generator\"\ncount = ${COUNT:-${RATE:-1}}\nseed = ${SEED-7}\n[sinks.out]\ntype = \"memory\"\ninputs = [\"s\"]\n",
+        None,
+        &runnel::registry(),
+        |name| (name == "RATE").then(|| "5".into()),
+    );
+    assert!(ok.is_ok(), "{:?}", ok.err());
+    let errors = errors(
+        r#"
+[sources.s]
+type = "websocket_server"
+address = "${ ADDR }"
+history = "${HISTORY-x"
+path = "${PATH:?unset}"
+static_dir = "${}"
+"#,
+    );
+    has(&errors, "p.toml:4:12: error: `${ ADDR }`: ` ADDR ` is not a variable name");
+    has(&errors, "p.toml:5:12: error: `${` is not closed on its line");
+    has(&errors, "p.toml:6:9: error: `${PATH:?...}` is not supported");
+    has(&errors, "p.toml:7:15: error: `${}` names no variable");
+    assert_eq!(errors.len(), 4, "{errors:#?}");
 }
 
 #[test]

@@ -31,6 +31,30 @@ pub const DEFAULT_BATCH_SIZE: NonZeroUsize = match NonZeroUsize::new(128) {
     None => unreachable!(),
 };
 
+/// Messages a batch may hold, at most (the largest `batch_size`). Sources reserve room for a
+/// whole batch before it fills (32 bytes a message), so a huge `batch_size` would allocate, or
+/// fail to allocate, before the first message arrives.
+pub const MAX_BATCH_SIZE: usize = 65_536;
+
+/// Messages an edge may hold, at most (`capacity` × `batch_size`): about 1 GiB of 1 KiB messages
+/// on one edge, where the defaults hold 1,024. It also keeps `capacity` far below tokio's
+/// semaphore limit, above which creating the channel panics.
+pub const MAX_EDGE_MESSAGES: usize = 1 << 20;
+
+const _: () = assert!(MAX_EDGE_MESSAGES <= tokio::sync::Semaphore::MAX_PERMITS);
+
+/// What is wrong with an edge of `capacity` batches of `batch_size` messages, if anything.
+pub(crate) fn edge_size_problem(capacity: NonZeroUsize, batch_size: NonZeroUsize) -> Option<String> {
+    let fits = capacity.get().checked_mul(batch_size.get()).is_some_and(|messages| messages <= MAX_EDGE_MESSAGES);
+    (!fits).then(|| {
+        format!(
+            "`capacity` = {capacity} batches of `batch_size` = {batch_size} messages would let an edge hold more than the \
+             {MAX_EDGE_MESSAGES} messages it may: lower `capacity` to {} or less",
+            (MAX_EDGE_MESSAGES / batch_size.get()).max(1)
+        )
+    })
+}
+
 /// What a sender does when the edge is full.
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]

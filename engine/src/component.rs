@@ -200,7 +200,9 @@ pub trait BlockConfig: fmt::Debug + Send + Sync + 'static {
         Vec::new()
     }
 
-    /// Checks what deserialisation cannot (ranges, expressions); every problem at once.
+    /// Checks what deserialisation cannot (ranges, expressions); every problem at once. A
+    /// problem that starts with a field's name in backticks (`` `topics`: ... ``, or
+    /// `` `window.size` ... ``) is located at that field's value, others at the node.
     fn validate(&self) -> Vec<String> {
         Vec::new()
     }

@@ -1,9 +1,11 @@
 //! The graph rules, one function each: unique and well-formed names, inputs that exist, ports
-//! that exist, sources without inputs and the rest with some, no cycles, no resource used twice,
+//! that exist, sources without inputs and the rest with some, no input read twice, edges of a
+//! bounded size, no cycles, no resource used twice,
 //! references to other nodes that exist and provide what they need, and a warning for outputs
 //! nobody reads. Every rule reports all it finds. `build_order` says in which order the
 //! nodes are built: every node after the nodes it refers to.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 use std::num::NonZeroUsize;
 
@@ -11,7 +13,7 @@ use petgraph::graph::{DiGraph, NodeIndex};
 
 use crate::channel::WhenFull;
 use crate::component::Role;
-use crate::config::{Diagnostic, Location, NodeSpec, PipelineSettings};
+use crate::config::{Diagnostic, InputSpec, Location, NodeSpec, PipelineSettings};
 use crate::output::{DEFAULT_PORT, ERRORS_PORT};
 
 /// An edge of the pipeline graph: which port of the upstream node it reads, and its channel.
@@ -47,7 +49,12 @@ pub(crate) fn check(nodes: Vec<NodeSpec>, settings: &PipelineSettings, diagnosti
         let at = graph.add_node(node);
         index.entry(name).or_insert(at);
     }
-    check_inputs(&mut graph, &index, settings, diagnostics);
+    let edges = check_inputs(&graph, &index, settings, diagnostics);
+    check_inputs_read_once(&graph, &edges, diagnostics);
+    check_edge_sizes(&graph, &edges, settings, diagnostics);
+    for edge in edges {
+        graph.add_edge(edge.from, edge.to, edge.spec);
+    }
     check_cycles(&graph, diagnostics);
     check_references(&graph, &index, diagnostics);
     warn_unread(&graph, diagnostics);
@@ -81,7 +88,23 @@ pub(crate) fn valid_name(name: &str) -> bool {
     !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
 }
 
-fn check_inputs(graph: &mut PipelineGraph, index: &HashMap<String, NodeIndex>, settings: &PipelineSettings, diagnostics: &mut Vec<Diagnostic>) {
+/// An edge found in a node's `inputs`, with where it is written.
+struct InputEdge {
+    from: NodeIndex,
+    to: NodeIndex,
+    spec: EdgeSpec,
+    /// The position in `to`'s `inputs` of the entry it comes from.
+    input: usize,
+}
+
+/// Resolves every node's `inputs` to edges: the nodes exist, have the port, and only sources
+/// have no inputs.
+fn check_inputs(
+    graph: &PipelineGraph,
+    index: &HashMap<String, NodeIndex>,
+    settings: &PipelineSettings,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<InputEdge> {
     let mut edges = Vec::new();
     for to in graph.node_indices() {
         let node = &graph[to];
@@ -94,7 +117,7 @@ fn check_inputs(graph: &mut PipelineGraph, index: &HashMap<String, NodeIndex>, s
         if node.role == Role::Source {
             continue;
         }
-        for input in &node.inputs {
+        for (position, input) in node.inputs.iter().enumerate() {
             let Some(&from) = index.get(&input.node) else {
                 here(diagnostics, input.location.clone(), format!("unknown input `{}`: no node has that name", input.node));
                 continue;
@@ -104,7 +127,7 @@ fn check_inputs(graph: &mut PipelineGraph, index: &HashMap<String, NodeIndex>, s
                 // Its ports are unknown; its own errors are reported already.
                 let port = input.port.clone().unwrap_or_else(|| DEFAULT_PORT.to_owned());
                 let capacity = input.capacity.unwrap_or(settings.capacity);
-                edges.push((from, to, EdgeSpec { port, capacity, when_full: settings.when_full }));
+                edges.push(InputEdge { from, to, spec: EdgeSpec { port, capacity, when_full: settings.when_full }, input: position });
                 continue;
             }
             let available = ports(upstream);
@@ -124,11 +147,64 @@ fn check_inputs(graph: &mut PipelineGraph, index: &HashMap<String, NodeIndex>, s
             }
             let capacity = input.capacity.unwrap_or(settings.capacity);
             let when_full = input.when_full.unwrap_or(settings.when_full);
-            edges.push((from, to, EdgeSpec { port, capacity, when_full }));
+            edges.push(InputEdge { from, to, spec: EdgeSpec { port, capacity, when_full }, input: position });
         }
     }
-    for (from, to, edge) in edges {
-        graph.add_edge(from, to, edge);
+    edges
+}
+
+/// A node reads each port of another node once: listing it twice (`["in", "in"]`, or `in` and
+/// `in.out` when `out` is its default port) would deliver every message twice.
+fn check_inputs_read_once(graph: &PipelineGraph, edges: &[InputEdge], diagnostics: &mut Vec<Diagnostic>) {
+    let mut first: HashMap<(NodeIndex, NodeIndex, &str), &InputSpec> = HashMap::new();
+    for edge in edges {
+        if !graph[edge.from].checked {
+            // Its ports are unknown, so two spellings may not be the same port.
+            continue;
+        }
+        let node = &graph[edge.to];
+        let input = &node.inputs[edge.input];
+        let earlier = match first.entry((edge.from, edge.to, edge.spec.port.as_str())) {
+            Entry::Vacant(entry) => {
+                entry.insert(input);
+                continue;
+            }
+            Entry::Occupied(entry) => *entry.get(),
+        };
+        let message = format!(
+            "input `{}` reads port `{}` of `{}`, as `{}` before it does: every message would arrive twice",
+            written(input),
+            edge.spec.port,
+            input.node,
+            written(earlier)
+        );
+        diagnostics.push(Diagnostic::error(input.location.clone().or_else(|| node.location.clone()), Some(&node.name), message));
+    }
+}
+
+/// An edge's own `capacity`, with the pipeline's `batch_size`, stays within
+/// [`MAX_EDGE_MESSAGES`](crate::channel::MAX_EDGE_MESSAGES) (the pipeline-wide `capacity` is
+/// checked with the settings).
+fn check_edge_sizes(graph: &PipelineGraph, edges: &[InputEdge], settings: &PipelineSettings, diagnostics: &mut Vec<Diagnostic>) {
+    if settings.batch_size.get() > crate::channel::MAX_BATCH_SIZE {
+        return;
+    }
+    for edge in edges {
+        let node = &graph[edge.to];
+        let input = &node.inputs[edge.input];
+        let Some(problem) = input.capacity.and_then(|capacity| crate::channel::edge_size_problem(capacity, settings.batch_size)) else {
+            continue;
+        };
+        let message = format!("input `{}`: {problem}", written(input));
+        diagnostics.push(Diagnostic::error(input.location.clone().or_else(|| node.location.clone()), Some(&node.name), message));
+    }
+}
+
+/// An input as it is written in `inputs`.
+fn written(input: &InputSpec) -> String {
+    match &input.port {
+        Some(port) => format!("{}.{port}", input.node),
+        None => input.node.clone(),
     }
 }
 

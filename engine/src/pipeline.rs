@@ -239,7 +239,8 @@ impl PipelineBuilder {
     /// # Errors
     /// [`ValidationError`] with every problem found.
     pub fn build(self) -> Result<Pipeline, ValidationError> {
-        let mut diagnostics = Vec::new();
+        let mut diagnostics: Vec<Diagnostic> =
+            self.settings.problems().into_iter().map(|(_, problem)| Diagnostic::error(None, None, format!("settings: {problem}"))).collect();
         for node in &self.nodes {
             diagnostics.extend(node.config.validate().into_iter().map(|message| Diagnostic {
                 severity: Severity::Error,

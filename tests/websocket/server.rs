@@ -405,6 +405,33 @@ async fn limits_bad_frames_and_static_files() {
     stop(running).await;
 }
 
+/// Symbolic links in `static_dir` are followed only while they stay inside it: a link to
+/// `/etc/passwd` or to a file beside the folder is a 404, like a missing file.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn static_files_never_lead_out_of_static_dir() {
+    let site = tempfile::tempdir().expect("tempdir");
+    let dir = site.path().join("www");
+    std::fs::create_dir(&dir).expect("creates");
+    std::fs::write(dir.join("index.html"), "<h1>chat</h1>").expect("writes");
+    std::fs::write(site.path().join("beside.txt"), "private").expect("writes");
+    std::os::unix::fs::symlink("/etc/passwd", dir.join("passwd")).expect("links");
+    std::os::unix::fs::symlink("../beside.txt", dir.join("beside.txt")).expect("links");
+    std::os::unix::fs::symlink("index.html", dir.join("home.html")).expect("links");
+    let addr = free_addr();
+    let running = pipeline(&format!(
+        "[sources.ws]\ntype = \"websocket_server\"\naddress = \"{addr}\"\nstatic_dir = {:?}\n\n[sinks.inbox]\ntype = \"memory\"\ninputs = [\"ws\"]\n",
+        dir.display().to_string()
+    ))
+    .start()
+    .await
+    .expect("starts");
+    assert_eq!(http_get(addr, "/home.html"), Some((200, "<h1>chat</h1>".to_owned())));
+    assert_eq!(http_get(addr, "/passwd").map(|r| r.0), Some(404));
+    assert_eq!(http_get(addr, "/beside.txt").map(|r| r.0), Some(404));
+    stop(running).await;
+}
+
 /// A `websocket_server` sink added to a [`runnel::PipelineBuilder`] before the server it names is
 /// built after it: the reference decides the build order, not the order of declaration.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -79,6 +79,26 @@ fn default_max_open() -> usize {
     10_000
 }
 
+/// Sliding windows a message may be in, at most (`size` / `slide`, rounded up). Each message
+/// updates every window it is in, and each is a window kept open per key, so a day sliding by
+/// the millisecond would open 86,400,000 windows for one message; a thousand is already a
+/// thousand aggregate updates per message.
+pub(crate) const MAX_WINDOWS_PER_MESSAGE: u64 = 1_000;
+
+/// A sliding window whose `size` / `slide` is over [`MAX_WINDOWS_PER_MESSAGE`].
+fn windows_per_message_problem(size: Span, slide: Span) -> Option<String> {
+    let millis = |span: Span| u64::try_from(span.millis()).unwrap_or(0).max(1);
+    let windows = millis(size).div_ceil(millis(slide));
+    (windows > MAX_WINDOWS_PER_MESSAGE).then(|| {
+        let shortest = millis(size).div_ceil(MAX_WINDOWS_PER_MESSAGE);
+        format!(
+            "`slide` = {slide} with `size` = {size} puts each message in {windows} windows (size / slide), more than the \
+             {MAX_WINDOWS_PER_MESSAGE} a message may be in: make `slide` at least {}",
+            Span::from_millis(shortest)
+        )
+    })
+}
+
 impl Component for WindowConfig {
     const TYPE: &'static str = "window";
     const ROLE: Role = Role::Transform;
@@ -107,7 +127,7 @@ impl WindowConfig {
         }
         if self.kind == WindowKind::Sliding {
             match (self.slide, self.size) {
-                (Some(slide), Some(size)) if slide.millis() > 0 && slide <= size => {}
+                (Some(slide), Some(size)) if slide.millis() > 0 && slide <= size => problems.extend(windows_per_message_problem(size, slide)),
                 _ => problems.push("a sliding window needs a `slide` longer than 0 and at most `size`".into()),
             }
         }

@@ -103,6 +103,24 @@ fn the_open_window_cap_emits_the_oldest_early() {
 }
 
 #[test]
+fn a_sliding_window_may_put_a_message_in_at_most_a_thousand_windows() {
+    let problems = |size: &str, slide: &str| {
+        toml::from_str::<WindowConfig>(&format!("kind = \"sliding\"\nsize = \"{size}\"\nslide = \"{slide}\"")).unwrap().problems()
+    };
+    assert_eq!(problems("1000s", "1s"), Vec::<String>::new());
+    assert_eq!(
+        problems("1000001ms", "1s"),
+        vec![
+            "`slide` = 1s with `size` = 16m 40s 1ms puts each message in 1001 windows (size / slide), more than the 1000 a message may be in: \
+         make `slide` at least 1s 1ms"
+        ]
+    );
+    let problems = problems("365days", "1ms");
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0].contains("puts each message in 31536000000 windows (size / slide), more than the 1000"), "{problems:?}");
+}
+
+#[test]
 fn bad_configurations_are_explained() {
     let config: WindowConfig = toml::from_str("kind = \"sliding\"\nsize = \"1s\"\nslide = \"2s\"\ngap = \"1s\"").unwrap();
     assert_eq!(config.problems().len(), 2, "{:?}", config.problems());

@@ -169,6 +169,7 @@ impl KafkaSourceConfig {
         if self.topics.is_empty() || self.topics.iter().any(|t| t.trim().is_empty()) {
             problems.push("`topics` must list at least one topic, and no empty name".to_owned());
         }
+        problems.extend(self.topics.iter().filter_map(|topic| topic_pattern_problem(topic)));
         if self.group_id.trim().is_empty() {
             problems.push("`group_id` must not be empty".to_owned());
         }
@@ -323,6 +324,10 @@ fn default_delivery_timeout_ms() -> u64 {
     30_000
 }
 
+/// The largest `max_in_flight`: every message in flight is held until its delivery report, and
+/// the sink counts them with a tokio semaphore, which panics above `Semaphore::MAX_PERMITS`.
+const MAX_IN_FLIGHT: usize = 10_000_000;
+
 fn default_max_in_flight() -> usize {
     50_000
 }
@@ -356,8 +361,8 @@ impl KafkaSinkConfig {
         if let Some(key) = &self.key {
             problems.extend(key.problems("key"));
         }
-        if self.max_in_flight == 0 {
-            problems.push("`max_in_flight` must be at least 1".to_owned());
+        if !(1..=MAX_IN_FLIGHT).contains(&self.max_in_flight) {
+            problems.push(format!("`max_in_flight` must be 1 to {MAX_IN_FLIGHT}"));
         }
         if self.delivery_timeout_ms == 0 {
             problems.push("`delivery_timeout_ms` must be at least 1".to_owned());
@@ -368,6 +373,22 @@ impl KafkaSinkConfig {
         }
         problems
     }
+}
+
+/// A topic starting with `^` is a regular expression, which librdkafka compiles only when it
+/// subscribes, failing then with a bare "Invalid argument or configuration". Its dialect is
+/// POSIX-like, not Rust's, but a pattern that the `regex` crate cannot compile either (an unclosed
+/// group, a dangling repetition) cannot be meant, so it is refused at validation.
+fn topic_pattern_problem(topic: &str) -> Option<String> {
+    if !topic.starts_with('^') {
+        return None;
+    }
+    let error = regex::Regex::new(topic).err()?;
+    let reason = match error {
+        regex::Error::Syntax(text) => text.lines().last().unwrap_or_default().trim_start_matches("error: ").to_owned(),
+        other => other.to_string(),
+    };
+    Some(format!("`topics`: `{topic}` starts with `^`, so it is a regular expression, and it does not compile: {reason}"))
 }
 
 fn owned_options(options: &BTreeMap<String, OptionValue>, owned: &[(&str, &str)]) -> Vec<String> {
@@ -440,6 +461,20 @@ mod tests {
     }
 
     #[test]
+    fn a_topic_pattern_that_does_not_compile_is_a_problem() {
+        let with_topics = |topics: &[&str]| KafkaSourceConfig { topics: topics.iter().map(|t| (*t).to_owned()).collect(), ..source("") };
+        assert!(with_topics(&["^rooms\\..*", "plain(", "^[[:alpha:]]+$"]).problems().is_empty());
+        let problems = with_topics(&["^foo(", "^a{2"]).problems();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(
+            problems[0].starts_with("`topics`: `^foo(` starts with `^`, so it is a regular expression, and it does not compile: "),
+            "{problems:?}"
+        );
+        assert!(problems[0].contains("unclosed group"), "{problems:?}");
+        assert!(problems[1].contains("`^a{2`"), "{problems:?}");
+    }
+
+    #[test]
     fn topics_and_keys_come_from_strings_fields_or_jq() {
         let config = sink("topic = { field = \"room\" }\nkey = { jq = '.user + \"!\"' }");
         let value = json!({"room": "r1", "user": "ann"});
@@ -460,5 +495,7 @@ mod tests {
         assert!(toml::from_str::<KafkaSinkConfig>("brokers = \"b\"\ntopic = { jq = \".a ==\" }").is_err());
         assert_eq!(sink("topic = \"\"").problems(), vec!["`topic` must not be empty".to_owned()]);
         assert_eq!(sink("topic = { field = \"a..b\" }").problems().len(), 1);
+        // Past tokio's semaphore limit the sink would panic when it starts.
+        assert_eq!(sink("topic = \"t\"\nmax_in_flight = 2305843009213693952").problems(), vec!["`max_in_flight` must be 1 to 10000000".to_owned()]);
     }
 }

@@ -76,7 +76,11 @@ async fn static_file(State(http): State<Arc<Http>>, uri: Uri) -> Response {
     let not_found = (StatusCode::NOT_FOUND, "not found\n").into_response();
     let Some(dir) = &http.static_dir else { return not_found };
     let Some(relative) = safe_relative(uri.path()) else { return not_found };
-    match tokio::fs::read(dir.join(&relative)).await {
+    let Some(file) = inside(dir, &relative).await else {
+        tracing::debug!(path = %uri.path(), "static file refused: missing, or a link out of static_dir");
+        return not_found;
+    };
+    match tokio::fs::read(file).await {
         Ok(body) => {
             let headers = [(header::CONTENT_TYPE, content_type(&relative)), (header::CACHE_CONTROL, "no-cache")];
             (StatusCode::OK, headers, body).into_response()
@@ -92,6 +96,17 @@ pub(crate) fn safe_relative(path: &str) -> Option<String> {
     let path = if path.is_empty() || path.ends_with('/') { format!("{path}index.html") } else { path.to_owned() };
     let safe = path.split('/').all(|segment| !segment.is_empty() && !segment.starts_with('.')) && !path.contains('\\');
     safe.then_some(path)
+}
+
+/// The file `relative` names under `dir`, every link resolved, if it is still a visible file
+/// inside `dir`: a symbolic link may point elsewhere in the folder, never out of it (nor to a
+/// hidden file). The folder itself may be a link.
+pub(crate) async fn inside(dir: &Path, relative: &str) -> Option<PathBuf> {
+    let root = tokio::fs::canonicalize(dir).await.ok()?;
+    let file = tokio::fs::canonicalize(root.join(relative)).await.ok()?;
+    let within = file.strip_prefix(&root).ok()?;
+    let visible = within.components().all(|c| !c.as_os_str().to_string_lossy().starts_with('.'));
+    visible.then_some(file)
 }
 
 fn content_type(path: &str) -> &'static str {

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::auth::{AuthConfig, AuthError, sign_jwt, verify_jwt};
 use super::client::{Client, Close};
 use super::config::{SlowConsumer, WebSocketServerConfig};
-use super::http::safe_relative;
+use super::http::{inside, safe_relative};
 use super::hub::{Hub, Settings};
 use super::protocol::{self, BadRequest, Request};
 use super::template::Template;
@@ -183,6 +183,38 @@ fn static_paths_stay_inside_the_folder() {
     for bad in ["/../etc/passwd", "/a/../../b", "/.git/config", "/a\\..\\b"] {
         assert_eq!(safe_relative(bad), None, "{bad}");
     }
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn links_in_the_static_folder_may_not_lead_out_of_it() {
+    let outside = tempfile::tempdir().expect("tempdir");
+    std::fs::write(outside.path().join("secret"), "s3cret").expect("writes");
+    let site = tempfile::tempdir().expect("tempdir");
+    let dir = site.path().join("www");
+    std::fs::create_dir_all(dir.join("css")).expect("creates");
+    std::fs::create_dir(site.path().join("www2")).expect("creates");
+    std::fs::write(dir.join("index.html"), "<h1>hi</h1>").expect("writes");
+    std::fs::write(dir.join(".env"), "TOKEN=x").expect("writes");
+    std::fs::write(site.path().join("www2/page.html"), "next door").expect("writes");
+    let link = |target: &std::path::Path, name: &str| std::os::unix::fs::symlink(target, dir.join(name)).expect("links");
+    link(&outside.path().join("secret"), "secret");
+    link(outside.path(), "out");
+    link(std::path::Path::new("../www2/page.html"), "sibling");
+    link(std::path::Path::new("/etc/passwd"), "passwd");
+    link(std::path::Path::new("index.html"), "home.html");
+    link(std::path::Path::new(".env"), "env");
+    link(std::path::Path::new("../www/css"), "styles");
+
+    assert_eq!(inside(&dir, "index.html").await, Some(dir.canonicalize().expect("exists").join("index.html")));
+    assert!(inside(&dir, "home.html").await.is_some(), "a link inside the folder is served");
+    assert!(inside(&dir, "styles").await.is_some(), "a link that leaves and comes back in is served");
+    for escaping in ["secret", "out/secret", "sibling", "passwd", "env", "missing.html"] {
+        assert_eq!(inside(&dir, escaping).await, None, "{escaping}");
+    }
+    let linked_root = site.path().join("linked");
+    std::os::unix::fs::symlink(&dir, &linked_root).expect("links");
+    assert!(inside(&linked_root, "index.html").await.is_some(), "the folder itself may be a link");
 }
 
 #[test]

@@ -38,6 +38,11 @@ impl SourceMap {
         Self { file: file.map(Arc::from), line_starts, text: text.to_owned() }
     }
 
+    /// The text the offsets point into.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     pub(crate) fn locate(&self, offset: usize) -> Location {
         let offset = offset.min(self.text.len());
         let line = self.line_starts.partition_point(|&start| start <= offset);

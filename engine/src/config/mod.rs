@@ -32,7 +32,7 @@ use toml::Spanned;
 pub(crate) use diagnostic::SourceMap;
 pub use diagnostic::{Diagnostic, Location, Severity, ValidationError};
 
-use crate::channel::{DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, WhenFull};
+use crate::channel::{DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, MAX_BATCH_SIZE, WhenFull, edge_size_problem};
 use crate::component::{BlockConfig, Role};
 use crate::output::OnError;
 use crate::registry::Registry;
@@ -41,9 +41,11 @@ use crate::registry::Registry;
 #[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, default)]
 pub struct PipelineSettings {
-    /// Batches each edge holds before its sender waits (see [`DEFAULT_EDGE_CAPACITY`]).
+    /// Batches each edge holds before its sender waits (see [`DEFAULT_EDGE_CAPACITY`]); times
+    /// `batch_size`, at most [`MAX_EDGE_MESSAGES`](crate::MAX_EDGE_MESSAGES).
     pub capacity: NonZeroUsize,
-    /// Messages a source puts in one batch, at most (see [`DEFAULT_BATCH_SIZE`]).
+    /// Messages a source puts in one batch, at most (see [`DEFAULT_BATCH_SIZE`]); at most
+    /// [`MAX_BATCH_SIZE`].
     pub batch_size: NonZeroUsize,
     /// What senders do when an edge is full; `block` (backpressure) unless an edge says otherwise.
     pub when_full: WhenFull,
@@ -55,6 +57,17 @@ pub struct PipelineSettings {
 impl Default for PipelineSettings {
     fn default() -> Self {
         Self { capacity: DEFAULT_EDGE_CAPACITY, batch_size: DEFAULT_BATCH_SIZE, when_full: WhenFull::Block, chain: true }
+    }
+}
+
+impl PipelineSettings {
+    /// Every problem with the settings, with the field each is about: a `batch_size` above
+    /// [`MAX_BATCH_SIZE`], or edges that would hold more than [`MAX_EDGE_MESSAGES`](crate::MAX_EDGE_MESSAGES) messages.
+    pub(crate) fn problems(&self) -> Vec<(&'static str, String)> {
+        if self.batch_size.get() > MAX_BATCH_SIZE {
+            return vec![("batch_size", format!("`batch_size` = {} is more than the {MAX_BATCH_SIZE} messages a batch may hold", self.batch_size))];
+        }
+        edge_size_problem(self.capacity, self.batch_size).map(|problem| ("capacity", problem)).into_iter().collect()
     }
 }
 
@@ -157,11 +170,8 @@ pub(crate) fn parse(
     let original = SourceMap::new(file.clone(), text);
     let text = match interpolate::interpolate(text, env) {
         Ok(text) => text,
-        Err(unset) => {
-            diagnostics.extend(unset.into_iter().map(|u| {
-                let message = format!("environment variable `{}` is not set and has no default (write ${{{}:-default}})", u.name, u.name);
-                Diagnostic::error(Some(original.locate(u.offset)), None, message)
-            }));
+        Err(errors) => {
+            diagnostics.extend(errors.into_iter().map(|e| Diagnostic::error(Some(original.locate(e.offset)), None, e.problem.to_string())));
             return None;
         }
     };
@@ -199,9 +209,15 @@ impl FileContext<'_> {
 
     fn settings(&self, fields: Fields, diagnostics: &mut Vec<Diagnostic>) -> PipelineSettings {
         let spans: BTreeMap<String, Option<Location>> = fields.keys().map(|k| (k.get_ref().clone(), self.at(k))).collect();
+        let values: BTreeMap<String, Option<Location>> = fields.iter().map(|(k, v)| (k.get_ref().clone(), self.at(v))).collect();
         let table: toml::Table = fields.into_iter().map(|(k, v)| (k.into_inner(), v.into_inner())).collect();
         match serde_path_to_error::deserialize::<_, PipelineSettings>(toml::Value::Table(table)) {
-            Ok(settings) => settings,
+            Ok(settings) => {
+                for (field, problem) in settings.problems() {
+                    diagnostics.push(Diagnostic::error(values.get(field).cloned().flatten(), None, format!("[pipeline] {problem}")));
+                }
+                settings
+            }
             Err(error) => {
                 let field = error.path().to_string();
                 let message = error.into_inner().to_string();
@@ -219,9 +235,9 @@ impl FileContext<'_> {
         let mut error = |location: Option<Location>, message: String| {
             diagnostics.push(Diagnostic::error(location, Some(&name), message));
         };
-        let type_field = self.take(&mut fields, "type");
+        let type_field = self.take(&mut fields, "type").map(|(at, value)| (self.at(&at), value));
         let inputs_field = self.take(&mut fields, "inputs");
-        let on_error_field = self.take(&mut fields, "on_error");
+        let on_error_field = self.take(&mut fields, "on_error").map(|(at, value)| (self.at(&at), value));
 
         let entry = match &type_field {
             None => {
@@ -248,11 +264,11 @@ impl FileContext<'_> {
 
         let inputs = match inputs_field {
             None => Vec::new(),
-            Some((at, value)) => match parse_inputs(value, at.clone()) {
+            Some((span, value)) => match parse_inputs(value, self.item_locations(&span), self.at(&span)) {
                 Ok(inputs) => inputs,
                 Err(message) => {
                     ok = false;
-                    error(at, message);
+                    error(self.at(&span), message);
                     Vec::new()
                 }
             },
@@ -305,18 +321,32 @@ impl FileContext<'_> {
         };
         for problem in config.validate() {
             ok = false;
-            error(location.clone(), problem);
+            let field = problem_field(&problem).and_then(|field| spans.get(field)).and_then(|(_, value)| value.clone());
+            error(field.or(location.clone()), problem);
         }
         let type_name = entry.type_name.to_owned();
         let field_locations = spans.into_iter().filter_map(|(field, (_, value))| Some((field, value?))).collect();
         Some(NodeSpec { name, role, type_name, config, inputs, on_error, location, field_locations, checked: ok })
     }
 
-    /// Removes `key` from `fields`, with the position of its value.
-    fn take(&self, fields: &mut Fields, key: &str) -> Option<(Option<Location>, toml::Value)> {
+    /// Removes `key` from `fields`, with the span of its value.
+    fn take(&self, fields: &mut Fields, key: &str) -> Option<(Spanned<()>, toml::Value)> {
         let key = fields.keys().find(|k| k.get_ref() == key)?.clone();
         let value = fields.remove(&key)?;
-        Some((self.at(&value), value.into_inner()))
+        Some((Spanned::new(value.span(), ()), value.into_inner()))
+    }
+
+    /// Where each item of the array written at `array` starts, if it is an array. The parsed
+    /// values keep no positions, so the array's text is parsed again on its own.
+    fn item_locations(&self, array: &Spanned<()>) -> Vec<Location> {
+        #[derive(Deserialize)]
+        struct Items {
+            v: Vec<Spanned<toml::Value>>,
+        }
+        const PREFIX: &str = "v = ";
+        let Some(text) = self.map.text().get(array.span()) else { return Vec::new() };
+        let Ok(items) = toml::from_str::<Items>(&format!("{PREFIX}{text}")) else { return Vec::new() };
+        items.v.iter().map(|item| self.map.locate(array.span().start + item.span().start - PREFIX.len())).collect()
     }
 
     fn known(&self, role: Role) -> String {
@@ -325,8 +355,17 @@ impl FileContext<'_> {
     }
 }
 
-/// `inputs` entries: `"node"`, `"node.port"` or `{ from = "node.port", capacity = 4, when_full = "block" }`.
-fn parse_inputs(value: toml::Value, location: Option<Location>) -> Result<Vec<InputSpec>, String> {
+/// The top-level field a validation problem names first, as in `` `topics`: ... `` or
+/// `` `window.size` must ... ``.
+fn problem_field(problem: &str) -> Option<&str> {
+    let name = problem.strip_prefix('`')?.split('`').next()?;
+    let field = name.split(['.', ' ', '=']).next()?;
+    (!field.is_empty()).then_some(field)
+}
+
+/// `inputs` entries: `"node"`, `"node.port"` or `{ from = "node.port", capacity = 4, when_full = "block" }`,
+/// each located at `items`, in order, or else at the whole list's `location`.
+fn parse_inputs(value: toml::Value, items: Vec<Location>, location: Option<Location>) -> Result<Vec<InputSpec>, String> {
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Edge {
@@ -334,10 +373,11 @@ fn parse_inputs(value: toml::Value, location: Option<Location>) -> Result<Vec<In
         capacity: Option<NonZeroUsize>,
         when_full: Option<WhenFull>,
     }
-    let toml::Value::Array(items) = value else {
+    let toml::Value::Array(entries) = value else {
         return Err("`inputs` must be a list of node names".into());
     };
-    items
+    let mut locations = items.into_iter();
+    entries
         .into_iter()
         .map(|item| {
             let mut spec = match item {
@@ -348,7 +388,7 @@ fn parse_inputs(value: toml::Value, location: Option<Location>) -> Result<Vec<In
                 }
                 other => return Err(format!("`inputs` entries must be strings or tables, not {}", other.type_str())),
             };
-            spec.location = location.clone();
+            spec.location = locations.next().or_else(|| location.clone());
             Ok(spec)
         })
         .collect()
