@@ -405,6 +405,34 @@ async fn limits_bad_frames_and_static_files() {
     stop(running).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_has_at_most_max_subscriptions() {
+    if python().is_none() {
+        return;
+    }
+    let addr = free_addr();
+    let running = pipeline(&format!(
+        "[sources.ws]\ntype = \"websocket_server\"\naddress = \"{addr}\"\nmax_subscriptions = 2\nprivate_channel = \"in/{{client_id}}\"\n\n\
+         [sinks.inbox]\ntype = \"memory\"\ninputs = [\"ws\"]\n"
+    ))
+    .start()
+    .await
+    .expect("starts");
+    let mut ann = Client::connect(addr, "?subscribe=a&subscribe=b&subscribe=c").await;
+    assert_eq!(ann.frame().await["channel"], "a");
+    assert_eq!(ann.frame().await["channel"], "b");
+    assert_eq!(ann.frame().await, json!({"op": "error", "error": "at most 2 subscriptions per client: unsubscribe from one first"}));
+    ann.send(&json!({"op": "subscribe", "channel": "d"})).await;
+    assert_eq!(ann.frame().await["op"], "error");
+    ann.send(&json!({"op": "unsubscribe", "channel": "a"})).await;
+    assert_eq!(ann.frame().await, json!({"op": "unsubscribed", "channel": "a"}));
+    ann.send(&json!({"op": "subscribe", "channel": "d"})).await;
+    assert_eq!(ann.frame().await["op"], "subscribed");
+    let refused = running.metrics().total("runnel_websocket_server_subscriptions_refused_total", Some(("reason", "max_subscriptions")));
+    assert_eq!(refused, 2.0);
+    stop(running).await;
+}
+
 /// Symbolic links in `static_dir` are followed only while they stay inside it: a link to
 /// `/etc/passwd` or to a file beside the folder is a 404, like a missing file.
 #[cfg(unix)]

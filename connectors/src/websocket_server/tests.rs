@@ -11,7 +11,8 @@ use super::auth::{AuthConfig, AuthError, sign_jwt, verify_jwt};
 use super::client::{Client, Close};
 use super::config::{SlowConsumer, WebSocketServerConfig};
 use super::http::{inside, safe_relative};
-use super::hub::{Hub, Settings};
+use super::hub::{Hub, Settings, SubscribeError};
+use super::metrics::{SUBSCRIPTIONS_REFUSED, ServerMetrics};
 use super::protocol::{self, BadRequest, Request};
 use super::template::Template;
 
@@ -128,6 +129,7 @@ fn hub(history: usize) -> Arc<Hub> {
         private_channel: Some(template("in/{client_id}")),
         default_channel: None,
         max_connections: 2,
+        max_subscriptions: 2,
         ping_interval: std::time::Duration::from_secs(30),
         pong_timeout: std::time::Duration::from_secs(10),
     };
@@ -162,6 +164,25 @@ async fn private_channels_reach_one_client_and_cannot_be_joined() {
     assert_eq!(drain(&bob).await.len(), 1, "bob only got his welcome");
     assert_eq!(hub.leave(&ann).into_iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["in/c1"]);
     assert_eq!(hub.deliver("in/c1", &frames(&["10"]), true), (0, false));
+}
+
+#[test]
+fn subscriptions_per_client_are_limited_and_refusals_counted() {
+    let hub = hub(0);
+    let metrics = runnel_engine::PipelineMetrics::new();
+    hub.set_metrics(ServerMetrics::register(&metrics, "ws"));
+    let ann = hub.join(None);
+    assert_eq!(hub.subscribe(&ann, "a"), Ok(true));
+    assert_eq!(hub.subscribe(&ann, "b"), Ok(true), "the private channel does not count");
+    assert_eq!(hub.subscribe(&ann, "c"), Err(SubscribeError::TooMany(2)));
+    assert_eq!(hub.subscribe(&ann, "a"), Ok(false), "subscribing again takes no room");
+    assert!(hub.unsubscribe(&ann, "a"));
+    assert_eq!(hub.subscribe(&ann, "c"), Ok(true));
+    assert_eq!(hub.subscribe(&ann, "in/c2"), Err(SubscribeError::Private("in/c2".into())));
+    assert_eq!(hub.deliver("c", &frames(&["1"]), false), (1, false));
+    assert_eq!(hub.deliver("a", &frames(&["2"]), false), (0, false));
+    let refused = |reason| metrics.total(SUBSCRIPTIONS_REFUSED, Some(("reason", reason)));
+    assert_eq!((refused("max_subscriptions"), refused("private")), (1.0, 1.0));
 }
 
 #[test]
@@ -223,13 +244,16 @@ fn the_configuration_is_checked() {
         r#"address = "nowhere"
         path = "ws"
         queue = 4
+        max_subscriptions = 0
         private_channel = "{client_id}"
         history = { size = 8, file = "log.ndjson" }
         auth = { hmac_secret = "short" }"#,
     )
     .expect("deserialises");
     let problems = config.validate();
-    for expected in ["`address`", "`path`", "cannot exceed `queue`", "needs `history.channel`", "`private_channel`", "16 bytes"] {
+    for expected in
+        ["`address`", "`path`", "cannot exceed `queue`", "needs `history.channel`", "`private_channel`", "16 bytes", "`max_subscriptions`"]
+    {
         assert!(problems.iter().any(|p| p.contains(expected)), "{expected} not in {problems:?}");
     }
 }
