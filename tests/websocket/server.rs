@@ -259,7 +259,19 @@ async fn clients_without_a_valid_token_are_refused_before_the_upgrade() {
     let mut joe = Peer::start(&["client", "--url", &url("?user=pretender"), "--header", &header]).await.expect("python");
     joe.until("open").await;
     assert_eq!(joe.frame().await["user"], "joe", "a JWT's subject names the client, whatever the query says");
-    assert_eq!(metric(running.metrics(), "runnel_websocket_server_refused_total", "ws"), 4.0);
+    // Fractional or non-numeric dates and non-string subjects: RFC 7519, not "never expires".
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs_f64();
+    for (claims, body) in [
+        (json!({"sub": "eve", "exp": now - 3_600.0 + 0.5}), "the token has expired\n"),
+        (json!({"sub": "eve", "exp": "soon"}), "the token is not valid\n"),
+        (json!({"sub": 42, "exp": now + 60.0}), "the token is not valid\n"),
+    ] {
+        let jwt = sign_jwt(secret.as_bytes(), &claims);
+        let header = format!("Authorization: BEARER {jwt}");
+        let mut eve = Peer::start(&["client", "--url", &url("?user=admin"), "--header", &header]).await.expect("python");
+        assert_eq!(eve.until("refused").await["body"], body, "{claims}");
+    }
+    assert_eq!(metric(running.metrics(), "runnel_websocket_server_refused_total", "ws"), 7.0);
     stop(running).await;
 }
 
