@@ -259,7 +259,19 @@ async fn clients_without_a_valid_token_are_refused_before_the_upgrade() {
     let mut joe = Peer::start(&["client", "--url", &url("?user=pretender"), "--header", &header]).await.expect("python");
     joe.until("open").await;
     assert_eq!(joe.frame().await["user"], "joe", "a JWT's subject names the client, whatever the query says");
-    assert_eq!(metric(running.metrics(), "runnel_websocket_server_refused_total", "ws"), 4.0);
+    // Fractional or non-numeric dates and non-string subjects: RFC 7519, not "never expires".
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs_f64();
+    for (claims, body) in [
+        (json!({"sub": "eve", "exp": now - 3_600.0 + 0.5}), "the token has expired\n"),
+        (json!({"sub": "eve", "exp": "soon"}), "the token is not valid\n"),
+        (json!({"sub": 42, "exp": now + 60.0}), "the token is not valid\n"),
+    ] {
+        let jwt = sign_jwt(secret.as_bytes(), &claims);
+        let header = format!("Authorization: BEARER {jwt}");
+        let mut eve = Peer::start(&["client", "--url", &url("?user=admin"), "--header", &header]).await.expect("python");
+        assert_eq!(eve.until("refused").await["body"], body, "{claims}");
+    }
+    assert_eq!(metric(running.metrics(), "runnel_websocket_server_refused_total", "ws"), 7.0);
     stop(running).await;
 }
 
@@ -402,6 +414,34 @@ async fn limits_bad_frames_and_static_files() {
     ann.send(&json!({"big": "y".repeat(2_000)})).await;
     let closed = ann.peer.until("closed").await;
     assert_eq!(closed["code"], 1009, "a frame over max_frame_bytes closes the connection: {closed}");
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_has_at_most_max_subscriptions() {
+    if python().is_none() {
+        return;
+    }
+    let addr = free_addr();
+    let running = pipeline(&format!(
+        "[sources.ws]\ntype = \"websocket_server\"\naddress = \"{addr}\"\nmax_subscriptions = 2\nprivate_channel = \"in/{{client_id}}\"\n\n\
+         [sinks.inbox]\ntype = \"memory\"\ninputs = [\"ws\"]\n"
+    ))
+    .start()
+    .await
+    .expect("starts");
+    let mut ann = Client::connect(addr, "?subscribe=a&subscribe=b&subscribe=c").await;
+    assert_eq!(ann.frame().await["channel"], "a");
+    assert_eq!(ann.frame().await["channel"], "b");
+    assert_eq!(ann.frame().await, json!({"op": "error", "error": "at most 2 subscriptions per client: unsubscribe from one first"}));
+    ann.send(&json!({"op": "subscribe", "channel": "d"})).await;
+    assert_eq!(ann.frame().await["op"], "error");
+    ann.send(&json!({"op": "unsubscribe", "channel": "a"})).await;
+    assert_eq!(ann.frame().await, json!({"op": "unsubscribed", "channel": "a"}));
+    ann.send(&json!({"op": "subscribe", "channel": "d"})).await;
+    assert_eq!(ann.frame().await["op"], "subscribed");
+    let refused = running.metrics().total("runnel_websocket_server_subscriptions_refused_total", Some(("reason", "max_subscriptions")));
+    assert_eq!(refused, 2.0);
     stop(running).await;
 }
 

@@ -7,12 +7,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Deserialize;
-use serde_json::Value;
-use sha2::Sha256;
+use serde_json::{Map, Value};
 
 /// How clients prove who they are.
 #[derive(Clone, Debug, Deserialize)]
@@ -21,18 +18,31 @@ pub struct AuthConfig {
     /// Tokens that let a client in (shared secrets; use `${VAR}` to keep them out of the file).
     #[serde(default)]
     pub tokens: Vec<String>,
-    /// A secret that signs HS256 JSON Web Tokens: a valid, unexpired JWT lets a client in, and
-    /// its `sub` claim becomes the client's `user`.
+    /// A secret that signs HS256 JSON Web Tokens: a JWT with a valid signature whose `exp` has
+    /// not passed and whose `nbf` has (both within `leeway_ms`) lets a client in, and its `sub`
+    /// claim becomes the client's `user`.
     pub hmac_secret: Option<String>,
     /// The query parameter that carries the token for clients that cannot set headers
     /// (browsers): `ws://host/ws?token=...`.
     #[serde(default = "default_parameter")]
     pub query_parameter: String,
+    /// How far apart the server's clock and the JWT issuer's may be, in milliseconds: a JWT is
+    /// still accepted this long after its `exp`, and already this long before its `nbf`. At
+    /// most 5 minutes; 30 seconds by default.
+    #[serde(default = "default_leeway_ms")]
+    pub leeway_ms: u64,
 }
 
 fn default_parameter() -> String {
     "token".to_owned()
 }
+
+fn default_leeway_ms() -> u64 {
+    30_000
+}
+
+/// The largest `leeway_ms`: more would keep expired tokens working for long.
+const MAX_LEEWAY_MS: u64 = 300_000;
 
 /// Why a client was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -68,6 +78,9 @@ impl AuthConfig {
         if self.hmac_secret.as_deref().is_some_and(|s| s.len() < 16) {
             problems.push("`auth.hmac_secret` must be at least 16 bytes long".to_owned());
         }
+        if self.leeway_ms > MAX_LEEWAY_MS {
+            problems.push(format!("`auth.leeway_ms` must be at most {MAX_LEEWAY_MS} (5 minutes)"));
+        }
         problems
     }
 
@@ -76,63 +89,73 @@ impl AuthConfig {
     /// # Errors
     /// [`AuthError`] saying why the client is refused.
     pub fn check(&self, headers: &HeaderMap, query: &[(String, String)]) -> Result<Identity, AuthError> {
-        let bearer = headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .map(str::trim);
+        let bearer = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(bearer_token);
         let from_query = query.iter().find(|(k, _)| *k == self.query_parameter).map(|(_, v)| v.as_str());
         let token = bearer.or(from_query).filter(|t| !t.is_empty()).ok_or(AuthError::Missing)?;
         if self.tokens.iter().any(|known| constant_time_eq(known.as_bytes(), token.as_bytes())) {
             return Ok(Identity::default());
         }
         match &self.hmac_secret {
-            Some(secret) => verify_jwt(secret.as_bytes(), token, now_secs()),
+            Some(secret) => verify_jwt(secret.as_bytes(), token, now_secs(), self.leeway_ms as f64 / 1000.0),
             None => Err(AuthError::Invalid),
         }
     }
 }
 
-fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
+/// The credentials of an `Authorization` value in the `Bearer` scheme, whose name is
+/// case-insensitive (RFC 7235 §2.1: `bearer`, `BEARER`).
+fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, token) = value.trim_start().split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
+/// Seconds since the epoch, with their fraction.
+fn now_secs() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Verifies an HS256 JWT: the signature, `alg`, `exp` and `nbf` (seconds since the epoch).
-pub(crate) fn verify_jwt(secret: &[u8], token: &str, now: i64) -> Result<Identity, AuthError> {
-    let mut parts = token.split('.');
-    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
-        return Err(AuthError::Invalid);
+/// Verifies an HS256 JWT at `now` (seconds since the epoch), allowing `leeway` seconds of clock
+/// skew. jsonwebtoken checks its form, its `alg` and its signature; the registered claims are
+/// checked here, on top, because jsonwebtoken rounds a fractional `exp` or `nbf` to whole seconds
+/// and skips a `sub` that is not a string, where RFC 7519 makes a NumericDate any JSON number
+/// (§2) and `sub` a string (§4.1.2): a claim of the wrong type makes the token invalid. `aud` and
+/// `iss` are not checked (the server has no audience or issuer to compare them with).
+pub(crate) fn verify_jwt(secret: &[u8], token: &str, now: f64, leeway: f64) -> Result<Identity, AuthError> {
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.required_spec_claims.clear();
+    validation.validate_exp = false;
+    validation.validate_nbf = false;
+    validation.validate_aud = false;
+    let key = DecodingKey::from_secret(secret);
+    let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation).map_err(|_| AuthError::Invalid)?.claims;
+    let date = |name: &str| match claims.get(name) {
+        None => Ok(None),
+        Some(value) => value.as_f64().map(Some).ok_or(AuthError::Invalid),
     };
-    let decode = |part: &str| URL_SAFE_NO_PAD.decode(part).map_err(|_| AuthError::Invalid);
-    let json = |part: &str| -> Result<Value, AuthError> { serde_json::from_slice(&decode(part)?).map_err(|_| AuthError::Invalid) };
-    if json(header)?["alg"] != "HS256" {
-        return Err(AuthError::Invalid);
-    }
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| AuthError::Invalid)?;
-    mac.update(header.as_bytes());
-    mac.update(b".");
-    mac.update(payload.as_bytes());
-    mac.verify_slice(&decode(signature)?).map_err(|_| AuthError::Invalid)?;
-    let claims = json(payload)?;
-    if claims.get("exp").and_then(Value::as_i64).is_some_and(|exp| exp <= now) {
+    // RFC 7519 §4.1.4: the current time must be before `exp`.
+    if date("exp")?.is_some_and(|exp| now >= exp + leeway) {
         return Err(AuthError::Expired);
     }
-    if claims.get("nbf").and_then(Value::as_i64).is_some_and(|nbf| nbf > now) {
+    // §4.1.5: and not before `nbf`.
+    if date("nbf")?.is_some_and(|nbf| now + leeway < nbf) {
         return Err(AuthError::Invalid);
     }
-    Ok(Identity { subject: claims.get("sub").and_then(Value::as_str).map(str::to_owned) })
+    let subject = match claims.get("sub") {
+        None => None,
+        Some(Value::String(subject)) => Some(subject.clone()),
+        Some(_) => return Err(AuthError::Invalid),
+    };
+    Ok(Identity { subject })
 }
 
 /// Signs `claims` as an HS256 JWT (for tests and for tools that mint tokens).
+///
+/// # Panics
+/// Never in practice: an HMAC key signs any JSON value.
 pub fn sign_jwt(secret: &[u8], claims: &Value) -> String {
-    let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let payload = URL_SAFE_NO_PAD.encode(claims.to_string());
-    let signing_input = format!("{header}.{payload}");
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes keys of any length");
-    mac.update(signing_input.as_bytes());
-    format!("{signing_input}.{}", URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes()))
+    jsonwebtoken::encode(&Header::new(Algorithm::HS256), claims, &EncodingKey::from_secret(secret)).expect("an HMAC key signs any JSON value")
 }

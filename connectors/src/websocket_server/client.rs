@@ -138,6 +138,19 @@ impl Client {
         lock(&self.channels).insert(channel.clone())
     }
 
+    /// Records a subscription if the client has fewer than `max` channels: whether it is new,
+    /// or `None` when it is not and there is no room.
+    pub(crate) fn add_channel_within(&self, channel: &Arc<str>, max: usize) -> Option<bool> {
+        let mut channels = lock(&self.channels);
+        if channels.contains(channel) {
+            Some(false)
+        } else if channels.len() >= max {
+            None
+        } else {
+            Some(channels.insert(channel.clone()))
+        }
+    }
+
     /// Forgets a subscription; false if the client did not have it.
     pub(crate) fn remove_channel(&self, channel: &str) -> bool {
         lock(&self.channels).remove(channel)

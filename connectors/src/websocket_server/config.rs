@@ -27,6 +27,11 @@ pub struct WebSocketServerConfig {
     /// Clients connected at once, at most; more are refused with HTTP 503.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Channels one client may be subscribed to at once, besides its private channel; a
+    /// subscription past it is answered with an error frame (and counted in
+    /// `runnel_websocket_server_subscriptions_refused_total`).
+    #[serde(default = "default_max_subscriptions")]
+    pub max_subscriptions: usize,
     /// The largest frame (and message) a client may send, in bytes; a larger one closes its
     /// connection (WebSocket close code 1009).
     #[serde(default = "default_max_frame_bytes")]
@@ -113,6 +118,9 @@ fn default_path() -> String {
 fn default_max_connections() -> usize {
     10_000
 }
+fn default_max_subscriptions() -> usize {
+    1_000
+}
 fn default_max_frame_bytes() -> usize {
     64 * 1024
 }
@@ -139,7 +147,13 @@ impl WebSocketServerConfig {
         if !self.path.starts_with('/') {
             problems.push("`path` must start with `/`".to_owned());
         }
-        for (field, value) in [("max_connections", self.max_connections), ("max_frame_bytes", self.max_frame_bytes), ("queue", self.queue)] {
+        let limits = [
+            ("max_connections", self.max_connections),
+            ("max_subscriptions", self.max_subscriptions),
+            ("max_frame_bytes", self.max_frame_bytes),
+            ("queue", self.queue),
+        ];
+        for (field, value) in limits {
             if value == 0 {
                 problems.push(format!("`{field}` must be at least 1"));
             }

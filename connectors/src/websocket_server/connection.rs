@@ -100,7 +100,7 @@ async fn subscribe(hub: &Hub, client: &Arc<Client>, channel: &str) {
         Ok(true) => event(hub, client, "subscribed", Some(Arc::from(channel)), []).await,
         Ok(false) => {}
         Err(error) => {
-            client.push(&[protocol::error(&error)]);
+            client.push(&[protocol::error(&error.to_string())]);
         }
     }
 }

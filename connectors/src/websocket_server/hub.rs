@@ -46,6 +46,7 @@ pub(crate) struct Settings {
     pub(crate) private_channel: Option<Template>,
     pub(crate) default_channel: Option<Arc<str>>,
     pub(crate) max_connections: usize,
+    pub(crate) max_subscriptions: usize,
     pub(crate) ping_interval: std::time::Duration,
     pub(crate) pong_timeout: std::time::Duration,
 }
@@ -179,16 +180,27 @@ impl Hub {
     /// live. Returns whether it is a new subscription.
     ///
     /// # Errors
-    /// Why the subscription is refused (someone else's private channel, a bad name).
-    pub(crate) fn subscribe(&self, client: &Arc<Client>, channel: &str) -> Result<bool, String> {
-        check_name(channel)?;
+    /// Why the subscription is refused (a bad name, someone else's private channel, too many
+    /// subscriptions), also counted in `runnel_websocket_server_subscriptions_refused_total`.
+    pub(crate) fn subscribe(&self, client: &Arc<Client>, channel: &str) -> Result<bool, SubscribeError> {
+        let subscribed = self.try_subscribe(client, channel);
+        if let (Err(error), Some(m)) = (&subscribed, self.metrics()) {
+            m.subscriptions_refused(error.reason()).inc();
+        }
+        subscribed
+    }
+
+    fn try_subscribe(&self, client: &Arc<Client>, channel: &str) -> Result<bool, SubscribeError> {
+        check_name(channel).map_err(SubscribeError::BadName)?;
         if self.is_private(channel) {
-            return Err(format!("`{channel}` is a private channel"));
+            return Err(SubscribeError::Private(channel.to_owned()));
         }
         let channel: Arc<str> = Arc::from(channel);
+        // The private channel, subscribed on joining, does not count.
+        let max = self.settings.max_subscriptions.saturating_add(usize::from(self.settings.private_channel.is_some()));
         let mut state = lock(&self.state);
+        let new = client.add_channel_within(&channel, max).ok_or(SubscribeError::TooMany(self.settings.max_subscriptions))?;
         let entry = state.channels.entry(channel.clone()).or_default();
-        let new = client.add_channel(&channel);
         if new {
             entry.subscribers.push(client.clone());
         }
@@ -291,6 +303,31 @@ fn remove_subscriber(state: &mut State, channel: &str, client_id: &str) {
         entry.subscribers.retain(|c| &*c.id != client_id);
         if entry.subscribers.is_empty() && entry.history.is_empty() {
             state.channels.remove(channel);
+        }
+    }
+}
+
+/// Why a client's subscription is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SubscribeError {
+    /// The channel name is empty or too long.
+    #[error("{0}")]
+    BadName(String),
+    /// Another client's private channel.
+    #[error("`{0}` is a private channel")]
+    Private(String),
+    /// The client has `max_subscriptions` already.
+    #[error("at most {0} subscriptions per client: unsubscribe from one first")]
+    TooMany(usize),
+}
+
+impl SubscribeError {
+    /// The `reason` label of `runnel_websocket_server_subscriptions_refused_total`.
+    pub(crate) fn reason(&self) -> &'static str {
+        match self {
+            Self::BadName(_) => "invalid_name",
+            Self::Private(_) => "private",
+            Self::TooMany(_) => "max_subscriptions",
         }
     }
 }

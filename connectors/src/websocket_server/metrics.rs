@@ -10,6 +10,8 @@ pub const CLIENTS: &str = "runnel_websocket_server_clients";
 pub const REFUSED: &str = "runnel_websocket_server_refused_total";
 /// Clients a WebSocket server disconnected or lost, by reason.
 pub const DISCONNECTS: &str = "runnel_websocket_server_disconnects_total";
+/// Subscriptions a WebSocket server refused, by reason.
+pub const SUBSCRIPTIONS_REFUSED: &str = "runnel_websocket_server_subscriptions_refused_total";
 /// Frames a WebSocket server queued for its clients (one per message and subscriber).
 pub const FRAMES_SENT: &str = "runnel_websocket_server_frames_sent_total";
 /// Frames a WebSocket server dropped instead of writing them, by reason.
@@ -27,6 +29,7 @@ pub(crate) struct ServerMetrics {
     pub(crate) frames_dropped: IntCounter,
     refused: IntCounterVec,
     disconnects: IntCounterVec,
+    subscriptions_refused: IntCounterVec,
 }
 
 impl ServerMetrics {
@@ -40,12 +43,18 @@ impl ServerMetrics {
             frames_dropped: dropped.with_label_values(&[node, "slow_consumer"]),
             refused: metrics.counter_family(REFUSED, "Connections a WebSocket server refused.", &["node", "reason"]),
             disconnects: metrics.counter_family(DISCONNECTS, "Clients a WebSocket server lost.", &["node", "reason"]),
+            subscriptions_refused: metrics.counter_family(SUBSCRIPTIONS_REFUSED, "Subscriptions a WebSocket server refused.", &["node", "reason"]),
         }
     }
 
     /// Connections refused for `reason` (`unauthorized`, `max_connections`).
     pub(crate) fn refused(&self, reason: &str) -> IntCounter {
         self.refused.with_label_values(&[&self.node, reason])
+    }
+
+    /// Subscriptions refused for `reason` (`max_subscriptions`, `private`, `invalid_name`).
+    pub(crate) fn subscriptions_refused(&self, reason: &str) -> IntCounter {
+        self.subscriptions_refused.with_label_values(&[&self.node, reason])
     }
 
     /// Clients lost for `reason` (`closed`, `slow_consumer`, `timeout`, `error`, `shutdown`).

@@ -71,6 +71,7 @@ impl BlockConfig for WebSocketServerConfig {
             private_channel: self.private_channel.clone(),
             default_channel: self.default_channel.as_deref().map(Arc::from),
             max_connections: self.max_connections,
+            max_subscriptions: self.max_subscriptions,
             ping_interval: Duration::from_millis(self.ping_interval_ms),
             pong_timeout: Duration::from_millis(self.pong_timeout_ms),
         };

@@ -7,11 +7,12 @@ use axum::http::HeaderMap;
 use runnel_engine::{BlockConfig, Metadata};
 use serde_json::{Value, json};
 
-use super::auth::{AuthConfig, AuthError, sign_jwt, verify_jwt};
+use super::auth::{AuthConfig, AuthError, Identity, sign_jwt, verify_jwt};
 use super::client::{Client, Close};
 use super::config::{SlowConsumer, WebSocketServerConfig};
 use super::http::{inside, safe_relative};
-use super::hub::{Hub, Settings};
+use super::hub::{Hub, Settings, SubscribeError};
+use super::metrics::{SUBSCRIPTIONS_REFUSED, ServerMetrics};
 use super::protocol::{self, BadRequest, Request};
 use super::template::Template;
 
@@ -48,18 +49,74 @@ fn tokens_come_from_the_bearer_header_or_the_query() {
 }
 
 #[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let auth: AuthConfig = toml::from_str("tokens = [\"s3cret\"]").expect("config");
+    for value in ["bearer s3cret", "BEARER s3cret", "bEaReR   s3cret ", "Bearer s3cret"] {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", value.parse().expect("header"));
+        assert_eq!(auth.check(&headers, &[]), Ok(Identity::default()), "{value:?}");
+    }
+    let mut headers = HeaderMap::new();
+    headers.insert("authorization", "Basic s3cret".parse().expect("header"));
+    assert_eq!(auth.check(&headers, &[]), Err(AuthError::Missing), "another scheme carries no bearer token");
+}
+
+const SECRET: &[u8] = b"0123456789abcdef-secret";
+const LEEWAY: f64 = 30.0;
+
+fn verify(claims: Value, now: f64) -> Result<Option<String>, AuthError> {
+    verify_jwt(SECRET, &sign_jwt(SECRET, &claims), now, LEEWAY).map(|identity| identity.subject)
+}
+
+#[test]
 fn jwts_are_verified_with_the_secret_and_their_times() {
-    let secret = b"0123456789abcdef-secret";
-    let token = sign_jwt(secret, &json!({"sub": "ann", "exp": 2_000}));
-    assert_eq!(verify_jwt(secret, &token, 1_000).map(|i| i.subject), Ok(Some("ann".to_owned())));
-    assert_eq!(verify_jwt(secret, &token, 2_000), Err(AuthError::Expired));
-    assert_eq!(verify_jwt(b"another-secret-of-16", &token, 1_000), Err(AuthError::Invalid));
+    let token = sign_jwt(SECRET, &json!({"sub": "ann", "exp": 2_000}));
+    assert_eq!(verify_jwt(SECRET, &token, 1_000.0, LEEWAY).map(|i| i.subject), Ok(Some("ann".to_owned())));
+    assert_eq!(verify_jwt(SECRET, &token, 2_030.0, LEEWAY), Err(AuthError::Expired));
+    assert_eq!(verify_jwt(b"another-secret-of-16", &token, 1_000.0, LEEWAY), Err(AuthError::Invalid));
     let (head, rest) = token.split_once('.').expect("three parts");
     let forged_claims = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, r#"{"sub":"root"}"#);
     let forged = format!("{head}.{forged_claims}.{}", rest.split_once('.').expect("signature").1);
-    assert_eq!(verify_jwt(secret, &forged, 1_000), Err(AuthError::Invalid));
-    let not_yet = sign_jwt(secret, &json!({"nbf": 5_000}));
-    assert_eq!(verify_jwt(secret, &not_yet, 1_000), Err(AuthError::Invalid));
+    assert_eq!(verify_jwt(SECRET, &forged, 1_000.0, LEEWAY), Err(AuthError::Invalid));
+    let unsigned = format!("{}.{forged_claims}.", base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, r#"{"alg":"none"}"#));
+    assert_eq!(verify_jwt(SECRET, &unsigned, 1_000.0, LEEWAY), Err(AuthError::Invalid));
+    assert_eq!(verify(json!({"nbf": 5_000}), 1_000.0), Err(AuthError::Invalid));
+}
+
+#[test]
+fn registered_claims_follow_rfc_7519_with_a_leeway() {
+    let now = 1_700_000_000.25;
+    // NumericDates may be fractional: an hour ago plus half a second is still an hour ago.
+    assert_eq!(verify(json!({"exp": now - 3_600.0 + 0.5}), now), Err(AuthError::Expired));
+    assert_eq!(verify(json!({"exp": now + 0.5, "sub": "ann"}), now), Ok(Some("ann".to_owned())));
+    // The leeway: expired 29.5 s ago still passes, 30.5 s ago does not; the same for `nbf`.
+    assert_eq!(verify(json!({"exp": now - 29.5}), now), Ok(None));
+    assert_eq!(verify(json!({"exp": now - 30.5}), now), Err(AuthError::Expired));
+    assert_eq!(verify(json!({"nbf": now + 29.5}), now), Ok(None));
+    assert_eq!(verify(json!({"nbf": now + 30.5}), now), Err(AuthError::Invalid));
+    // A date that is not a number makes the token invalid, instead of never expiring.
+    for exp in [json!("soon"), json!(null), json!([1]), json!({"at": 1}), json!(true)] {
+        assert_eq!(verify(json!({"exp": exp.clone(), "sub": "eve"}), now), Err(AuthError::Invalid), "exp = {exp}");
+        assert_eq!(verify(json!({"nbf": exp.clone()}), now), Err(AuthError::Invalid), "nbf = {exp}");
+    }
+    // A subject that is not a string is invalid: it must not fall back to the `user` parameter.
+    for sub in [json!(42), json!(null), json!(["root"]), json!({"name": "root"})] {
+        assert_eq!(verify(json!({"sub": sub.clone()}), now), Err(AuthError::Invalid), "sub = {sub}");
+    }
+}
+
+#[test]
+fn the_leeway_is_configurable_and_small() {
+    let auth: AuthConfig = toml::from_str("hmac_secret = \"0123456789abcdef-secret\"").expect("config");
+    assert_eq!(auth.leeway_ms, 30_000);
+    assert!(auth.problems().is_empty());
+    let lax: AuthConfig = toml::from_str("hmac_secret = \"0123456789abcdef-secret\"\nleeway_ms = 3600000").expect("config");
+    assert_eq!(lax.problems(), vec!["`auth.leeway_ms` must be at most 300000 (5 minutes)".to_owned()]);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("after 1970").as_secs_f64();
+    let expired = sign_jwt(SECRET, &json!({"sub": "ann", "exp": now - 10.0}));
+    let strict: AuthConfig = toml::from_str("hmac_secret = \"0123456789abcdef-secret\"\nleeway_ms = 0").expect("config");
+    assert_eq!(auth.check(&HeaderMap::new(), &[("token".into(), expired.clone())]).map(|i| i.subject), Ok(Some("ann".to_owned())));
+    assert_eq!(strict.check(&HeaderMap::new(), &[("token".into(), expired)]), Err(AuthError::Expired));
 }
 
 #[test]
@@ -128,6 +185,7 @@ fn hub(history: usize) -> Arc<Hub> {
         private_channel: Some(template("in/{client_id}")),
         default_channel: None,
         max_connections: 2,
+        max_subscriptions: 2,
         ping_interval: std::time::Duration::from_secs(30),
         pong_timeout: std::time::Duration::from_secs(10),
     };
@@ -162,6 +220,25 @@ async fn private_channels_reach_one_client_and_cannot_be_joined() {
     assert_eq!(drain(&bob).await.len(), 1, "bob only got his welcome");
     assert_eq!(hub.leave(&ann).into_iter().map(|c| c.to_string()).collect::<Vec<_>>(), ["in/c1"]);
     assert_eq!(hub.deliver("in/c1", &frames(&["10"]), true), (0, false));
+}
+
+#[test]
+fn subscriptions_per_client_are_limited_and_refusals_counted() {
+    let hub = hub(0);
+    let metrics = runnel_engine::PipelineMetrics::new();
+    hub.set_metrics(ServerMetrics::register(&metrics, "ws"));
+    let ann = hub.join(None);
+    assert_eq!(hub.subscribe(&ann, "a"), Ok(true));
+    assert_eq!(hub.subscribe(&ann, "b"), Ok(true), "the private channel does not count");
+    assert_eq!(hub.subscribe(&ann, "c"), Err(SubscribeError::TooMany(2)));
+    assert_eq!(hub.subscribe(&ann, "a"), Ok(false), "subscribing again takes no room");
+    assert!(hub.unsubscribe(&ann, "a"));
+    assert_eq!(hub.subscribe(&ann, "c"), Ok(true));
+    assert_eq!(hub.subscribe(&ann, "in/c2"), Err(SubscribeError::Private("in/c2".into())));
+    assert_eq!(hub.deliver("c", &frames(&["1"]), false), (1, false));
+    assert_eq!(hub.deliver("a", &frames(&["2"]), false), (0, false));
+    let refused = |reason| metrics.total(SUBSCRIPTIONS_REFUSED, Some(("reason", reason)));
+    assert_eq!((refused("max_subscriptions"), refused("private")), (1.0, 1.0));
 }
 
 #[test]
@@ -223,13 +300,16 @@ fn the_configuration_is_checked() {
         r#"address = "nowhere"
         path = "ws"
         queue = 4
+        max_subscriptions = 0
         private_channel = "{client_id}"
         history = { size = 8, file = "log.ndjson" }
         auth = { hmac_secret = "short" }"#,
     )
     .expect("deserialises");
     let problems = config.validate();
-    for expected in ["`address`", "`path`", "cannot exceed `queue`", "needs `history.channel`", "`private_channel`", "16 bytes"] {
+    for expected in
+        ["`address`", "`path`", "cannot exceed `queue`", "needs `history.channel`", "`private_channel`", "16 bytes", "`max_subscriptions`"]
+    {
         assert!(problems.iter().any(|p| p.contains(expected)), "{expected} not in {problems:?}");
     }
 }
