@@ -73,9 +73,7 @@ pub(crate) async fn serve(hub: Arc<Hub>, socket: WebSocket, user: Option<Arc<str
     };
     client.kill.cancel();
     let channels: Vec<Value> = hub.leave(&client).iter().map(|c| Value::from(&**c)).collect();
-    if let Some(m) = hub.metrics() {
-        m.disconnects(ended.label()).inc();
-    }
+    hub.metrics().disconnects(ended.label()).inc();
     let details = [("channels", Value::from(channels)), ("reason", Value::from(ended.label()))];
     event(&hub, &client, "disconnected", None, details).await;
     drop(slot);

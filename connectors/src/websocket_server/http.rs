@@ -42,9 +42,7 @@ async fn upgrade(
         Some(auth) => match auth.check(&parts.headers, &query) {
             Ok(identity) => identity,
             Err(error) => {
-                if let Some(m) = http.hub.metrics() {
-                    m.refused("unauthorized").inc();
-                }
+                http.hub.metrics().refused("unauthorized").inc();
                 tracing::debug!(%remote, %error, "websocket client refused");
                 let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"runnel\"")];
                 return (StatusCode::UNAUTHORIZED, challenge, format!("{error}\n")).into_response();
@@ -52,9 +50,7 @@ async fn upgrade(
         },
     };
     let Some(slot) = http.hub.reserve() else {
-        if let Some(m) = http.hub.metrics() {
-            m.refused("max_connections").inc();
-        }
+        http.hub.metrics().refused("max_connections").inc();
         return (StatusCode::SERVICE_UNAVAILABLE, "too many connections\n").into_response();
     };
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {

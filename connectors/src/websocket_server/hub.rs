@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use axum::extract::ws::Utf8Bytes;
 use runnel_engine::{CancellationToken, Resources};
@@ -70,7 +70,7 @@ pub(crate) struct Hub {
     pub(crate) settings: Settings,
     state: Mutex<State>,
     inbound: mpsc::Sender<Inbound>,
-    metrics: OnceLock<ServerMetrics>,
+    metrics: ServerMetrics,
     next_id: AtomicU64,
     connections: AtomicUsize,
     holders: AtomicUsize,
@@ -94,13 +94,13 @@ pub(crate) fn find(resources: &Resources, server: &str) -> Option<Arc<Hub>> {
 }
 
 impl Hub {
-    pub(crate) fn new(settings: Settings) -> (Arc<Self>, mpsc::Receiver<Inbound>) {
+    pub(crate) fn new(settings: Settings, metrics: ServerMetrics) -> (Arc<Self>, mpsc::Receiver<Inbound>) {
         let (inbound, rx) = mpsc::channel(INBOUND_CAPACITY);
         let hub = Self {
             settings,
             state: Mutex::default(),
             inbound,
-            metrics: OnceLock::new(),
+            metrics,
             next_id: AtomicU64::new(1),
             connections: AtomicUsize::new(0),
             holders: AtomicUsize::new(0),
@@ -109,13 +109,9 @@ impl Hub {
         (Arc::new(hub), rx)
     }
 
-    /// Sets the server's metric handles, once, when the server is built.
-    pub(crate) fn set_metrics(&self, metrics: ServerMetrics) {
-        let _ = self.metrics.set(metrics);
-    }
-
-    pub(crate) fn metrics(&self) -> Option<&ServerMetrics> {
-        self.metrics.get()
+    /// The server's metric handles.
+    pub(crate) fn metrics(&self) -> &ServerMetrics {
+        &self.metrics
     }
 
     /// A lease that keeps the clients connected while held.
@@ -169,9 +165,7 @@ impl Hub {
             client.close(Close::Shutdown);
         }
         drop(state);
-        if let Some(m) = self.metrics() {
-            m.clients.inc();
-        }
+        self.metrics.clients.inc();
         client
     }
 
@@ -184,8 +178,8 @@ impl Hub {
     /// subscriptions), also counted in `runnel_websocket_server_subscriptions_refused_total`.
     pub(crate) fn subscribe(&self, client: &Arc<Client>, channel: &str) -> Result<bool, SubscribeError> {
         let subscribed = self.try_subscribe(client, channel);
-        if let (Err(error), Some(m)) = (&subscribed, self.metrics()) {
-            m.subscriptions_refused(error.reason()).inc();
+        if let Err(error) = &subscribed {
+            self.metrics.subscriptions_refused(error.reason()).inc();
         }
         subscribed
     }
@@ -234,9 +228,7 @@ impl Hub {
             remove_subscriber(&mut state, channel, &client.id);
         }
         drop(state);
-        if let Some(m) = self.metrics() {
-            m.clients.dec();
-        }
+        self.metrics.clients.dec();
         channels
     }
 
@@ -261,9 +253,7 @@ impl Hub {
         }
         drop(state);
         self.count(total);
-        if let Some(m) = self.metrics() {
-            m.frames_sent.inc_by((reached * frames.len()) as u64);
-        }
+        self.metrics.frames_sent.inc_by((reached * frames.len()) as u64);
         (reached, record)
     }
 
@@ -276,9 +266,7 @@ impl Hub {
 
     fn count(&self, pushed: Pushed) {
         if pushed.dropped > 0 {
-            if let Some(m) = self.metrics() {
-                m.frames_dropped.inc_by(pushed.dropped as u64);
-            }
+            self.metrics.frames_dropped.inc_by(pushed.dropped as u64);
         }
     }
 

@@ -75,8 +75,7 @@ impl BlockConfig for WebSocketServerConfig {
             ping_interval: Duration::from_millis(self.ping_interval_ms),
             pong_timeout: Duration::from_millis(self.pong_timeout_ms),
         };
-        let (hub, inbound) = Hub::new(settings);
-        hub.set_metrics(super::metrics::ServerMetrics::register(&cx.metrics, &cx.name));
+        let (hub, inbound) = Hub::new(settings, super::metrics::ServerMetrics::register(&cx.metrics, &cx.name));
         if let (Some(file), Some(channel)) = (&self.history.file, &self.history.channel) {
             seed_history(&hub, &cx.resolve(file), channel).await?;
         }

@@ -177,6 +177,11 @@ async fn a_closing_client_gets_its_queue_first() {
 }
 
 fn hub(history: usize) -> Arc<Hub> {
+    hub_counting(history, &runnel_engine::PipelineMetrics::new())
+}
+
+/// A hub whose metrics are recorded in `metrics`.
+fn hub_counting(history: usize, metrics: &runnel_engine::PipelineMetrics) -> Arc<Hub> {
     let settings = Settings {
         queue: 64,
         slow_consumer: SlowConsumer::DropOldest,
@@ -189,7 +194,7 @@ fn hub(history: usize) -> Arc<Hub> {
         ping_interval: std::time::Duration::from_secs(30),
         pong_timeout: std::time::Duration::from_secs(10),
     };
-    Hub::new(settings).0
+    Hub::new(settings, ServerMetrics::register(metrics, "ws")).0
 }
 
 #[tokio::test]
@@ -224,9 +229,8 @@ async fn private_channels_reach_one_client_and_cannot_be_joined() {
 
 #[test]
 fn subscriptions_per_client_are_limited_and_refusals_counted() {
-    let hub = hub(0);
     let metrics = runnel_engine::PipelineMetrics::new();
-    hub.set_metrics(ServerMetrics::register(&metrics, "ws"));
+    let hub = hub_counting(0, &metrics);
     let ann = hub.join(None);
     assert_eq!(hub.subscribe(&ann, "a"), Ok(true));
     assert_eq!(hub.subscribe(&ann, "b"), Ok(true), "the private channel does not count");
