@@ -114,10 +114,10 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         if self.skipping.is_none() && self.buf.len() <= self.max_line {
             return;
         }
-        let kept = OVERSIZED_PREFIX.min(self.max_line);
+        let kept = self.kept();
         let newline = self.find_newline(self.scanned);
         match (self.skipping, newline) {
-            (None, None) if self.buf.len() > self.max_line => {
+            (None, None) => {
                 self.skipping = Some(self.buf.len() as u64);
                 self.buf.truncate(kept);
                 self.scanned = kept;
@@ -152,7 +152,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Cuts up to `max` complete lines off the buffer, in one piece.
     fn take_lines(&mut self, max: usize) -> Lines {
         if self.skipping.is_some() {
-            return Lines { text: BytesMut::new(), ends: Vec::new(), first: self.line + 1, oversized: Vec::new() };
+            return Lines::none(self.line + 1);
         }
         let mut ends = Vec::new();
         let mut start = 0;
@@ -176,17 +176,22 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 
     fn take_rest(&mut self) -> Lines {
         if let Some(length) = self.skipping.take() {
-            let kept = OVERSIZED_PREFIX.min(self.max_line);
+            let kept = self.kept();
             self.oversized.push((self.line + 1, length + (self.buf.len() - kept) as u64));
             self.buf.truncate(kept);
         }
         self.scanned = 0;
         if self.buf.is_empty() {
-            return Lines { text: BytesMut::new(), ends: Vec::new(), first: self.line + 1, oversized: Vec::new() };
+            return Lines::none(self.line + 1);
         }
         self.line += 1;
         let text = self.buf.split();
         Lines { ends: vec![text.len()], text, first: self.line, oversized: self.take_oversized() }
+    }
+
+    /// How much of a line over the limit is kept.
+    fn kept(&self) -> usize {
+        OVERSIZED_PREFIX.min(self.max_line)
     }
 
     /// Where the next newline at or after `from` is in the buffer.
@@ -224,6 +229,11 @@ pub(crate) struct Lines {
 }
 
 impl Lines {
+    /// No lines; the next one would be number `first`.
+    fn none(first: u64) -> Self {
+        Self { text: BytesMut::new(), ends: Vec::new(), first, oversized: Vec::new() }
+    }
+
     pub(crate) fn is_empty(&self) -> bool {
         self.ends.is_empty()
     }

@@ -107,8 +107,7 @@ impl ProducerContext for SinkContext {
             Err((error, record)) => {
                 let error = format!("cannot deliver to topic `{}`: {error}", record.topic());
                 if let Some(payload) = record.payload() {
-                    message
-                        .set_value(serde_json::from_slice(payload).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned())));
+                    restore_value(&mut message, payload);
                 }
                 // If the sink's task is gone the message drops unresolved: abandoned, never lost.
                 let _ = self.failed.send((*message, error));
@@ -234,10 +233,7 @@ impl Writer {
                 }
                 Err((error, record)) => {
                     let mut message = *record.delivery_opaque;
-                    // Give the message its value back for the error record.
-                    if let Ok(value) = serde_json::from_slice(&self.payload) {
-                        message.set_value(value);
-                    }
+                    restore_value(&mut message, &self.payload);
                     return Err((message, format!("cannot produce to topic `{}`: {error}", self.topic)));
                 }
             }
@@ -298,4 +294,10 @@ impl Writer {
 
 fn to_headers(headers: &[(String, Bytes)]) -> OwnedHeaders {
     headers.iter().fold(OwnedHeaders::new_with_capacity(headers.len()), |all, (key, value)| all.insert(Header { key, value: Some(value.as_ref()) }))
+}
+
+/// Gives `message` back the value the sink freed once it was encoded, from the `payload` it was
+/// encoded to, for its error record (the payload as text, should it not parse).
+fn restore_value(message: &mut Message, payload: &[u8]) {
+    message.set_value(serde_json::from_slice(payload).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(payload).into_owned())));
 }

@@ -2,8 +2,6 @@
 //! batch through every block depth first, sends what each block emitted on its own ports, and
 //! calls the blocks' deadlines and closes. A lone function block is a line of one.
 
-use std::sync::Arc;
-
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use tokio::time::Instant;
@@ -154,9 +152,4 @@ impl Line {
         }
         Ok(())
     }
-}
-
-/// The name a chain runs under: its blocks' names joined by `+`.
-pub(crate) fn chain_name(names: &[Arc<str>]) -> Arc<str> {
-    Arc::from(names.iter().map(|n| n.as_ref()).collect::<Vec<_>>().join("+"))
 }

@@ -9,7 +9,7 @@ use petgraph::Direction;
 use petgraph::graph::NodeIndex;
 use petgraph::visit::EdgeRef;
 
-use super::line::{Line, Side, chain_name};
+use super::line::{Line, Side};
 use crate::block::{Block, FunctionBlock, RunContext};
 use crate::channel::WhenFull;
 use crate::component::BuiltBlock;
@@ -86,6 +86,11 @@ fn links(graph: &PipelineGraph, is_function: &[bool]) -> Vec<Option<usize>> {
         }
     }
     next
+}
+
+/// The name a chain runs under: its blocks' names joined by `+`.
+fn chain_name(names: &[Arc<str>]) -> Arc<str> {
+    Arc::from(names.iter().map(|n| n.as_ref()).collect::<Vec<_>>().join("+"))
 }
 
 /// One task for a line of function blocks: the first reads the input, each feeds the next
