@@ -11,22 +11,26 @@
 //! translated into a native form that runs directly on the JSON value (module `fast`), with the
 //! same results and error messages; everything else runs on jaq.
 
+mod budget;
 mod convert;
 pub use convert::MAX_DEPTH;
 mod error;
 mod fast;
+mod instrument;
+mod program_config;
 
 use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use jaq_core::load::{Arena, File, Loader};
+use jaq_core::load::{Arena, File, Lexer, Loader, Parser};
 use jaq_core::{Compiler, Ctx, ValT, Vars, data::JustLut};
 use jaq_json::Val;
 use serde::Deserialize;
 use serde_json::Value;
 
+pub use budget::{Exceeded, Limits};
 pub use error::{CompileProblem, JqError, Position, ProblemKind};
 
 /// What jaq calls the data a filter runs with: here only jaq's values and its lookup table
@@ -42,7 +46,12 @@ pub const MAX_OUTPUTS: usize = 10_000;
 
 /// A jq program, compiled once and cheap to clone.
 ///
-/// It deserialises from a string, so a configuration field can hold one:
+/// Each evaluation (one message) runs within [`Limits`]: a program that loops, grows without
+/// bound or recurses too deep fails its message with [`JqError::OverBudget`] instead of stalling
+/// or aborting the process.
+///
+/// It deserialises from a string, or from a table `{ source = "...", timeout_ms = 1000,
+/// max_memory_mb = 256 }` to change the limits, so a configuration field can hold one:
 ///
 /// ```
 /// # use runnel_blocks::JqProgram;
@@ -54,11 +63,12 @@ pub const MAX_OUTPUTS: usize = 10_000;
 /// assert_eq!(error.to_string(), "jq syntax error at column 9 of `.kind ==`: expected term, unexpected end of input");
 /// # Ok::<(), runnel_blocks::JqError>(())
 /// ```
-#[derive(Clone, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Clone)]
 pub struct JqProgram {
     source: Arc<str>,
+    /// The program instrumented with the budget's checkpoints (module `instrument`).
     filter: Arc<jaq_core::Filter<Data>>,
+    limits: Limits,
     /// The same program for the native fast path, when it is in the subset that has one.
     fast: Option<Arc<fast::FastProgram>>,
 }
@@ -73,8 +83,23 @@ impl JqProgram {
     pub fn new(source: impl Into<Arc<str>>) -> Result<Self, JqError> {
         let source = source.into();
         let filter = compile(&source).map_err(|problems| JqError::Compile { program: source.to_string(), problems })?;
+        let filter = compile_instrumented(&source).unwrap_or_else(|| {
+            tracing::warn!(program = %source, "jq program could not be instrumented for its time and memory budget; it runs without");
+            filter
+        });
         let fast = fast::FastProgram::translate(&source).map(Arc::new);
-        Ok(Self { source, filter: Arc::new(filter), fast })
+        Ok(Self { source, filter: Arc::new(filter), limits: Limits::default(), fast })
+    }
+
+    /// The same program with other limits for each evaluation.
+    #[must_use]
+    pub fn with_limits(self, limits: Limits) -> Self {
+        Self { limits, ..self }
+    }
+
+    /// The limits of each evaluation.
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 
     /// The same program, always run on jaq: for benchmarks and tests comparing both paths.
@@ -240,14 +265,18 @@ impl JqProgram {
 
     /// Feeds each output to `f` until it returns `Ok(false)` or an error. jaq's values and context
     /// are not `Send`, so they live only inside this call.
+    /// The evaluation runs within the program's [`Limits`].
     fn each_output(&self, input: &Value, mut f: impl FnMut(Result<Val, JqError>) -> Result<bool, JqError>) -> Result<(), JqError> {
-        let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
-        for output in self.filter.id.run((ctx, convert::to_val(input))) {
-            if !f(output.map_err(JqError::from_exception))? {
-                break;
+        budget::within(self.limits, || {
+            let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
+            for output in self.filter.id.run((ctx, convert::to_val(input))) {
+                if !f(output.map_err(JqError::from_exception))? {
+                    break;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
+        .unwrap_or_else(|exceeded| Err(JqError::OverBudget(exceeded)))
     }
 }
 
@@ -267,6 +296,12 @@ impl PartialEq for JqProgram {
     /// Programs are equal when their texts are.
     fn eq(&self, other: &Self) -> bool {
         self.source == other.source
+    }
+}
+
+impl<'de> Deserialize<'de> for JqProgram {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(program_config::ProgramVisitor)
     }
 }
 
@@ -297,10 +332,25 @@ fn compile(source: &str) -> Result<jaq_core::Filter<Data>, Vec<CompileProblem>> 
     Compiler::default().with_funs(funs).compile(modules).map_err(|errors| error::compile_problems(source, errors))
 }
 
+/// `source`, which [`compile`] accepted, instrumented with the budget's checkpoints: parsed here,
+/// its body made a definition of the prelude, which the loaded program calls (see module
+/// `instrument`). `None` if that fails, which it should not for a program [`compile`] accepted.
+fn compile_instrumented(source: &str) -> Option<jaq_core::Filter<Data>> {
+    let tokens = Lexer::new(source).lex().ok()?;
+    let main = Parser::new(&tokens).parse(Parser::term).ok()?;
+    let prelude = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
+    let defs = instrument::instrument(prelude, main);
+    let funs = jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>()).chain([budget::tick()]);
+    let arena = Arena::default();
+    let modules = Loader::new(defs).load(&arena, File { code: instrument::MAIN, path: () }).ok()?;
+    Compiler::default().with_funs(funs).compile(modules).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::Duration;
 
     #[test]
     fn an_output_nested_too_deep_fails_the_message_instead_of_the_process() {
@@ -316,6 +366,98 @@ mod tests {
         }
         let shallow = JqProgram::new("reduce range(255) as $i (.; [.])").expect("compiles");
         assert_eq!(shallow.run(&json!(1)).expect("within the limit").len(), 1);
+    }
+
+    fn over_budget(source: &str, limits: Limits) -> Exceeded {
+        let program = JqProgram::new(source).expect("compiles").with_limits(limits);
+        match program.run(&json!({"a": 1})) {
+            Err(JqError::OverBudget(exceeded)) => exceeded,
+            other => panic!("`{source}` should overrun its budget, got {other:?}"),
+        }
+    }
+
+    const SHORT: Limits = Limits { time: Duration::from_millis(50), memory: 64 * 1024 * 1024 };
+
+    #[test]
+    fn a_program_that_never_ends_fails_its_message_at_the_time_budget() {
+        for source in [
+            "until(false; .)",
+            "def f: f; f",
+            "def f: def g: f; g; f",
+            "reduce range(1e15) as $i (0; . + $i)",
+            "last(range(1e15))",
+            "[limit(5; repeat(1) | select(false))]",
+            "try until(false; .) catch \"caught\"",
+            "label $out | repeat(.) | if false then break $out else empty end",
+            "{a: (def loop: loop; loop)}",
+            "\"\\(until(false; .))\"",
+        ] {
+            let started = std::time::Instant::now();
+            assert_eq!(over_budget(source, SHORT), Exceeded::Time(SHORT.time), "{source}");
+            assert!(started.elapsed() < Duration::from_secs(5), "`{source}` took {:?}", started.elapsed());
+        }
+    }
+
+    #[test]
+    fn a_program_that_grows_without_bound_fails_its_message_at_the_memory_budget() {
+        let roomy = Limits { time: Duration::from_secs(60), memory: 16 * 1024 * 1024 };
+        for source in ["[range(1e9)]", "[repeat(\"abcdefgh\")]", "reduce range(1e9) as $i ([]; . + [$i])", "[range(1e9) | tostring]"] {
+            assert_eq!(over_budget(source, roomy), Exceeded::Memory(roomy.memory), "{source}");
+        }
+        let error = JqError::OverBudget(Exceeded::Memory(roomy.memory));
+        assert_eq!(error.to_string(), "jq program allocated more than its memory budget of 16 MiB");
+    }
+
+    #[test]
+    fn deep_recursion_fails_its_message_instead_of_overflowing_the_stack() {
+        let roomy = Limits { time: Duration::from_secs(60), ..Limits::default() };
+        for source in ["def f: [f]; f", "def f: 1 + f; f", "def f: {a: f}; f", "def f: [f, 1]; f"] {
+            assert_eq!(over_budget(source, roomy), Exceeded::Stack, "{source}");
+        }
+    }
+
+    #[test]
+    fn after_a_budget_failure_the_next_message_runs_normally() {
+        assert_eq!(over_budget("until(false; .)", SHORT), Exceeded::Time(SHORT.time));
+        let program = JqProgram::new("[.[] | . * 2] | add").unwrap().with_limits(SHORT);
+        assert_eq!(program.run(&json!([1, 2, 3])).unwrap(), [json!(12)]);
+    }
+
+    #[test]
+    fn checkpoints_keep_paths_and_updates_working() {
+        let run = |source: &str, input: Value| JqProgram::new(source).unwrap().without_fast_path().run(&input).unwrap();
+        assert_eq!(run("def f: .a; path(f)", json!({"a": 1})), [json!(["a"])]);
+        assert_eq!(run("def f: .a; f |= . + 1", json!({"a": 1})), [json!({"a": 2})]);
+        assert_eq!(run("[paths]", json!({"a": [1]})), [json!([["a"], ["a", 0]])]);
+        assert_eq!(run("del(.. | select(. == 2))", json!([1, 2, [2, 3]])), [json!([1, [3]])]);
+        assert_eq!(run("to_entries | map(.value += 1) | from_entries", json!({"x": 1})), [json!({"x": 2})]);
+        assert_eq!(run("reduce .[] as [$k, $v] ({}; .[$k] = $v)", json!([["a", 1]])), [json!({"a": 1})]);
+        assert_eq!(run("[foreach .[] as $x (0; . + $x; [$x, .])]", json!([1, 2])), [json!([[1, 1], [2, 3]])]);
+        assert_eq!(run("[limit(3; repeat(1))]", json!(null)), [json!([1, 1, 1])]);
+        assert_eq!(run("walk(if type == \"number\" then . + 1 else . end)", json!([1, {"a": 2}])), [json!([2, {"a": 3}])]);
+    }
+
+    #[test]
+    fn limits_are_set_in_the_configuration() {
+        #[derive(Debug, Deserialize)]
+        struct Config {
+            program: JqProgram,
+        }
+        let table: Config = toml::from_str("program = { source = '.a', timeout_ms = 50, max_memory_mb = 8 }").unwrap();
+        assert_eq!(table.program.source(), ".a");
+        assert_eq!(table.program.limits(), Limits { time: Duration::from_millis(50), memory: 8 * 1024 * 1024 });
+        let plain: Config = toml::from_str("program = '.a'").unwrap();
+        assert_eq!(plain.program.limits(), Limits::default());
+        for (text, expected) in [
+            ("program = { source = '.a |' }", "jq syntax error at column 5"),
+            ("program = { source = '.a', timeout_ms = 0 }", "`timeout_ms` must be at least 1"),
+            ("program = { source = '.a', timeout = 5 }", "unknown field `timeout`"),
+            ("program = { timeout_ms = 5 }", "missing field `source`"),
+            ("program = 5", "a jq program, or a table"),
+        ] {
+            let error = toml::from_str::<Config>(text).unwrap_err().to_string();
+            assert!(error.contains(expected), "{text}: {error}");
+        }
     }
 
     fn problems(source: &str) -> Vec<CompileProblem> {

@@ -31,6 +31,11 @@ pub mod window;
 #[cfg(test)]
 mod test_support;
 
+/// jemalloc, as in the `runnel` binary: the jq memory budget reads its counters.
+#[cfg(test)]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 pub use batch::BatchConfig;
 pub use dedupe::DedupeConfig;
 pub use filter::FilterConfig;

@@ -40,6 +40,10 @@ pub enum JqError {
         /// The limit, [`super::convert::MAX_DEPTH`].
         limit: usize,
     },
+    /// The program overran its [`super::Limits`]: it ran too long, held too much memory or
+    /// recursed too deep.
+    #[error("jq program {0}")]
+    OverBudget(super::Exceeded),
     /// The program produced more outputs than allowed for one input.
     #[error("jq program produced more than {limit} outputs")]
     TooManyOutputs {
