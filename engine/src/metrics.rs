@@ -214,7 +214,7 @@ impl PipelineMetrics {
     }
 
     /// The handles of the HTTP listener `listener` (see [`crate::HttpListener`]).
-    pub fn listener(&self, listener: &str) -> ListenerMetrics {
+    pub(crate) fn listener(&self, listener: &str) -> ListenerMetrics {
         ListenerMetrics {
             pending: self.listener_pending.with_label_values(&[listener]),
             refused_max_pending: self.listener_refused.with_label_values(&[listener, "max_pending"]),
@@ -322,7 +322,7 @@ pub struct PortMetrics {
 
 /// Metric handles of one HTTP listener.
 #[derive(Clone, Debug)]
-pub struct ListenerMetrics {
+pub(crate) struct ListenerMetrics {
     /// Connections that are not WebSockets.
     pub(crate) pending: IntGauge,
     /// Connections refused at the pending cap.

@@ -128,7 +128,7 @@ impl HttpListener {
                     metrics.refused_max_pending.inc();
                     if let Some(held_back) = refusals.check(1) {
                         let max_pending = limits.max_pending;
-                        tracing::warn!(listener = %name, %remote, max_pending, held_back, "connection refused: too many connections are not WebSockets");
+                        tracing::warn!(listener = %name, %remote, max_pending, held_back, "connection refused: max_pending connections are open that are not WebSockets (yet)");
                     }
                     refuse(stream);
                 }
