@@ -9,7 +9,7 @@
 //!   a [`BlockConfig`], named in pipeline files once registered as a [`Component`];
 //! - programs that feed or read a pipeline: the `memory` source and sink's handles
 //!   ([`take_input`], [`take_output`]);
-//! - monitoring: [`PipelineMetrics`] and [`serve_metrics`];
+//! - monitoring: [`PipelineMetrics`] and [`serve_metrics`] (within [`ListenerLimits`]);
 //! - [`connectors`] and [`blocks`]: the configurations of the built-in types, for
 //!   [`PipelineBuilder`].
 //!
@@ -41,8 +41,8 @@
 pub use runnel_connectors::{MemoryInput, MemoryOutput, take_input, take_output};
 pub use runnel_engine::{
     AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, CancellationToken, Component, Diagnostic, Emitter,
-    FunctionBlock, Message, Metadata, OnError, Phase, PhaseHandle, Pipeline, PipelineBuilder, PipelineMetrics, PipelineSettings, Registry, Role,
-    RunContext, RunError, RunningPipeline, StartError, ValidationError, async_trait, metric_names, serve_metrics,
+    FunctionBlock, ListenerLimits, Message, Metadata, OnError, Phase, PhaseHandle, Pipeline, PipelineBuilder, PipelineMetrics, PipelineSettings,
+    Registry, Role, RunContext, RunError, RunningPipeline, StartError, ValidationError, async_trait, metric_names, serve_metrics,
 };
 
 /// The configurations of the built-in sources and sinks, for [`PipelineBuilder`].

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use runnel::{CancellationToken, PhaseHandle, PipelineMetrics, RunError, serve_metrics};
+use runnel::{CancellationToken, ListenerLimits, PhaseHandle, PipelineMetrics, RunError, serve_metrics};
 
 use crate::EXIT_CONFIG;
 use crate::progress::Progress;
@@ -92,12 +92,8 @@ async fn run_pipeline(pipeline: runnel::Pipeline, args: RunArgs) -> ExitCode {
         let address = listener.local_addr().map_or(args.metrics_addr, |a| a);
         tracing::info!(%address, "serving /metrics, /health and /ready");
         let stop = stop_server.clone();
-        let (registry, phase) = (metrics.registry().clone(), phase.clone());
-        tokio::spawn(async move {
-            if let Err(error) = serve_metrics(listener, registry, phase, stop.cancelled_owned()).await {
-                tracing::error!(%error, "metrics server failed");
-            }
-        });
+        let (metrics, phase) = (metrics.clone(), phase.clone());
+        tokio::spawn(async move { serve_metrics(listener, &metrics, phase, ListenerLimits::MONITORING, stop.cancelled_owned()).await });
     }
     let sources: Vec<String> = names(&pipeline, runnel::Role::Source);
     let sinks: Vec<String> = names(&pipeline, runnel::Role::Sink);

@@ -1,18 +1,9 @@
 //! `/metrics`, `/health` and `/ready` on a live pipeline, checked by Prometheus's own tools:
 //! `promtool check metrics` on the exposition, and a Prometheus server scraping it.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-use crate::support::{free_addr, http_get, peers_required, root, runnel_bin, wait_for};
-
-struct Killed(Child);
-
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use crate::support::{Killed, free_addr, http_get, peers_required, root, runnel_bin, wait_for};
 
 fn have(tool: &str) -> bool {
     let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().is_ok_and(|o| o.status.success());

@@ -133,6 +133,16 @@ pub fn wait_for<T>(what: &str, seconds: u64, mut check: impl FnMut() -> Option<T
     }
 }
 
+/// A child process killed (and reaped) when dropped, so a failing test leaves none behind.
+pub struct Killed(pub std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Whether the test suite must have every peer (in CI, a missing peer is a failure).
 pub fn peers_required() -> bool {
     std::env::var_os("CI").is_some()

@@ -10,6 +10,7 @@ mod config;
 mod connectors;
 mod kafka;
 mod library;
+mod listener;
 mod metrics;
 mod pipelines;
 mod runtime;

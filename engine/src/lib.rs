@@ -20,6 +20,9 @@
 //! - `channel` and `output`: bounded edges, merged [`Input`], fan-out [`Output`], error ports.
 //! - `metrics` and `serve`: [`PipelineMetrics`] ([`metric_names`]; components register their
 //!   own families) and the `/metrics`, `/health`, `/ready` server.
+//! - `listen`: [`HttpListener`], the accept loop of every HTTP listener, with [`ListenerLimits`]
+//!   on connections that are not WebSockets (header-read and idle timeouts, a cap) and accept
+//!   errors counted and logged.
 //! - `render`: DOT and Mermaid text of a pipeline's graph ([`Pipeline::to_dot`]).
 //!
 //! The engine knows no concrete block: those live in `runnel-blocks` and `runnel-connectors`.
@@ -34,6 +37,7 @@ mod error;
 mod exec;
 mod graph;
 mod health;
+mod listen;
 mod log_limit;
 mod message;
 mod metrics;
@@ -53,6 +57,7 @@ pub use config::{Diagnostic, Location, PipelineSettings, Severity, ValidationErr
 pub use emitter::Emitter;
 pub use error::{BlockError, BuildError};
 pub use health::{Phase, PhaseHandle, Readiness};
+pub use listen::{HttpListener, ListenerLimits};
 pub use log_limit::LogLimiter;
 pub use message::{Batch, Message, Metadata, Origin, SharedValue, Stream};
 pub use metrics::{AckMetrics, NodeMetrics, PipelineMetrics, PortMetrics, names as metric_names};

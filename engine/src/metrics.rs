@@ -40,6 +40,13 @@ pub mod names {
     pub const ACK_LATENCY: &str = "runnel_ack_latency_seconds";
     /// Final acknowledgements a source received, by status.
     pub const ACKS: &str = "runnel_source_acknowledgements_total";
+    /// Connections an HTTP listener holds that are not (yet) WebSockets: reading a request,
+    /// answering one, or kept alive between two.
+    pub const LISTENER_PENDING: &str = "runnel_listener_pending_connections";
+    /// Connections an HTTP listener closed as soon as it accepted them, by reason (`max_pending`).
+    pub const LISTENER_REFUSED: &str = "runnel_listener_connections_refused_total";
+    /// Failed `accept()` calls of an HTTP listener, such as `EMFILE` at the open-file limit.
+    pub const LISTENER_ACCEPT_ERRORS: &str = "runnel_listener_accept_errors_total";
 }
 
 use names::*;
@@ -63,6 +70,9 @@ pub struct PipelineMetrics {
     edge_capacity: IntGaugeVec,
     ack_latency: HistogramVec,
     acks: IntCounterVec,
+    listener_pending: IntGaugeVec,
+    listener_refused: IntCounterVec,
+    listener_accept_errors: IntCounterVec,
     /// Families that components registered for themselves, by name.
     own: Arc<Mutex<HashMap<&'static str, Family>>>,
 }
@@ -119,6 +129,9 @@ impl PipelineMetrics {
                 &["node"],
             ),
             acks: counter(&r, ACKS, "Final acknowledgements a source received.", &["node", "status"]),
+            listener_pending: gauge(&r, LISTENER_PENDING, "Connections a listener holds that are not WebSockets.", &["listener"]),
+            listener_refused: counter(&r, LISTENER_REFUSED, "Connections a listener closed as soon as it accepted them.", &["listener", "reason"]),
+            listener_accept_errors: counter(&r, LISTENER_ACCEPT_ERRORS, "Failed accept calls of a listener.", &["listener"]),
             own: Arc::default(),
             registry: r,
         }
@@ -198,6 +211,15 @@ impl PipelineMetrics {
         let cap = i64::try_from(capacity).unwrap_or(i64::MAX);
         self.edge_capacity.with_label_values(&[from, port, to]).set(cap);
         self.edge_queue.with_label_values(&[from, port, to])
+    }
+
+    /// The handles of the HTTP listener `listener` (see [`crate::HttpListener`]).
+    pub(crate) fn listener(&self, listener: &str) -> ListenerMetrics {
+        ListenerMetrics {
+            pending: self.listener_pending.with_label_values(&[listener]),
+            refused_max_pending: self.listener_refused.with_label_values(&[listener, "max_pending"]),
+            accept_errors: self.listener_accept_errors.with_label_values(&[listener]),
+        }
     }
 
     /// Total messages sent by `node` over all ports.
@@ -296,6 +318,17 @@ pub struct PortMetrics {
     pub sent_messages: IntCounter,
     /// Bytes sent.
     pub sent_bytes: IntCounter,
+}
+
+/// Metric handles of one HTTP listener.
+#[derive(Clone, Debug)]
+pub(crate) struct ListenerMetrics {
+    /// Connections that are not WebSockets.
+    pub(crate) pending: IntGauge,
+    /// Connections refused at the pending cap.
+    pub(crate) refused_max_pending: IntCounter,
+    /// Failed accepts.
+    pub(crate) accept_errors: IntCounter,
 }
 
 /// Acknowledgement metrics of one source.

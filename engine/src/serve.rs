@@ -1,4 +1,5 @@
-//! The monitoring endpoint: `/metrics` (Prometheus text format), `/health` and `/ready`.
+//! The monitoring endpoint: `/metrics` (Prometheus text format), `/health` and `/ready`, on an
+//! [`HttpListener`] with [`ListenerLimits::MONITORING`] in `runnel run`.
 
 use std::future::Future;
 
@@ -11,6 +12,8 @@ use prometheus::{Encoder, Registry, TextEncoder};
 use tokio::net::TcpListener;
 
 use crate::health::{Phase, PhaseHandle};
+use crate::listen::{HttpListener, ListenerLimits};
+use crate::metrics::PipelineMetrics;
 
 #[derive(Clone)]
 struct Monitor {
@@ -18,30 +21,31 @@ struct Monitor {
     phase: PhaseHandle,
 }
 
-/// Serves `/metrics`, `/health` and `/ready` on `listener` until `shutdown` completes.
+/// Serves `/metrics`, `/health` and `/ready` on `listener` within `limits` until `shutdown`
+/// completes, as the listener `metrics` (the `listener` label of its own metrics).
 ///
-/// - `/metrics`: every metric of `registry`, as `text/plain; version=0.0.4`.
+/// - `/metrics`: every metric of `metrics`, as `text/plain; version=0.0.4`.
 /// - `/health`: 200 `{"ok":true}` while the process can serve, 503 once the pipeline stopped.
 /// - `/ready`: 200 while every node runs and none says it cannot work (a source that cannot
 ///   reach its broker); 503 while starting or draining, or naming the nodes that cannot work.
 ///
-/// # Errors
-/// The server's I/O error.
+/// It returns once `shutdown` has completed and the connections have finished.
 pub async fn serve_metrics(
     listener: TcpListener,
-    registry: Registry,
+    metrics: &PipelineMetrics,
     phase: PhaseHandle,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+    limits: ListenerLimits,
+    shutdown: impl Future<Output = ()>,
+) {
     let app = Router::new()
-        .route("/metrics", get(metrics))
+        .route("/metrics", get(exposition))
         .route("/health", get(health))
         .route("/ready", get(ready))
-        .with_state(Monitor { registry, phase });
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+        .with_state(Monitor { registry: metrics.registry().clone(), phase });
+    HttpListener::new(listener, "metrics", limits, metrics).serve(app, shutdown).await;
 }
 
-async fn metrics(State(monitor): State<Monitor>) -> impl IntoResponse {
+async fn exposition(State(monitor): State<Monitor>) -> impl IntoResponse {
     let mut body = Vec::new();
     match TextEncoder::new().encode(&monitor.registry.gather(), &mut body) {
         Ok(()) => (StatusCode::OK, [(header::CONTENT_TYPE, prometheus::TEXT_FORMAT)], body).into_response(),

@@ -2,7 +2,9 @@
 //! through a server of the same pipeline).
 
 use std::path::PathBuf;
+use std::time::Duration;
 
+use runnel_engine::ListenerLimits;
 use serde::Deserialize;
 
 use super::auth::AuthConfig;
@@ -27,6 +29,23 @@ pub struct WebSocketServerConfig {
     /// Clients connected at once, at most; more are refused with HTTP 503.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Connections that are not WebSockets yet, at most: reading their request, being answered
+    /// (a static file), or kept alive between two requests. One more is answered HTTP 503 and
+    /// closed at once, counted in `runnel_listener_connections_refused_total`, so clients that
+    /// never finish a request cannot hold the process's file descriptors. Established
+    /// WebSockets count against `max_connections` instead.
+    #[serde(default = "default_max_pending_connections")]
+    pub max_pending_connections: usize,
+    /// Time a client has to send a complete request head, in milliseconds, counted from the
+    /// connection and, on a kept-alive connection, from the previous response: a client that
+    /// sends half a request is closed after it, and so is a kept-alive connection left idle.
+    #[serde(default = "default_header_read_timeout_ms")]
+    pub header_read_timeout_ms: u64,
+    /// Time a connection that is not a WebSocket may move no byte either way, in milliseconds
+    /// (a client that stops reading a static file, say), before it is closed. WebSockets are
+    /// watched by `ping_interval_ms` and `pong_timeout_ms` instead.
+    #[serde(default = "default_idle_timeout_ms")]
+    pub idle_timeout_ms: u64,
     /// Channels one client may be subscribed to at once, besides its private channel; a
     /// subscription past it is answered with an error frame (and counted in
     /// `runnel_websocket_server_subscriptions_refused_total`).
@@ -118,6 +137,15 @@ fn default_path() -> String {
 fn default_max_connections() -> usize {
     10_000
 }
+fn default_max_pending_connections() -> usize {
+    512
+}
+fn default_header_read_timeout_ms() -> u64 {
+    10_000
+}
+fn default_idle_timeout_ms() -> u64 {
+    60_000
+}
 fn default_max_subscriptions() -> usize {
     1_000
 }
@@ -138,6 +166,15 @@ fn yes() -> bool {
 }
 
 impl WebSocketServerConfig {
+    /// The limits of its listener on connections that are not WebSockets.
+    pub(crate) fn listener_limits(&self) -> ListenerLimits {
+        ListenerLimits {
+            header_read_timeout: Duration::from_millis(self.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(self.idle_timeout_ms),
+            max_pending: self.max_pending_connections,
+        }
+    }
+
     /// Every problem `validate` reports.
     pub(crate) fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -149,6 +186,7 @@ impl WebSocketServerConfig {
         }
         let limits = [
             ("max_connections", self.max_connections),
+            ("max_pending_connections", self.max_pending_connections),
             ("max_subscriptions", self.max_subscriptions),
             ("max_frame_bytes", self.max_frame_bytes),
             ("queue", self.queue),
@@ -174,6 +212,9 @@ impl WebSocketServerConfig {
         }
         if self.ping_interval_ms == 0 || self.pong_timeout_ms == 0 {
             problems.push("`ping_interval_ms` and `pong_timeout_ms` must be at least 1".to_owned());
+        }
+        if self.header_read_timeout_ms == 0 || self.idle_timeout_ms == 0 {
+            problems.push("`header_read_timeout_ms` and `idle_timeout_ms` must be at least 1".to_owned());
         }
         if let Some(auth) = &self.auth {
             problems.extend(auth.problems());

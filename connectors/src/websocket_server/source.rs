@@ -8,11 +8,10 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::Utf8Bytes;
-use axum::serve::ListenerExt;
 use bytes::Bytes;
 use runnel_engine::{
-    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Metadata, Origin, Resource, Resources,
-    Role, RunContext, Stream, async_trait,
+    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, HttpListener, Message, Metadata, Origin, Resource,
+    Resources, Role, RunContext, Stream, async_trait,
 };
 use serde_json::{Map, Value};
 use tokio::net::TcpListener;
@@ -89,7 +88,7 @@ impl BlockConfig for WebSocketServerConfig {
             max_frame_bytes: self.max_frame_bytes,
         };
         Ok(BuiltBlock::task(WebSocketServer {
-            listener,
+            listener: HttpListener::new(listener, &cx.name, self.listener_limits(), &cx.metrics),
             path: self.path.clone(),
             lease: hub.lease(),
             http: Arc::new(http),
@@ -136,7 +135,7 @@ pub(super) async fn seed_history(hub: &Hub, file: &Path, channel: &Template) -> 
 /// The running `websocket_server` source.
 #[derive(Debug)]
 pub struct WebSocketServer {
-    listener: TcpListener,
+    listener: HttpListener,
     path: String,
     lease: Lease,
     http: Arc<Http>,
@@ -148,14 +147,10 @@ pub struct WebSocketServer {
 impl Block for WebSocketServer {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
         let Self { listener, path, lease, http, mut inbound, sender_field } = *self;
-        // Small frames must not wait for Nagle's algorithm: realtime is the point.
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        let app = router(http, &path).into_make_service_with_connect_info::<SocketAddr>();
         let stop = cx.shutdown.clone();
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
-        let server = std::future::IntoFuture::into_future(server);
+        // It returns only after `stop`, but the loop stops at the shutdown first: dropping the
+        // server closes the connections that are not WebSockets yet.
+        let server = listener.serve(router(http, &path), async move { stop.cancelled().await });
         tokio::pin!(server);
         let mut emitter = Emitter {
             node: cx.name.clone(),
@@ -171,10 +166,7 @@ impl Block for WebSocketServer {
             tokio::select! {
                 biased;
                 () = cx.shutdown.cancelled() => break,
-                served = &mut server => {
-                    served?;
-                    break;
-                }
+                () = &mut server => break,
                 count = inbound.recv_many(&mut received, max) => {
                     if count == 0 {
                         break;

@@ -305,17 +305,37 @@ fn the_configuration_is_checked() {
         path = "ws"
         queue = 4
         max_subscriptions = 0
+        max_pending_connections = 0
+        header_read_timeout_ms = 0
         private_channel = "{client_id}"
         history = { size = 8, file = "log.ndjson" }
         auth = { hmac_secret = "short" }"#,
     )
     .expect("deserialises");
     let problems = config.validate();
-    for expected in
-        ["`address`", "`path`", "cannot exceed `queue`", "needs `history.channel`", "`private_channel`", "16 bytes", "`max_subscriptions`"]
-    {
+    for expected in [
+        "`address`",
+        "`path`",
+        "cannot exceed `queue`",
+        "needs `history.channel`",
+        "`private_channel`",
+        "16 bytes",
+        "`max_subscriptions`",
+        "`max_pending_connections`",
+        "`header_read_timeout_ms`",
+    ] {
         assert!(problems.iter().any(|p| p.contains(expected)), "{expected} not in {problems:?}");
     }
+}
+
+#[test]
+fn the_listener_limits_default_to_bounded_values() {
+    let config: WebSocketServerConfig = toml::from_str(r#"address = "127.0.0.1:0""#).expect("deserialises");
+    let limits = config.listener_limits();
+    assert_eq!(limits.header_read_timeout, std::time::Duration::from_secs(10));
+    assert_eq!(limits.idle_timeout, std::time::Duration::from_secs(60));
+    assert_eq!(limits.max_pending, 512);
+    assert!(config.validate().is_empty());
 }
 
 #[tokio::test]
