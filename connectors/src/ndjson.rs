@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use runnel_engine::{AckTracker, Acks, Batch, BlockError, Message, Metadata, Origin, RunContext, Stream, Tokens};
+use runnel_engine::{AckTracker, Acks, Batch, BlockError, Message, Metadata, Origin, Output, RunContext, Stream, Tokens};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::codec::Undecodable;
@@ -184,10 +184,6 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// After end of input, lets a following reader look for appended data again.
     pub(crate) fn resume(&mut self) {
         self.eof = false;
-    }
-
-    pub(crate) fn is_eof(&self) -> bool {
-        self.eof
     }
 
     /// Cuts up to `max` complete lines off the buffer, in one piece.
@@ -429,15 +425,9 @@ impl Parser {
     }
 }
 
-/// Reads NDJSON from `lines` until end of input (or, with `follow`, until shutdown), sending
-/// batches downstream in input order (parsed by a [`Parser`]). Stops early when the pipeline
-/// shuts down.
-pub(crate) async fn read_into<R: AsyncRead + Unpin>(
-    mut lines: LineReader<R>,
-    decoder: LineDecoder,
-    cx: &mut RunContext,
-    follow: Option<std::time::Duration>,
-) -> Result<(), BlockError> {
+/// Reads NDJSON from `lines` until end of input, sending batches downstream in input order
+/// (parsed by a [`Parser`]). Stops early when the pipeline shuts down.
+pub(crate) async fn read_into<R: AsyncRead + Unpin>(mut lines: LineReader<R>, decoder: LineDecoder, cx: &mut RunContext) -> Result<(), BlockError> {
     let max = cx.batch_size.get();
     let decoder = Arc::new(decoder);
     let mut parser = Parser::new();
@@ -445,26 +435,18 @@ pub(crate) async fn read_into<R: AsyncRead + Unpin>(
         tokio::select! {
             biased;
             () = cx.shutdown.cancelled() => return Ok(()),
-            Some(parsed) = parser.next(), if !parser.is_empty() => send(cx, parsed?).await?,
+            Some(parsed) = parser.next(), if !parser.is_empty() => send(&mut cx.output, parsed?).await?,
             read = lines.next_lines(max), if parser.has_room() => {
                 let read = read.map_err(|e| BlockError::other(format!("cannot read {}: {e}", decoder.stream)))?;
                 if read.is_empty() {
                     while let Some(parsed) = parser.next().await {
-                        send(cx, parsed?).await?;
+                        send(&mut cx.output, parsed?).await?;
                     }
-                    let Some(poll) = follow else { return Ok(()) };
-                    tokio::select! {
-                        () = cx.shutdown.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(poll) => lines.resume(),
-                    }
-                    continue;
+                    return Ok(());
                 }
                 let decoder = Arc::clone(&decoder);
                 if let Some(parsed) = parser.start(move || decoder.decode(read)) {
-                    send(cx, parsed).await?;
-                }
-                if lines.is_eof() && follow.is_some() {
-                    lines.resume();
+                    send(&mut cx.output, parsed).await?;
                 }
             }
         }
@@ -475,9 +457,9 @@ pub(crate) async fn read_into<R: AsyncRead + Unpin>(
 pub(crate) type Decoded = (Batch, Vec<(Message, String)>);
 
 /// Sends a parsed batch downstream, and its malformed lines to the errors port.
-pub(crate) async fn send(cx: &mut RunContext, (batch, failures): Decoded) -> Result<(), BlockError> {
-    cx.output.send(batch).await?;
-    cx.output.fail(failures).await
+pub(crate) async fn send(output: &mut Output, (batch, failures): Decoded) -> Result<(), BlockError> {
+    output.send(batch).await?;
+    output.fail(failures).await
 }
 
 /// Appends `batch` to `out` as NDJSON. Each message is freed as soon as it is written, while it
