@@ -194,7 +194,7 @@ async fn a_glob_reads_every_file_it_matches_and_new_ones() {
     let from = |m: &runnel::Message| PathBuf::from(m.meta().origin.stream().expect("a file")).file_name().map(|f| f.to_string_lossy().into_owned());
     let values: Vec<Value> = messages.iter().map(|m| m.value().clone()).collect();
     assert_eq!((numbers(&values, "a").len(), numbers(&values, "b").len()), (100, 100));
-    let last_b = messages.iter().filter(|m| from(m).as_deref() == Some("b.ndjson")).last().expect("b's lines");
+    let last_b = messages.iter().rfind(|m| from(m).as_deref() == Some("b.ndjson")).expect("b's lines");
     assert_eq!(last_b.meta().origin.offset, Some(100), "each file's lines are numbered on their own");
     std::fs::write(logs.join("c.ndjson"), lines(0..10, "c")).expect("writes");
     assert_eq!(numbers(&next_values(&mut output, 10).await, "c"), (0..10).collect::<Vec<_>>());
@@ -237,9 +237,8 @@ async fn a_corrupt_checkpoint_file_is_set_aside_and_reading_starts_per_read_from
     std::fs::write(&input, lines(0..10, "n")).expect("writes");
     let state = dir.path().join("checkpoints.json");
     std::fs::write(&state, "{\"version\": 1, \"files\": [{").expect("writes");
-    let toml = format!(
-        "[sources.in]\ntype = \"file\"\npath = {input:?}\ncheckpoint_path = {state:?}\n[sinks.out]\ntype = \"memory\"\ninputs = [\"in\"]\n"
-    );
+    let toml =
+        format!("[sources.in]\ntype = \"file\"\npath = {input:?}\ncheckpoint_path = {state:?}\n[sinks.out]\ntype = \"memory\"\ninputs = [\"in\"]\n");
     let values = crate::support::run_to_end(&toml).await;
     assert_eq!(numbers(&values, "n"), (0..10).collect::<Vec<_>>());
     assert_eq!(std::fs::read_to_string(dir.path().join("checkpoints.json.corrupt")).expect("kept"), "{\"version\": 1, \"files\": [{");

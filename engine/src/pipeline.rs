@@ -72,7 +72,9 @@ impl Pipeline {
         let graph = graph::check(nodes, &settings, &mut diagnostics);
         sort(&mut diagnostics);
         match graph {
-            Some(graph) if !parse_failed => Ok(Self { graph, settings, warnings: diagnostics, base_dir, state_dir: None, resources: Resources::default() }),
+            Some(graph) if !parse_failed => {
+                Ok(Self { graph, settings, warnings: diagnostics, base_dir, state_dir: None, resources: Resources::default() })
+            }
             _ => Err(ValidationError { diagnostics }),
         }
     }

@@ -89,7 +89,8 @@ impl Component for FileSourceConfig {
     const TYPE: &'static str = "file";
     const ROLE: Role = Role::Source;
     const DESCRIPTION: &'static str = "Reads NDJSON lines from files (a path or a glob), following rotation, with checkpoints that resume after a restart; a malformed line is an error naming file and line.";
-    const EXAMPLE: &'static str = "path = \"logs/*.ndjson\"\nexclude = [\"logs/*.old.ndjson\"]\nfollow = true\nread_from = \"beginning\"\ncheckpoint_interval_ms = 1000";
+    const EXAMPLE: &'static str =
+        "path = \"logs/*.ndjson\"\nexclude = [\"logs/*.old.ndjson\"]\nfollow = true\nread_from = \"beginning\"\ncheckpoint_interval_ms = 1000";
 }
 
 #[async_trait]
@@ -131,10 +132,11 @@ impl BlockConfig for FileSourceConfig {
         .await
         .map_err(|e| BuildError::Other(Box::new(e)))??;
         let found = check(&patterns, report, follow, &cx.name)?;
-        let (known, opened) = tokio::task::spawn_blocking(move || place_all(found, known, read_from))
-            .await
-            .map_err(|e| BuildError::Other(Box::new(e)))?
-            .map_err(|(path, e)| BuildError::Invalid(format!("cannot read {}: {e}", path.display())))?;
+        let Placement { known, opened, unreadable } =
+            tokio::task::spawn_blocking(move || place_all(found, known, read_from)).await.map_err(|e| BuildError::Other(Box::new(e)))?;
+        if let Some(unreadable) = unreadable.into_iter().next() {
+            return Err(BuildError::Invalid(unreadable.to_string()));
+        }
         let settings = Settings {
             follow,
             poll: Duration::from_millis(self.poll_interval_ms),
@@ -162,13 +164,15 @@ impl FileSourceConfig {
 
 /// The checkpoints by file identity. A corrupt file is set aside and reading starts per
 /// `read_from`; one that cannot be read, or a folder that cannot be made, is an error.
-fn load(store: &CheckpointStore, node: &str) -> Result<HashMap<FileId, Checkpoint>, BuildError> {
+fn load(store: &CheckpointStore, node: &str) -> Result<Checkpoints, BuildError> {
     store.prepare().map_err(|e| BuildError::Invalid(e.to_string()))?;
     let checkpoints = match store.load() {
         Ok(checkpoints) => checkpoints,
         Err(error @ CheckpointError::Corrupt { .. }) => {
             match store.set_aside() {
-                Ok(aside) => tracing::warn!(node, %error, aside = %aside.display(), "checkpoints ignored and set aside; files are read per `read_from`"),
+                Ok(aside) => {
+                    tracing::warn!(node, %error, aside = %aside.display(), "checkpoints ignored and set aside; files are read per `read_from`")
+                }
                 Err(cannot) => tracing::warn!(node, %error, %cannot, "checkpoints ignored (and cannot be set aside); files are read per `read_from`"),
             }
             Vec::new()
@@ -191,7 +195,8 @@ fn check(patterns: &Patterns, report: Report, follow: bool, node: &str) -> Resul
         tracing::warn!(node, path = %path.display(), %problem, "cannot read a file or folder `path` matches; it is left out");
     }
     if report.found.is_empty() {
-        let what = if patterns.is_literal() { format!("{} does not exist", patterns.include()) } else { format!("no file matches {}", patterns.include()) };
+        let what =
+            if patterns.is_literal() { format!("{} does not exist", patterns.include()) } else { format!("no file matches {}", patterns.include()) };
         if !follow {
             return Err(BuildError::Invalid(format!("{what} (and the source does not follow, so it would have nothing to read)")));
         }
@@ -200,21 +205,39 @@ fn check(patterns: &Patterns, report: Report, follow: bool, node: &str) -> Resul
     Ok(report.found)
 }
 
-/// Places every file found where reading starts; the checkpoints left are those of files not
-/// found (yet).
-///
-/// # Errors
-/// The path of a file that cannot be read, and why.
-pub(super) fn place_all(
-    found: Vec<super::scan::Found>,
-    mut known: HashMap<FileId, Checkpoint>,
-    start: ReadFrom,
-) -> Result<(HashMap<FileId, Checkpoint>, Vec<Opened>), (PathBuf, std::io::Error)> {
+/// Checkpoints by the identity of the file they are about.
+pub(super) type Checkpoints = HashMap<FileId, Checkpoint>;
+
+/// A file found that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot read {}: {source}", path.display())]
+pub(super) struct Unreadable {
+    pub(super) path: PathBuf,
+    #[source]
+    pub(super) source: std::io::Error,
+}
+
+/// Files found, placed where reading starts.
+#[derive(Debug)]
+pub(super) struct Placement {
+    /// The checkpoints left: those of files not found (yet).
+    pub(super) known: Checkpoints,
+    pub(super) opened: Vec<Opened>,
+    pub(super) unreadable: Vec<Unreadable>,
+}
+
+/// Places every file found where reading starts: at its checkpoint in `known`, if it has one,
+/// otherwise per `start`. Blocking.
+pub(super) fn place_all(found: Vec<super::scan::Found>, mut known: Checkpoints, start: ReadFrom) -> Placement {
     let mut opened = Vec::with_capacity(found.len());
+    let mut unreadable = Vec::new();
     for found in found {
         let checkpoint = known.remove(&found.id);
         let path = found.path.clone();
-        opened.push(place(found, checkpoint.as_ref(), start).map_err(|e| (path, e))?);
+        match place(found, checkpoint.as_ref(), start) {
+            Ok(placed) => opened.push(placed),
+            Err(source) => unreadable.push(Unreadable { path, source }),
+        }
     }
-    Ok((known, opened))
+    Placement { known, opened, unreadable }
 }

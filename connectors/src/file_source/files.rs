@@ -9,12 +9,11 @@ use std::time::Instant;
 
 use runnel_engine::{Ack, AckTracker, BlockError, LogLimiter};
 
+use super::Settings;
 use super::checkpoint::{Checkpoint, CheckpointStore};
-use super::config::place_all;
-use super::identity::FileId;
+use super::config::{Checkpoints, place_all};
 use super::scan::{Patterns, Seen, scan};
 use super::watched::{Opened, Placed, ReadFrom, Watched};
-use super::Settings;
 use crate::ndjson::{Decoded, LineDecoder, Lines};
 
 /// Lines read from a file, to parse.
@@ -43,7 +42,7 @@ pub(super) struct Files {
     patterns: Patterns,
     store: Option<CheckpointStore>,
     /// Checkpoints of files not found yet.
-    known: HashMap<FileId, Checkpoint>,
+    known: Checkpoints,
     files: HashMap<u64, Watched>,
     /// Files that may have lines to read, the next one first.
     queue: VecDeque<u64>,
@@ -67,7 +66,7 @@ impl Files {
         settings: Settings,
         patterns: Patterns,
         store: Option<CheckpointStore>,
-        known: HashMap<FileId, Checkpoint>,
+        known: Checkpoints,
         tracker: AckTracker,
     ) -> Self {
         Self {
@@ -99,8 +98,15 @@ impl Files {
         match opened.placed {
             Placed::Resumed => tracing::info!(node, path, line = at.line, offset = at.offset, "resuming a file at its checkpoint"),
             Placed::New => tracing::info!(node, path, offset = at.offset, "reading a file"),
-            Placed::Truncated => tracing::warn!(node, path, "the file is shorter than its checkpoint (truncated while runnel was stopped): reading it from its start"),
-            Placed::Replaced => tracing::info!(node, path, offset = at.offset, "a new file has the inode of a checkpointed one (its first bytes differ): reading it as new"),
+            Placed::Truncated => {
+                tracing::warn!(node, path, "the file is shorter than its checkpoint (truncated while runnel was stopped): reading it from its start")
+            }
+            Placed::Replaced => tracing::info!(
+                node,
+                path,
+                offset = at.offset,
+                "a new file has the inode of a checkpointed one (its first bytes differ): reading it as new"
+            ),
         }
         let key = self.next_key;
         self.next_key += 1;
@@ -182,18 +188,15 @@ impl Files {
         if !report.found.is_empty() {
             let known = std::mem::take(&mut self.known);
             // Files that appear while the source runs are new: read from their start.
-            let placed = tokio::task::spawn_blocking(move || place_all(report.found, known, ReadFrom::Beginning)).await.map_err(BlockError::other)?;
-            match placed {
-                Ok((known, opened)) => {
-                    self.known = known;
-                    for opened in opened {
-                        self.add(opened).map_err(BlockError::other)?;
-                    }
-                }
-                Err((path, error)) => {
-                    if self.warned.insert(path.clone()) {
-                        tracing::warn!(node = %self.node, path = %path.display(), %error, "cannot read a new file; it is left out");
-                    }
+            let placement =
+                tokio::task::spawn_blocking(move || place_all(report.found, known, ReadFrom::Beginning)).await.map_err(BlockError::other)?;
+            self.known = placement.known;
+            for opened in placement.opened {
+                self.add(opened).map_err(BlockError::other)?;
+            }
+            for unreadable in placement.unreadable {
+                if self.warned.insert(unreadable.path.clone()) {
+                    tracing::warn!(node = %self.node, error = %unreadable, "a new file is left out");
                 }
             }
         }
@@ -208,7 +211,9 @@ impl Files {
         if seen.truncated {
             tracing::info!(node, path = %file.path.display(), "the file was truncated: reading it again from its start");
             let fingerprint = seen.fingerprint.unwrap_or(file.fingerprint);
-            file.restart(fingerprint, follow, max_line_bytes).await.map_err(|e| BlockError::other(format!("cannot read {} again: {e}", file.path.display())))?;
+            file.restart(fingerprint, follow, max_line_bytes)
+                .await
+                .map_err(|e| BlockError::other(format!("cannot read {} again: {e}", file.path.display())))?;
         } else if let Some(fingerprint) = seen.fingerprint {
             file.fingerprint = fingerprint;
         }

@@ -18,11 +18,10 @@ mod files;
 mod identity;
 mod progress;
 mod scan;
-mod watched;
 #[cfg(test)]
 mod tests;
+mod watched;
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use runnel_engine::{Ack, AckReceiver, Block, BlockError, RunContext, async_trait};
@@ -31,9 +30,9 @@ use tokio::time::MissedTickBehavior;
 pub use config::FileSourceConfig;
 pub use watched::ReadFrom;
 
-use checkpoint::{Checkpoint, CheckpointStore};
+use checkpoint::CheckpointStore;
+use config::Checkpoints;
 use files::Files;
-use identity::FileId;
 use scan::Patterns;
 use watched::Opened;
 
@@ -56,7 +55,7 @@ pub struct FileSource {
     patterns: Patterns,
     store: Option<CheckpointStore>,
     /// Checkpoints of files not found when the source was built, should they appear.
-    known: HashMap<FileId, Checkpoint>,
+    known: Checkpoints,
     /// The files found when the source was built.
     opened: Vec<Opened>,
 }

@@ -60,9 +60,7 @@ impl Patterns {
             vec![PathBuf::from(&self.include)]
         } else {
             match glob::glob_with(&self.include, OPTIONS) {
-                Ok(paths) => paths
-                    .filter_map(|found| found.map_err(|e| problems.push((e.path().to_owned(), e.error().to_string()))).ok())
-                    .collect(),
+                Ok(paths) => paths.filter_map(|found| found.map_err(|e| problems.push((e.path().to_owned(), e.error().to_string()))).ok()).collect(),
                 Err(error) => {
                     problems.push((PathBuf::from(&self.include), error.to_string()));
                     Vec::new()

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use super::checkpoint::{Checkpoint, CheckpointError, CheckpointStore};
-use super::identity::{FileId, Fingerprint, FINGERPRINT_BYTES};
+use super::identity::{FINGERPRINT_BYTES, FileId, Fingerprint};
 use super::scan::{Known, Patterns, Report, scan};
 use super::watched::{Placed, ReadFrom, place};
 use crate::ndjson::Position;
@@ -162,14 +162,8 @@ fn checkpoints_are_written_whole_and_read_back() {
     let store = CheckpointStore::new(dir.path().join("state/in.checkpoints.json"));
     store.prepare().expect("creates the folder");
     assert_eq!(store.load().expect("no file yet"), Vec::new());
-    let checkpoint = Checkpoint {
-        path: "/var/log/a.log".into(),
-        dev: 2049,
-        inode: 1234,
-        fingerprint: Fingerprint::of(b"{\"n\":1}\n"),
-        offset: 8,
-        line: 1,
-    };
+    let checkpoint =
+        Checkpoint { path: "/var/log/a.log".into(), dev: 2049, inode: 1234, fingerprint: Fingerprint::of(b"{\"n\":1}\n"), offset: 8, line: 1 };
     store.save(vec![checkpoint.clone()]).expect("writes");
     assert_eq!(store.load().expect("reads"), vec![checkpoint.clone()]);
     let names: Vec<_> = std::fs::read_dir(dir.path().join("state")).expect("lists").map(|e| e.expect("entry").file_name()).collect();
