@@ -247,3 +247,56 @@ async fn a_corrupt_checkpoint_file_is_set_aside_and_reading_starts_per_read_from
     // Run again: everything was delivered, so nothing is read twice.
     assert_eq!(crate::support::run_to_end(&toml).await, Vec::<Value>::new());
 }
+
+/// A sink that fails the message whose `n` is `fail`, and delivers the others.
+#[derive(Debug, Clone)]
+struct FailOne {
+    fail: Option<u64>,
+}
+
+#[runnel_engine::async_trait]
+impl runnel_engine::BlockConfig for FailOne {
+    fn outputs(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn build(&self, _: &runnel_engine::BuildContext) -> Result<runnel_engine::BuiltBlock, runnel_engine::BuildError> {
+        Ok(runnel_engine::BuiltBlock::task(self.clone()))
+    }
+}
+
+#[runnel_engine::async_trait]
+impl runnel_engine::Block for FailOne {
+    async fn run(self: Box<Self>, mut cx: runnel_engine::RunContext) -> Result<(), runnel_engine::BlockError> {
+        while let Some(batch) = cx.input.next().await {
+            for message in batch {
+                let fails = message.value()["n"].as_u64() == self.fail;
+                message.ack(if fails { runnel_engine::AckStatus::Failed } else { runnel_engine::AckStatus::Delivered });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A line that fails downstream holds its file's checkpoint before its batch: the lines after it
+/// are still read, and a restart reads them all again.
+#[tokio::test]
+async fn a_line_that_failed_downstream_is_read_again_after_a_restart() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("in.ndjson");
+    std::fs::write(&input, lines(0..20, "n")).expect("writes");
+    let state = dir.path().join("checkpoints.json");
+    let run = |fail: Option<u64>| {
+        let source: runnel_connectors::FileSourceConfig =
+            toml::from_str(&format!("path = {input:?}\ncheckpoint_path = {state:?}")).expect("a file source");
+        let settings = runnel_engine::PipelineSettings { batch_size: std::num::NonZeroUsize::new(5).expect("5"), ..Default::default() };
+        let pipeline = runnel::PipelineBuilder::new().with_settings(settings).source("in", source).sink("out", ["in"], FailOne { fail }).build();
+        async move { pipeline.expect("valid").start().await.expect("starts").wait().await.expect("runs") }
+    };
+    run(Some(7)).await;
+    // Batches of five lines: the second holds {"n":7}, so only the first is behind the checkpoint.
+    let saved = checkpoints(&state).expect("checkpoints");
+    assert_eq!((saved["files"][0]["line"].as_u64(), saved["files"][0]["offset"].as_u64()), (Some(5), Some(5 * 8)), "{saved}");
+    run(None).await;
+    assert_eq!(checkpoints(&state).expect("checkpoints")["files"][0]["line"], 20);
+}

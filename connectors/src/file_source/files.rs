@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use runnel_engine::{Ack, AckTracker, BlockError, LogLimiter};
+use runnel_engine::{Ack, AckStatus, AckTracker, BlockError, LogLimiter};
 
 use super::Settings;
 use super::checkpoint::{Checkpoint, CheckpointStore};
@@ -161,7 +161,11 @@ impl Files {
     pub(super) fn ack(&mut self, ack: Ack) {
         let Some(key) = self.owners.remove(&ack.id) else { return };
         let Some(file) = self.files.get_mut(&key) else { return };
-        if let Some(stuck) = file.progress.ack(ack.id, ack.status) {
+        let Some(stuck) = file.progress.ack(ack.id, ack.status) else { return };
+        if self.tracker.is_none() && stuck.status == AckStatus::Abandoned {
+            // Read but not sent when the source stopped: read again after a restart, as expected.
+            tracing::debug!(node = %self.node, path = %file.path.display(), line = stuck.at.line + 1, "lines read at shutdown were not sent");
+        } else {
             tracing::warn!(
                 node = %self.node, path = %file.path.display(), line = stuck.at.line + 1, status = %stuck.status,
                 "lines failed downstream: the file's checkpoint stays before them, so a restart reads them again"
