@@ -124,7 +124,11 @@ impl Files {
     /// Reads the next lines of the file whose turn it is. Cancel-safe.
     pub(super) async fn read_next(&mut self, max: usize) -> Option<(u64, io::Result<Lines>)> {
         let key = *self.queue.front()?;
-        let file = self.files.get_mut(&key)?;
+        let Some(file) = self.files.get_mut(&key) else {
+            // Closed: its turn is gone with it.
+            self.queue.pop_front();
+            return None;
+        };
         Some((key, file.next_lines(max).await))
     }
 
