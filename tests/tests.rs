@@ -8,6 +8,7 @@ mod cli;
 mod compliance;
 mod config;
 mod connectors;
+mod file_source;
 mod kafka;
 mod library;
 mod listener;

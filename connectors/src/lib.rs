@@ -4,6 +4,7 @@
 //!
 //! - [`generator`]: synthetic chat events at a rate or count.
 //! - [`file_source`] and [`stdin`]: NDJSON lines in; a malformed line is an error naming its line.
+//!   The file source reads globs, follows rotation, and resumes from acknowledged checkpoints.
 //! - [`file_sink`] and [`stdout`]: NDJSON lines out, acknowledged once written.
 //! - [`kafka`]: a Kafka source (consumer groups, at-least-once commits) and sink.
 //! - [`memory`]: channels between a pipeline and the program embedding it.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
-use runnel_engine::{AckTracker, Acks, Batch, BlockError, Message, Metadata, Origin, RunContext, Stream};
+use runnel_engine::{AckTracker, Acks, Batch, BlockError, Message, Metadata, Origin, Output, RunContext, Stream, Tokens};
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::codec::Undecodable;
@@ -44,6 +44,10 @@ pub(crate) struct LineReader<R> {
     oversized: Vec<(u64, u64)>,
     /// Whether the start of the input (and a byte-order mark there) is behind.
     started: bool,
+    /// The input offset just after the last line handed out: where to resume reading.
+    taken: u64,
+    /// Bytes of the buffer's first line (one over the limit) dropped and not yet in `taken`.
+    dropped: u64,
     /// Bytes searched for newlines so far, for the test that reading stays linear.
     #[cfg(test)]
     searched: usize,
@@ -62,6 +66,8 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             skipping: None,
             oversized: Vec::new(),
             started: false,
+            taken: 0,
+            dropped: 0,
             #[cfg(test)]
             searched: 0,
         }
@@ -77,6 +83,37 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     pub(crate) fn following(mut self) -> Self {
         self.wait_for_newline = true;
         self
+    }
+
+    /// The input starts at `offset` of a file, after `line` lines: positions and line numbers
+    /// count from there, and a byte-order mark is only looked for at offset 0.
+    pub(crate) fn starting_at(mut self, position: Position) -> Self {
+        self.taken = position.offset;
+        self.line = position.line;
+        self.started = position.offset > 0;
+        self
+    }
+
+    /// Where the lines handed out so far end: the place to resume reading from.
+    pub(crate) fn position(&self) -> Position {
+        Position { offset: self.taken, line: self.line }
+    }
+
+    /// How far the input has been read, lines handed out or not.
+    pub(crate) fn read_offset(&self) -> u64 {
+        self.taken + self.dropped + self.buf.len() as u64
+    }
+
+    /// Stops waiting for a newline at the end of the input: the input will not grow any more,
+    /// so an unterminated last line is handed out as it is.
+    pub(crate) fn finish(&mut self) {
+        self.wait_for_newline = false;
+        self.eof = false;
+    }
+
+    /// The input, for a caller that goes on reading it another way.
+    pub(crate) fn into_inner(self) -> R {
+        self.reader
     }
 
     /// Reads at least once, then returns every complete line buffered (up to `max`). At end of
@@ -102,6 +139,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                 self.started = true;
                 if self.buf.starts_with(BOM) {
                     let _ = self.buf.split_to(BOM.len());
+                    self.taken += BOM.len() as u64;
                     self.scanned = self.scanned.saturating_sub(BOM.len());
                 }
             }
@@ -119,18 +157,21 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         match (self.skipping, newline) {
             (None, None) => {
                 self.skipping = Some(self.buf.len() as u64);
+                self.dropped += (self.buf.len() - kept) as u64;
                 self.buf.truncate(kept);
                 self.scanned = kept;
             }
             (None, _) => {}
             (Some(length), None) => {
                 self.skipping = Some(length + (self.buf.len() - kept) as u64);
+                self.dropped += (self.buf.len() - kept) as u64;
                 self.buf.truncate(kept);
             }
             (Some(length), Some(at)) => {
                 // The line ends here: its kept prefix and its newline stay, the rest goes.
                 let rest = self.buf.split_off(at);
                 let skipped = self.buf.len() - kept;
+                self.dropped += skipped as u64;
                 self.buf.truncate(kept);
                 self.buf.unsplit(rest);
                 self.oversized.push((self.line + 1, length + skipped as u64));
@@ -145,14 +186,10 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         self.eof = false;
     }
 
-    pub(crate) fn is_eof(&self) -> bool {
-        self.eof
-    }
-
     /// Cuts up to `max` complete lines off the buffer, in one piece.
     fn take_lines(&mut self, max: usize) -> Lines {
         if self.skipping.is_some() {
-            return Lines::none(self.line + 1);
+            return Lines::none(self.position());
         }
         let mut ends = Vec::new();
         let mut start = 0;
@@ -171,22 +208,27 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         self.scanned = self.scanned.saturating_sub(start);
         let first = self.line + 1;
         self.line += ends.len() as u64;
-        Lines { text: self.buf.split_to(start), ends, first, oversized: self.take_oversized() }
+        if !ends.is_empty() {
+            self.taken += start as u64 + std::mem::take(&mut self.dropped);
+        }
+        Lines { text: self.buf.split_to(start), ends, first, end: self.taken, oversized: self.take_oversized() }
     }
 
     fn take_rest(&mut self) -> Lines {
         if let Some(length) = self.skipping.take() {
             let kept = self.kept();
             self.oversized.push((self.line + 1, length + (self.buf.len() - kept) as u64));
+            self.dropped += (self.buf.len() - kept) as u64;
             self.buf.truncate(kept);
         }
         self.scanned = 0;
+        self.taken += self.buf.len() as u64 + std::mem::take(&mut self.dropped);
         if self.buf.is_empty() {
-            return Lines::none(self.line + 1);
+            return Lines::none(self.position());
         }
         self.line += 1;
         let text = self.buf.split();
-        Lines { ends: vec![text.len()], text, first: self.line, oversized: self.take_oversized() }
+        Lines { ends: vec![text.len()], text, first: self.line, end: self.taken, oversized: self.take_oversized() }
     }
 
     /// How much of a line over the limit is kept.
@@ -224,18 +266,25 @@ pub(crate) struct Lines {
     ends: Vec<usize>,
     /// The 1-based number of the first line.
     first: u64,
+    /// The input offset just after the last line.
+    end: u64,
     /// The lines cut short because they were over the limit: their numbers and full lengths.
     oversized: Vec<(u64, u64)>,
 }
 
 impl Lines {
-    /// No lines; the next one would be number `first`.
-    fn none(first: u64) -> Self {
-        Self { text: BytesMut::new(), ends: Vec::new(), first, oversized: Vec::new() }
+    /// No lines, at `position`.
+    fn none(position: Position) -> Self {
+        Self { text: BytesMut::new(), ends: Vec::new(), first: position.line + 1, end: position.offset, oversized: Vec::new() }
     }
 
     pub(crate) fn is_empty(&self) -> bool {
         self.ends.is_empty()
+    }
+
+    /// Where the input stands after these lines: the offset after the last one, and its number.
+    pub(crate) fn end(&self) -> Position {
+        Position { offset: self.end, line: self.first + self.ends.len() as u64 - 1 }
     }
 
     /// Each line, without its newline, with its number.
@@ -251,8 +300,17 @@ impl Lines {
         if ends.last().is_none_or(|&end| end + 1 < text.len()) {
             ends.push(text.len());
         }
-        Self { text: BytesMut::from(text), ends, first, oversized: Vec::new() }
+        Self { text: BytesMut::from(text), ends, first, end: text.len() as u64, oversized: Vec::new() }
     }
+}
+
+/// A place in a line-based input: a byte offset, and how many lines end before it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Position {
+    /// Bytes from the start of the input.
+    pub(crate) offset: u64,
+    /// Lines before `offset`: the next line is number `line + 1`.
+    pub(crate) line: u64,
 }
 
 /// Turns numbered lines into messages, and malformed lines into failures that name the stream
@@ -272,12 +330,23 @@ impl LineDecoder {
         Self { from: Stream::new(node, Some(stream.clone())), stream, tracker }
     }
 
+    /// The messages of `lines`, each acknowledged on its own under its line number.
     pub(crate) fn decode(&self, lines: Lines) -> Decoded {
+        // One acknowledgement record for the lines read together.
+        let tokens = self.tracker.tokens_at(lines.iter().filter(|(_, line)| !blank(line)).map(|(number, _)| number), std::time::Instant::now());
+        self.decode_with(lines, tokens)
+    }
+
+    /// The messages of `lines`, acknowledged together as batch `id` ([`AckTracker::batch_at`]).
+    pub(crate) fn decode_batch(&self, lines: Lines, id: u64) -> Decoded {
+        let count = lines.iter().filter(|(_, line)| !blank(line)).count();
+        let tokens = self.tracker.batch_at(id, count, std::time::Instant::now());
+        self.decode_with(lines, tokens)
+    }
+
+    fn decode_with(&self, lines: Lines, mut tokens: Tokens) -> Decoded {
         let mut batch = Vec::with_capacity(lines.ends.len());
         let mut failures = Vec::new();
-        // One acknowledgement record for the lines read together.
-        let blank = |line: &[u8]| line.iter().all(u8::is_ascii_whitespace);
-        let mut tokens = self.tracker.tokens_at(lines.iter().filter(|(_, line)| !blank(line)).map(|(number, _)| number), std::time::Instant::now());
         for (number, line) in lines.iter() {
             if blank(line) {
                 continue;
@@ -312,48 +381,72 @@ impl LineDecoder {
     }
 }
 
-/// Reads NDJSON from `lines` until end of input (or, with `follow`, until shutdown), sending
-/// batches downstream in input order. Stops early when the pipeline shuts down.
-///
-/// Parsing JSON costs far more than splitting lines, so on a runtime with several worker threads
-/// the batches are parsed as tasks of their own, up to one per worker at a time, while this task
-/// reads ahead; the parsed batches are still sent in the order they were read.
-pub(crate) async fn read_into<R: AsyncRead + Unpin>(
-    mut lines: LineReader<R>,
-    decoder: LineDecoder,
-    cx: &mut RunContext,
-    follow: Option<std::time::Duration>,
-) -> Result<(), BlockError> {
+/// Whether a line holds nothing but whitespace (skipped, not an error).
+fn blank(line: &[u8]) -> bool {
+    line.iter().all(u8::is_ascii_whitespace)
+}
+
+/// Parses batches of lines in input order. Parsing JSON costs far more than splitting lines, so
+/// on a runtime with several worker threads the batches are parsed as tasks of their own, up to
+/// one per worker at a time, while the reader reads ahead; on one worker they are parsed in place.
+#[derive(Debug)]
+pub(crate) struct Parser {
+    parsing: FuturesOrdered<tokio::task::JoinHandle<Decoded>>,
+    parallel: usize,
+}
+
+impl Parser {
+    pub(crate) fn new() -> Self {
+        Self { parsing: FuturesOrdered::new(), parallel: tokio::runtime::Handle::current().metrics().num_workers() }
+    }
+
+    /// Whether another batch may start parsing now.
+    pub(crate) fn has_room(&self) -> bool {
+        self.parsing.len() < self.parallel
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.parsing.is_empty()
+    }
+
+    /// Starts `parse`; returns its batch at once when there is one worker only.
+    pub(crate) fn start(&mut self, parse: impl FnOnce() -> Decoded + Send + 'static) -> Option<Decoded> {
+        if self.parallel > 1 {
+            self.parsing.push_back(tokio::spawn(async move { parse() }));
+            None
+        } else {
+            Some(parse())
+        }
+    }
+
+    /// The next batch parsed, in the order they were started; `None` when none is parsing.
+    pub(crate) async fn next(&mut self) -> Option<Result<Decoded, BlockError>> {
+        self.parsing.next().await.map(|parsed| parsed.map_err(BlockError::other))
+    }
+}
+
+/// Reads NDJSON from `lines` until end of input, sending batches downstream in input order
+/// (parsed by a [`Parser`]). Stops early when the pipeline shuts down.
+pub(crate) async fn read_into<R: AsyncRead + Unpin>(mut lines: LineReader<R>, decoder: LineDecoder, cx: &mut RunContext) -> Result<(), BlockError> {
     let max = cx.batch_size.get();
-    let parallel = tokio::runtime::Handle::current().metrics().num_workers();
     let decoder = Arc::new(decoder);
-    let mut parsing: FuturesOrdered<tokio::task::JoinHandle<Decoded>> = FuturesOrdered::new();
+    let mut parser = Parser::new();
     loop {
         tokio::select! {
             biased;
             () = cx.shutdown.cancelled() => return Ok(()),
-            Some(parsed) = parsing.next(), if !parsing.is_empty() => send(cx, parsed.map_err(BlockError::other)?).await?,
-            read = lines.next_lines(max), if parsing.len() < parallel => {
+            Some(parsed) = parser.next(), if !parser.is_empty() => send(&mut cx.output, parsed?).await?,
+            read = lines.next_lines(max), if parser.has_room() => {
                 let read = read.map_err(|e| BlockError::other(format!("cannot read {}: {e}", decoder.stream)))?;
                 if read.is_empty() {
-                    while let Some(parsed) = parsing.next().await {
-                        send(cx, parsed.map_err(BlockError::other)?).await?;
+                    while let Some(parsed) = parser.next().await {
+                        send(&mut cx.output, parsed?).await?;
                     }
-                    let Some(poll) = follow else { return Ok(()) };
-                    tokio::select! {
-                        () = cx.shutdown.cancelled() => return Ok(()),
-                        () = tokio::time::sleep(poll) => lines.resume(),
-                    }
-                    continue;
+                    return Ok(());
                 }
-                if parallel > 1 {
-                    let decoder = Arc::clone(&decoder);
-                    parsing.push_back(tokio::spawn(async move { decoder.decode(read) }));
-                } else {
-                    send(cx, decoder.decode(read)).await?;
-                }
-                if lines.is_eof() && follow.is_some() {
-                    lines.resume();
+                let decoder = Arc::clone(&decoder);
+                if let Some(parsed) = parser.start(move || decoder.decode(read)) {
+                    send(&mut cx.output, parsed).await?;
                 }
             }
         }
@@ -361,11 +454,12 @@ pub(crate) async fn read_into<R: AsyncRead + Unpin>(
 }
 
 /// A parsed batch, and the malformed lines with their errors.
-type Decoded = (Batch, Vec<(Message, String)>);
+pub(crate) type Decoded = (Batch, Vec<(Message, String)>);
 
-async fn send(cx: &mut RunContext, (batch, failures): Decoded) -> Result<(), BlockError> {
-    cx.output.send(batch).await?;
-    cx.output.fail(failures).await
+/// Sends a parsed batch downstream, and its malformed lines to the errors port.
+pub(crate) async fn send(output: &mut Output, (batch, failures): Decoded) -> Result<(), BlockError> {
+    output.send(batch).await?;
+    output.fail(failures).await
 }
 
 /// Appends `batch` to `out` as NDJSON. Each message is freed as soon as it is written, while it
@@ -400,10 +494,7 @@ mod tests {
     /// Reads every line of `input`, split into reads of `chunk` bytes, with lines limited to
     /// `max` bytes: (number, text, length when cut short).
     async fn read_all(input: &[u8], chunk: usize, max: usize) -> Vec<(u64, String, Option<u64>)> {
-        let reader = tokio_util::io::StreamReader::new(futures::stream::iter(
-            input.chunks(chunk).map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c))).collect::<Vec<_>>(),
-        ));
-        let mut reader = LineReader::new(reader).max_line_bytes(max);
+        let mut reader = LineReader::new(chunked(input, chunk)).max_line_bytes(max);
         let mut all = Vec::new();
         loop {
             let lines = reader.next_lines(1000).await.expect("reads");
@@ -431,6 +522,55 @@ mod tests {
             assert_eq!(lines[2], (3, "{\"b\":2}".to_owned(), None));
             assert_eq!((lines[3].0, lines[3].2), (4, Some(5000)), "chunk {chunk}");
         }
+    }
+
+    /// A reader of `input` in reads of `chunk` bytes.
+    fn chunked(input: &[u8], chunk: usize) -> impl AsyncRead + Unpin + use<> {
+        tokio_util::io::StreamReader::new(futures::stream::iter(
+            input.chunks(chunk).map(|c| Ok::<_, std::io::Error>(bytes::Bytes::copy_from_slice(c))).collect::<Vec<_>>(),
+        ))
+    }
+
+    #[tokio::test]
+    async fn positions_count_every_byte_even_those_of_a_mark_and_of_lines_cut_short() {
+        let long = "x".repeat(5000);
+        let input = format!("\u{feff}{{\"a\":1}}\n{long}\n\n{{\"b\":2}}\n{long}");
+        // Where each line ends: just after its newline, or at the end of the input.
+        let mut ends: Vec<u64> = memchr::memchr_iter(b'\n', input.as_bytes()).map(|at| at as u64 + 1).collect();
+        ends.push(input.len() as u64);
+        for chunk in [1, 7, 300, 100_000] {
+            let mut reader = LineReader::new(chunked(input.as_bytes(), chunk)).max_line_bytes(1000);
+            loop {
+                let lines = reader.next_lines(2).await.expect("reads");
+                if lines.is_empty() {
+                    break;
+                }
+                let end = lines.end();
+                assert_eq!(end.offset, ends[end.line as usize - 1], "chunk {chunk}, after line {}", end.line);
+                assert_eq!(reader.position(), end);
+            }
+            assert_eq!(reader.position(), Position { offset: input.len() as u64, line: 5 }, "chunk {chunk}");
+            assert_eq!(reader.read_offset(), input.len() as u64);
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reader_started_midway_numbers_lines_from_there() {
+        let mut reader = LineReader::new(&b"{}\n{}\n"[..]).starting_at(Position { offset: 100, line: 9 }).following();
+        let lines = reader.next_lines(10).await.expect("reads");
+        assert_eq!(lines.iter().map(|(n, _)| n).collect::<Vec<_>>(), [10, 11]);
+        assert_eq!(lines.end(), Position { offset: 106, line: 11 });
+    }
+
+    #[tokio::test]
+    async fn a_finished_reader_hands_out_an_unterminated_last_line() {
+        let mut reader = LineReader::new(&b"{}\n{\"cut\""[..]).following();
+        assert_eq!(reader.next_lines(10).await.expect("reads").iter().count(), 1);
+        assert!(reader.next_lines(10).await.expect("reads").is_empty(), "waits for the newline");
+        reader.finish();
+        let rest = reader.next_lines(10).await.expect("reads");
+        assert_eq!(rest.iter().map(|(n, l)| (n, l.to_vec())).collect::<Vec<_>>(), [(2, b"{\"cut\"".to_vec())]);
+        assert_eq!(reader.position().offset, 9);
     }
 
     #[tokio::test]

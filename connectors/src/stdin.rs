@@ -57,6 +57,6 @@ pub struct Stdin {
 impl Block for Stdin {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
         let decoder = LineDecoder::new(cx.name.clone(), "stdin".into(), cx.ack_metrics_tracker());
-        read_into(LineReader::new(tokio::io::stdin()).max_line_bytes(self.max_line_bytes), decoder, &mut cx, None).await
+        read_into(LineReader::new(tokio::io::stdin()).max_line_bytes(self.max_line_bytes), decoder, &mut cx).await
     }
 }

@@ -12,7 +12,9 @@
 //!
 //! Cost: the messages of a source batch share one record ([`AckTracker::tokens_at`]), so a
 //! tracked message costs a few atomic operations and, if the source listens, one lock-free queue
-//! push; messages of sources that do not track acknowledgements carry no token at all.
+//! push; messages of sources that do not track acknowledgements carry no token at all. A source
+//! that only needs to know when a whole batch is finished (a file source moving its checkpoint)
+//! asks for one [`Ack`] per batch ([`AckTracker::batch_at`]), not one per message.
 
 use std::fmt;
 use std::sync::Arc;
@@ -120,7 +122,19 @@ impl AckTracker {
     /// one per message, and resolving a batch's messages in order reads adjacent memory.
     pub fn tokens_at(&self, ids: impl IntoIterator<Item = u64>, created: Instant) -> Tokens {
         let slots = ids.into_iter().map(|id| Slot { id, holders: AtomicU32::new(1), status: AtomicU8::new(0) }).collect();
-        let record = Record { tracker: Arc::clone(&self.inner), created, slots, finished: Default::default(), resolved_at: None };
+        let record = Record { tracker: Arc::clone(&self.inner), created, slots, finished: Default::default(), resolved_at: None, batch: None };
+        Tokens { record: Arc::new(record), next: 0 }
+    }
+
+    /// Acknowledgement sets for `count` source messages read at `created` that the source
+    /// tracks together as batch `id`: the receiver gets one [`Ack`] for the batch, with the
+    /// worst status of its messages, once every one of them is finished (at once, as
+    /// [`AckStatus::Dropped`], if `count` is 0). One queue push per batch instead of one per
+    /// message, for a source that only needs to know when a whole batch is done.
+    pub fn batch_at(&self, id: u64, count: usize, created: Instant) -> Tokens {
+        let slots = (0..count).map(|_| Slot { id, holders: AtomicU32::new(1), status: AtomicU8::new(0) }).collect();
+        let batch = Some(BatchAck { id, worst: AtomicU8::new(0) });
+        let record = Record { tracker: Arc::clone(&self.inner), created, slots, finished: Default::default(), resolved_at: None, batch };
         Tokens { record: Arc::new(record), next: 0 }
     }
 }
@@ -170,6 +184,18 @@ struct Record {
     finished: [AtomicU32; 4],
     /// When the last message was resolved, if its holder knew the time.
     resolved_at: Option<Instant>,
+    /// For a batch acknowledged as one ([`AckTracker::batch_at`]): its outcome so far, reported
+    /// when the record ends.
+    batch: Option<BatchAck>,
+}
+
+/// The outcome of a batch acknowledged as one.
+#[derive(Debug)]
+struct BatchAck {
+    /// The id the source gave the batch.
+    id: u64,
+    /// The worst status of its messages so far (0: none yet).
+    worst: AtomicU8,
 }
 
 /// One source message of a [`Record`].
@@ -189,6 +215,10 @@ impl Record {
         if self.tracker.metrics.is_some() {
             self.finished[status as usize - 1].fetch_add(1, Ordering::Relaxed);
         }
+        if let Some(batch) = &self.batch {
+            batch.worst.fetch_max(status as u8, Ordering::AcqRel);
+            return;
+        }
         // The source may have stopped listening; then nobody needs the outcome.
         if let Some(tx) = &self.tracker.tx {
             let _ = tx.send(Ack { id: slot.id, status });
@@ -198,6 +228,14 @@ impl Record {
 
 impl Drop for Record {
     fn drop(&mut self) {
+        if let (Some(batch), Some(tx)) = (&mut self.batch, &self.tracker.tx) {
+            // Every message of the batch has been reported: the record's last holder is gone.
+            let status = match *batch.worst.get_mut() {
+                0 => AckStatus::Dropped,
+                worst => AckStatus::from_u8(worst),
+            };
+            let _ = tx.send(Ack { id: batch.id, status });
+        }
         if let Some(metrics) = &self.tracker.metrics {
             let finished = self.finished.each_mut().map(|n| u64::from(*n.get_mut()));
             let now = self.resolved_at.unwrap_or_else(Instant::now);
@@ -379,6 +417,29 @@ mod tests {
         fanned_out.resolve(AckStatus::Failed);
         drop(c);
         assert_eq!(drain(&mut rx), vec![Ack { id: 11, status: AckStatus::Failed }, Ack { id: 12, status: AckStatus::Abandoned }]);
+    }
+
+    #[test]
+    fn a_batch_acknowledged_as_one_reports_once_with_its_worst_status() {
+        let (tracker, mut rx) = AckTracker::channel(None);
+        let mut tokens = tracker.batch_at(42, 3, Instant::now());
+        let (a, b, c) = (tokens.next().expect("three"), tokens.next().expect("three"), tokens.next().expect("three"));
+        drop(tokens);
+        let fanned_out = b.clone();
+        a.resolve(AckStatus::Delivered);
+        b.resolve(AckStatus::Delivered);
+        c.resolve(AckStatus::Dropped);
+        assert!(drain(&mut rx).is_empty(), "a copy of the second message is still held");
+        fanned_out.resolve(AckStatus::Delivered);
+        assert_eq!(drain(&mut rx), vec![Ack { id: 42, status: AckStatus::Delivered }]);
+
+        let mut tokens = tracker.batch_at(43, 2, Instant::now());
+        tokens.next().expect("two").resolve(AckStatus::Delivered);
+        drop(tokens);
+        assert_eq!(drain(&mut rx), vec![Ack { id: 43, status: AckStatus::Abandoned }], "a set never handed out is lost");
+
+        drop(tracker.batch_at(44, 0, Instant::now()));
+        assert_eq!(drain(&mut rx), vec![Ack { id: 44, status: AckStatus::Dropped }], "an empty batch is done at once");
     }
 
     #[test]

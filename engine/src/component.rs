@@ -112,6 +112,10 @@ pub struct BuildContext {
     pub name: Arc<str>,
     /// The folder of the pipeline file: relative paths in a configuration are relative to it.
     pub base_dir: PathBuf,
+    /// Where nodes keep state across restarts (a file source's checkpoints): `.runnel/<pipeline
+    /// file stem>/` in the pipeline file's folder. `None` for a pipeline not read from a file
+    /// (built in code, or parsed from text): such a node keeps no state unless told where.
+    pub state_dir: Option<PathBuf>,
     /// Handles shared with the program running the pipeline.
     pub resources: Resources,
     /// The pipeline's metrics, where a component registers the metric families of its own.

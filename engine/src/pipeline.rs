@@ -16,6 +16,8 @@ pub struct Pipeline {
     pub(crate) settings: PipelineSettings,
     pub(crate) warnings: Vec<Diagnostic>,
     pub(crate) base_dir: PathBuf,
+    /// Where nodes keep state across restarts; see [`BuildContext::state_dir`](crate::BuildContext::state_dir).
+    pub(crate) state_dir: Option<PathBuf>,
     pub(crate) resources: Resources,
 }
 
@@ -50,11 +52,14 @@ impl Pipeline {
     /// [`ValidationError`] with every problem found.
     pub fn parse(text: &str, file: Option<PathBuf>, registry: &Registry, env: impl Fn(&str) -> Option<String>) -> Result<Self, ValidationError> {
         let base_dir = file.as_deref().and_then(Path::parent).map(Path::to_owned).unwrap_or_default();
+        let state_dir = file.as_deref().map(|file| state_dir_of(&base_dir, file));
         let mut diagnostics = Vec::new();
         let parsed = config::parse(text, file, registry, env, &mut diagnostics);
         let settings = parsed.as_ref().map(|p| p.settings).unwrap_or_default();
         let nodes = parsed.map(|p| p.nodes).unwrap_or_default();
-        Self::assemble(nodes, settings, base_dir, diagnostics)
+        let mut pipeline = Self::assemble(nodes, settings, base_dir, diagnostics)?;
+        pipeline.state_dir = state_dir;
+        Ok(pipeline)
     }
 
     fn assemble(
@@ -67,7 +72,9 @@ impl Pipeline {
         let graph = graph::check(nodes, &settings, &mut diagnostics);
         sort(&mut diagnostics);
         match graph {
-            Some(graph) if !parse_failed => Ok(Self { graph, settings, warnings: diagnostics, base_dir, resources: Resources::default() }),
+            Some(graph) if !parse_failed => {
+                Ok(Self { graph, settings, warnings: diagnostics, base_dir, state_dir: None, resources: Resources::default() })
+            }
             _ => Err(ValidationError { diagnostics }),
         }
     }
@@ -107,6 +114,13 @@ impl Pipeline {
     pub fn resources(&self) -> &Resources {
         &self.resources
     }
+}
+
+/// The state folder of the pipeline in `file`: `.runnel/<file stem>/` beside it, so that two
+/// pipelines in one folder keep their state apart.
+fn state_dir_of(base_dir: &Path, file: &Path) -> PathBuf {
+    let stem = file.file_stem().map_or_else(|| "pipeline".into(), |s| s.to_string_lossy());
+    base_dir.join(".runnel").join(&*stem)
 }
 
 fn sort(diagnostics: &mut [Diagnostic]) {
@@ -250,5 +264,16 @@ impl PipelineBuilder {
             }));
         }
         Pipeline::assemble(self.nodes, self.settings, PathBuf::new(), diagnostics)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_lives_beside_the_pipeline_file_under_its_stem() {
+        assert_eq!(state_dir_of(Path::new("pipelines"), Path::new("pipelines/chat.toml")), Path::new("pipelines/.runnel/chat"));
+        assert_eq!(state_dir_of(Path::new(""), Path::new("p.toml")), Path::new(".runnel/p"));
     }
 }

@@ -62,7 +62,7 @@ impl Pipeline {
     /// # Errors
     /// [`StartError`] listing every block that failed to build.
     pub async fn start_with(self, metrics: PipelineMetrics, phase: PhaseHandle) -> Result<RunningPipeline, StartError> {
-        let Pipeline { graph, settings, resources, base_dir, .. } = self;
+        let Pipeline { graph, settings, resources, base_dir, state_dir, .. } = self;
         let mut senders: HashMap<(usize, String), Vec<EdgeSender>> = HashMap::new();
         let mut receivers: HashMap<usize, Vec<EdgeReceiver>> = HashMap::new();
         for e in graph.edge_references() {
@@ -86,7 +86,13 @@ impl Pipeline {
                 continue;
             }
             let name: Arc<str> = Arc::from(node.name.as_str());
-            let cx = BuildContext { name: name.clone(), base_dir: base_dir.clone(), resources: resources.clone(), metrics: metrics.clone() };
+            let cx = BuildContext {
+                name: name.clone(),
+                base_dir: base_dir.clone(),
+                state_dir: state_dir.clone(),
+                resources: resources.clone(),
+                metrics: metrics.clone(),
+            };
             let block = match node.config.build(&cx).await {
                 Ok(block) => block,
                 Err(error) => {
