@@ -129,13 +129,14 @@ fn sigterm_stops_a_stdin_source_whose_pipe_stays_open() {
     assert!(stderr.contains("1 messages in, 1 out"), "{stderr}");
 }
 
-/// A jq program that never ends holds its node forever; the shutdown deadline still ends the
-/// process, with exit code 2 and the stuck nodes named.
+/// A node that never yields (here a jq program that never ends, given an hour of time budget)
+/// holds its node; the shutdown deadline still ends the process, with exit code 2 and the stuck
+/// nodes named.
 #[test]
 fn the_shutdown_deadline_ends_a_process_whose_node_never_yields() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("p.toml");
-    let toml = "[sources.gen]\ntype = \"generator\"\ncount = 1\n[blocks.spin]\ntype = \"map\"\ninputs = [\"gen\"]\nprogram = 'until(false; .)'\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"spin\"]\n";
+    let toml = "[sources.gen]\ntype = \"generator\"\ncount = 1\n[blocks.spin]\ntype = \"map\"\ninputs = [\"gen\"]\nprogram = { source = 'until(false; .)', timeout_ms = 3600000 }\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"spin\"]\n";
     std::fs::write(&file, toml).expect("writes");
     let addr = free_addr();
     let mut child = Command::new(runnel_bin())
@@ -158,6 +159,37 @@ fn the_shutdown_deadline_ends_a_process_whose_node_never_yields() {
     std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).expect("reads");
     assert_eq!(exited.code(), Some(2), "{stderr}");
     assert!(stderr.contains("shutdown timed out after 1s; still running:") && stderr.contains("spin"), "{stderr}");
+}
+
+/// jq programs that loop forever, grow without bound or recurse without end fail their message
+/// at their budget (counted as errors, sent to the errors port); the other messages go on.
+#[test]
+fn a_jq_program_past_its_budget_fails_its_message_not_the_pipeline() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    let out = dir.path().join("out.ndjson");
+    let errors = dir.path().join("errors.ndjson");
+    let program = r#"if .id == 1 then until(false; .) elif .id == 2 then [range(1e10)] elif .id == 3 then (def f: [f]; f) else . end"#;
+    let toml = format!(
+        "[sources.gen]\ntype = \"generator\"\ncount = 5\n[blocks.risky]\ntype = \"map\"\ninputs = [\"gen\"]\nprogram = {{ source = '{program}', timeout_ms = 2000, max_memory_mb = 16 }}\n[sinks.out]\ntype = \"file\"\ninputs = [\"risky\"]\npath = \"{}\"\n[sinks.dead]\ntype = \"file\"\ninputs = [\"risky.errors\"]\npath = \"{}\"\n",
+        out.display(),
+        errors.display()
+    );
+    std::fs::write(&file, toml).expect("writes");
+    let done = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(done.status.success(), "{:?}: {stderr}", done.status);
+    assert!(stderr.contains("5 messages in, 5 out, 3 errors"), "{stderr}"); // 2 results and 3 dead letters
+    let ids: Vec<u64> = std::fs::read_to_string(&out)
+        .expect("written")
+        .lines()
+        .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json")["id"].as_u64().expect("id"))
+        .collect();
+    assert_eq!(ids, [0, 4]);
+    let dead = std::fs::read_to_string(&errors).expect("written");
+    for reason in ["time budget of 2000 ms", "memory budget of 16 MiB", "recursed deeper than the stack allows"] {
+        assert!(dead.contains(reason), "{reason} in {dead}");
+    }
 }
 
 /// A jq program that builds a value 100,000 levels deep fails its message (counted as an error)
@@ -197,7 +229,10 @@ fn an_unreachable_kafka_broker_makes_the_pipeline_unready_and_is_logged_with_rat
         .stderr(Stdio::piped())
         .spawn()
         .expect("starts");
-    let (status, body) = wait_for("/ready to answer 503", 30, || crate::support::http_get(addr, "/ready").filter(|(s, _)| *s == 503));
+    // While the pipeline starts, `/ready` is 503 for that reason; wait for the source's own.
+    let (status, body) = wait_for("/ready to answer 503 naming the source", 30, || {
+        crate::support::http_get(addr, "/ready").filter(|(s, body)| *s == 503 && body.contains("unready"))
+    });
     assert_eq!(status, 503);
     assert!(body.contains(r#""unready":["in"]"#), "{body}");
     // librdkafka retries every 10 to 50 ms: some 100 failed connections in the next 3 s.
