@@ -4,6 +4,7 @@
 //! - `filter`: `.kind == "chat"` through `JqProgram::run_bool`, next to the test written by hand;
 //! - `map`: `.len = (.text | length)` through `JqProgram::run` (on a copy) and
 //!   `JqProgram::run_in_place`, next to the same change written by hand;
+//! - `map/words`: a looping program on jaq with and without the jq budget's checkpoints;
 //! - `route`: three conditions through `run_bool`, as a `route` block with three ports runs them;
 //! - `window`: the event time `.ts` and the key `.room` through `run_first`;
 //! - `process`: whole `filter`, `map` and `window` blocks on batches of 128 fresh messages.
@@ -32,6 +33,7 @@ fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     filter::bench(&mut criterion);
     map::bench(&mut criterion);
+    map::bench_budget(&mut criterion);
     route::bench(&mut criterion);
     window::bench(&mut criterion);
     process::bench(&mut criterion);

@@ -6,6 +6,8 @@ use std::hint::black_box;
 use criterion::{BatchSize, Criterion};
 use serde_json::{Value, json};
 
+use runnel_blocks::JqProgram;
+
 use crate::common::{both_ways, chat_event};
 
 pub(crate) fn bench(c: &mut Criterion) {
@@ -24,6 +26,20 @@ pub(crate) fn bench(c: &mut Criterion) {
         b.iter_batched(fresh, |mut value| (jaq.run_in_place(&mut value).expect("runs"), value), BatchSize::SmallInput)
     });
     group.bench_function("by hand, in place", |b| b.iter_batched(fresh, by_hand, BatchSize::SmallInput));
+    group.finish();
+}
+
+/// The cost of the jq budget's checkpoints (`jq/budget.rs`) on a program that loops and calls
+/// definitions: `splits`, `select`, `ascii_downcase` and `join` on the event's words.
+pub(crate) fn bench_budget(c: &mut Criterion) {
+    let event = chat_event();
+    let source = r#"[.text | splits(" ") | select(length > 3) | ascii_downcase] | join(",")"#;
+    let mut group = c.benchmark_group("map/words (jaq)");
+    let budgeted = JqProgram::new(source).expect("compiles");
+    let unbudgeted = JqProgram::without_budget(source).expect("compiles");
+    assert_eq!(budgeted.run(&event).expect("runs"), unbudgeted.run(&event).expect("runs"));
+    group.bench_function("with budget", |b| b.iter(|| budgeted.run(black_box(&event)).expect("runs")));
+    group.bench_function("without budget", |b| b.iter(|| unbudgeted.run(black_box(&event)).expect("runs")));
     group.finish();
 }
 

@@ -91,6 +91,13 @@ impl JqProgram {
         Ok(Self { source, filter: Arc::new(filter), limits: Limits::default(), fast })
     }
 
+    /// The same program without the budget's checkpoints: for the benchmark measuring their cost.
+    #[doc(hidden)]
+    pub fn without_budget(source: &str) -> Result<Self, JqError> {
+        let filter = compile(source).map_err(|problems| JqError::Compile { program: source.to_string(), problems })?;
+        Ok(Self { source: source.into(), filter: Arc::new(filter), limits: Limits::default(), fast: None })
+    }
+
     /// The same program with other limits for each evaluation.
     #[must_use]
     pub fn with_limits(self, limits: Limits) -> Self {
