@@ -192,6 +192,40 @@ fn a_jq_program_past_its_budget_fails_its_message_not_the_pipeline() {
     }
 }
 
+/// Numbers a 64-bit float does not hold (big integers, long decimals, exponents out of range)
+/// come out as they came in: through a filter untouched, and through a map that changes other
+/// fields or copies them; arithmetic works on the float, as in jq.
+#[test]
+fn numbers_pass_through_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    let input = dir.path().join("in.ndjson");
+    let kept = dir.path().join("kept.ndjson");
+    let mapped = dir.path().join("mapped.ndjson");
+    std::fs::write(
+        &input,
+        "{\"id\":18446744073709551616,\"n\":123456789012345678901234567890,\"tiny\":1e-400,\"huge\":1e400,\"x\":0.1000000000000000055511151231257827}\n{\"id\":-99999999999999999999,\"n\":2}\n",
+    )
+    .expect("writes");
+    let toml = format!(
+        "[sources.in]\ntype = \"file\"\npath = \"{}\"\ncheckpoints = false\n[blocks.pass]\ntype = \"filter\"\ninputs = [\"in\"]\ncondition = '.id != null'\n[blocks.change]\ntype = \"map\"\ninputs = [\"in\"]\nprogram = '{{id, huge, seen: true, twice: (.n * 2)}}'\n[sinks.kept]\ntype = \"file\"\ninputs = [\"pass\"]\npath = \"{}\"\n[sinks.mapped]\ntype = \"file\"\ninputs = [\"change\"]\npath = \"{}\"\n",
+        input.display(),
+        kept.display(),
+        mapped.display()
+    );
+    std::fs::write(&file, toml).expect("writes");
+    let done = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).output().expect("runs");
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&kept).expect("written"),
+        "{\"huge\":1e400,\"id\":18446744073709551616,\"n\":123456789012345678901234567890,\"tiny\":1e-400,\"x\":0.1000000000000000055511151231257827}\n{\"id\":-99999999999999999999,\"n\":2}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&mapped).expect("written"),
+        "{\"huge\":1e400,\"id\":18446744073709551616,\"seen\":true,\"twice\":2.4691357802469136e+29}\n{\"huge\":null,\"id\":-99999999999999999999,\"seen\":true,\"twice\":4}\n"
+    );
+}
+
 /// A jq program that builds a value 100,000 levels deep fails its message (counted as an error)
 /// instead of overflowing the stack and aborting the process.
 #[test]
