@@ -51,7 +51,14 @@ fn instrument_def(def: &mut Def<&str>, natives: &Natives) {
 /// Whether `t` calls `name` (with any arity), in nested definitions too. jq defines a name
 /// before its use, so a definition can reach itself only by calling its name from its body.
 fn calls(t: &Term<&str>, name: &str) -> bool {
-    let any = |terms: &mut dyn Iterator<Item = &Term<&str>>| terms.fold(false, |found, t| found || calls(t, name));
+    let any = |terms: &mut dyn Iterator<Item = &Term<&str>>| {
+        for t in terms {
+            if calls(t, name) {
+                return true;
+            }
+        }
+        false
+    };
     match t {
         Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) | Term::Arr(None) => false,
         Term::Str(_, parts) => any(&mut parts.iter().filter_map(|p| if let StrPart::Term(t) = p { Some(t) } else { None })),
