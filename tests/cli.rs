@@ -226,6 +226,19 @@ fn numbers_pass_through_exactly() {
     );
 }
 
+/// `runnel run` refuses a `memory` sink, which only an embedding program can read (it would stall
+/// the pipeline once full), before starting anything.
+#[test]
+fn run_refuses_a_memory_sink_nobody_can_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, "[sources.gen]\ntype = \"generator\"\ncount = 5000\n[sinks.mem]\ntype = \"memory\"\ninputs = [\"gen\"]\n").expect("writes");
+    let out = runnel(&["run", "--no-metrics", file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sink(s) `mem` of type `memory` can only be read by a program embedding runnel"), "{stderr}");
+}
+
 /// A jq program that builds a value 100,000 levels deep fails its message (counted as an error)
 /// instead of overflowing the stack and aborting the process.
 #[test]
