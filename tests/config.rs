@@ -206,7 +206,7 @@ path = "/tmp/same.ndjson"
     );
     has(&errors, "file `/tmp/same.ndjson` is already used by node `a`");
     // Two spellings of one path are one file.
-    let errors = errors(
+    let spelled_twice = errors(
         r#"
 [sources.s]
 type = "memory"
@@ -220,7 +220,7 @@ inputs = ["s"]
 path = "./logs/../out.ndjson"
 "#,
     );
-    has(&errors, "file `out.ndjson` is already used by node `a`");
+    has(&spelled_twice, "file `out.ndjson` is already used by node `a`");
 }
 
 #[test]

@@ -149,7 +149,8 @@ pub struct Metadata {
 ///
 /// ```
 /// # use runnel_engine::ExactNumbers;
-/// let exact = ExactNumbers::new(vec![(1e400_f64.min(f64::MAX), "1e400".into())]);
+/// // `1e400` is beyond a float's range: the value holds the largest float instead.
+/// let exact = ExactNumbers::new(vec![(f64::MAX, "1e400".into())]);
 /// assert_eq!(exact.literal(f64::MAX), Some("1e400"));
 /// assert_eq!(exact.literal(1.5), None);
 /// ```
