@@ -206,7 +206,7 @@ path = "/tmp/same.ndjson"
     );
     has(&errors, "file `/tmp/same.ndjson` is already used by node `a`");
     // Two spellings of one path are one file.
-    let spelled_twice = errors(
+    let spelled_twice = self::errors(
         r#"
 [sources.s]
 type = "memory"
