@@ -239,6 +239,36 @@ fn run_refuses_a_memory_sink_nobody_can_read() {
     assert!(stderr.contains("sink(s) `mem` of type `memory` can only be read by a program embedding runnel"), "{stderr}");
 }
 
+/// A WebSocket sink whose server is down does not hold SIGTERM until the shutdown deadline: what
+/// it could not deliver fails (for its sources to replay) and the process ends.
+#[test]
+fn a_websocket_sink_with_its_server_down_stops_at_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    let closed = free_addr(); // nothing listens there
+    let toml = format!(
+        "[sources.gen]\ntype = \"generator\"\ncount = 100000000\n[sinks.ws]\ntype = \"websocket\"\ninputs = [\"gen\"]\nurl = \"ws://{closed}/\"\n"
+    );
+    std::fs::write(&file, toml).expect("writes");
+    let addr = free_addr();
+    let mut child = Command::new(runnel_bin())
+        .args(["run", "--shutdown-timeout", "120s", "--metrics-addr", &addr.to_string(), file.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    wait_for("the sink to be waiting for its server", 30, || {
+        crate::support::http_get(addr, "/metrics").filter(|(_, text)| text.contains("runnel_node_received_messages_total{node=\"ws\"}"))
+    });
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let exited = wait_for("the process to exit well before the 120 s deadline", 30, || child.try_wait().expect("waits"));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).expect("reads");
+    assert_eq!(exited.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("websocket server unreachable at shutdown"), "{stderr}");
+}
+
 /// A jq program that builds a value 100,000 levels deep fails its message (counted as an error)
 /// instead of overflowing the stack and aborting the process.
 #[test]
