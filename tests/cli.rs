@@ -169,9 +169,9 @@ fn a_jq_program_past_its_budget_fails_its_message_not_the_pipeline() {
     let file = dir.path().join("p.toml");
     let out = dir.path().join("out.ndjson");
     let errors = dir.path().join("errors.ndjson");
-    let program = r#"if .id == 1 then until(false; .) elif .id == 2 then [range(1e10)] elif .id == 3 then (def f: [f]; f) else . end"#;
+    let program = r#"if .id == 1 then until(false; .) elif .id == 2 then [range(1e10)] elif .id == 3 then (def f: [f]; f) elif .id == 4 then (def f(g): f([g]); f(.)) else . end"#;
     let toml = format!(
-        "[sources.gen]\ntype = \"generator\"\ncount = 5\n[blocks.risky]\ntype = \"map\"\ninputs = [\"gen\"]\nprogram = {{ source = '{program}', timeout_ms = 2000, max_memory_mb = 16 }}\n[sinks.out]\ntype = \"file\"\ninputs = [\"risky\"]\npath = \"{}\"\n[sinks.dead]\ntype = \"file\"\ninputs = [\"risky.errors\"]\npath = \"{}\"\n",
+        "[sources.gen]\ntype = \"generator\"\ncount = 6\n[blocks.risky]\ntype = \"map\"\ninputs = [\"gen\"]\nprogram = {{ source = '{program}', timeout_ms = 2000, max_memory_mb = 4 }}\n[sinks.out]\ntype = \"file\"\ninputs = [\"risky\"]\npath = \"{}\"\n[sinks.dead]\ntype = \"file\"\ninputs = [\"risky.errors\"]\npath = \"{}\"\n",
         out.display(),
         errors.display()
     );
@@ -179,15 +179,15 @@ fn a_jq_program_past_its_budget_fails_its_message_not_the_pipeline() {
     let done = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).output().expect("runs");
     let stderr = String::from_utf8_lossy(&done.stderr);
     assert!(done.status.success(), "{:?}: {stderr}", done.status);
-    assert!(stderr.contains("5 messages in, 5 out, 3 errors"), "{stderr}"); // 2 results and 3 dead letters
+    assert!(stderr.contains("6 messages in, 6 out, 4 errors"), "{stderr}"); // 2 results and 4 dead letters
     let ids: Vec<u64> = std::fs::read_to_string(&out)
         .expect("written")
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json")["id"].as_u64().expect("id"))
         .collect();
-    assert_eq!(ids, [0, 4]);
+    assert_eq!(ids, [0, 5]);
     let dead = std::fs::read_to_string(&errors).expect("written");
-    for reason in ["time budget of 2000 ms", "memory budget of 16 MiB", "recursed deeper than the stack allows"] {
+    for reason in ["time budget of 2000 ms", "memory budget of 4 MiB", "recursed deeper than the stack allows"] {
         assert!(dead.contains(reason), "{reason} in {dead}");
     }
 }

@@ -51,7 +51,7 @@ pub const MAX_OUTPUTS: usize = 10_000;
 /// or aborting the process.
 ///
 /// It deserialises from a string, or from a table `{ source = "...", timeout_ms = 1000,
-/// max_memory_mb = 256 }` to change the limits, so a configuration field can hold one:
+/// max_memory_mb = 64 }` to change the limits, so a configuration field can hold one:
 ///
 /// ```
 /// # use runnel_blocks::JqProgram;
