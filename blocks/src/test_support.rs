@@ -110,3 +110,21 @@ impl Block for Collected {
         Ok(())
     }
 }
+
+/// The bytes this thread holds (allocated and not yet freed), from jemalloc's per-thread
+/// counters; jemalloc is the global allocator of this crate's tests.
+fn held() -> u64 {
+    let allocated = tikv_jemalloc_ctl::thread::allocatedp::mib().and_then(|mib| mib.read()).expect("jemalloc counts allocations");
+    let freed = tikv_jemalloc_ctl::thread::deallocatedp::mib().and_then(|mib| mib.read()).expect("jemalloc counts frees");
+    allocated.get().wrapping_sub(freed.get())
+}
+
+/// The bytes `fill` leaves held on this thread, per one of the `entries` it adds to a block's
+/// state: what each entry costs, as jemalloc counts it (with its size classes and the spare
+/// capacity of the block's tables). `fill` must build its inputs itself, so that what it frees
+/// of them offsets what it allocated.
+pub(crate) fn held_per_entry(entries: usize, fill: impl FnOnce()) -> f64 {
+    let before = held();
+    fill();
+    held().wrapping_sub(before) as i64 as f64 / entries as f64
+}

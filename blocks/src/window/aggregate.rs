@@ -62,6 +62,9 @@ impl AggregateConfig {
 }
 
 /// The running state of one aggregate in one window.
+///
+/// 24 bytes: every open window holds one per aggregate, so the ops that hold a collection keep it
+/// behind a box (allocated when the window opens) rather than making every count as large.
 #[derive(Clone, Debug)]
 pub(crate) enum Accumulator {
     Count(u64),
@@ -69,9 +72,9 @@ pub(crate) enum Accumulator {
     Min(Option<f64>),
     Max(Option<f64>),
     Avg { sum: f64, count: u64 },
-    Distinct(HashSet<String>),
-    Collect(Vec<Value>),
-    CountBy(IndexMap<String, u64>),
+    Distinct(Box<HashSet<String>>),
+    Collect(Box<Vec<Value>>),
+    CountBy(Box<IndexMap<String, u64>>),
 }
 
 impl Accumulator {
@@ -82,9 +85,9 @@ impl Accumulator {
             AggregateOp::Min => Self::Min(None),
             AggregateOp::Max => Self::Max(None),
             AggregateOp::Avg => Self::Avg { sum: 0.0, count: 0 },
-            AggregateOp::CountDistinct => Self::Distinct(HashSet::new()),
-            AggregateOp::Collect => Self::Collect(Vec::new()),
-            AggregateOp::CountBy => Self::CountBy(IndexMap::new()),
+            AggregateOp::CountDistinct => Self::Distinct(Box::default()),
+            AggregateOp::Collect => Self::Collect(Box::default()),
+            AggregateOp::CountBy => Self::CountBy(Box::default()),
         }
     }
 
@@ -115,6 +118,28 @@ impl Accumulator {
         }
     }
 
+    /// Adds what `other`, of the same op, has accumulated (sessions merging).
+    pub(crate) fn merge(&mut self, other: Self) {
+        match (self, other) {
+            (Self::Count(a), Self::Count(b)) => *a += b,
+            (Self::Sum(a), Self::Sum(b)) => *a += b,
+            (Self::Min(a), Self::Min(b)) => *a = [*a, b].into_iter().flatten().reduce(f64::min),
+            (Self::Max(a), Self::Max(b)) => *a = [*a, b].into_iter().flatten().reduce(f64::max),
+            (Self::Avg { sum, count }, Self::Avg { sum: s, count: c }) => {
+                *sum += s;
+                *count += c;
+            }
+            (Self::Distinct(a), Self::Distinct(b)) => a.extend(*b),
+            (Self::Collect(a), Self::Collect(b)) => a.extend(*b),
+            (Self::CountBy(a), Self::CountBy(b)) => {
+                for (k, n) in *b {
+                    *a.entry(k).or_insert(0) += n;
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// The aggregate's result.
     pub(crate) fn finish(self) -> Value {
         match self {
@@ -129,7 +154,7 @@ impl Accumulator {
                 }
             }
             Self::Distinct(seen) => json!(seen.len()),
-            Self::Collect(all) => Value::Array(all),
+            Self::Collect(all) => Value::Array(*all),
             Self::CountBy(counts) => Value::Object(counts.into_iter().map(|(k, v)| (k, json!(v))).collect()),
         }
     }
@@ -158,6 +183,11 @@ mod tests {
             acc.add(v);
         }
         acc.finish()
+    }
+
+    #[test]
+    fn an_accumulator_is_three_words() {
+        assert_eq!(std::mem::size_of::<Accumulator>(), 24);
     }
 
     #[test]

@@ -10,6 +10,9 @@
 
 mod aggregate;
 mod block;
+mod closing;
+mod keys;
+mod pane;
 #[cfg(test)]
 mod tests;
 

@@ -2,7 +2,7 @@ use runnel_engine::{AckStatus, Emitter, FunctionBlock, Message};
 use serde_json::{Value, json};
 
 use super::{Window, WindowConfig};
-use crate::test_support::run_block;
+use crate::test_support::{held_per_entry, run_block};
 
 fn window(text: &str) -> Window {
     let config: WindowConfig = toml::from_str(text).unwrap();
@@ -45,6 +45,19 @@ fn tumbling_windows_count_per_key_and_close_on_the_watermark() {
     assert!(late.is_empty());
     let (emitted, _) = feed(&mut block, &[], true);
     assert_eq!(emitted, vec![json!({"window": {"start": 10_000, "end": 20_000}, "key": "a", "n": 1, "chars": 2})]);
+}
+
+#[test]
+fn windows_ending_together_are_emitted_in_the_order_they_opened_with_their_keys_as_they_came() {
+    let mut block = window("kind = \"tumbling\"\nsize = \"10s\"\ntime_field = \".ts\"\ngroup_by = \".room\"");
+    let mut out = Emitter::new(2);
+    for room in [json!("b"), json!(7), json!({"x": [1]}), json!("a"), json!("7")] {
+        block.process(Message::new(json!({ "ts": 1_000, "room": room })), &mut out);
+    }
+    block.on_close(&mut out);
+    let emitted: Vec<(Value, Value)> = out.take_port(0).into_iter().map(|m| (m.value()["key"].clone(), m.value()["count"].clone())).collect();
+    // `7` and `"7"` are one key (its text), shown as it first came.
+    assert_eq!(emitted, vec![(json!("b"), json!(1)), (json!(7), json!(2)), (json!({"x": [1]}), json!(1)), (json!("a"), json!(1))]);
 }
 
 #[test]
@@ -137,4 +150,22 @@ async fn every_aggregated_message_is_acknowledged_once_its_window_is_emitted() {
     assert_eq!(outcome.errors.len(), 1);
     assert!(outcome.errors[0]["error"].as_str().unwrap().contains("aggregate `chars`: `.len` is \"x\", not a number"));
     assert_eq!(outcome.acks, vec![AckStatus::Delivered; 3]);
+}
+
+/// 100,000 keys (`room-0` .. `room-99999`), one message each, each opening one tumbling window
+/// with a count: the bytes held per open window, including its key.
+#[test]
+fn an_open_window_with_a_count_holds_under_200_bytes() {
+    const KEYS: usize = 100_000;
+    let mut block = window(&format!("kind = \"tumbling\"\nsize = \"1h\"\ntime_field = \".ts\"\ngroup_by = \".room\"\nmax_open_windows = {KEYS}"));
+    let mut out = Emitter::new(2);
+    let per_window = held_per_entry(KEYS, || {
+        for i in 0..KEYS {
+            block.process(Message::new(json!({ "ts": 0, "room": format!("room-{i}") })), &mut out);
+        }
+    });
+    assert_eq!(block.state_size(), KEYS);
+    assert!(out.take_port(0).is_empty());
+    eprintln!("window: {per_window:.1} bytes per open window");
+    assert!(per_window < 200.0, "{per_window:.1} bytes per open window");
 }
