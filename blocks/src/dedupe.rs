@@ -1,6 +1,8 @@
 //! The `dedupe` block: drops repeats of a key seen within a time horizon, a count horizon, or both.
 
-use std::collections::{HashMap, VecDeque};
+mod seen;
+
+use std::borrow::Cow;
 
 use runnel_engine::{BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Emitter, FunctionBlock, Message, Role, async_trait};
 use serde::Deserialize;
@@ -8,6 +10,7 @@ use serde::Deserialize;
 use crate::cap::Evictions;
 use crate::jq::JqProgram;
 use crate::time::{Clock, EventTime, Span, TimeKind, key_of, key_text};
+use seen::Seen;
 
 /// Configuration of the `dedupe` block.
 #[derive(Debug, Clone, Deserialize)]
@@ -75,10 +78,8 @@ pub struct Dedupe {
     config: DedupeConfig,
     event_time: EventTime,
     clock: Clock,
-    /// Key → when it was first seen.
-    seen: HashMap<String, i64>,
-    /// Keys in the order they were first seen, to forget the oldest first.
-    order: VecDeque<(i64, String)>,
+    /// The keys remembered, with when each was first seen.
+    seen: Seen,
     evictions: Evictions,
 }
 
@@ -86,25 +87,21 @@ impl Dedupe {
     /// A dedupe block for a validated `config`.
     pub fn new(config: DedupeConfig) -> Self {
         let event_time = EventTime::new(config.time_field.clone());
-        Self { config, event_time, clock: Clock::new(), seen: HashMap::new(), order: VecDeque::new(), evictions: Evictions::default() }
+        Self { config, event_time, clock: Clock::new(), seen: Seen::default(), evictions: Evictions::default() }
     }
 
     fn forget_expired(&mut self, now: i64) {
         let Some(ttl) = self.config.ttl else { return };
-        while let Some((at, _)) = self.order.front() {
-            if *at > now - ttl.millis() {
-                break;
-            }
-            if let Some((_, key)) = self.order.pop_front() {
-                self.seen.remove(&key);
-            }
+        while self.seen.oldest().is_some_and(|at| at <= now - ttl.millis()) {
+            self.seen.forget_oldest();
         }
     }
 
     fn forget_oldest(&mut self, out: &mut Emitter) {
         while self.seen.len() > self.config.max_keys {
-            let Some((_, key)) = self.order.pop_front() else { break };
-            self.seen.remove(&key);
+            if !self.seen.forget_oldest() {
+                break;
+            }
             if self.config.ttl.is_some() {
                 let consequence = "dedupe reached max_keys before keys expired; repeats of forgotten keys will pass";
                 self.evictions.record(out, "max_keys", self.config.max_keys, consequence);
@@ -119,17 +116,25 @@ impl FunctionBlock for Dedupe {
             TimeKind::Processing => Ok(self.clock.now_ms()),
             TimeKind::Event => self.event_time.of(&message),
         };
-        let (now, key) = match now.and_then(|now| key_of(self.config.key.as_ref(), &message).map(|key| (now, key_text(&key).into_owned()))) {
-            Ok(found) => found,
+        let now = match now {
+            Ok(now) => now,
             Err(error) => return out.fail(message, error),
         };
-        let key = if self.config.key.is_none() { message.value().to_string() } else { key };
         self.forget_expired(now);
-        if self.seen.contains_key(&key) {
+        let key = match key_of(self.config.key.as_ref(), &message) {
+            Ok(key) => key,
+            Err(error) => return out.fail(message, error),
+        };
+        let text = if self.config.key.is_none() { Cow::Owned(message.value().to_string()) } else { key_text(&key) };
+        let repeat = self.seen.contains(&text);
+        if !repeat {
+            self.seen.insert(now, &text);
+        }
+        drop(text);
+        drop(key);
+        if repeat {
             return out.filter(message);
         }
-        self.seen.insert(key.clone(), now);
-        self.order.push_back((now, key));
         self.forget_oldest(out);
         out.emit(message);
     }
@@ -142,7 +147,7 @@ impl FunctionBlock for Dedupe {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::test_support::run_block;
+    use crate::test_support::{held_per_entry, run_block};
     use serde_json::json;
 
     fn config(text: &str) -> DedupeConfig {
@@ -172,5 +177,22 @@ mod tests {
         assert_eq!(run_block(config(""), inputs).await.out.len(), 2);
         let outcome = run_block(config("key = '.a + 1'"), vec![json!({"a": "x"})]).await;
         assert_eq!(outcome.errors.len(), 1);
+    }
+
+    /// 100,000 distinct ids (`id-0` .. `id-99999`) with a `ttl`: the bytes held per key remembered.
+    #[test]
+    fn a_remembered_key_holds_under_80_bytes() {
+        const KEYS: usize = 100_000;
+        let mut block = Dedupe::new(config(&format!("key = '.id'\nttl = \"1h\"\nmax_keys = {KEYS}")));
+        let mut out = Emitter::new(1);
+        let per_key = held_per_entry(KEYS, || {
+            for i in 0..KEYS {
+                block.process(Message::new(json!({ "id": format!("id-{i}") })), &mut out);
+            }
+            drop(out.take_port(0));
+        });
+        assert_eq!(block.state_size(), KEYS);
+        eprintln!("dedupe: {per_key:.1} bytes per key");
+        assert!(per_key < 80.0, "{per_key:.1} bytes per key");
     }
 }
