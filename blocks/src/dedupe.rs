@@ -126,10 +126,7 @@ impl FunctionBlock for Dedupe {
             Err(error) => return out.fail(message, error),
         };
         let text = if self.config.key.is_none() { Cow::Owned(message.value().to_string()) } else { key_text(&key) };
-        let repeat = self.seen.contains(&text);
-        if !repeat {
-            self.seen.insert(now, &text);
-        }
+        let repeat = !self.seen.insert(now, &text);
         drop(text);
         drop(key);
         if repeat {

@@ -27,18 +27,17 @@ impl Seen {
         self.order.len()
     }
 
-    /// Whether `key` is remembered.
-    pub(super) fn contains(&self, key: &str) -> bool {
+    /// Remembers `key` as first seen at `now`, unless it is already remembered; says which.
+    pub(super) fn insert(&mut self, now: i64, key: &str) -> bool {
         let Self { order, forgotten, index, hasher } = self;
-        index.find(hasher.hash_one(key), |n| &*at(order, *forgotten, *n).1 == key).is_some()
-    }
-
-    /// Remembers `key`, which [`Seen::contains`] said is new, as first seen at `now`.
-    pub(super) fn insert(&mut self, now: i64, key: &str) {
-        let Self { order, forgotten, index, hasher } = self;
+        let hash = hasher.hash_one(key);
+        if index.find(hash, |n| &*at(order, *forgotten, *n).1 == key).is_some() {
+            return false;
+        }
         let n = *forgotten + order.len() as u64;
         order.push_back((now, key.into()));
-        index.insert_unique(hasher.hash_one(key), n, |n| hasher.hash_one(&*at(order, *forgotten, *n).1));
+        index.insert_unique(hash, n, |n| hasher.hash_one(&*at(order, *forgotten, *n).1));
+        true
     }
 
     /// When the oldest remembered key was first seen.
@@ -70,19 +69,15 @@ mod tests {
     #[test]
     fn keys_are_remembered_once_and_forgotten_oldest_first() {
         let mut seen = Seen::default();
-        for (now, key) in [(1, "a"), (2, "b"), (3, "c")] {
-            assert!(!seen.contains(key));
-            seen.insert(now, key);
-        }
-        assert!(seen.contains("b"));
+        assert!(seen.insert(1, "a") && seen.insert(2, "b") && seen.insert(3, "c"));
+        assert!(!seen.insert(4, "b"), "b is remembered");
         assert_eq!(seen.oldest(), Some(1));
         assert!(seen.forget_oldest());
-        assert!(!seen.contains("a"));
-        assert!(seen.contains("c"));
-        seen.insert(4, "a");
+        assert!(!seen.insert(4, "c"));
+        assert!(seen.insert(4, "a"), "a was forgotten");
         assert_eq!((seen.len(), seen.oldest()), (3, Some(2)));
         while seen.forget_oldest() {}
-        assert!(!seen.contains("a") && !seen.contains("c"));
         assert_eq!(seen.len(), 0);
+        assert!(seen.insert(5, "a") && seen.insert(5, "c"));
     }
 }
