@@ -7,7 +7,9 @@
 //! - `map/words`: a looping program on jaq with and without the jq budget's checkpoints;
 //! - `route`: three conditions through `run_bool`, as a `route` block with three ports runs them;
 //! - `window`: the event time `.ts` and the key `.room` through `run_first`;
-//! - `process`: whole `filter`, `map` and `window` blocks on batches of 128 fresh messages.
+//! - `process`: whole `filter`, `map` and `window` blocks on batches of 128 fresh messages;
+//! - `state`: `window`, `dedupe` and `throttle` with 1,000, 100,000 and 1,000,000 distinct keys,
+//!   whose time per message should not grow with the keys held.
 //!
 //! `cargo bench --bench blocks` (criterion; `cargo bench --bench blocks -- map` picks a group).
 
@@ -20,6 +22,7 @@ mod filter;
 mod map;
 mod process;
 mod route;
+mod state;
 mod window;
 
 use criterion::Criterion;
@@ -37,5 +40,6 @@ fn main() {
     route::bench(&mut criterion);
     window::bench(&mut criterion);
     process::bench(&mut criterion);
+    state::bench(&mut criterion);
     criterion.final_summary();
 }
