@@ -146,8 +146,16 @@ pub trait FunctionBlock: Send + 'static {
     /// Called once the deadline has passed (a timeout flush, a processing-time window).
     fn on_deadline(&mut self, _now: Instant, _out: &mut Emitter) {}
 
-    /// Called once after the input has ended, to flush held state.
+    /// Called after the input has ended, to flush held state: once, or again after what it
+    /// emitted was sent for as long as [`FunctionBlock::flushing`] says more is held.
     fn on_close(&mut self, _out: &mut Emitter) {}
+
+    /// Whether [`FunctionBlock::on_close`] left state to flush. A block holding much state
+    /// (a million open windows) flushes a part per call, so that what waits to be sent stays
+    /// bounded instead of all of it being built at once. False by default: one call.
+    fn flushing(&self) -> bool {
+        false
+    }
 
     /// How many entries of state the block holds (open windows, remembered keys), reported as
     /// `runnel_node_state_entries` after every batch. Stateless blocks keep the default.
@@ -180,6 +188,10 @@ impl FunctionBlock for Box<dyn FunctionBlock> {
 
     fn on_close(&mut self, out: &mut Emitter) {
         (**self).on_close(out);
+    }
+
+    fn flushing(&self) -> bool {
+        (**self).flushing()
     }
 
     fn state_size(&self) -> usize {

@@ -33,6 +33,12 @@ pub struct Window {
 
 const LATE_PORT: usize = 1;
 
+/// The most windows one call emits when many are due at once (the watermark passing an end
+/// that a million keys share, or the end of input). The rest wait for the engine to send these:
+/// it calls back at once (a deadline that has passed, or [`FunctionBlock::flushing`]), so what
+/// waits to be sent stays at about an edge's worth (8 batches of 128) instead of every window.
+const EMIT_AT_ONCE: usize = 1024;
+
 impl Window {
     /// A window block for a validated `config`.
     pub fn new(config: WindowConfig) -> Self {
@@ -85,9 +91,19 @@ impl Window {
         std::iter::successors(Some(first), move |s| Some(s + slide)).take_while(move |s| *s <= last)
     }
 
-    /// Emits every pane whose end is at or before `watermark`, oldest first.
+    /// Whether a window is due: its end is at or before the watermark, but it has not been
+    /// emitted yet (more were due than one call emits).
+    fn due(&self) -> bool {
+        self.panes.first_end().is_some_and(|end| self.watermark().is_some_and(|w| end <= w))
+    }
+
+    /// Emits the panes whose end is at or before `watermark`, oldest first, at most
+    /// [`EMIT_AT_ONCE`] of them.
     fn close_until(&mut self, watermark: i64, out: &mut Emitter) {
-        while self.panes.first_end().is_some_and(|end| end <= watermark) {
+        for _ in 0..EMIT_AT_ONCE {
+            if !self.panes.first_end().is_some_and(|end| end <= watermark) {
+                break;
+            }
             self.emit_first(out);
         }
     }
@@ -112,7 +128,12 @@ impl Window {
 
     fn enforce_cap(&mut self, out: &mut Emitter) {
         while self.panes.open() > self.max_open && self.panes.first_end().is_some() {
+            // A window that was due anyway goes first, and is no eviction.
+            let due = self.due();
             self.emit_first(out);
+            if due {
+                continue;
+            }
             let consequence = "window block reached max_open_windows; emitting the oldest windows early (raise the cap or shorten the windows)";
             self.evictions.record(out, "max_open_windows", self.max_open, consequence);
         }
@@ -166,7 +187,7 @@ impl FunctionBlock for Window {
             }
         };
         match self.kind {
-            WindowKind::Session => self.panes.add_to_session(id, t, self.gap, &self.aggregates, &self.values, acks),
+            WindowKind::Session => self.panes.add_to_session(id, (t, watermark), self.gap, &self.aggregates, &self.values, acks),
             WindowKind::Tumbling | WindowKind::Sliding => {
                 let mut acks = acks;
                 while let Some(start) = starts.next() {
@@ -189,21 +210,34 @@ impl FunctionBlock for Window {
     }
 
     fn deadline(&self) -> Option<Instant> {
-        if self.time != TimeKind::Processing {
-            return None;
+        match self.time {
+            TimeKind::Processing => self.panes.first_end().map(|end| self.clock.instant(end)),
+            // Windows left due by the last message are emitted as soon as those are sent.
+            TimeKind::Event => self.due().then(Instant::now),
         }
-        self.panes.first_end().map(|end| self.clock.instant(end))
     }
 
     fn on_deadline(&mut self, now: Instant, out: &mut Emitter) {
-        let now = self.clock.at(now);
-        self.close_until(now, out);
+        let watermark = match self.time {
+            TimeKind::Processing => Some(self.clock.at(now)),
+            TimeKind::Event => self.watermark(),
+        };
+        if let Some(watermark) = watermark {
+            self.close_until(watermark, out);
+        }
     }
 
     fn on_close(&mut self, out: &mut Emitter) {
-        while self.panes.first_end().is_some() {
+        for _ in 0..EMIT_AT_ONCE {
+            if self.panes.first_end().is_none() {
+                break;
+            }
             self.emit_first(out);
         }
+    }
+
+    fn flushing(&self) -> bool {
+        self.panes.first_end().is_some()
     }
 
     fn state_size(&self) -> usize {

@@ -106,14 +106,24 @@ impl Panes {
     }
 
     /// Puts a message at `t` into key `id`'s session, merging the sessions it falls into or
-    /// touches (those starting at most `gap` after it and ending at or after it).
-    pub(super) fn add_to_session(&mut self, id: KeyId, t: i64, gap: i64, aggregates: &Aggregates, values: &[Value], acks: Acks) {
+    /// touches (those starting at most `gap` after it and ending at or after it) unless they
+    /// ended at or before `watermark` (those are closed, only not emitted yet).
+    pub(super) fn add_to_session(
+        &mut self,
+        id: KeyId,
+        (t, watermark): (i64, Option<i64>),
+        gap: i64,
+        aggregates: &Aggregates,
+        values: &[Value],
+        acks: Acks,
+    ) {
         let slot = self.keys.get_mut(id);
         let mut merged = Pane::new(t, t + gap, aggregates);
         let mut at = 0;
         // Oldest first, so that `collect` keeps arrival order across merged sessions.
         while let Some(pane) = slot.panes.get(at) {
-            if pane.start - gap <= t && t <= pane.end {
+            let closed = watermark.is_some_and(|w| pane.end <= w);
+            if pane.start - gap <= t && t <= pane.end && !closed {
                 let pane = slot.panes.remove(at);
                 self.closing.remove_session(pane.end, id, pane.start);
                 self.open -= 1;

@@ -169,3 +169,82 @@ fn an_open_window_with_a_count_holds_under_200_bytes() {
     eprintln!("window: {per_window:.1} bytes per open window");
     assert!(per_window < 200.0, "{per_window:.1} bytes per open window");
 }
+
+/// Opens one window per key `k0` .. `k{keys - 1}` at time `ts`.
+fn open_keys(block: &mut Window, keys: usize, ts: i64, out: &mut Emitter) {
+    for i in 0..keys {
+        block.process(Message::new(json!({ "ts": ts, "room": format!("k{i}") })), out);
+    }
+}
+
+fn keys_of(out: &mut Emitter) -> Vec<String> {
+    out.take_port(0).iter().map(|m| m.value()["key"].as_str().unwrap_or("?").to_owned()).collect()
+}
+
+#[test]
+fn many_windows_due_at_once_are_emitted_a_part_at_a_time_in_order() {
+    let mut block = window("kind = \"tumbling\"\nsize = \"10s\"\ntime_field = \".ts\"\ngroup_by = \".room\"");
+    let mut out = Emitter::new(2);
+    open_keys(&mut block, 3_000, 0, &mut out);
+    // The watermark passes their end: a part comes out with the message, the rest on deadlines
+    // that are due at once.
+    block.process(Message::new(json!({ "ts": 10_000, "room": "next" })), &mut out);
+    let mut parts = vec![keys_of(&mut out)];
+    while let Some(deadline) = block.deadline() {
+        assert!(deadline <= tokio::time::Instant::now());
+        block.on_deadline(deadline, &mut out);
+        parts.push(keys_of(&mut out));
+    }
+    assert_eq!(parts.iter().map(Vec::len).collect::<Vec<_>>(), [1_024, 1_024, 952]);
+    assert_eq!(parts.concat(), (0..3_000).map(|i| format!("k{i}")).collect::<Vec<_>>());
+    assert_eq!(block.state_size(), 1, "the window of `next`");
+}
+
+#[test]
+fn the_end_of_input_flushes_a_part_at_a_time() {
+    let mut block = window("kind = \"tumbling\"\nsize = \"10s\"\ntime_field = \".ts\"\ngroup_by = \".room\"");
+    let mut out = Emitter::new(2);
+    open_keys(&mut block, 2_000, 0, &mut out);
+    let mut parts = Vec::new();
+    loop {
+        block.on_close(&mut out);
+        parts.push(keys_of(&mut out).len());
+        if !block.flushing() {
+            break;
+        }
+    }
+    assert_eq!(parts, [1_024, 976]);
+}
+
+#[test]
+fn a_due_session_not_yet_emitted_takes_no_more_messages() {
+    let mut block = window("kind = \"session\"\ngap = \"5s\"\ntime_field = \".ts\"\ngroup_by = \".room\"");
+    let mut out = Emitter::new(2);
+    open_keys(&mut block, 1_100, 0, &mut out);
+    // The watermark reaches the sessions' end (5s): 1,024 come out, 76 are due but wait.
+    block.process(Message::new(json!({ "ts": 5_000, "room": "next" })), &mut out);
+    assert_eq!(out.take_port(0).len(), 1_024);
+    // 4.5s is not late (its session would end at 9.5s) but k1099's session [0, 5s] is closed.
+    block.process(Message::new(json!({ "ts": 4_500, "room": "k1099" })), &mut out);
+    block.on_close(&mut out);
+    while block.flushing() {
+        block.on_close(&mut out);
+    }
+    let k1099: Vec<Value> = out.take_port(0).into_iter().map(Message::into_value).filter(|v| v["key"] == "k1099").collect();
+    assert_eq!(
+        k1099,
+        vec![
+            json!({"window": {"start": 0, "end": 5_000}, "key": "k1099", "count": 1}),
+            json!({"window": {"start": 4_500, "end": 9_500}, "key": "k1099", "count": 1}),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn in_a_pipeline_every_window_of_a_large_flush_arrives_acknowledged() {
+    let config: WindowConfig = toml::from_str("kind = \"tumbling\"\nsize = \"10s\"\ntime_field = \".ts\"\ngroup_by = \".room\"").unwrap();
+    let inputs = (0..3_000).map(|i| json!({ "ts": 0, "room": format!("k{i}") })).collect();
+    let outcome = run_block(config, inputs).await;
+    assert_eq!(outcome.out.len(), 3_000);
+    assert_eq!(outcome.acks, vec![AckStatus::Delivered; 3_000]);
+}

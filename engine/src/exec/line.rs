@@ -146,9 +146,15 @@ impl Line {
             }
         }
         for index in 0..self.steps.len() {
-            let step = &mut self.steps[index];
-            step.block.on_close(&mut step.emitter);
-            self.settle(index).await?;
+            loop {
+                let step = &mut self.steps[index];
+                step.block.on_close(&mut step.emitter);
+                let flushing = step.block.flushing();
+                self.settle(index).await?;
+                if !flushing {
+                    break;
+                }
+            }
         }
         Ok(())
     }
