@@ -101,7 +101,7 @@ impl Window {
     /// [`EMIT_AT_ONCE`] of them.
     fn close_until(&mut self, watermark: i64, out: &mut Emitter) {
         for _ in 0..EMIT_AT_ONCE {
-            if !self.panes.first_end().is_some_and(|end| end <= watermark) {
+            if self.panes.first_end().is_none_or(|end| end > watermark) {
                 break;
             }
             self.emit_first(out);
