@@ -50,6 +50,8 @@ pub mod connectors {
     pub use runnel_connectors::{
         FEATURES, FileSinkConfig, FileSourceConfig, GeneratorConfig, MemorySinkConfig, MemorySourceConfig, StdinConfig, StdoutConfig,
     };
+    #[cfg(feature = "http")]
+    pub use runnel_connectors::HttpSinkConfig;
     #[cfg(feature = "kafka")]
     pub use runnel_connectors::{KafkaSinkConfig, KafkaSourceConfig};
     #[cfg(feature = "websocket")]
