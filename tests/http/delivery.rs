@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use hmac::{Hmac, Mac};
 use runnel::PipelineBuilder;
+use runnel::RunningPipeline;
 use runnel_connectors::http::HttpSinkConfig;
 use runnel_connectors::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig};
 use runnel_engine::{Ack, AckStatus};
-use runnel::RunningPipeline;
 use serde_json::{Value, json};
 
 use super::peer::Peer;
@@ -159,10 +159,7 @@ async fn batches_fill_by_count_per_url_and_are_signed() {
     running.wait().await.expect("runs to the end");
     let mut sizes: Vec<(String, usize)> = peer.seen().iter().map(|s| (s.path.clone(), s.messages().len())).collect();
     sizes.sort();
-    assert_eq!(
-        sizes,
-        vec![("/rooms/even".into(), 1), ("/rooms/even".into(), 5), ("/rooms/odd".into(), 1), ("/rooms/odd".into(), 5)]
-    );
+    assert_eq!(sizes, vec![("/rooms/even".into(), 1), ("/rooms/even".into(), 5), ("/rooms/odd".into(), 1), ("/rooms/odd".into(), 5)]);
     for seen in peer.seen() {
         let room = seen.path.trim_start_matches("/rooms/").to_owned();
         assert!(seen.messages().iter().all(|m| m["room"] == room.as_str()));

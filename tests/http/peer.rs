@@ -99,7 +99,11 @@ async fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, count: Arc<watch:
             let all = seen.lock().expect("lock");
             all.iter().filter(|s| s.first_id().is_some() && s.first_id() == request.first_id()).count()
         };
-        let step = request.messages().first().and_then(|m| m["script"].get(attempt).and_then(Value::as_str).map(str::to_owned)).unwrap_or_else(|| "200".to_owned());
+        let step = request
+            .messages()
+            .first()
+            .and_then(|m| m["script"].get(attempt).and_then(Value::as_str).map(str::to_owned))
+            .unwrap_or_else(|| "200".to_owned());
         let index = {
             let mut all = seen.lock().expect("lock");
             all.push(request.clone());

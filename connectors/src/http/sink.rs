@@ -17,7 +17,9 @@ use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
-use runnel_engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Role, RunContext, async_trait};
+use runnel_engine::{
+    AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Role, RunContext, async_trait,
+};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
@@ -28,8 +30,7 @@ use super::metrics::HttpMetrics;
 impl Component for HttpSinkConfig {
     const TYPE: &'static str = "http";
     const ROLE: Role = Role::Sink;
-    const DESCRIPTION: &'static str =
-        "Sends messages to an HTTP endpoint (a webhook), one or a JSON array per request; retries 5xx, 429 and connection errors; acknowledges after a 2xx.";
+    const DESCRIPTION: &'static str = "Sends messages to an HTTP endpoint (a webhook), one or a JSON array per request; retries 5xx, 429 and connection errors; acknowledges after a 2xx.";
     const EXAMPLE: &'static str = r#"url = "https://hooks.example.com/rooms/{room}"
 headers = { Authorization = "Bearer ${TOKEN:-secret}" }
 batch = { max_events = 100, timeout_ms = 1000 }
@@ -223,7 +224,8 @@ impl Batches {
             }
         }
         let timeout = Duration::from_millis(self.config.timeout_ms);
-        let pending = self.pending.entry(url.clone()).or_insert_with(|| Pending { messages: Vec::new(), body: Vec::new(), deadline: Instant::now() + timeout });
+        let pending =
+            self.pending.entry(url.clone()).or_insert_with(|| Pending { messages: Vec::new(), body: Vec::new(), deadline: Instant::now() + timeout });
         match self.encoding {
             Encoding::Json if !pending.messages.is_empty() => pending.body.push(b','),
             Encoding::Json => {}

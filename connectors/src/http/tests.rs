@@ -32,7 +32,12 @@ fn bad_templates_are_refused() {
 
 #[test]
 fn signatures_are_github_style_hmacs() {
-    let config = SigningConfig { secret: "It's a Secret to Everybody".into(), header: "X-Hub-Signature-256".into(), algorithm: Algorithm::Sha256, prefix: None };
+    let config = SigningConfig {
+        secret: "It's a Secret to Everybody".into(),
+        header: "X-Hub-Signature-256".into(),
+        algorithm: Algorithm::Sha256,
+        prefix: None,
+    };
     // GitHub's documented example (docs "Validating webhook deliveries").
     let signed = Signer::new(&config).expect("valid").sign(b"Hello, World!");
     assert_eq!(signed, "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
