@@ -48,6 +48,18 @@ fn parse_threads(text: &str) -> Result<std::num::NonZeroUsize, String> {
 
 pub(crate) fn run(args: RunArgs) -> ExitCode {
     let Some(pipeline) = crate::load(&args.file) else { return ExitCode::from(EXIT_CONFIG) };
+    // A memory sink holds what it receives until a program embedding runnel takes it; here
+    // nothing would, and the pipeline would stall once its channel is full.
+    let unread: Vec<&str> =
+        pipeline.nodes().filter(|(_, role, kind)| *role == runnel::Role::Sink && *kind == "memory").map(|(name, ..)| name).collect();
+    if !unread.is_empty() {
+        eprintln!(
+            "runnel: {}: sink(s) {} of type `memory` can only be read by a program embedding runnel (`runnel::take_output`); use `stdout` or `file` here",
+            args.file.display(),
+            unread.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        );
+        return ExitCode::from(EXIT_CONFIG);
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     // jq programs recurse as deep as the values they build (jaq builds, prints and frees nested
     // values recursively). Outputs deeper than the jq block's limit fail their message; this

@@ -169,9 +169,9 @@ fn a_jq_program_past_its_budget_fails_its_message_not_the_pipeline() {
     let file = dir.path().join("p.toml");
     let out = dir.path().join("out.ndjson");
     let errors = dir.path().join("errors.ndjson");
-    let program = r#"if .id == 1 then until(false; .) elif .id == 2 then [range(1e10)] elif .id == 3 then (def f: [f]; f) else . end"#;
+    let program = r#"if .id == 1 then until(false; .) elif .id == 2 then [range(1e10)] elif .id == 3 then (def f: [f]; f) elif .id == 4 then (def f(g): f([g]); f(.)) else . end"#;
     let toml = format!(
-        "[sources.gen]\ntype = \"generator\"\ncount = 5\n[blocks.risky]\ntype = \"map\"\ninputs = [\"gen\"]\nprogram = {{ source = '{program}', timeout_ms = 2000, max_memory_mb = 16 }}\n[sinks.out]\ntype = \"file\"\ninputs = [\"risky\"]\npath = \"{}\"\n[sinks.dead]\ntype = \"file\"\ninputs = [\"risky.errors\"]\npath = \"{}\"\n",
+        "[sources.gen]\ntype = \"generator\"\ncount = 6\n[blocks.risky]\ntype = \"map\"\ninputs = [\"gen\"]\nprogram = {{ source = '{program}', timeout_ms = 2000, max_memory_mb = 4 }}\n[sinks.out]\ntype = \"file\"\ninputs = [\"risky\"]\npath = \"{}\"\n[sinks.dead]\ntype = \"file\"\ninputs = [\"risky.errors\"]\npath = \"{}\"\n",
         out.display(),
         errors.display()
     );
@@ -179,17 +179,94 @@ fn a_jq_program_past_its_budget_fails_its_message_not_the_pipeline() {
     let done = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).output().expect("runs");
     let stderr = String::from_utf8_lossy(&done.stderr);
     assert!(done.status.success(), "{:?}: {stderr}", done.status);
-    assert!(stderr.contains("5 messages in, 5 out, 3 errors"), "{stderr}"); // 2 results and 3 dead letters
+    assert!(stderr.contains("6 messages in, 6 out, 4 errors"), "{stderr}"); // 2 results and 4 dead letters
     let ids: Vec<u64> = std::fs::read_to_string(&out)
         .expect("written")
         .lines()
         .map(|line| serde_json::from_str::<serde_json::Value>(line).expect("json")["id"].as_u64().expect("id"))
         .collect();
-    assert_eq!(ids, [0, 4]);
+    assert_eq!(ids, [0, 5]);
     let dead = std::fs::read_to_string(&errors).expect("written");
-    for reason in ["time budget of 2000 ms", "memory budget of 16 MiB", "recursed deeper than the stack allows"] {
+    for reason in ["time budget of 2000 ms", "memory budget of 4 MiB", "recursed deeper than the stack allows"] {
         assert!(dead.contains(reason), "{reason} in {dead}");
     }
+}
+
+/// Numbers a 64-bit float does not hold (big integers, long decimals, exponents out of range)
+/// come out as they came in: through a filter untouched, and through a map that changes other
+/// fields or copies them; arithmetic works on the float, as in jq.
+#[test]
+fn numbers_pass_through_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    let input = dir.path().join("in.ndjson");
+    let kept = dir.path().join("kept.ndjson");
+    let mapped = dir.path().join("mapped.ndjson");
+    std::fs::write(
+        &input,
+        "{\"id\":18446744073709551616,\"n\":123456789012345678901234567890,\"tiny\":1e-400,\"huge\":1e400,\"x\":0.1000000000000000055511151231257827}\n{\"id\":-99999999999999999999,\"n\":2}\n",
+    )
+    .expect("writes");
+    let toml = format!(
+        "[sources.in]\ntype = \"file\"\npath = \"{}\"\ncheckpoints = false\n[blocks.pass]\ntype = \"filter\"\ninputs = [\"in\"]\ncondition = '.id != null'\n[blocks.change]\ntype = \"map\"\ninputs = [\"in\"]\nprogram = '{{id, huge, seen: true, twice: (.n * 2)}}'\n[sinks.kept]\ntype = \"file\"\ninputs = [\"pass\"]\npath = \"{}\"\n[sinks.mapped]\ntype = \"file\"\ninputs = [\"change\"]\npath = \"{}\"\n",
+        input.display(),
+        kept.display(),
+        mapped.display()
+    );
+    std::fs::write(&file, toml).expect("writes");
+    let done = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).output().expect("runs");
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&kept).expect("written"),
+        "{\"huge\":1e400,\"id\":18446744073709551616,\"n\":123456789012345678901234567890,\"tiny\":1e-400,\"x\":0.1000000000000000055511151231257827}\n{\"id\":-99999999999999999999,\"n\":2}\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&mapped).expect("written"),
+        "{\"huge\":1e400,\"id\":18446744073709551616,\"seen\":true,\"twice\":2.4691357802469136e+29}\n{\"huge\":null,\"id\":-99999999999999999999,\"seen\":true,\"twice\":4}\n"
+    );
+}
+
+/// `runnel run` refuses a `memory` sink, which only an embedding program can read (it would stall
+/// the pipeline once full), before starting anything.
+#[test]
+fn run_refuses_a_memory_sink_nobody_can_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    std::fs::write(&file, "[sources.gen]\ntype = \"generator\"\ncount = 5000\n[sinks.mem]\ntype = \"memory\"\ninputs = [\"gen\"]\n").expect("writes");
+    let out = runnel(&["run", "--no-metrics", file.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(78));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("sink(s) `mem` of type `memory` can only be read by a program embedding runnel"), "{stderr}");
+}
+
+/// A WebSocket sink whose server is down does not hold SIGTERM until the shutdown deadline: what
+/// it could not deliver fails (for its sources to replay) and the process ends.
+#[test]
+fn a_websocket_sink_with_its_server_down_stops_at_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    let closed = free_addr(); // nothing listens there
+    let toml = format!(
+        "[sources.gen]\ntype = \"generator\"\ncount = 100000000\n[sinks.ws]\ntype = \"websocket\"\ninputs = [\"gen\"]\nurl = \"ws://{closed}/\"\n"
+    );
+    std::fs::write(&file, toml).expect("writes");
+    let addr = free_addr();
+    let mut child = Command::new(runnel_bin())
+        .args(["run", "--shutdown-timeout", "120s", "--metrics-addr", &addr.to_string(), file.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    wait_for("the sink to be waiting for its server", 30, || {
+        crate::support::http_get(addr, "/metrics").filter(|(_, text)| text.contains("runnel_node_received_messages_total{node=\"ws\"}"))
+    });
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let exited = wait_for("the process to exit well before the 120 s deadline", 30, || child.try_wait().expect("waits"));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).expect("reads");
+    assert_eq!(exited.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("websocket server unreachable at shutdown"), "{stderr}");
 }
 
 /// A jq program that builds a value 100,000 levels deep fails its message (counted as an error)

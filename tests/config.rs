@@ -205,6 +205,22 @@ path = "/tmp/same.ndjson"
 "#,
     );
     has(&errors, "file `/tmp/same.ndjson` is already used by node `a`");
+    // Two spellings of one path are one file.
+    let spelled_twice = self::errors(
+        r#"
+[sources.s]
+type = "memory"
+[sinks.a]
+type = "file"
+inputs = ["s"]
+path = "out.ndjson"
+[sinks.b]
+type = "file"
+inputs = ["s"]
+path = "./logs/../out.ndjson"
+"#,
+    );
+    has(&spelled_twice, "file `out.ndjson` is already used by node `a`");
 }
 
 #[test]

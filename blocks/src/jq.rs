@@ -51,7 +51,7 @@ pub const MAX_OUTPUTS: usize = 10_000;
 /// or aborting the process.
 ///
 /// It deserialises from a string, or from a table `{ source = "...", timeout_ms = 1000,
-/// max_memory_mb = 256 }` to change the limits, so a configuration field can hold one:
+/// max_memory_mb = 64 }` to change the limits, so a configuration field can hold one:
 ///
 /// ```
 /// # use runnel_blocks::JqProgram;
@@ -346,8 +346,10 @@ fn compile_instrumented(source: &str) -> Option<jaq_core::Filter<Data>> {
     let tokens = Lexer::new(source).lex().ok()?;
     let main = Parser::new(&tokens).parse(Parser::term).ok()?;
     let prelude = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-    let defs = instrument::instrument(prelude, main);
-    let funs = jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>()).chain([budget::tick()]);
+    let funs: Vec<_> = jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>()).collect();
+    let natives = funs.iter().filter(|(_, args, _)| !args.is_empty()).map(|(name, _, _)| *name).collect();
+    let defs = instrument::instrument(prelude, main, &natives);
+    let funs = funs.into_iter().chain([budget::tick()]);
     let arena = Arena::default();
     let modules = Loader::new(defs).load(&arena, File { code: instrument::MAIN, path: () }).ok()?;
     Compiler::default().with_funs(funs).compile(modules).ok()

@@ -10,8 +10,12 @@
 //! formatting (shortest round-trip, `1e+21` style exponents) and the same escapes; the tests
 //! below compare the two on random floats and on every kind of escape.
 
-use runnel_engine::{Message, Metadata};
+use std::sync::Arc;
+
+use runnel_engine::{ExactNumbers, Message, Metadata};
 use serde_json::Value;
+
+use crate::numbers;
 
 /// Bytes that are not a JSON document, kept as a message for the errors port.
 #[derive(Debug)]
@@ -28,9 +32,9 @@ pub(crate) struct Undecodable {
 ///
 /// # Errors
 /// [`Undecodable`] when the bytes are not UTF-8 or not one JSON value.
-pub(crate) fn decode(bytes: &[u8], meta: Metadata) -> Result<Message, Box<Undecodable>> {
+pub(crate) fn decode(bytes: &[u8], mut meta: Metadata) -> Result<Message, Box<Undecodable>> {
     let parsed = match std::str::from_utf8(bytes) {
-        Ok(text) => serde_json::from_str::<Value>(text).map_err(|e| e.to_string()),
+        Ok(text) => parse(text, &mut meta),
         Err(error) => Err(format!("invalid UTF-8 at byte {}", error.valid_up_to() + 1)),
     };
     match parsed {
@@ -49,17 +53,47 @@ pub(crate) fn decode(bytes: &[u8], meta: Metadata) -> Result<Message, Box<Undeco
     }
 }
 
-/// Appends `message`'s value as compact JSON to `out`.
+/// `text` parsed, with the number literals its value does not hold exactly noted in `meta`
+/// (module [`crate::numbers`]): a literal beyond a float's range is held as the largest float.
+fn parse(text: &str, meta: &mut Metadata) -> Result<Value, String> {
+    let (value, exact) = parse_exact(text)?;
+    meta.exact_numbers = exact;
+    Ok(value)
+}
+
+/// `text` parsed, and the number literals its value does not hold exactly, if any.
+pub(crate) fn parse_exact(text: &str) -> Result<(Value, Option<Arc<ExactNumbers>>), String> {
+    let (value, exact) = match serde_json::from_str::<Value>(text) {
+        Ok(value) if !numbers::has_float(&value) => return Ok((value, None)),
+        Ok(value) => (value, numbers::inexact_literals(text)),
+        Err(error) => {
+            let clamped = numbers::clamped(text).ok_or_else(|| error.to_string())?;
+            (serde_json::from_str::<Value>(&clamped).map_err(|_| error.to_string())?, numbers::inexact_literals(text))
+        }
+    };
+    Ok((value, (!exact.is_empty()).then(|| Arc::new(ExactNumbers::new(exact)))))
+}
+
+/// Appends `message`'s value as compact JSON to `out`, with its exact number literals.
 ///
 /// # Errors
 /// When the value cannot be written (not for values parsed from JSON).
 pub(crate) fn encode(message: &Message, out: &mut Vec<u8>) -> Result<(), sonic_rs::Error> {
-    write(message.value(), out)
+    match &message.meta().exact_numbers {
+        None => write(message.value(), out),
+        Some(exact) => numbers::write_exact(message.value(), exact, out).map_err(<sonic_rs::Error as serde::ser::Error>::custom),
+    }
 }
 
 /// `message`'s value as compact JSON text, for sinks that send text frames.
 #[cfg(any(feature = "websocket", test))]
 pub(crate) fn encode_text(message: &Message) -> String {
+    if let Some(exact) = &message.meta().exact_numbers {
+        let mut out = Vec::with_capacity(128);
+        if numbers::write_exact(message.value(), exact, &mut out).is_ok() {
+            return String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
+        }
+    }
     to_string(message.value())
 }
 
@@ -98,6 +132,26 @@ mod tests {
         assert_eq!(error.reason, "invalid UTF-8 at byte 4");
         assert_eq!(error.message.value(), &json!({"text": "\"ab\u{fffd}c\"", "base64": "ImFi/2Mi"}), "the bytes can be recovered");
         assert_eq!(encode_text(&decode(b"[1.5, \"\\n\"]", Metadata::default()).expect("JSON")), "[1.5,\"\\n\"]");
+    }
+
+    #[test]
+    fn numbers_pass_through_as_they_came() {
+        let text = br#"{"big":18446744073709551616,"digits":123456789012345678901234567890,"tiny":1e-400,"huge":-1e400,"long":0.1000000000000000055511151231257827,"plain":1.5,"int":7}"#;
+        let message = decode(text, Metadata::default()).expect("JSON, 1e400 included");
+        assert_eq!(message.value()["huge"], json!(-f64::MAX));
+        let mut out = Vec::new();
+        encode(&message, &mut out).expect("writes");
+        let sorted: Value = serde_json::from_slice(text).map_or(Value::Null, |v| v);
+        assert_eq!(sorted, Value::Null, "serde_json alone rejects 1e400");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            r#"{"big":18446744073709551616,"digits":123456789012345678901234567890,"huge":-1e400,"int":7,"long":0.1000000000000000055511151231257827,"plain":1.5,"tiny":1e-400}"#
+        );
+        assert_eq!(
+            encode_text(&decode(b"[100000000000000000000000000001, 2]", Metadata::default()).expect("JSON")),
+            "[100000000000000000000000000001,2]"
+        );
+        assert!(decode(br#"{"a": 1.5, "b": [2, 3]}"#, Metadata::default()).expect("JSON").meta().exact_numbers.is_none());
     }
 
     #[test]

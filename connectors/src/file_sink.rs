@@ -41,7 +41,7 @@ impl BlockConfig for FileSinkConfig {
     }
 
     fn resources(&self) -> Vec<Resource> {
-        vec![Resource::new("file", self.path.display().to_string())]
+        vec![Resource::path("file", &self.path)]
     }
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {

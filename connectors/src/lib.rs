@@ -32,6 +32,7 @@ pub mod websocket_server;
 
 mod codec;
 mod ndjson;
+mod numbers;
 mod sink_writer;
 
 use runnel_engine::Registry;

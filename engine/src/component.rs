@@ -60,6 +60,28 @@ impl Resource {
     pub fn new(kind: &'static str, id: impl Into<String>) -> Self {
         Self { kind, id: id.into() }
     }
+
+    /// A file of `kind`, named by its path with `.` and `a/..` taken out, so that two spellings
+    /// of one path are one resource (the file need not exist yet):
+    ///
+    /// ```
+    /// # use runnel_engine::Resource;
+    /// assert_eq!(Resource::path("file", "./out/../out.ndjson".as_ref()), Resource::path("file", "out.ndjson".as_ref()));
+    /// ```
+    pub fn path(kind: &'static str, path: &std::path::Path) -> Self {
+        use std::path::Component;
+        let mut normal = PathBuf::new();
+        for part in path.components() {
+            match part {
+                Component::CurDir => {}
+                Component::ParentDir if matches!(normal.components().next_back(), Some(Component::Normal(_))) => {
+                    normal.pop();
+                }
+                other => normal.push(other),
+            }
+        }
+        Self::new(kind, normal.display().to_string())
+    }
 }
 
 impl fmt::Display for Resource {

@@ -131,6 +131,48 @@ pub struct Metadata {
     pub attributes: Option<Arc<serde_json::Map<String, Value>>>,
     /// Size in bytes of the raw input the source read, for byte metrics.
     pub size: u32,
+    /// The number literals of the input that a 64-bit float does not hold exactly, so that
+    /// sinks write them as they came (see [`ExactNumbers`]); `None` for almost every message.
+    pub exact_numbers: Option<Arc<ExactNumbers>>,
+}
+
+/// Number literals that a `serde_json::Value` cannot hold exactly (`18446744073709551616`,
+/// `0.1000000000000000055511151231257827`, `1e400`, `1e-400`), each beside the float the value
+/// holds instead: sinks write the literal wherever that float appears in the message. So a
+/// number that passes through, or is copied by a transform without arithmetic, comes out as it
+/// came in; arithmetic on it works on the float, as in jq.
+///
+/// Lookup is by the float's bits: if a message holds two different literals that round to the
+/// same float, or a computed float equal to a rounded literal (`.n + 1` where `.n` is
+/// `123456789012345678901234567890`: the float does not change), the first literal is written
+/// for all of them.
+///
+/// ```
+/// # use runnel_engine::ExactNumbers;
+/// // `1e400` is beyond a float's range: the value holds the largest float instead.
+/// let exact = ExactNumbers::new(vec![(f64::MAX, "1e400".into())]);
+/// assert_eq!(exact.literal(f64::MAX), Some("1e400"));
+/// assert_eq!(exact.literal(1.5), None);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ExactNumbers(Vec<(u64, Box<str>)>);
+
+impl ExactNumbers {
+    /// The literals, each beside the float the value holds for it.
+    pub fn new(literals: Vec<(f64, Box<str>)>) -> Self {
+        Self(literals.into_iter().map(|(float, literal)| (float.to_bits(), literal)).collect())
+    }
+
+    /// The literal the float `value` stands for, if it stands for one.
+    pub fn literal(&self, value: f64) -> Option<&str> {
+        let bits = value.to_bits();
+        self.0.iter().find(|(b, _)| *b == bits).map(|(_, literal)| &**literal)
+    }
+
+    /// Whether there is no literal.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 impl Metadata {

@@ -94,6 +94,11 @@ impl Pipeline {
         self.graph.node_weights().filter(|n| n.role == role).map(|n| n.name.clone()).collect()
     }
 
+    /// Every node's name, role and `type`, in the order they were declared.
+    pub fn nodes(&self) -> impl Iterator<Item = (&str, Role, &str)> {
+        self.graph.node_weights().map(|n| (n.name.as_str(), n.role, n.type_name.as_str()))
+    }
+
     /// The graph as Graphviz DOT text.
     pub fn to_dot(&self) -> String {
         crate::render::to_dot(&self.graph)

@@ -38,7 +38,7 @@ const CHECK_EVERY: u32 = 16;
 /// # use std::time::Duration;
 /// let limits = Limits::default();
 /// assert_eq!(limits.time, Duration::from_secs(1));
-/// assert_eq!(limits.memory, 256 * 1024 * 1024);
+/// assert_eq!(limits.memory, 64 * 1024 * 1024);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -48,9 +48,13 @@ pub struct Limits {
     pub memory: u64,
 }
 
+/// 64 MiB of memory: jaq frees what a program built recursively, so the memory bounds the stack
+/// that freeing takes as well; on the `runnel` binary's 64 MiB worker stacks, state of about
+/// 100 MiB built by a pathological program (a chain of closures, `def f(g): f([g]); f(.)`)
+/// overflows the stack when it is freed.
 impl Default for Limits {
     fn default() -> Self {
-        Self { time: Duration::from_secs(1), memory: 256 * 1024 * 1024 }
+        Self { time: Duration::from_secs(1), memory: 64 * 1024 * 1024 }
     }
 }
 

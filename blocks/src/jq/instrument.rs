@@ -1,9 +1,9 @@
 //! Puts a call to the budget's checkpoint ([`super::budget::TICK`]) wherever a jq program can
-//! run for long: at the start of every definition's body (every loop in jq is a recursive
-//! definition, `until`, `while`, `repeat`, `range/1` and `recurse` included), in the update of
+//! run for long: at the start of every recursive definition's body (every loop in jq is one,
+//! `until`, `while`, `repeat` and `recurse` included), in the update of
 //! every `reduce` and `foreach`, after every element of an array construction (so
 //! `[range(1e9)]` is checked as it grows, although `range/3` is native) and after every output
-//! of a call's argument (natives such as `last(f)` loop over them).
+//! of a native filter's argument (natives such as `last(f)` loop over them).
 //!
 //! jaq keeps a parsed program's modules private between loading and compiling, so the program
 //! is parsed here (after [`super::compile`] has checked it and located its errors), instrumented,
@@ -16,121 +16,167 @@ use jaq_core::path::{Part, Path};
 
 use super::budget::TICK;
 
+/// The names of the native filters (jaq's, written in Rust) that take filter arguments.
+pub(super) type Natives = std::collections::HashSet<&'static str>;
+
 /// The name of the definition holding the user's program.
 pub(super) const MAIN: &str = "__runnel_main";
 
 /// `prelude` with a checkpoint in every body, followed by the program `main` as the definition
 /// [`MAIN`], itself instrumented.
-pub(super) fn instrument<'s>(prelude: impl IntoIterator<Item = Def>, main: Term<&'s str>) -> Vec<Def<&'s str>> {
+#[allow(clippy::map_identity)]
+pub(super) fn instrument<'s>(prelude: impl IntoIterator<Item = Def>, main: Term<&'s str>, natives: &Natives) -> Vec<Def<&'s str>> {
     let main = Def { name: MAIN, args: Vec::new(), body: main };
     prelude
         .into_iter()
+        // Not the identity: it shortens the prelude's `&'static str` names to the program's `'s`.
         .map(|def| -> Def<&'s str> { def })
         .chain([main])
         .map(|mut def| {
-            instrument_def(&mut def);
+            instrument_def(&mut def, natives);
             def
         })
         .collect()
 }
 
-fn instrument_def<'s>(def: &mut Def<&'s str>) {
-    term(&mut def.body);
-    checked(&mut def.body);
+/// Checks a definition's body when it is recursive: only a recursive definition can loop.
+fn instrument_def(def: &mut Def<&str>, natives: &Natives) {
+    let recursive = calls(&def.body, def.name);
+    term(&mut def.body, natives);
+    if recursive {
+        checked(&mut def.body);
+    }
+}
+
+/// Whether `t` calls `name` (with any arity), in nested definitions too. jq defines a name
+/// before its use, so a definition can reach itself only by calling its name from its body.
+fn calls(t: &Term<&str>, name: &str) -> bool {
+    let any = |terms: &mut dyn Iterator<Item = &Term<&str>>| {
+        for t in terms {
+            if calls(t, name) {
+                return true;
+            }
+        }
+        false
+    };
+    match t {
+        Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) | Term::Arr(None) => false,
+        Term::Str(_, parts) => any(&mut parts.iter().filter_map(|p| if let StrPart::Term(t) = p { Some(t) } else { None })),
+        Term::Arr(Some(t)) | Term::Neg(t) | Term::Label(_, t) => calls(t, name),
+        Term::Obj(entries) => any(&mut entries.iter().flat_map(|(k, v)| std::iter::once(k).chain(v))),
+        Term::BinOp(l, _, r) => calls(l, name) || calls(r, name),
+        Term::Fold(_, xs, _, args) => calls(xs, name) || any(&mut args.iter()),
+        Term::TryCatch(body, catch) => calls(body, name) || catch.as_deref().is_some_and(|c| calls(c, name)),
+        Term::IfThenElse(branches, otherwise) => {
+            any(&mut branches.iter().flat_map(|(c, t)| [c, t])) || otherwise.as_deref().is_some_and(|o| calls(o, name))
+        }
+        Term::Def(defs, rest) => any(&mut defs.iter().map(|d| &d.body)) || calls(rest, name),
+        Term::Call(called, args) => *called == name || any(&mut args.iter()),
+        Term::Path(head, Path(parts)) => {
+            calls(head, name)
+                || any(&mut parts.iter().flat_map(|(part, _)| match part {
+                    Part::Index(i) => vec![i],
+                    Part::Range(from, to) => from.iter().chain(to).collect(),
+                }))
+        }
+    }
 }
 
 /// `body` becomes `TICK | body`.
-fn checked<'s>(body: &mut Term<&'s str>) {
+fn checked(body: &mut Term<&str>) {
     let inner = std::mem::take(body);
     *body = Term::BinOp(Box::new(Term::Call(TICK, Vec::new())), BinaryOp::Pipe(None), Box::new(inner));
 }
 
 /// `item` becomes `item | TICK`.
-fn then_checked<'s>(item: &mut Term<&'s str>) {
+fn then_checked(item: &mut Term<&str>) {
     let inner = std::mem::take(item);
     *item = Term::BinOp(Box::new(inner), BinaryOp::Pipe(None), Box::new(Term::Call(TICK, Vec::new())));
 }
 
-fn term<'s>(t: &mut Term<&'s str>) {
+fn term(t: &mut Term<&str>, natives: &Natives) {
     match t {
         Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) => {}
         Term::Str(_, parts) => parts.iter_mut().for_each(|part| {
             if let StrPart::Term(inner) = part {
-                term(inner);
+                term(inner, natives);
             }
         }),
         Term::Arr(None) => {}
         Term::Arr(Some(items)) => {
-            term(items);
+            term(items, natives);
             then_checked(items);
         }
         Term::Obj(entries) => entries.iter_mut().for_each(|(key, value)| {
-            term(key);
+            term(key, natives);
             if let Some(value) = value {
-                term(value);
+                term(value, natives);
             }
         }),
-        Term::Neg(inner) | Term::Label(_, inner) => term(inner),
+        Term::Neg(inner) | Term::Label(_, inner) => term(inner, natives),
         Term::BinOp(left, op, right) => {
-            term(left);
+            term(left, natives);
             if let BinaryOp::Pipe(Some(p)) = op {
-                pattern(p);
+                pattern(p, natives);
             }
-            term(right);
+            term(right, natives);
         }
         Term::Fold(_, xs, p, args) => {
-            term(xs);
-            pattern(p);
-            args.iter_mut().for_each(term);
+            term(xs, natives);
+            pattern(p, natives);
+            args.iter_mut().for_each(|t| term(t, natives));
             // `reduce xs as $x (init; update)`, `foreach xs as $x (init; update; extract)`
             if let Some(update) = args.get_mut(1) {
                 checked(update);
             }
         }
         Term::TryCatch(body, catch) => {
-            term(body);
+            term(body, natives);
             if let Some(catch) = catch {
-                term(catch);
+                term(catch, natives);
             }
         }
         Term::IfThenElse(branches, otherwise) => {
             branches.iter_mut().for_each(|(cond, then)| {
-                term(cond);
-                term(then);
+                term(cond, natives);
+                term(then, natives);
             });
             if let Some(otherwise) = otherwise {
-                term(otherwise);
+                term(otherwise, natives);
             }
         }
         Term::Def(defs, rest) => {
-            defs.iter_mut().for_each(instrument_def);
-            term(rest);
+            defs.iter_mut().for_each(|def| instrument_def(def, natives));
+            term(rest, natives);
         }
-        // Natives such as `last(f)` and `limit(n; f)` loop over an argument's outputs.
-        Term::Call(_, args) => args.iter_mut().for_each(|arg| {
-            term(arg);
-            then_checked(arg);
+        // Natives such as `last(f)` and `limit(n; f)` loop over an argument's outputs; a
+        // definition's own body is checked already.
+        Term::Call(name, args) => args.iter_mut().for_each(|arg| {
+            term(arg, natives);
+            if natives.contains(name) {
+                then_checked(arg);
+            }
         }),
         Term::Path(head, Path(parts)) => {
-            term(head);
+            term(head, natives);
             parts.iter_mut().for_each(|(part, _)| match part {
-                Part::Index(index) => term(index),
+                Part::Index(index) => term(index, natives),
                 Part::Range(from, to) => {
-                    from.iter_mut().for_each(term);
-                    to.iter_mut().for_each(term);
+                    from.iter_mut().for_each(|t| term(t, natives));
+                    to.iter_mut().for_each(|t| term(t, natives));
                 }
             });
         }
     }
 }
 
-fn pattern<'s>(p: &mut Pattern<&'s str>) {
+fn pattern(p: &mut Pattern<&str>, natives: &Natives) {
     match p {
         Pattern::Var(_) => {}
-        Pattern::Arr(items) => items.iter_mut().for_each(pattern),
+        Pattern::Arr(items) => items.iter_mut().for_each(|p| pattern(p, natives)),
         Pattern::Obj(entries) => entries.iter_mut().for_each(|(key, value)| {
-            term(key);
-            pattern(value);
+            term(key, natives);
+            pattern(value, natives);
         }),
     }
 }

@@ -8,7 +8,7 @@ use serde::de::{self, MapAccess, Visitor};
 
 use super::{JqProgram, Limits};
 
-/// Reads `"program"` or `{ source = "program", timeout_ms = 1000, max_memory_mb = 256 }`.
+/// Reads `"program"` or `{ source = "program", timeout_ms = 1000, max_memory_mb = 64 }`.
 pub(super) struct ProgramVisitor;
 
 impl<'de> Visitor<'de> for ProgramVisitor {

@@ -116,7 +116,7 @@ impl BlockConfig for FileSourceConfig {
 
     fn resources(&self) -> Vec<Resource> {
         // Two sources writing one checkpoint file would undo each other's checkpoints.
-        self.checkpoint_path.iter().map(|path| Resource::new("checkpoint file", path.display().to_string())).collect()
+        self.checkpoint_path.iter().map(|path| Resource::path("checkpoint file", path)).collect()
     }
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {

@@ -215,6 +215,7 @@ impl Reader {
             origin: Origin { from: Some(from), partition: Some(message.partition()), offset: u64::try_from(offset).ok() },
             attributes: None,
             size: u32::try_from(payload.map_or(0, <[u8]>::len)).unwrap_or(u32::MAX),
+            exact_numbers: None,
         };
         let Some(bytes) = payload else { return Ok(Message::with_meta(Value::Null, meta)) };
         crate::codec::decode(bytes, meta).map_err(|error| {

@@ -91,8 +91,20 @@ impl Block for WebSocketSink {
                 let (stream, _) = match &mut ws {
                     Some(open) => open,
                     None => {
-                        let stream = connect_with_retry(&self.endpoint, &mut backoff, None, lost).await;
-                        let Some(stream) = stream else { continue };
+                        // Retried until it connects, or until the pipeline shuts down: then the
+                        // server is still unreachable, and what is left fails (its sources
+                        // replay it) instead of holding the shutdown until its deadline.
+                        let Some(stream) = connect_with_retry(&self.endpoint, &mut backoff, Some(&cx.shutdown), lost).await else {
+                            let mut undelivered = batch.len();
+                            ack_batch(batch, AckStatus::Failed);
+                            while let Some(rest) = cx.input.next().await {
+                                undelivered += rest.len();
+                                ack_batch(rest, AckStatus::Failed);
+                            }
+                            tracing::warn!(url = %self.endpoint.url(), undelivered, "websocket server unreachable at shutdown; messages not delivered (failed, so their sources can replay them)");
+                            connected.set(0);
+                            return Ok(());
+                        };
                         connections += 1;
                         if connections > 1 {
                             reconnects.inc();

@@ -140,7 +140,7 @@ async fn handle(hub: &Hub, client: &Arc<Client>, text: &str, size: usize) {
                 event(hub, client, "unsubscribed", Some(Arc::from(channel.as_str())), []).await;
             }
         }
-        Ok(Request::Publish { channel, data }) => {
+        Ok(Request::Publish { channel, data, exact }) => {
             let channel = match channel.map(Arc::from).or_else(|| hub.settings.default_channel.clone()) {
                 Some(channel) => channel,
                 None => {
@@ -152,7 +152,7 @@ async fn handle(hub: &Hub, client: &Arc<Client>, text: &str, size: usize) {
                 client.push(&[protocol::error(&error)]);
                 return;
             }
-            hub.publish(Inbound::Publish { client: client.clone(), channel, data, size }).await;
+            hub.publish(Inbound::Publish { client: client.clone(), channel, data, exact, size }).await;
         }
         Err(BadRequest::Refused(error)) => {
             client.push(&[protocol::error(&error)]);

@@ -29,7 +29,7 @@ const INBOUND_CAPACITY: usize = 1024;
 #[derive(Debug)]
 pub(crate) enum Inbound {
     /// A message published on `channel`.
-    Publish { client: Arc<Client>, channel: Arc<str>, data: Value, size: usize },
+    Publish { client: Arc<Client>, channel: Arc<str>, data: Value, exact: Option<Arc<runnel_engine::ExactNumbers>>, size: usize },
     /// A lifecycle event (`connected`, `subscribed`, `unsubscribed`, `disconnected`).
     Event { client: Arc<Client>, value: Value, channel: Option<Arc<str>> },
     /// A frame that is not JSON.

@@ -9,7 +9,10 @@
 //! `{"channel": ..., "data": ...}` (with `"history": true` when replayed), or bare with
 //! `envelope = false`.
 
+use std::sync::Arc;
+
 use axum::extract::ws::Utf8Bytes;
+use runnel_engine::ExactNumbers;
 use serde_json::{Value, json};
 
 /// A client's request, parsed.
@@ -17,7 +20,12 @@ use serde_json::{Value, json};
 pub(crate) enum Request {
     Subscribe(String),
     Unsubscribe(String),
-    Publish { channel: Option<String>, data: Value },
+    /// `exact`: the frame's number literals a float does not hold (see `crate::numbers`).
+    Publish {
+        channel: Option<String>,
+        data: Value,
+        exact: Option<Arc<ExactNumbers>>,
+    },
 }
 
 /// Why a frame is not a request.
@@ -31,9 +39,9 @@ pub(crate) enum BadRequest {
 
 /// Parses a client frame.
 pub(crate) fn parse(text: &str) -> Result<Request, BadRequest> {
-    let value: Value = serde_json::from_str(text).map_err(|e| BadRequest::NotJson(e.to_string()))?;
+    let (value, exact) = crate::codec::parse_exact(text).map_err(BadRequest::NotJson)?;
     let Some(op) = value.get("op").and_then(Value::as_str) else {
-        return Ok(Request::Publish { channel: None, data: value });
+        return Ok(Request::Publish { channel: None, data: value, exact });
     };
     let channel = value.get("channel").and_then(Value::as_str).map(str::to_owned);
     let need_channel = || channel.clone().ok_or_else(|| BadRequest::Refused(format!("`{op}` needs a string `channel`")));
@@ -43,7 +51,7 @@ pub(crate) fn parse(text: &str) -> Result<Request, BadRequest> {
         "publish" => {
             let mut value = value;
             let data = value.get_mut("data").map(Value::take).ok_or_else(|| BadRequest::Refused("`publish` needs `data`".to_owned()))?;
-            Ok(Request::Publish { channel, data })
+            Ok(Request::Publish { channel, data, exact })
         }
         other => Err(BadRequest::Refused(format!("unknown op `{other}`"))),
     }

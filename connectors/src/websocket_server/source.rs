@@ -202,12 +202,13 @@ impl Emitter {
             let offset = self.offset;
             self.offset += 1;
             match item {
-                Inbound::Publish { client, channel, mut data, size } => {
+                Inbound::Publish { client, channel, mut data, exact, size } => {
                     if let (Some(field), Value::Object(map)) = (&self.sender_field, &mut data) {
                         map.insert(field.clone(), sender(&client));
                     }
                     let mut meta = self.meta(&client, Some(&channel), offset, timestamp, size);
                     meta.key = Some(Bytes::copy_from_slice(channel.as_bytes()));
+                    meta.exact_numbers = exact;
                     let mut message = Message::with_meta(data, meta);
                     message.acks = self.tracker.token_at(offset, now);
                     published.push(message);

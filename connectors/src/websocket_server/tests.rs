@@ -124,9 +124,9 @@ fn requests_parse_and_bare_values_are_publications() {
     assert_eq!(protocol::parse(r#"{"op":"subscribe","channel":"a"}"#), Ok(Request::Subscribe("a".into())));
     assert_eq!(
         protocol::parse(r#"{"op":"publish","channel":"a","data":{"x":1}}"#),
-        Ok(Request::Publish { channel: Some("a".into()), data: json!({"x": 1}) })
+        Ok(Request::Publish { channel: Some("a".into()), data: json!({"x": 1}), exact: None })
     );
-    assert_eq!(protocol::parse(r#"{"x":1}"#), Ok(Request::Publish { channel: None, data: json!({"x": 1}) }));
+    assert_eq!(protocol::parse(r#"{"x":1}"#), Ok(Request::Publish { channel: None, data: json!({"x": 1}), exact: None }));
     assert!(matches!(protocol::parse("{nope"), Err(BadRequest::NotJson(_))));
     assert!(matches!(protocol::parse(r#"{"op":"subscribe"}"#), Err(BadRequest::Refused(_))));
     assert!(matches!(protocol::parse(r#"{"op":"dance"}"#), Err(BadRequest::Refused(_))));
