@@ -1,12 +1,12 @@
 //! The `http` sink (webhook out).
 //!
-//! - [`config`]: [`HttpSinkConfig`]: URL template, method, headers, encoding, batching, request
+//! - [`config`]: [`HttpSinkConfig`], with URL template, method, headers, encoding, batching, request
 //!   limits and retries, signing.
 //! - `template`: [`UrlTemplate`], a URL with `{field}` placeholders from each message.
 //! - `client`: one request from its first attempt to its last (signing, timeouts, retries with
 //!   backoff and jitter, `Retry-After`).
-//! - [`sink`]: batching per URL, concurrency and rate limit, acknowledgements and failures.
-//! - [`metrics`]: `runnel_http_sink_*`.
+//! - [`sink`]: the running sink, with batching per URL, concurrency and rate limit, acknowledgements and failures.
+//! - [`metrics`]: the `runnel_http_sink_*` families.
 
 mod client;
 pub mod config;
