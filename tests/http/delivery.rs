@@ -196,3 +196,27 @@ async fn batches_are_sent_on_time_and_a_missing_url_field_fails_the_message() {
     assert!(errors[0]["error"].as_str().expect("text").contains("`user`"), "{}", errors[0]);
     assert_eq!(errors[0]["status"], Value::Null);
 }
+
+/// `request.rate_limit_num` requests start per window: the peer sees the third request a window
+/// after the first. `batch.max_bytes` closes a batch before the body passes it.
+#[tokio::test]
+async fn requests_keep_to_the_rate_limit_and_batches_to_max_bytes() {
+    let peer = Peer::start().await;
+    let config = sink(&format!(
+        "url = \"http://{}/hook\"\nbatch = {{ max_events = 100, max_bytes = 40, timeout_ms = 600000 }}\nrequest = {{ rate_limit_num = 2, rate_limit_duration_ms = 400 }}",
+        peer.addr
+    ));
+    let (running, input, _) = start(config, false).await;
+    // Each message is 17 bytes of JSON: two fit in 40 with the brackets and the comma, three do not.
+    for id in 10..16 {
+        input.send(json!({"id": id, "p": "x"})).await.expect("accepted");
+    }
+    let _acks = input.close();
+    running.wait().await.expect("runs to the end");
+    let seen = peer.seen();
+    assert_eq!(seen.iter().map(|s| s.messages().len()).collect::<Vec<_>>(), vec![2, 2, 2], "{seen:?}");
+    assert!(seen.iter().all(|s| s.body.len() <= 40));
+    let mut starts: Vec<Instant> = seen.iter().map(|s| s.at).collect();
+    starts.sort();
+    assert!(starts[2] - starts[0] >= Duration::from_millis(390), "the third request waited for the window: {:?}", starts[2] - starts[0]);
+}

@@ -152,7 +152,14 @@ impl Sender {
                 self.finish(done, cx).await?;
             }
         }
-        self.limiter.wait().await;
+        // Requests in flight go on (and finish) while this one waits for its turn.
+        while let Some(at) = self.limiter.not_before() {
+            tokio::select! {
+                () = tokio::time::sleep_until(at) => {}
+                Some(done) = self.in_flight.next() => self.finish(done, cx).await?,
+            }
+        }
+        self.limiter.started();
         let client = self.client.clone();
         let seed = self.rng.random();
         let body = batch.body;
@@ -217,7 +224,9 @@ impl Batches {
             self.item = message.value().to_string().into_bytes();
         }
         let mut ready = Vec::new();
-        let full = self.pending.get(&url).is_some_and(|p| p.body.len() + self.item.len() + 1 > self.config.max_bytes);
+        let framing = self.framing();
+        let separator = usize::from(self.encoding == Encoding::Ndjson || self.pending.get(&url).is_some_and(|p| !p.messages.is_empty()));
+        let full = self.pending.get(&url).is_some_and(|p| p.body.len() + separator + self.item.len() + framing > self.config.max_bytes);
         if full {
             if let Some(pending) = self.pending.remove(&url) {
                 ready.push((url.clone(), self.seal(pending)));
@@ -226,22 +235,25 @@ impl Batches {
         let timeout = Duration::from_millis(self.config.timeout_ms);
         let pending =
             self.pending.entry(url.clone()).or_insert_with(|| Pending { messages: Vec::new(), body: Vec::new(), deadline: Instant::now() + timeout });
-        match self.encoding {
-            Encoding::Json if !pending.messages.is_empty() => pending.body.push(b','),
-            Encoding::Json => {}
-            Encoding::Ndjson => {}
+        if self.encoding == Encoding::Json && !pending.messages.is_empty() {
+            pending.body.push(b',');
         }
         pending.body.extend_from_slice(&self.item);
         if self.encoding == Encoding::Ndjson {
             pending.body.push(b'\n');
         }
         pending.messages.push(message);
-        if pending.messages.len() >= self.config.max_events || pending.body.len() >= self.config.max_bytes {
+        if pending.messages.len() >= self.config.max_events || pending.body.len() + framing >= self.config.max_bytes {
             if let Some(pending) = self.pending.remove(&url) {
                 ready.push((url, self.seal(pending)));
             }
         }
         ready
+    }
+
+    /// Bytes a sealed body adds around its messages: a JSON array's brackets.
+    fn framing(&self) -> usize {
+        if self.encoding == Encoding::Json && self.config.max_events > 1 { 2 } else { 0 }
     }
 
     /// The request body of a gathered batch.
@@ -286,19 +298,22 @@ impl RateLimiter {
         Self { limit: usize::try_from(limit).unwrap_or(usize::MAX), window: Duration::from_millis(window_ms), starts: VecDeque::new() }
     }
 
-    async fn wait(&mut self) {
+    /// When the next request may start, if not now.
+    fn not_before(&mut self) -> Option<Instant> {
         if self.limit == 0 {
-            return;
-        }
-        if self.starts.len() >= self.limit {
-            if let Some(&oldest) = self.starts.front() {
-                tokio::time::sleep_until(oldest + self.window).await;
-            }
+            return None;
         }
         let now = Instant::now();
         while self.starts.front().is_some_and(|&t| t + self.window <= now) {
             self.starts.pop_front();
         }
-        self.starts.push_back(now);
+        if self.starts.len() >= self.limit { self.starts.front().map(|&oldest| oldest + self.window) } else { None }
+    }
+
+    /// Records a request's start.
+    fn started(&mut self) {
+        if self.limit > 0 {
+            self.starts.push_back(Instant::now());
+        }
     }
 }
