@@ -220,3 +220,19 @@ async fn requests_keep_to_the_rate_limit_and_batches_to_max_bytes() {
     starts.sort();
     assert!(starts[2] - starts[0] >= Duration::from_millis(390), "the third request waited for the window: {:?}", starts[2] - starts[0]);
 }
+
+/// At shutdown a request in flight finishes, its retry included, before the pipeline ends, and
+/// its message is acknowledged as delivered.
+#[tokio::test]
+async fn shutdown_waits_for_the_requests_in_flight() {
+    let mut peer = Peer::start().await;
+    let config = sink(&format!("url = \"http://{}/hook\"\nrequest = {{ retry_initial_backoff_ms = 300 }}", peer.addr));
+    let (running, input, _) = start(config, false).await;
+    input.send(json!({"id": 1, "script": ["500"]})).await.expect("accepted");
+    peer.wait_for_requests(1).await;
+    running.shutdown_token().cancel();
+    running.wait().await.expect("a clean shutdown");
+    assert_eq!(peer.attempts(1).iter().filter_map(|s| s.answered).collect::<Vec<_>>(), vec![500, 200]);
+    let mut acks = input.close();
+    assert_eq!(acks.recv().await.map(|a| a.status), Some(AckStatus::Delivered));
+}
