@@ -65,6 +65,10 @@ pub struct HttpSink {
     seed: u64,
 }
 
+/// Batches gathered at once, for as many URLs, at most: past that the oldest is sent before a
+/// new URL starts one, so that a template with many values keeps memory bounded.
+const MAX_OPEN_BATCHES: usize = 1_024;
+
 /// A request in flight: its messages and how it ended.
 type Request = Pin<Box<dyn Future<Output = (Vec<Message>, Result<(), Failure>)> + Send>>;
 
@@ -230,6 +234,12 @@ impl Batches {
         if full {
             if let Some(pending) = self.pending.remove(&url) {
                 ready.push((url.clone(), self.seal(pending)));
+            }
+        }
+        if self.pending.len() >= MAX_OPEN_BATCHES && !self.pending.contains_key(&url) {
+            let oldest = self.pending.iter().min_by_key(|(_, p)| p.deadline).map(|(url, _)| url.clone());
+            if let Some((oldest, pending)) = oldest.and_then(|oldest| self.pending.remove_entry(&oldest)) {
+                ready.push((oldest, self.seal(pending)));
             }
         }
         let timeout = Duration::from_millis(self.config.timeout_ms);
