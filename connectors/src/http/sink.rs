@@ -7,12 +7,11 @@
 //! the sink reads no input. At the end of its input the sink sends what it gathered and waits
 //! for every request in flight, each bounded by its timeouts and retries.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::FuturesUnordered;
 use rand::rngs::SmallRng;
@@ -23,8 +22,9 @@ use runnel_engine::{
 use serde_json::{Value, json};
 use tokio::time::Instant;
 
+use super::batches::{Batch, Batches};
 use super::client::{Client, Failure};
-use super::config::{BatchConfig, Encoding, HttpSinkConfig};
+use super::config::HttpSinkConfig;
 use super::metrics::HttpMetrics;
 
 impl Component for HttpSinkConfig {
@@ -64,10 +64,6 @@ pub struct HttpSink {
     metrics: HttpMetrics,
     seed: u64,
 }
-
-/// Batches gathered at once, for as many URLs, at most: past that the oldest is sent before a
-/// new URL starts one, so that a template with many values keeps memory bounded.
-const MAX_OPEN_BATCHES: usize = 1_024;
 
 /// A request in flight: its messages and how it ended.
 type Request = Pin<Box<dyn Future<Output = (Vec<Message>, Result<(), Failure>)> + Send>>;
@@ -191,108 +187,6 @@ impl Sender {
                 cx.output.fail_with_details(failures).await
             }
         }
-    }
-}
-
-/// Messages gathered for one URL, and their body so far.
-struct Batch {
-    messages: Vec<Message>,
-    body: Bytes,
-}
-
-struct Pending {
-    messages: Vec<Message>,
-    body: Vec<u8>,
-    deadline: Instant,
-}
-
-/// The batches being gathered, one per URL.
-struct Batches {
-    config: BatchConfig,
-    encoding: Encoding,
-    pending: HashMap<String, Pending>,
-    item: Vec<u8>,
-}
-
-impl Batches {
-    fn new(config: BatchConfig, encoding: Encoding) -> Self {
-        Self { config, encoding, pending: HashMap::new(), item: Vec::new() }
-    }
-
-    /// Adds `message` to the batch of `url`; returns the batches now ready to send.
-    fn push(&mut self, url: String, message: Message) -> Vec<(String, Batch)> {
-        self.item.clear();
-        if let Err(error) = crate::codec::encode(&message, &mut self.item) {
-            // Never for a value parsed from JSON; the message is sent as its serde_json text.
-            tracing::debug!(%error, "http sink: encoding with serde_json instead");
-            self.item = message.value().to_string().into_bytes();
-        }
-        let mut ready = Vec::new();
-        let framing = self.framing();
-        let separator = usize::from(self.encoding == Encoding::Ndjson || self.pending.get(&url).is_some_and(|p| !p.messages.is_empty()));
-        let full = self.pending.get(&url).is_some_and(|p| p.body.len() + separator + self.item.len() + framing > self.config.max_bytes);
-        if full {
-            if let Some(pending) = self.pending.remove(&url) {
-                ready.push((url.clone(), self.seal(pending)));
-            }
-        }
-        if self.pending.len() >= MAX_OPEN_BATCHES && !self.pending.contains_key(&url) {
-            let oldest = self.pending.iter().min_by_key(|(_, p)| p.deadline).map(|(url, _)| url.clone());
-            if let Some((oldest, pending)) = oldest.and_then(|oldest| self.pending.remove_entry(&oldest)) {
-                ready.push((oldest, self.seal(pending)));
-            }
-        }
-        let timeout = Duration::from_millis(self.config.timeout_ms);
-        let pending =
-            self.pending.entry(url.clone()).or_insert_with(|| Pending { messages: Vec::new(), body: Vec::new(), deadline: Instant::now() + timeout });
-        if self.encoding == Encoding::Json && !pending.messages.is_empty() {
-            pending.body.push(b',');
-        }
-        pending.body.extend_from_slice(&self.item);
-        if self.encoding == Encoding::Ndjson {
-            pending.body.push(b'\n');
-        }
-        pending.messages.push(message);
-        if pending.messages.len() >= self.config.max_events || pending.body.len() + framing >= self.config.max_bytes {
-            if let Some(pending) = self.pending.remove(&url) {
-                ready.push((url, self.seal(pending)));
-            }
-        }
-        ready
-    }
-
-    /// Bytes a sealed body adds around its messages: a JSON array's brackets.
-    fn framing(&self) -> usize {
-        if self.encoding == Encoding::Json && self.config.max_events > 1 { 2 } else { 0 }
-    }
-
-    /// The request body of a gathered batch.
-    fn seal(&self, pending: Pending) -> Batch {
-        let body = match self.encoding {
-            Encoding::Json if self.config.max_events > 1 => {
-                let mut body = Vec::with_capacity(pending.body.len() + 2);
-                body.push(b'[');
-                body.extend_from_slice(&pending.body);
-                body.push(b']');
-                body
-            }
-            _ => pending.body,
-        };
-        Batch { messages: pending.messages, body: Bytes::from(body) }
-    }
-
-    fn next_deadline(&self) -> Option<Instant> {
-        self.pending.values().map(|p| p.deadline).min()
-    }
-
-    fn take_due(&mut self, now: Instant) -> Vec<(String, Batch)> {
-        let due: Vec<String> = self.pending.iter().filter(|(_, p)| p.deadline <= now).map(|(url, _)| url.clone()).collect();
-        due.into_iter().filter_map(|url| self.pending.remove(&url).map(|p| (url, self.seal(p)))).collect()
-    }
-
-    fn take_all(&mut self) -> Vec<(String, Batch)> {
-        let all: Vec<(String, Pending)> = self.pending.drain().collect();
-        all.into_iter().map(|(url, p)| (url, self.seal(p))).collect()
     }
 }
 

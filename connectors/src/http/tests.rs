@@ -2,8 +2,9 @@
 
 use serde_json::json;
 
+use super::batches::Batches;
 use super::client::Signer;
-use super::config::{Algorithm, HttpSinkConfig, SigningConfig};
+use super::config::{Algorithm, BatchConfig, Encoding, HttpSinkConfig, SigningConfig};
 use super::template::{RenderError, UrlTemplate};
 
 fn template(text: &str) -> UrlTemplate {
@@ -55,4 +56,29 @@ fn validation_collects_every_problem() {
     let problems = config.problems();
     assert_eq!(problems.len(), 5, "{problems:?}");
     assert!(toml::from_str::<HttpSinkConfig>("url = \"http://h\"\nretries = 3").is_err(), "unknown fields are refused");
+}
+
+fn bodies(config: BatchConfig, encoding: Encoding, values: &[serde_json::Value]) -> Vec<(String, String)> {
+    let mut batches = Batches::new(config, encoding);
+    let mut sealed = Vec::new();
+    for value in values {
+        let url = value["to"].as_str().expect("a URL").to_owned();
+        sealed.extend(batches.push(url, runnel_engine::Message::new(value.clone())));
+    }
+    sealed.extend(batches.take_all());
+    sealed.into_iter().map(|(url, b)| (url, String::from_utf8(b.body.to_vec()).expect("text"))).collect()
+}
+
+#[test]
+fn batches_seal_per_url_at_a_count_or_a_size() {
+    let by_count = BatchConfig { max_events: 2, max_bytes: 1 << 20, timeout_ms: 1_000 };
+    let values = [json!({"to": "a"}), json!({"to": "b"}), json!({"to": "a"})];
+    let mut sealed = bodies(by_count, Encoding::Json, &values);
+    sealed.sort();
+    assert_eq!(sealed, vec![("a".into(), r#"[{"to":"a"},{"to":"a"}]"#.into()), ("b".into(), r#"[{"to":"b"}]"#.into())]);
+    let one = BatchConfig { max_events: 1, ..by_count };
+    assert_eq!(bodies(one, Encoding::Json, &values[..1]), vec![("a".into(), r#"{"to":"a"}"#.into())], "one message goes alone");
+    let by_size = BatchConfig { max_events: 100, max_bytes: 24, timeout_ms: 1_000 };
+    let lines = bodies(by_size, Encoding::Ndjson, &[json!({"to": "a"}), json!({"to": "a"}), json!({"to": "a"})]);
+    assert_eq!(lines, vec![("a".into(), "{\"to\":\"a\"}\n{\"to\":\"a\"}\n".into()), ("a".into(), "{\"to\":\"a\"}\n".into())]);
 }
