@@ -81,7 +81,12 @@ impl Client {
             Method::Put => reqwest::Method::PUT,
             Method::Patch => reqwest::Method::PATCH,
         };
-        let http = reqwest::Client::builder().timeout(Duration::from_millis(config.request.timeout_ms)).build()?;
+        // Redirects are not followed: on a 301, 302 or 303 reqwest would resend a POST as a GET without
+        // its body, and a webhook that moved should be reconfigured. A 3xx is a final answer.
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.request.timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()?;
         Ok(Self { http, method, headers, signer, policy: config.request, metrics })
     }
 
