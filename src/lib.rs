@@ -47,6 +47,8 @@ pub use runnel_engine::{
 
 /// The configurations of the built-in sources and sinks, for [`PipelineBuilder`].
 pub mod connectors {
+    #[cfg(feature = "http")]
+    pub use runnel_connectors::HttpSinkConfig;
     pub use runnel_connectors::{
         FEATURES, FileSinkConfig, FileSourceConfig, GeneratorConfig, MemorySinkConfig, MemorySourceConfig, StdinConfig, StdoutConfig,
     };

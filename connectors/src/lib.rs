@@ -6,6 +6,7 @@
 //! - [`file_source`] and [`stdin`]: NDJSON lines in; a malformed line is an error naming its line.
 //!   The file source reads globs, follows rotation, and resumes from acknowledged checkpoints.
 //! - [`file_sink`] and [`stdout`]: NDJSON lines out, acknowledged once written.
+//! - [`http`]: an HTTP sink (webhook out): batching, retries with backoff, request signing.
 //! - [`kafka`]: a Kafka source (consumer groups, at-least-once commits) and sink.
 //! - [`memory`]: channels between a pipeline and the program embedding it.
 //! - [`websocket`]: a WebSocket client source and sink (reconnecting, with keepalive).
@@ -17,6 +18,8 @@
 pub mod file_sink;
 pub mod file_source;
 pub mod generator;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod memory;
@@ -37,6 +40,8 @@ use runnel_engine::Registry;
 pub use file_sink::FileSinkConfig;
 pub use file_source::FileSourceConfig;
 pub use generator::GeneratorConfig;
+#[cfg(feature = "http")]
+pub use http::HttpSinkConfig;
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaSinkConfig, KafkaSourceConfig};
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
@@ -57,6 +62,8 @@ pub fn registry() -> Registry {
         .with::<FileSinkConfig>()
         .with::<StdoutConfig>()
         .with::<MemorySinkConfig>();
+    #[cfg(feature = "http")]
+    let registry = registry.with::<HttpSinkConfig>();
     #[cfg(feature = "kafka")]
     let registry = registry.with::<KafkaSourceConfig>().with::<KafkaSinkConfig>();
     #[cfg(feature = "websocket")]
@@ -67,6 +74,8 @@ pub fn registry() -> Registry {
 
 /// The connector families this crate was built with (its Cargo features).
 pub const FEATURES: &[&str] = &[
+    #[cfg(feature = "http")]
+    "http",
     #[cfg(feature = "kafka")]
     "kafka",
     #[cfg(feature = "websocket")]

@@ -61,7 +61,7 @@ pub use listen::{HttpListener, ListenerLimits};
 pub use log_limit::LogLimiter;
 pub use message::{Batch, ExactNumbers, Message, Metadata, Origin, SharedValue, Stream};
 pub use metrics::{AckMetrics, NodeMetrics, PipelineMetrics, PortMetrics, names as metric_names};
-pub use output::{DEFAULT_PORT, ERRORS_PORT, OnError, Output, PortId, error_record};
+pub use output::{DEFAULT_PORT, ERRORS_PORT, OnError, Output, PortId, error_record, error_record_with};
 pub use pipeline::{Pipeline, PipelineBuilder};
 pub use registry::{Component, Entry, FieldError, Registry};
 pub use runtime::{RunError, RunningPipeline, StartError};

@@ -82,6 +82,7 @@ pub struct PipelineMetrics {
 enum Family {
     Counter(IntCounterVec),
     Gauge(IntGaugeVec),
+    Histogram(HistogramVec),
 }
 
 fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
@@ -147,7 +148,7 @@ impl PipelineMetrics {
     pub fn counter_family(&self, name: &'static str, help: &str, labels: &[&str]) -> IntCounterVec {
         match self.own_family(name, || Family::Counter(counter(&self.registry, name, help, labels))) {
             Family::Counter(family) => family,
-            Family::Gauge(_) => panic!("metric `{name}` is registered as a gauge"),
+            _ => panic!("metric `{name}` is registered as another kind"),
         }
     }
 
@@ -158,7 +159,19 @@ impl PipelineMetrics {
     pub fn gauge_family(&self, name: &'static str, help: &str, labels: &[&str]) -> IntGaugeVec {
         match self.own_family(name, || Family::Gauge(gauge(&self.registry, name, help, labels))) {
             Family::Gauge(family) => family,
-            Family::Counter(_) => panic!("metric `{name}` is registered as a counter"),
+            _ => panic!("metric `{name}` is registered as another kind"),
+        }
+    }
+
+    /// The histogram family `name` of a component's own, with the latency buckets of runnel's
+    /// own histograms (100 µs to 30 s), as [`PipelineMetrics::counter_family`].
+    ///
+    /// # Panics
+    /// As [`PipelineMetrics::counter_family`].
+    pub fn histogram_family(&self, name: &'static str, help: &str, labels: &[&str]) -> HistogramVec {
+        match self.own_family(name, || Family::Histogram(histogram(&self.registry, name, help, labels))) {
+            Family::Histogram(family) => family,
+            _ => panic!("metric `{name}` is registered as another kind"),
         }
     }
 

@@ -140,14 +140,24 @@ impl Output {
     /// [`BlockError::MessageFailed`] under `on_error = "fail"`; [`BlockError::DownstreamClosed`]
     /// if the errors port's reader stopped.
     pub async fn fail(&mut self, failures: Vec<(Message, String)>) -> Result<(), BlockError> {
+        self.fail_with_details(failures.into_iter().map(|(m, e)| (m, e, serde_json::Map::new())).collect()).await
+    }
+
+    /// As [`Output::fail`], with fields of the failure's own added to each error record (an HTTP
+    /// sink's `status` and `body`; see [`error_record_with`]).
+    ///
+    /// # Errors
+    /// As [`Output::fail`].
+    pub async fn fail_with_details(&mut self, failures: Vec<(Message, String, serde_json::Map<String, Value>)>) -> Result<(), BlockError> {
         if failures.is_empty() {
             return Ok(());
         }
         self.metrics.errors.inc_by(failures.len() as u64);
         if !self.errors.edges.is_empty() {
-            let batch = failures.into_iter().map(|(m, e)| error_record(&self.node, m, &e)).collect();
+            let batch = failures.into_iter().map(|(m, e, details)| error_record_with(&self.node, m, &e, details)).collect();
             return Ok(send_port(&self.errors, batch, &self.metrics).await?);
         }
+        let failures: Vec<(Message, String)> = failures.into_iter().map(|(m, e, _)| (m, e)).collect();
         match self.on_error {
             OnError::Fail => {
                 let (message, error) = failures.into_iter().next().expect("checked non-empty");
@@ -216,6 +226,21 @@ async fn deliver(edge: &EdgeSender, batch: Batch, metrics: &NodeMetrics) -> Resu
 /// assert_eq!(record.value()["message"]["n"], 1);
 /// ```
 pub fn error_record(node: &str, message: Message, error: &str) -> Message {
+    error_record_with(node, message, error, serde_json::Map::new())
+}
+
+/// As [`error_record`], with `details` added to the record's top level beside `error` (which
+/// they cannot replace, nor `node`, `origin` and `message`).
+///
+/// ```
+/// # use runnel_engine::{Message, error_record_with};
+/// let details = serde_json::json!({"status": 400, "body": "bad"});
+/// let details = details.as_object().cloned().unwrap_or_default();
+/// let record = error_record_with("hook", Message::new(serde_json::json!(1)), "HTTP 400", details);
+/// assert_eq!(record.value()["status"], 400);
+/// assert_eq!(record.value()["error"], "HTTP 400");
+/// ```
+pub fn error_record_with(node: &str, message: Message, error: &str, details: serde_json::Map<String, Value>) -> Message {
     let origin = &message.meta().origin;
     let mut where_from = serde_json::Map::new();
     if let Some(n) = origin.node() {
@@ -232,11 +257,14 @@ pub fn error_record(node: &str, message: Message, error: &str) -> Message {
     }
     let mut record = message;
     let original: Value = std::mem::take(record.value_mut());
-    record.set_value(json!({
-        "error": error,
-        "node": node,
-        "origin": where_from,
-        "message": original,
-    }));
+    let mut fields = serde_json::Map::new();
+    fields.insert("error".into(), json!(error));
+    fields.insert("node".into(), json!(node));
+    fields.insert("origin".into(), Value::Object(where_from));
+    fields.insert("message".into(), original);
+    for (key, value) in details {
+        fields.entry(key).or_insert(value);
+    }
+    record.set_value(Value::Object(fields));
     record
 }

@@ -1,0 +1,24 @@
+//! The `http` sink (webhook out).
+//!
+//! - [`config`]: [`HttpSinkConfig`], with URL template, method, headers, encoding, batching, request
+//!   limits and retries, signing.
+//! - `template`: [`UrlTemplate`], a URL with `{field}` placeholders from each message.
+//! - `batches`: the batches gathered per URL, sealed at a count, a size or a deadline.
+//! - `client`: one request from its first attempt to its last (signing, timeouts, retries with
+//!   backoff and jitter, `Retry-After`).
+//! - [`sink`]: the running sink, with batching per URL, concurrency and rate limit, acknowledgements and failures.
+//! - [`metrics`]: the `runnel_http_sink_*` families.
+
+mod batches;
+mod client;
+pub mod config;
+pub mod metrics;
+pub mod sink;
+mod template;
+
+#[cfg(test)]
+mod tests;
+
+pub use client::ClientError;
+pub use config::{Algorithm, BatchConfig, Encoding, HttpSinkConfig, Method, RequestConfig, SigningConfig};
+pub use template::{RenderError, UrlTemplate};
