@@ -54,6 +54,8 @@ pub mod connectors {
     pub use runnel_connectors::{KafkaSinkConfig, KafkaSourceConfig};
     #[cfg(feature = "websocket")]
     pub use runnel_connectors::{WebSocketServerConfig, WebSocketServerSinkConfig, WebSocketSinkConfig, WebSocketSourceConfig};
+    #[cfg(feature = "http-server")]
+    pub use runnel_connectors::{HttpServerConfig, http_server};
 }
 
 /// The configurations of the built-in blocks, for [`PipelineBuilder`], and [`blocks::JqProgram`],
