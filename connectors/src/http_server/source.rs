@@ -106,14 +106,16 @@ impl Block for HttpServer {
         let pump = Pump { tracker: cx.ack_metrics_tracker(), from: Stream::new(cx.name.clone(), None), offset: 0 };
         let pumping = pump.run(queued, cx.output, cx.shutdown, cx.batch_size.get());
         tokio::pin!(serving, pumping);
-        let pumped = tokio::select! {
-            pumped = &mut pumping => pumped,
-            () = &mut serving => pumping.await,
+        let (pumped, served) = tokio::select! {
+            pumped = &mut pumping => (pumped, false),
+            () = &mut serving => (pumping.await, true),
         };
         // The pipeline's end of the source is closed: the sinks finish what is in it, which
         // requests waiting for delivery need. A failed pump closes the connections at once.
         pumped?;
-        serving.await;
+        if !served {
+            serving.await;
+        }
         Ok(())
     }
 }

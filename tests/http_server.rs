@@ -1,0 +1,154 @@
+//! The `http_server` source against real clients (curl, and Python's `urllib` for signed
+//! requests): routes and metadata, body formats and their errors, limits, auth, backpressure,
+//! `accepted` against `delivered` answers, and SIGTERM with requests in flight.
+
+use std::net::SocketAddr;
+use std::num::NonZeroUsize;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use runnel::connectors::HttpServerConfig;
+use runnel::connectors::http_server::{SignatureConfig, signature::sign, take_address};
+use runnel::{MemoryOutput, PipelineBuilder, PipelineSettings, RunningPipeline, take_output};
+use runnel_engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
+use serde_json::{Value, json};
+
+use crate::support::{Killed, StallingSink, free_addr, peers_required, pipeline, runnel_bin, wait_for};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// What curl got: the status, the head (lower-cased) and the body.
+#[derive(Debug)]
+struct Answer {
+    status: u16,
+    head: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// Whether curl is here; outside CI a missing curl skips the test.
+fn have_curl() -> bool {
+    let found = Command::new("curl").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
+    assert!(found || !peers_required(), "curl is missing");
+    found
+}
+
+/// Runs curl with `args` (a URL among them) and returns its answer, or `None` when it could
+/// not connect.
+fn curl(args: &[&str]) -> Option<Answer> {
+    let out = Command::new("curl").args(["-s", "-i", "--max-time", "30"]).args(args).output().expect("curl runs");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split_whitespace().nth(1)?.parse().ok()?;
+    Some(Answer { status, head: head.to_ascii_lowercase(), body: body.to_owned() })
+}
+
+/// curl in a blocking thread, for the async tests.
+async fn post(args: Vec<String>) -> Answer {
+    tokio::task::spawn_blocking(move || curl(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.expect("joins").expect("curl connects")
+}
+
+fn put(mut args: Vec<String>) -> Vec<String> {
+    args.extend(["-X".into(), "PUT".into()]);
+    args
+}
+
+fn args(url: String, content_type: &str, body: &str) -> Vec<String> {
+    vec![url, "-H".into(), format!("Content-Type: {content_type}"), "--data-binary".into(), body.into()]
+}
+
+async fn recv(output: &mut MemoryOutput) -> runnel::Message {
+    tokio::time::timeout(WAIT, output.recv()).await.expect("a message in time").expect("the sink runs")
+}
+
+async fn stop(running: RunningPipeline) {
+    running.shutdown_token().cancel();
+    tokio::time::timeout(WAIT, running.wait()).await.expect("stops in time").expect("stops cleanly");
+}
+
+const HOOKS: &str = r#"
+[sources.hooks]
+type = "http_server"
+address = "127.0.0.1:0"
+max_body_bytes = 200
+headers = ["X-GitHub-Event"]
+routes = [{ path = "/events" }, { path = "/hooks/{name}", body = "json" }, { method = "PUT", path = "/hooks/{name}", body = "ndjson" }]
+
+[sinks.out]
+type = "memory"
+inputs = ["hooks"]
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn routes_bodies_and_metadata() {
+    if !have_curl() {
+        return;
+    }
+    let running = pipeline(HOOKS).start().await.expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let mut out = take_output(running.resources(), "out").expect("out");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("push.json");
+    std::fs::write(&file, r#"{"ref": "refs/heads/main", "size": 18446744073709551616}"#).expect("writes");
+
+    // A JSON file, with a path parameter, a query and a selected header.
+    let mut push = args(format!("http://{addr}/hooks/github?delivery=7&tag=a&tag=b"), "application/json", &format!("@{}", file.display()));
+    push.extend(["-H".into(), "X-GitHub-Event: push".into()]);
+    let answer = post(push).await;
+    assert_eq!((answer.status, answer.json()), (202, json!({"accepted": 1})), "{answer:?}");
+    let message = recv(&mut out).await;
+    assert_eq!(message.value()["ref"], "refs/heads/main");
+    let attributes = Value::Object(message.meta().attributes.as_deref().cloned().unwrap_or_default());
+    assert_eq!(
+        attributes,
+        json!({"method": "POST", "path": "/hooks/github", "route": "/hooks/{name}", "name": "github",
+               "query": {"delivery": "7", "tag": ["a", "b"]}, "headers": {"x-github-event": "push"}})
+    );
+    assert_eq!(message.meta().origin.node(), Some("hooks"));
+    assert!(message.meta().exact_numbers.is_some(), "the big number keeps its literal");
+
+    // NDJSON (another method on the same path), then a JSON array on the default route.
+    let answer = post(put(args(format!("http://{addr}/hooks/gitlab"), "application/x-ndjson", "{\"n\":1}\n\n{\"n\":2}\r\n{\"n\":3}"))).await;
+    assert_eq!((answer.status, answer.json()), (202, json!({"accepted": 3})), "{answer:?}");
+    for n in 1..=3 {
+        let message = recv(&mut out).await;
+        assert_eq!((message.value()["n"].as_i64(), message.meta().attribute("name")), (Some(n), Some(&json!("gitlab"))));
+    }
+    let answer = post(args(format!("http://{addr}/events"), "application/json", r#"[{"n": 4}, {"n": 5}]"#)).await;
+    assert_eq!((answer.status, answer.json()), (202, json!({"accepted": 2})));
+    assert_eq!(recv(&mut out).await.value()["n"], 4);
+    assert_eq!(recv(&mut out).await.value()["n"], 5);
+
+    // Refused: nothing enters. A bad NDJSON line is named, a form is not JSON, a body over
+    // max_body_bytes (200) is 413, an unknown path 404, a GET 405.
+    let answer = post(put(args(format!("http://{addr}/hooks/x"), "application/x-ndjson", "{\"n\":1}\n{\"n\":\n{\"n\":3}"))).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    assert!(answer.json()["error"].as_str().is_some_and(|e| e.starts_with("invalid JSON on line 2: ")), "{answer:?}");
+    let answer = post(args(format!("http://{addr}/events"), "application/json", "{\"n\": ")).await;
+    assert_eq!(answer.status, 400);
+    assert!(answer.json()["error"].as_str().is_some_and(|e| e.starts_with("invalid JSON: EOF")), "{answer:?}");
+    let answer = post(vec![format!("http://{addr}/events"), "-d".into(), "n=1".into()]).await;
+    assert_eq!(answer.status, 415, "{answer:?}");
+    assert!(answer.body.contains("application/x-www-form-urlencoded"), "{answer:?}");
+    let answer = post(args(format!("http://{addr}/events"), "application/json", &format!("\"{}\"", "x".repeat(300)))).await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert_eq!(post(args(format!("http://{addr}/nowhere"), "application/json", "{}")).await.status, 404);
+    assert_eq!(post(vec![format!("http://{addr}/events")]).await.status, 405);
+    let answer = post(args(format!("http://{addr}/events"), "application/json", r#"{"n": "after"}"#)).await;
+    assert_eq!(answer.status, 202);
+    assert_eq!(recv(&mut out).await.value()["n"], "after", "none of the refused requests entered");
+
+    let exposition = prometheus::TextEncoder::new().encode_to_string(&running.metrics().registry().gather()).expect("encodes");
+    for (labels, count) in [("route=\"/hooks/{name}\",status=\"202\"", 2), ("route=\"/hooks/{name}\",status=\"400\"", 1), ("route=\"/events\",status=\"202\"", 2), ("route=\"/events\",status=\"413\"", 1), ("route=\"/events\",status=\"415\"", 1), ("route=\"none\",status=\"404\"", 1)] {
+        let sample = format!("runnel_http_server_requests_total{{node=\"hooks\",{labels}}} {count}\n");
+        assert!(exposition.contains(&sample), "{sample} in {exposition}");
+    }
+    crate::support::assert_promtool_accepts(&exposition);
+    stop(running).await;
+}
