@@ -152,3 +152,129 @@ async fn routes_bodies_and_metadata() {
     crate::support::assert_promtool_accepts(&exposition);
     stop(running).await;
 }
+
+/// A sink that fails every message.
+#[derive(Debug, Clone)]
+struct FailingSink;
+
+#[async_trait]
+impl BlockConfig for FailingSink {
+    fn outputs(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        Ok(BuiltBlock::task(self.clone()))
+    }
+}
+
+#[async_trait]
+impl Block for FailingSink {
+    async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+        while let Some(batch) = cx.input.next().await {
+            runnel_engine::ack_batch(batch, AckStatus::Failed);
+        }
+        Ok(())
+    }
+}
+
+fn server(toml: &str) -> HttpServerConfig {
+    toml::from_str(&format!("address = \"127.0.0.1:0\"\n{toml}")).expect("config")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_answers_once_the_file_sink_wrote_accepted_before() {
+    if !have_curl() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let toml = format!(
+        "[sources.hooks]\ntype = \"http_server\"\naddress = \"127.0.0.1:0\"\nack = \"delivered\"\nroutes = [{{ path = \"/events\" }}, {{ path = \"/fast\", ack = \"accepted\" }}]\n\
+         [sinks.file]\ntype = \"file\"\ninputs = [\"hooks\"]\npath = \"{}\"\n",
+        out.display()
+    );
+    let running = pipeline(&toml).start().await.expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    for n in 1..=3 {
+        let answer = post(args(format!("http://{addr}/events"), "application/x-ndjson", &format!("{{\"n\":{n}}}\n{{\"m\":{n}}}\n"))).await;
+        assert_eq!((answer.status, answer.json()), (200, json!({"delivered": 2})), "{answer:?}");
+        let written = std::fs::read_to_string(&out).expect("the file exists once written");
+        assert!(written.ends_with(&format!("{{\"n\":{n}}}\n{{\"m\":{n}}}\n")), "written when answered: {written}");
+    }
+    let answer = post(args(format!("http://{addr}/fast"), "application/json", "{\"fast\":true}")).await;
+    assert_eq!((answer.status, answer.json()), (202, json!({"accepted": 1})));
+    stop(running).await;
+    assert!(std::fs::read_to_string(&out).expect("reads").ends_with("{\"fast\":true}\n"), "accepted, then delivered at shutdown");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_delivery_answers_500() {
+    if !have_curl() {
+        return;
+    }
+    let running = PipelineBuilder::new()
+        .source("hooks", server("ack = \"delivered\""))
+        .sink("broken", ["hooks"], FailingSink)
+        .build()
+        .expect("valid")
+        .start()
+        .await
+        .expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let answer = post(args(format!("http://{addr}/events"), "application/json", "[1, 2]")).await;
+    assert_eq!(answer.status, 500, "{answer:?}");
+    assert_eq!(answer.json(), json!({"error": "a sink failed to deliver a message of this request"}));
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_pipeline_makes_clients_wait_then_answers_503_with_retry_after() {
+    if !have_curl() {
+        return;
+    }
+    let sink = StallingSink::new();
+    let one = NonZeroUsize::MIN;
+    let settings = PipelineSettings { capacity: one, batch_size: one, ..PipelineSettings::default() };
+    let running = PipelineBuilder::new()
+        .with_settings(settings)
+        .source("hooks", server("backpressure_timeout_ms = 300\nretry_after_secs = 7"))
+        .sink("stall", ["hooks"], sink.clone())
+        .build()
+        .expect("valid")
+        .start()
+        .await
+        .expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    // The sink reads nothing: one message fills the edge, the source holds the next; the
+    // others wait for room, and get 503 once backpressure_timeout_ms has passed.
+    let requests: Vec<_> =
+        (0..6).map(|n| tokio::spawn(post(args(format!("http://{addr}/events"), "application/json", &format!("{{\"n\":{n}}}"))))).collect();
+    let started = std::time::Instant::now();
+    let (mut accepted, mut refused, mut blocked) = (0, 0, Vec::new());
+    for mut request in requests {
+        // One waits on the sink past the timeout: the source took it and is sending it.
+        let Ok(answer) = tokio::time::timeout(Duration::from_secs(3), &mut request).await else {
+            blocked.push(request);
+            continue;
+        };
+        let answer = answer.expect("joins");
+        match answer.status {
+            202 => accepted += 1,
+            503 => {
+                assert!(answer.head.contains("retry-after: 7"), "{answer:?}");
+                assert!(started.elapsed() >= Duration::from_millis(300), "answered after the wait");
+                refused += 1;
+            }
+            _ => panic!("{answer:?}"),
+        }
+    }
+    assert!(refused >= 3 && blocked.len() == 1, "{accepted} accepted, {refused} refused, {} blocked", blocked.len());
+    sink.gate.add_permits(1000);
+    for request in blocked {
+        assert_eq!(request.await.expect("joins").status, 202, "answered once in the pipeline");
+        accepted += 1;
+    }
+    stop(running).await;
+    assert_eq!(sink.received(), accepted, "exactly the requests not refused entered");
+}
