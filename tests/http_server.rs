@@ -278,3 +278,84 @@ async fn a_full_pipeline_makes_clients_wait_then_answers_503_with_retry_after() 
     stop(running).await;
     assert_eq!(sink.received(), accepted, "exactly the requests not refused entered");
 }
+
+/// Python's `urllib` (no package needed) posting each request of `requests`
+/// (`[url, headers, body]`) and printing `[status, body]` per request as a JSON line.
+const URLLIB: &str = r#"
+import json, sys, urllib.request, urllib.error
+for url, headers, body in json.load(sys.stdin):
+    request = urllib.request.Request(url, data=body.encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=20) as response:
+            print(json.dumps([response.status, response.read().decode()]))
+    except urllib.error.HTTPError as error:
+        print(json.dumps([error.code, error.read().decode()]))
+"#;
+
+/// Sends `requests` with Python's `urllib`; `None` when there is no Python (outside CI).
+async fn urllib(requests: &Value) -> Option<Vec<(u16, Value)>> {
+    let input = requests.to_string();
+    tokio::task::spawn_blocking(move || {
+        let spawned = Command::new("python3").args(["-c", URLLIB]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn();
+        let Ok(mut child) = spawned else {
+            assert!(!peers_required(), "python3 is missing");
+            return None;
+        };
+        std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input.as_bytes()).expect("writes");
+        let out = child.wait_with_output().expect("finishes");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let lines = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str::<(u16, String)>(l).expect("a JSON line")).collect::<Vec<_>>();
+        Some(lines.into_iter().map(|(status, body)| (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))).collect())
+    })
+    .await
+    .expect("joins")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bearer_tokens_and_hmac_signatures_refuse_with_401_before_anything_enters() {
+    let (sink, mut out) = runnel::connectors::MemorySinkConfig::channel();
+    let signature = r#"signature = { header = "X-Hub-Signature-256", algorithm = "sha256", secret = "It's a Secret to Everybody", prefix = "sha256=" }"#;
+    let running = PipelineBuilder::new()
+        .source("hooks", server(&format!("auth = {{ tokens = [\"let-me-in\"] }}\n{signature}")))
+        .sink("out", ["hooks"], sink)
+        .build()
+        .expect("valid")
+        .start()
+        .await
+        .expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let config: SignatureConfig =
+        toml::from_str("header = \"X-Hub-Signature-256\"\nsecret = \"It's a Secret to Everybody\"\nprefix = \"sha256=\"").expect("config");
+    let url = format!("http://{addr}/events");
+    let body = r#"{"action":"opened"}"#;
+    let signed = sign(&config, body.as_bytes());
+    let headers = |token: &str, signature: &str| {
+        let mut headers = json!({"Content-Type": "application/json", "Authorization": format!("Bearer {token}")});
+        if !signature.is_empty() {
+            headers["X-Hub-Signature-256"] = json!(signature);
+        }
+        headers
+    };
+    let requests = json!([
+        [url, {"Content-Type": "application/json"}, body],
+        [url, headers("guess", &signed), body],
+        [url, headers("let-me-in", ""), body],
+        [url, headers("let-me-in", &sign(&config, b"another body")), body],
+        [url, headers("let-me-in", "sha256=zz"), body],
+        [url, headers("let-me-in", &signed), body],
+    ]);
+    let Some(answers) = urllib(&requests).await else { return };
+    let expected = [
+        (401, "a token is required"),
+        (401, "the token is not valid"),
+        (401, "a signature is required in header `X-Hub-Signature-256`"),
+        (401, "the signature does not match the body"),
+        (401, "the signature is not hexadecimal"),
+    ];
+    for ((status, body), (want, error)) in answers.iter().zip(expected) {
+        assert_eq!((*status, body), (want, &json!({"error": error})));
+    }
+    assert_eq!(answers[5], (202, json!({"accepted": 1})));
+    assert_eq!(recv(&mut out).await.value(), &json!({"action": "opened"}), "the first message is the one that passed");
+    stop(running).await;
+}
