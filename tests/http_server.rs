@@ -359,3 +359,63 @@ async fn bearer_tokens_and_hmac_signatures_refuse_with_401_before_anything_enter
     assert_eq!(recv(&mut out).await.value(), &json!({"action": "opened"}), "the first message is the one that passed");
     stop(running).await;
 }
+
+#[test]
+fn sigterm_with_requests_in_flight_loses_no_answered_message() {
+    if !have_curl() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out.ndjson");
+    let file = dir.path().join("p.toml");
+    let addr: SocketAddr = free_addr();
+    let toml = format!(
+        "[sources.hooks]\ntype = \"http_server\"\naddress = \"{addr}\"\nack = \"delivered\"\nroutes = [{{ path = \"/events\" }}, {{ path = \"/fast\", ack = \"accepted\" }}]\n\
+         [blocks.pass]\ntype = \"map\"\ninputs = [\"hooks\"]\nprogram = \".\"\n\
+         [sinks.file]\ntype = \"file\"\ninputs = [\"pass\"]\npath = \"{}\"\n",
+        out.display()
+    );
+    std::fs::write(&file, toml).expect("writes");
+    let child = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).stderr(Stdio::piped()).spawn().expect("starts");
+    let mut child = Killed(child);
+    wait_for("the server to answer", 30, || curl(&[&format!("http://{addr}/nowhere")]).filter(|a| a.status == 404));
+    let clients: Vec<_> = (0..6_u64)
+        .map(|client| {
+            std::thread::spawn(move || {
+                let mut answered = Vec::new();
+                for i in 0..100_000_u64 {
+                    let id = client * 1_000_000 + i;
+                    let route = if i % 2 == 0 { "events" } else { "fast" };
+                    let body = format!("{{\"id\":{id}}}\n{{\"id\":{id},\"second\":true}}");
+                    let url = format!("http://{addr}/{route}");
+                    let answer = curl(&[url.as_str(), "-H", "Content-Type: application/x-ndjson", "--data-binary", &body]);
+                    match answer {
+                        Some(answer) if answer.status == 200 || answer.status == 202 => answered.push(id),
+                        Some(answer) if answer.status == 503 => break,
+                        Some(answer) => panic!("{answer:?}"),
+                        None => break,
+                    }
+                }
+                answered
+            })
+        })
+        .collect();
+    wait_for("some messages to be written", 30, || std::fs::read_to_string(&out).ok().filter(|t| t.lines().count() >= 100));
+    let status = Command::new("kill").args(["-TERM", &child.0.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let answered: Vec<u64> = clients.into_iter().flat_map(|c| c.join().expect("client thread")).collect();
+    let exited = wait_for("the process to exit", 30, || child.0.try_wait().expect("waits"));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("piped"), &mut stderr).expect("reads");
+    assert!(exited.success(), "exit {exited:?}: {stderr}");
+    let written: std::collections::HashSet<(u64, bool)> = std::fs::read_to_string(&out)
+        .expect("reads")
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("whole JSON lines"))
+        .map(|v| (v["id"].as_u64().expect("id"), v["second"] == true))
+        .collect();
+    assert!(answered.len() >= 50, "{} answered", answered.len());
+    for id in &answered {
+        assert!(written.contains(&(*id, false)) && written.contains(&(*id, true)), "request {id} was answered 2xx but is not in the file");
+    }
+}
