@@ -5,11 +5,10 @@
 use std::net::SocketAddr;
 use std::num::NonZeroUsize;
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use runnel::connectors::HttpServerConfig;
-use runnel::connectors::http_server::{SignatureConfig, signature::sign, take_address};
+use runnel::connectors::http_server::{RouteConfig, SignatureConfig, signature::sign, take_address};
 use runnel::{MemoryOutput, PipelineBuilder, PipelineSettings, RunningPipeline, take_output};
 use runnel_engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
 use serde_json::{Value, json};
@@ -417,5 +416,34 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
     assert!(answered.len() >= 50, "{} answered", answered.len());
     for id in &answered {
         assert!(written.contains(&(*id, false)) && written.contains(&(*id, true)), "request {id} was answered 2xx but is not in the file");
+    }
+}
+
+/// The fields serde knows for `T`, from its refusal of an unknown one (`deny_unknown_fields`).
+fn fields<T: serde::de::DeserializeOwned>() -> Vec<String> {
+    let Err(error) = toml::from_str::<T>("not_a_field = 1") else { panic!("an unknown field is refused") };
+    let message = error.to_string();
+    let expected = message.split("expected one of ").nth(1).unwrap_or_else(|| panic!("{message}"));
+    expected.split(", ").map(|f| f.trim().trim_matches('`').trim_end_matches('`').to_owned()).filter(|f| !f.is_empty()).collect()
+}
+
+/// Every field of the source, its routes and its signature has a row in docs/connectors.md.
+#[test]
+fn docs_list_every_field() {
+    let text = std::fs::read_to_string(crate::support::root().join("docs/connectors.md")).expect("reads");
+    let section = text.split("\n## `http_server` source\n").nth(1).expect("a section").split("\n## ").next().unwrap_or_default();
+    let rows = [
+        ("", fields::<HttpServerConfig>()),
+        ("routes[].", fields::<RouteConfig>()),
+        ("signature.", fields::<SignatureConfig>()),
+        ("auth.", fields::<runnel::connectors::http_server::AuthConfig>()),
+    ];
+    for (prefix, names) in rows {
+        assert!(names.len() >= 4, "{names:?}");
+        for name in names {
+            // A table field has rows of its own: `auth.tokens`, `routes[].path`.
+            let listed = [format!("| `{prefix}{name}` |"), format!("| `{prefix}{name}."), format!("| `{prefix}{name}[].")];
+            assert!(listed.iter().any(|row| section.contains(row)), "no row for `{prefix}{name}`");
+        }
     }
 }

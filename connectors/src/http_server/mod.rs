@@ -20,6 +20,7 @@ pub mod source;
 #[cfg(test)]
 mod tests;
 
+pub use crate::auth::AuthConfig;
 pub use config::{AckMode, BodyFormat, HttpServerConfig, RouteConfig};
 pub use signature::{SignatureAlgorithm, SignatureConfig, SignatureEncoding};
 pub use source::take_address;
