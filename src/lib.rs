@@ -50,12 +50,12 @@ pub mod connectors {
     pub use runnel_connectors::{
         FEATURES, FileSinkConfig, FileSourceConfig, GeneratorConfig, MemorySinkConfig, MemorySourceConfig, StdinConfig, StdoutConfig,
     };
+    #[cfg(feature = "http-server")]
+    pub use runnel_connectors::{HttpServerConfig, http_server};
     #[cfg(feature = "kafka")]
     pub use runnel_connectors::{KafkaSinkConfig, KafkaSourceConfig};
     #[cfg(feature = "websocket")]
     pub use runnel_connectors::{WebSocketServerConfig, WebSocketServerSinkConfig, WebSocketSinkConfig, WebSocketSourceConfig};
-    #[cfg(feature = "http-server")]
-    pub use runnel_connectors::{HttpServerConfig, http_server};
 }
 
 /// The configurations of the built-in blocks, for [`PipelineBuilder`], and [`blocks::JqProgram`],

@@ -144,7 +144,14 @@ async fn routes_bodies_and_metadata() {
     assert_eq!(recv(&mut out).await.value()["n"], "after", "none of the refused requests entered");
 
     let exposition = prometheus::TextEncoder::new().encode_to_string(&running.metrics().registry().gather()).expect("encodes");
-    for (labels, count) in [("route=\"/hooks/{name}\",status=\"202\"", 2), ("route=\"/hooks/{name}\",status=\"400\"", 1), ("route=\"/events\",status=\"202\"", 2), ("route=\"/events\",status=\"413\"", 1), ("route=\"/events\",status=\"415\"", 1), ("route=\"none\",status=\"404\"", 1)] {
+    for (labels, count) in [
+        ("route=\"/hooks/{name}\",status=\"202\"", 2),
+        ("route=\"/hooks/{name}\",status=\"400\"", 1),
+        ("route=\"/events\",status=\"202\"", 2),
+        ("route=\"/events\",status=\"413\"", 1),
+        ("route=\"/events\",status=\"415\"", 1),
+        ("route=\"none\",status=\"404\"", 1),
+    ] {
         let sample = format!("runnel_http_server_requests_total{{node=\"hooks\",{labels}}} {count}\n");
         assert!(exposition.contains(&sample), "{sample} in {exposition}");
     }
@@ -303,7 +310,8 @@ async fn urllib(requests: &Value) -> Option<Vec<(u16, Value)>> {
         std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input.as_bytes()).expect("writes");
         let out = child.wait_with_output().expect("finishes");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let lines = String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str::<(u16, String)>(l).expect("a JSON line")).collect::<Vec<_>>();
+        let lines =
+            String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str::<(u16, String)>(l).expect("a JSON line")).collect::<Vec<_>>();
         Some(lines.into_iter().map(|(status, body)| (status, serde_json::from_str(&body).unwrap_or(Value::String(body)))).collect())
     })
     .await
@@ -313,7 +321,8 @@ async fn urllib(requests: &Value) -> Option<Vec<(u16, Value)>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bearer_tokens_and_hmac_signatures_refuse_with_401_before_anything_enters() {
     let (sink, mut out) = runnel::connectors::MemorySinkConfig::channel();
-    let signature = r#"signature = { header = "X-Hub-Signature-256", algorithm = "sha256", secret = "It's a Secret to Everybody", prefix = "sha256=" }"#;
+    let signature =
+        r#"signature = { header = "X-Hub-Signature-256", algorithm = "sha256", secret = "It's a Secret to Everybody", prefix = "sha256=" }"#;
     let running = PipelineBuilder::new()
         .source("hooks", server(&format!("auth = {{ tokens = [\"let-me-in\"] }}\n{signature}")))
         .sink("out", ["hooks"], sink)
@@ -375,7 +384,8 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
         out.display()
     );
     std::fs::write(&file, toml).expect("writes");
-    let child = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).stderr(Stdio::piped()).spawn().expect("starts");
+    let child =
+        Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).stderr(Stdio::piped()).spawn().expect("starts");
     let mut child = Killed(child);
     wait_for("the server to answer", 30, || curl(&[&format!("http://{addr}/nowhere")]).filter(|a| a.status == 404));
     let clients: Vec<_> = (0..6_u64)

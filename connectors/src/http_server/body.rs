@@ -67,9 +67,7 @@ pub(crate) fn decode(read: Read, body: &[u8]) -> Result<Vec<Decoded>, BodyError>
     }
     let (value, exact) = parse_exact(text).map_err(BodyError::Json)?;
     match (read, value) {
-        (Read::Array | Read::SplitArrays, Value::Array(items)) => {
-            Ok(items.into_iter().map(|item| sized(item, exact.clone())).collect())
-        }
+        (Read::Array | Read::SplitArrays, Value::Array(items)) => Ok(items.into_iter().map(|item| sized(item, exact.clone())).collect()),
         (Read::Array, _) => Err(BodyError::NotArray),
         (_, value) => Ok(vec![(value, exact, text.len())]),
     }
@@ -118,4 +116,5 @@ pub(crate) fn reading(format: BodyFormat, content_type: Option<&str>) -> Result<
 }
 
 /// The content types of NDJSON (and JSON Lines) in use.
-const NDJSON_TYPES: [&str; 5] = ["application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines"];
+const NDJSON_TYPES: [&str; 5] =
+    ["application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines", "application/jsonlines"];

@@ -187,7 +187,9 @@ async fn submit(server: &Server, ack: AckMode, messages: Vec<Message>, count: us
     match tokio::time::timeout(server.delivery_timeout, outcome.recv()).await {
         Err(_) => error(StatusCode::GATEWAY_TIMEOUT, "delivery not confirmed in time; the messages may still be delivered"),
         Ok(Some(ack)) if ack.status.is_done() => done(AckMode::Delivered, count),
-        Ok(Some(ack)) if ack.status == AckStatus::Failed => error(StatusCode::INTERNAL_SERVER_ERROR, "a sink failed to deliver a message of this request"),
+        Ok(Some(ack)) if ack.status == AckStatus::Failed => {
+            error(StatusCode::INTERNAL_SERVER_ERROR, "a sink failed to deliver a message of this request")
+        }
         Ok(_) => unavailable(server, "the pipeline stopped before the messages were delivered"),
     }
 }
@@ -245,11 +247,8 @@ async fn attributes(server: &Server, route: &Route, parts: &mut Parts, query: Ve
             .collect();
         attributes.insert("query".into(), Value::Object(query));
     }
-    let headers: Map<String, Value> = server
-        .headers
-        .iter()
-        .filter_map(|name| Some((name.as_str().to_owned(), Value::from(parts.headers.get(name)?.to_str().ok()?))))
-        .collect();
+    let headers: Map<String, Value> =
+        server.headers.iter().filter_map(|name| Some((name.as_str().to_owned(), Value::from(parts.headers.get(name)?.to_str().ok()?)))).collect();
     if !headers.is_empty() {
         attributes.insert("headers".into(), Value::Object(headers));
     }

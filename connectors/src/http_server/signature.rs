@@ -117,7 +117,9 @@ impl Verifier {
         let encoded = value.trim().strip_prefix(self.prefix.as_str()).ok_or_else(missing)?;
         let tag = match self.encoding {
             SignatureEncoding::Hex => from_hex(encoded).ok_or(SignatureError::Malformed("hexadecimal"))?,
-            SignatureEncoding::Base64 => base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| SignatureError::Malformed("base64"))?,
+            SignatureEncoding::Base64 => {
+                base64::engine::general_purpose::STANDARD.decode(encoded).map_err(|_| SignatureError::Malformed("base64"))?
+            }
         };
         hmac::verify(&self.key, body, &tag).map_err(|_| SignatureError::Mismatch)
     }

@@ -130,7 +130,13 @@ struct Pump {
 impl Pump {
     /// Until the shutdown; then the requests already queued go in too, and the output closes
     /// as this returns (later requests are answered 503).
-    async fn run(mut self, mut queued: mpsc::Receiver<Submission>, mut output: Output, shutdown: runnel_engine::CancellationToken, max: usize) -> Result<(), BlockError> {
+    async fn run(
+        mut self,
+        mut queued: mpsc::Receiver<Submission>,
+        mut output: Output,
+        shutdown: runnel_engine::CancellationToken,
+        max: usize,
+    ) -> Result<(), BlockError> {
         let mut received = Vec::with_capacity(max);
         loop {
             tokio::select! {

@@ -18,7 +18,10 @@ fn content_types_choose_how_a_body_is_read() {
     assert_eq!(reading(BodyFormat::Json, Some("application/json")), Ok(Read::Document));
     assert_eq!(reading(BodyFormat::Ndjson, Some("text/plain")), Ok(Read::Lines));
     let refused = reading(BodyFormat::Auto, Some("application/x-www-form-urlencoded")).expect_err("a form is not JSON");
-    assert_eq!(refused.to_string(), "content type `application/x-www-form-urlencoded` is not JSON (`application/json`) or NDJSON (`application/x-ndjson`)");
+    assert_eq!(
+        refused.to_string(),
+        "content type `application/x-www-form-urlencoded` is not JSON (`application/json`) or NDJSON (`application/x-ndjson`)"
+    );
     assert!(reading(BodyFormat::Ndjson, Some("application/json")).is_err());
 }
 
@@ -74,7 +77,8 @@ fn signatures_match_github_s() {
 #[test]
 fn base64_signatures_verify() {
     let config: SignatureConfig =
-        toml::from_str("header = \"X-Shopify-Hmac-Sha256\"\nsecret = \"0123456789abcdef\"\nencoding = \"base64\"\nalgorithm = \"sha512\"").expect("config");
+        toml::from_str("header = \"X-Shopify-Hmac-Sha256\"\nsecret = \"0123456789abcdef\"\nencoding = \"base64\"\nalgorithm = \"sha512\"")
+            .expect("config");
     let mut headers = HeaderMap::new();
     headers.insert("x-shopify-hmac-sha256", sign(&config, b"{}").parse().expect("header"));
     assert_eq!(config.verifier().verify(&headers, b"{}"), Ok(()));
