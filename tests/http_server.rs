@@ -13,7 +13,7 @@ use runnel::{MemoryOutput, PipelineBuilder, PipelineSettings, RunningPipeline, t
 use runnel_engine::{AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
 use serde_json::{Value, json};
 
-use crate::support::{Killed, StallingSink, free_addr, peers_required, pipeline, runnel_bin, wait_for};
+use crate::support::{Killed, StallingSink, peers_required, pipeline, runnel_bin, wait_for};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -368,6 +368,28 @@ async fn bearer_tokens_and_hmac_signatures_refuse_with_401_before_anything_enter
     stop(running).await;
 }
 
+/// The address the binary's `http_server` logged it listens on, and a thread that reads the rest
+/// of its standard error.
+fn listening_address(stderr: std::process::ChildStderr) -> (SocketAddr, std::thread::JoinHandle<String>) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)).map_while(Result::ok) {
+            if line.contains("http server listening") {
+                let port: String = line.rsplit("127.0.0.1:").next().unwrap_or_default().chars().take_while(char::is_ascii_digit).collect();
+                let _ = tx.send(format!("127.0.0.1:{port}"));
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    match rx.recv_timeout(WAIT) {
+        Ok(addr) => (addr.parse().expect("an address"), reader),
+        Err(_) => panic!("runnel never said where it listens: {}", reader.join().unwrap_or_default()),
+    }
+}
+
 #[test]
 fn sigterm_with_requests_in_flight_loses_no_answered_message() {
     if !have_curl() {
@@ -376,9 +398,9 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out.ndjson");
     let file = dir.path().join("p.toml");
-    let addr: SocketAddr = free_addr();
+    // Port 0: a port picked ahead could be taken meanwhile by another program on the machine.
     let toml = format!(
-        "[sources.hooks]\ntype = \"http_server\"\naddress = \"{addr}\"\nack = \"delivered\"\nroutes = [{{ path = \"/events\" }}, {{ path = \"/fast\", ack = \"accepted\" }}]\n\
+        "[sources.hooks]\ntype = \"http_server\"\naddress = \"127.0.0.1:0\"\nack = \"delivered\"\nroutes = [{{ path = \"/events\" }}, {{ path = \"/fast\", ack = \"accepted\" }}]\n\
          [blocks.pass]\ntype = \"map\"\ninputs = [\"hooks\"]\nprogram = \".\"\n\
          [sinks.file]\ntype = \"file\"\ninputs = [\"pass\"]\npath = \"{}\"\n",
         out.display()
@@ -387,7 +409,7 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
     let child =
         Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).stderr(Stdio::piped()).spawn().expect("starts");
     let mut child = Killed(child);
-    wait_for("the server to answer", 30, || curl(&[&format!("http://{addr}/nowhere")]).filter(|a| a.status == 404));
+    let (addr, stderr) = listening_address(child.0.stderr.take().expect("piped"));
     let clients: Vec<_> = (0..6_u64)
         .map(|client| {
             std::thread::spawn(move || {
@@ -414,8 +436,7 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
     assert!(status.success());
     let answered: Vec<u64> = clients.into_iter().flat_map(|c| c.join().expect("client thread")).collect();
     let exited = wait_for("the process to exit", 30, || child.0.try_wait().expect("waits"));
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.0.stderr.take().expect("piped"), &mut stderr).expect("reads");
+    let stderr = stderr.join().expect("the stderr reader");
     assert!(exited.success(), "exit {exited:?}: {stderr}");
     let written: std::collections::HashSet<(u64, bool)> = std::fs::read_to_string(&out)
         .expect("reads")
@@ -456,4 +477,54 @@ fn docs_list_every_field() {
             assert!(listed.iter().any(|row| section.contains(row)), "no row for `{prefix}{name}`");
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_arrive_in_base64_and_query_tokens_stay_out_of_metadata() {
+    if !have_curl() {
+        return;
+    }
+    let (sink, mut out) = runnel::connectors::MemorySinkConfig::channel();
+    let config = server("auth = { tokens = [\"let-me-in\"] }\nroutes = [{ path = \"/uploads/{*file}\", body = \"binary\" }]");
+    let running = PipelineBuilder::new().source("hooks", config).sink("out", ["hooks"], sink).build().expect("valid").start().await.expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("logo.png");
+    std::fs::write(&file, b"\x89PNG\r\n\x1a\n\x00\xff").expect("writes");
+    let upload = args(format!("http://{addr}/uploads/img/logo.png?token=let-me-in&v=2"), "image/png", &format!("@{}", file.display()));
+    let answer = post(upload).await;
+    assert_eq!((answer.status, answer.json()), (202, json!({"accepted": 1})), "{answer:?}");
+    let message = recv(&mut out).await;
+    assert_eq!(message.value(), &json!({"base64": "iVBORw0KGgoA/w==", "content_type": "image/png", "bytes": 10}));
+    assert_eq!(message.meta().attribute("file"), Some(&json!("img/logo.png")));
+    assert_eq!(message.meta().attribute("query"), Some(&json!({"v": "2"})), "the token is not copied");
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn past_max_concurrent_requests_one_more_is_503_at_once() {
+    if !have_curl() {
+        return;
+    }
+    let sink = StallingSink::new();
+    let config = server("ack = \"delivered\"\nmax_concurrent_requests = 1\nretry_after_secs = 3");
+    let running =
+        PipelineBuilder::new().source("hooks", config).sink("stall", ["hooks"], sink.clone()).build().expect("valid").start().await.expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let metrics = running.metrics().clone();
+    let first = tokio::spawn(post(args(format!("http://{addr}/events"), "application/json", "{\"n\":1}")));
+    let in_flight = || metrics.total(runnel::connectors::http_server::metrics::IN_FLIGHT, Some(("node", "hooks")));
+    let deadline = std::time::Instant::now() + WAIT;
+    while in_flight() < 1.0 {
+        assert!(std::time::Instant::now() < deadline, "the first request is never handled");
+        tokio::task::yield_now().await;
+    }
+    let second = post(args(format!("http://{addr}/events"), "application/json", "{\"n\":2}")).await;
+    assert_eq!((second.status, second.json()), (503, json!({"error": "too many requests at once"})));
+    assert!(second.head.contains("retry-after: 3"), "{second:?}");
+    sink.gate.add_permits(1000);
+    let first = first.await.expect("joins");
+    assert_eq!((first.status, first.json()), (200, json!({"delivered": 1})), "answered once the sink took it");
+    stop(running).await;
+    assert_eq!(sink.received(), 1);
 }

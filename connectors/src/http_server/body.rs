@@ -1,8 +1,11 @@
 //! A request body into JSON values, through the codec's parser: one JSON document, the
 //! elements of a JSON array, or the lines of NDJSON. A body with one bad part is refused whole,
-//! so a request enters the pipeline entirely or not at all.
+//! so a request enters the pipeline entirely or not at all. A binary body is one message with
+//! its bytes in base64 (for uploads, until messages carry bytes).
 
 use std::sync::Arc;
+
+use base64::Engine as _;
 
 use runnel_engine::ExactNumbers;
 use serde_json::Value;
@@ -54,13 +57,20 @@ pub(crate) enum Read {
     SplitArrays,
     /// NDJSON, one message per line.
     Lines,
+    /// Any bytes, one message holding them in base64.
+    Binary,
 }
 
 /// Decodes `body` as `read` says.
 ///
 /// # Errors
 /// [`BodyError`] saying what is wrong with the body.
-pub(crate) fn decode(read: Read, body: &[u8]) -> Result<Vec<Decoded>, BodyError> {
+pub(crate) fn decode(read: Read, content_type: Option<&str>, body: &[u8]) -> Result<Vec<Decoded>, BodyError> {
+    if read == Read::Binary {
+        let base64 = base64::engine::general_purpose::STANDARD.encode(body);
+        let value = serde_json::json!({"base64": base64, "content_type": content_type, "bytes": body.len()});
+        return Ok(vec![(value, None, body.len())]);
+    }
     let text = std::str::from_utf8(body).map_err(|e| BodyError::NotUtf8(e.valid_up_to() + 1))?;
     if read == Read::Lines {
         return lines(text);
@@ -112,6 +122,7 @@ pub(crate) fn reading(format: BodyFormat, content_type: Option<&str>) -> Result<
         // span lines.
         BodyFormat::Ndjson if is_ndjson || kind.is_none() || kind.as_deref() == Some("text/plain") => Ok(Read::Lines),
         BodyFormat::Ndjson => Err(refuse("NDJSON (`application/x-ndjson`)")),
+        BodyFormat::Binary => Ok(Read::Binary),
     }
 }
 

@@ -112,6 +112,9 @@ pub enum BodyFormat {
     JsonArray,
     /// One JSON document per line.
     Ndjson,
+    /// Any bytes (an upload), whatever the content type: one message
+    /// `{"base64": <the bytes>, "content_type": <the request's, or null>, "bytes": <count>}`.
+    Binary,
 }
 
 /// Attribute names the server sets itself, which path parameters may not take.

@@ -90,9 +90,8 @@ pub(crate) fn router(server: Arc<Server>, routes: &[RouteConfig], ack: AckMode) 
 }
 
 async fn handle(server: Arc<Server>, route: Arc<Route>, request: Request) -> Response {
-    server.metrics.in_flight.inc();
+    let _in_flight = InFlight::new(&server.metrics.in_flight);
     let response = answer(&server, &route, request).await;
-    server.metrics.in_flight.dec();
     server.metrics.answered(&route.path, response.status().as_u16());
     response
 }
@@ -102,12 +101,14 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
         return unavailable(server, "too many requests at once");
     };
     let (mut parts, body) = request.into_parts();
-    let query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+    let mut query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
     if let Some(auth) = &server.auth {
         if let Err(refusal) = auth.check(&parts.headers, &query) {
             let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"runnel\"")];
             return (challenge, error(StatusCode::UNAUTHORIZED, &refusal.to_string())).into_response();
         }
+        // The token stays out of the messages' metadata.
+        query.retain(|(key, _)| *key != auth.query_parameter);
     }
     let content_type = match parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::to_str) {
         None => None,
@@ -127,7 +128,7 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
             return error(StatusCode::UNAUTHORIZED, &refusal.to_string());
         }
     }
-    let decoded = match body::decode(read, &bytes) {
+    let decoded = match body::decode(read, content_type.as_deref(), &bytes) {
         Ok(decoded) => decoded,
         Err(refusal) => return error(StatusCode::BAD_REQUEST, &refusal.to_string()),
     };
@@ -154,6 +155,23 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
         })
         .collect();
     submit(server, route.ack, messages, count).await
+}
+
+/// Counts a request in flight while it lives: a handler whose client went away is dropped
+/// mid-way, and must not stay counted.
+struct InFlight<'a>(&'a prometheus::IntGauge);
+
+impl<'a> InFlight<'a> {
+    fn new(gauge: &'a prometheus::IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 /// Waits for room in the pipeline, then (with `delivered`) for delivery, and answers.

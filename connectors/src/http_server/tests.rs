@@ -6,7 +6,7 @@ use super::config::{BodyFormat, HttpServerConfig};
 use super::signature::{SignatureConfig, SignatureError, sign};
 
 fn values(read: Read, body: &str) -> Result<Vec<serde_json::Value>, BodyError> {
-    decode(read, body.as_bytes()).map(|d| d.into_iter().map(|(v, _, _)| v).collect())
+    decode(read, None, body.as_bytes()).map(|d| d.into_iter().map(|(v, _, _)| v).collect())
 }
 
 #[test]
@@ -33,8 +33,16 @@ fn bodies_become_one_or_many_values() {
     assert_eq!(values(Read::Array, "{}"), Err(BodyError::NotArray));
     assert_eq!(values(Read::Lines, "{\"a\": 1}\r\n\n  \n[2]\n"), Ok(vec![json!({"a": 1}), json!([2])]));
     assert_eq!(values(Read::Lines, ""), Ok(vec![]));
-    let sizes: Vec<usize> = decode(Read::Lines, b"{\"a\":1}\n22\n").expect("NDJSON").into_iter().map(|(_, _, s)| s).collect();
+    let sizes: Vec<usize> = decode(Read::Lines, None, b"{\"a\":1}\n22\n").expect("NDJSON").into_iter().map(|(_, _, s)| s).collect();
     assert_eq!(sizes, [7, 2]);
+}
+
+#[test]
+fn binary_bodies_are_one_message_in_base64() {
+    assert_eq!(reading(BodyFormat::Binary, Some("image/png")), Ok(Read::Binary));
+    let decoded = decode(Read::Binary, Some("image/png"), b"\x89PNG\xff").expect("any bytes");
+    assert_eq!(decoded[0].0, json!({"base64": "iVBOR/8=", "content_type": "image/png", "bytes": 5}));
+    assert_eq!(decoded[0].2, 5);
 }
 
 #[test]
@@ -43,12 +51,12 @@ fn a_bad_body_says_where() {
     assert!(matches!(&error, BodyError::Line { line: 3, .. }), "{error}");
     assert!(error.to_string().starts_with("invalid JSON on line 3: "), "{error}");
     assert!(matches!(values(Read::SplitArrays, "{nope}"), Err(BodyError::Json(_))));
-    assert_eq!(decode(Read::Document, b"\"a\xff\"").map(|_| ()), Err(BodyError::NotUtf8(3)));
+    assert_eq!(decode(Read::Document, None, b"\"a\xff\"").map(|_| ()), Err(BodyError::NotUtf8(3)));
 }
 
 #[test]
 fn numbers_keep_their_literals() {
-    let decoded = decode(Read::SplitArrays, b"[1e400, 0.1000000000000000055511151231257827]").expect("JSON");
+    let decoded = decode(Read::SplitArrays, None, b"[1e400, 0.1000000000000000055511151231257827]").expect("JSON");
     assert!(decoded.iter().all(|(_, exact, _)| exact.is_some()));
 }
 
