@@ -75,8 +75,9 @@ const HOOKS: &str = r#"
 [sources.hooks]
 type = "http_server"
 address = "127.0.0.1:0"
-max_body_bytes = 200
+max_body_bytes = 300
 headers = ["X-GitHub-Event"]
+request_field = "http"
 routes = [{ path = "/events" }, { path = "/hooks/{name}", body = "json" }, { method = "PUT", path = "/hooks/{name}", body = "ndjson" }]
 
 [sinks.out]
@@ -104,6 +105,7 @@ async fn routes_bodies_and_metadata() {
     let message = recv(&mut out).await;
     assert_eq!(message.value()["ref"], "refs/heads/main");
     let attributes = Value::Object(message.meta().attributes.as_deref().cloned().unwrap_or_default());
+    assert_eq!(message.value()["http"], attributes, "request_field holds the attributes");
     assert_eq!(
         attributes,
         json!({"method": "POST", "path": "/hooks/github", "route": "/hooks/{name}", "name": "github",
@@ -125,7 +127,7 @@ async fn routes_bodies_and_metadata() {
     assert_eq!(recv(&mut out).await.value()["n"], 5);
 
     // Refused: nothing enters. A bad NDJSON line is named, a form is not JSON, a body over
-    // max_body_bytes (200) is 413, an unknown path 404, a GET 405.
+    // max_body_bytes (300) is 413, an unknown path 404, a GET 405.
     let answer = post(put(args(format!("http://{addr}/hooks/x"), "application/x-ndjson", "{\"n\":1}\n{\"n\":\n{\"n\":3}"))).await;
     assert_eq!(answer.status, 400, "{answer:?}");
     assert!(answer.json()["error"].as_str().is_some_and(|e| e.starts_with("invalid JSON on line 2: ")), "{answer:?}");
@@ -135,7 +137,7 @@ async fn routes_bodies_and_metadata() {
     let answer = post(vec![format!("http://{addr}/events"), "-d".into(), "n=1".into()]).await;
     assert_eq!(answer.status, 415, "{answer:?}");
     assert!(answer.body.contains("application/x-www-form-urlencoded"), "{answer:?}");
-    let answer = post(args(format!("http://{addr}/events"), "application/json", &format!("\"{}\"", "x".repeat(300)))).await;
+    let answer = post(args(format!("http://{addr}/events"), "application/json", &format!("\"{}\"", "x".repeat(400)))).await;
     assert_eq!(answer.status, 413, "{answer:?}");
     assert_eq!(post(args(format!("http://{addr}/nowhere"), "application/json", "{}")).await.status, 404);
     assert_eq!(post(vec![format!("http://{addr}/events")]).await.status, 405);
@@ -527,4 +529,22 @@ async fn past_max_concurrent_requests_one_more_is_503_at_once() {
     assert_eq!((first.status, first.json()), (200, json!({"delivered": 1})), "answered once the sink took it");
     stop(running).await;
     assert_eq!(sink.received(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivery_not_confirmed_in_time_is_504() {
+    if !have_curl() {
+        return;
+    }
+    let sink = StallingSink::new();
+    let config = server("ack = \"delivered\"\ndelivery_timeout_ms = 200");
+    let running =
+        PipelineBuilder::new().source("hooks", config).sink("stall", ["hooks"], sink.clone()).build().expect("valid").start().await.expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let answer = post(args(format!("http://{addr}/events"), "application/json", "{\"n\":1}")).await;
+    assert_eq!(answer.status, 504, "{answer:?}");
+    assert_eq!(answer.json(), json!({"error": "delivery not confirmed in time; the messages may still be delivered"}));
+    sink.gate.add_permits(1000);
+    stop(running).await;
+    assert_eq!(sink.received(), 1, "it was in the pipeline, and delivered later");
 }

@@ -33,6 +33,10 @@ pub struct HttpServerConfig {
     /// name), such as `X-GitHub-Event`.
     #[serde(default)]
     pub headers: Vec<String>,
+    /// If set, messages that are JSON objects get this field added, holding the attributes
+    /// (`method`, `path`, `route`, the path parameters, `query`, `headers`), so that blocks (jq
+    /// cannot read metadata) and stored messages know where each came from.
+    pub request_field: Option<String>,
     /// The largest body a request may send, in bytes; a larger one is answered 413 unread.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,

@@ -50,6 +50,7 @@ pub(crate) struct Server {
     pub(crate) auth: Option<AuthConfig>,
     pub(crate) verifier: Option<Verifier>,
     pub(crate) headers: Vec<HeaderName>,
+    pub(crate) request_field: Option<String>,
     pub(crate) max_body_bytes: usize,
     pub(crate) slots: Semaphore,
     pub(crate) backpressure_timeout: Duration,
@@ -143,7 +144,10 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let messages = decoded
         .into_iter()
-        .map(|(value, exact, size)| {
+        .map(|(mut value, exact, size)| {
+            if let (Some(field), Value::Object(object)) = (&server.request_field, &mut value) {
+                object.insert(field.clone(), Value::Object((*attributes).clone()));
+            }
             let meta = Metadata {
                 timestamp: Some(timestamp),
                 attributes: Some(attributes.clone()),

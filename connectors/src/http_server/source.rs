@@ -88,6 +88,7 @@ impl Block for HttpServer {
             auth: config.auth.clone(),
             verifier: config.signature.as_ref().map(|s| s.verifier()),
             headers: config.headers.iter().filter_map(|h| h.as_str().try_into().ok()).collect(),
+            request_field: config.request_field.clone(),
             max_body_bytes: config.max_body_bytes,
             slots: Semaphore::new(config.max_concurrent_requests),
             backpressure_timeout: Duration::from_millis(config.backpressure_timeout_ms),
