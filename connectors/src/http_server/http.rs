@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::body;
+use super::body::{self, Decoded};
 use super::config::{AckMode, BodyFormat, RouteConfig};
 use super::metrics::ServerMetrics;
 use super::signature::Verifier;
@@ -102,36 +102,9 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
         return unavailable(server, "too many requests at once");
     };
     let (mut parts, body) = request.into_parts();
-    let mut query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
-    if let Some(auth) = &server.auth {
-        if let Err(refusal) = auth.check(&parts.headers, &query) {
-            let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"runnel\"")];
-            return (challenge, error(StatusCode::UNAUTHORIZED, &refusal.to_string())).into_response();
-        }
-        // The token stays out of the messages' metadata.
-        query.retain(|(key, _)| *key != auth.query_parameter);
-    }
-    let content_type = match parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::to_str) {
-        None => None,
-        Some(Ok(value)) => Some(value.to_owned()),
-        Some(Err(_)) => return error(StatusCode::BAD_REQUEST, "the content type is not text"),
-    };
-    let read = match body::reading(route.body, content_type.as_deref()) {
-        Ok(read) => read,
-        Err(refusal) => return error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &refusal.to_string()),
-    };
-    let bytes = match read_body(body, content_length(&parts.headers), server.max_body_bytes).await {
-        Ok(bytes) => bytes,
+    let (decoded, query) = match receive(server, route, &parts, body).await {
+        Ok(received) => received,
         Err(response) => return *response,
-    };
-    if let Some(verifier) = &server.verifier {
-        if let Err(refusal) = verifier.verify(&parts.headers, &bytes) {
-            return error(StatusCode::UNAUTHORIZED, &refusal.to_string());
-        }
-    }
-    let decoded = match body::decode(read, content_type.as_deref(), &bytes) {
-        Ok(decoded) => decoded,
-        Err(refusal) => return error(StatusCode::BAD_REQUEST, &refusal.to_string()),
     };
     let count = decoded.len();
     let attributes = match attributes(server, route, &mut parts, query).await {
@@ -159,6 +132,34 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
         })
         .collect();
     submit(server, route.ack, messages, count).await
+}
+
+/// The checks a request passes before its messages may enter, in order: auth (401), content
+/// type (415), size (413), signature (401), decoding (400). Returns the decoded values and the
+/// query, the auth token taken out.
+async fn receive(server: &Server, route: &Route, parts: &Parts, body: Body) -> Result<(Vec<Decoded>, Vec<(String, String)>), Box<Response>> {
+    let mut query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+    if let Some(auth) = &server.auth {
+        if let Err(refusal) = auth.check(&parts.headers, &query) {
+            let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"runnel\"")];
+            return Err(Box::new((challenge, error(StatusCode::UNAUTHORIZED, &refusal.to_string())).into_response()));
+        }
+        // The token stays out of the messages' metadata.
+        query.retain(|(key, _)| *key != auth.query_parameter);
+    }
+    let content_type = match parts.headers.get(header::CONTENT_TYPE).map(HeaderValue::to_str) {
+        None => None,
+        Some(Ok(value)) => Some(value),
+        Some(Err(_)) => return Err(Box::new(error(StatusCode::BAD_REQUEST, "the content type is not text"))),
+    };
+    let read =
+        body::reading(route.body, content_type).map_err(|refusal| Box::new(error(StatusCode::UNSUPPORTED_MEDIA_TYPE, &refusal.to_string())))?;
+    let bytes = read_body(body, content_length(&parts.headers), server.max_body_bytes).await?;
+    if let Some(verifier) = &server.verifier {
+        verifier.verify(&parts.headers, &bytes).map_err(|refusal| Box::new(error(StatusCode::UNAUTHORIZED, &refusal.to_string())))?;
+    }
+    let decoded = body::decode(read, content_type, &bytes).map_err(|refusal| Box::new(error(StatusCode::BAD_REQUEST, &refusal.to_string())))?;
+    Ok((decoded, query))
 }
 
 /// Counts a request in flight while it lives: a handler whose client went away is dropped
