@@ -548,3 +548,43 @@ async fn delivery_not_confirmed_in_time_is_504() {
     stop(running).await;
     assert_eq!(sink.received(), 1, "it was in the pipeline, and delivered later");
 }
+
+/// `pipelines/webhooks.toml` takes a signed GitHub push and a ping, and files them apart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_webhooks_example_files_signed_github_deliveries() {
+    if !have_curl() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = std::fs::read_to_string(crate::support::root().join("pipelines/webhooks.toml")).expect("reads");
+    // Its files land in the pipeline file's folder.
+    let file = dir.path().join("webhooks.toml");
+    let secret = "a-secret-of-at-least-16-bytes";
+    let env = |name: &str| match name {
+        "LISTEN" => Some("127.0.0.1:0".to_owned()),
+        "GITHUB_WEBHOOK_SECRET" => Some(secret.to_owned()),
+        _ => None,
+    };
+    let running = runnel::Pipeline::parse(&text, Some(file), &runnel::registry(), env).expect("valid").start().await.expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let config: SignatureConfig =
+        toml::from_str(&format!("header = \"X-Hub-Signature-256\"\nsecret = \"{secret}\"\nprefix = \"sha256=\"")).expect("config");
+    for (event, body) in
+        [("push", r#"{"ref":"refs/heads/main","pusher":{"name":"ann"},"commits":[{},{}]}"#), ("ping", r#"{"zen":"Keep it simple."}"#)]
+    {
+        let mut request = args(format!("http://{addr}/hooks/github"), "application/json", body);
+        let headers = [
+            format!("X-GitHub-Event: {event}"),
+            format!("X-GitHub-Delivery: d-{event}"),
+            format!("X-Hub-Signature-256: {}", sign(&config, body.as_bytes())),
+        ];
+        request.extend(headers.into_iter().flat_map(|h| ["-H".to_owned(), h]));
+        let answer = post(request).await;
+        assert_eq!((answer.status, answer.json()), (200, json!({"delivered": 1})), "{answer:?}");
+    }
+    let pushes = std::fs::read_to_string(dir.path().join("pushes.ndjson")).expect("written before the answer");
+    assert_eq!(pushes, "{\"commits\":2,\"delivery\":\"d-push\",\"pusher\":\"ann\",\"ref\":\"refs/heads/main\"}\n");
+    let other: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("other-events.ndjson")).expect("written")).expect("JSON");
+    assert_eq!((other["zen"].as_str(), other["request"]["headers"]["x-github-event"].as_str()), (Some("Keep it simple."), Some("ping")));
+    stop(running).await;
+}
