@@ -456,8 +456,10 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
 fn fields<T: serde::de::DeserializeOwned>() -> Vec<String> {
     let Err(error) = toml::from_str::<T>("not_a_field = 1") else { panic!("an unknown field is refused") };
     let message = error.to_string();
-    let expected = message.split("expected one of ").nth(1).unwrap_or_else(|| panic!("{message}"));
-    expected.split(", ").map(|f| f.trim().trim_matches('`').trim_end_matches('`').to_owned()).filter(|f| !f.is_empty()).collect()
+    // serde says "expected `a` or `b`", or "expected one of `a`, `b`, `c`".
+    let expected = message.split("expected ").nth(1).unwrap_or_else(|| panic!("{message}"));
+    let expected = expected.lines().next().unwrap_or_default().trim_start_matches("one of ");
+    expected.split(", ").flat_map(|f| f.split(" or ")).map(|f| f.trim().trim_matches('`').to_owned()).filter(|f| !f.is_empty()).collect()
 }
 
 /// Every field of the source, its routes and its signature has a row in docs/connectors.md.
@@ -470,9 +472,10 @@ fn docs_list_every_field() {
         ("routes[].", fields::<RouteConfig>()),
         ("signature.", fields::<SignatureConfig>()),
         ("auth.", fields::<runnel::connectors::http_server::AuthConfig>()),
+        ("cors.", fields::<runnel::connectors::http_server::CorsConfig>()),
     ];
     for (prefix, names) in rows {
-        assert!(names.len() >= 4, "{names:?}");
+        assert!(names.len() >= 2, "{names:?}");
         for name in names {
             // A table field has rows of its own: `auth.tokens`, `routes[].path`.
             let listed = [format!("| `{prefix}{name}` |"), format!("| `{prefix}{name}."), format!("| `{prefix}{name}[].")];
@@ -586,5 +589,54 @@ async fn the_webhooks_example_files_signed_github_deliveries() {
     assert_eq!(pushes, "{\"commits\":2,\"delivery\":\"d-push\",\"pusher\":\"ann\",\"ref\":\"refs/heads/main\"}\n");
     let other: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("other-events.ndjson")).expect("written")).expect("JSON");
     assert_eq!((other["zen"].as_str(), other["request"]["headers"]["x-github-event"].as_str()), (Some("Keep it simple."), Some("ping")));
+    stop(running).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_lets_allowed_origins_post_and_answers_their_preflights() {
+    if !have_curl() {
+        return;
+    }
+    let (sink, mut out) = runnel::connectors::MemorySinkConfig::channel();
+    let config = server(
+        "cors = { origins = [\"https://app.example.com\"], max_age_secs = 60 }\nroutes = [{ path = \"/events\" }, { method = \"PUT\", path = \"/events\" }]",
+    );
+    let running = PipelineBuilder::new().source("hooks", config).sink("out", ["hooks"], sink).build().expect("valid").start().await.expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let url = format!("http://{addr}/events");
+    let preflight = |origin: &str| {
+        vec![
+            url.clone(),
+            "-X".into(),
+            "OPTIONS".into(),
+            "-H".into(),
+            format!("Origin: {origin}"),
+            "-H".into(),
+            "Access-Control-Request-Method: POST".into(),
+            "-H".into(),
+            "Access-Control-Request-Headers: content-type".into(),
+        ]
+    };
+    let answer = post(preflight("https://app.example.com")).await;
+    assert_eq!(answer.status, 204, "{answer:?}");
+    for expected in [
+        "access-control-allow-origin: https://app.example.com",
+        "access-control-allow-methods: post, put",
+        "access-control-allow-headers: content-type",
+        "access-control-max-age: 60",
+    ] {
+        assert!(answer.head.contains(expected), "{expected} in {answer:?}");
+    }
+    assert_eq!(post(preflight("https://evil.example.com")).await.status, 403);
+    let mut request = args(url.clone(), "application/json", "{\"n\":1}");
+    request.extend(["-H".into(), "Origin: https://app.example.com".into()]);
+    let answer = post(request).await;
+    assert_eq!(answer.status, 202);
+    assert!(answer.head.contains("access-control-allow-origin: https://app.example.com"), "{answer:?}");
+    let mut request = args(url, "application/json", "{\"n\":2}");
+    request.extend(["-H".into(), "Origin: https://evil.example.com".into()]);
+    let answer = post(request).await;
+    assert!(!answer.head.contains("access-control-allow-origin"), "the browser keeps the answer from the page: {answer:?}");
+    assert_eq!(recv(&mut out).await.value()["n"], 1);
     stop(running).await;
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use runnel_engine::ListenerLimits;
 use serde::Deserialize;
 
+use super::cors::CorsConfig;
 use super::signature::SignatureConfig;
 use crate::auth::AuthConfig;
 
@@ -37,6 +38,9 @@ pub struct HttpServerConfig {
     /// (`method`, `path`, `route`, the path parameters, `query`, `headers`), so that blocks (jq
     /// cannot read metadata) and stored messages know where each came from.
     pub request_field: Option<String>,
+    /// Which other origins' pages may post (CORS); without it, browsers keep other origins'
+    /// pages from reading the answers and from sending JSON.
+    pub cors: Option<CorsConfig>,
     /// The largest body a request may send, in bytes; a larger one is answered 413 unread.
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
@@ -205,6 +209,9 @@ impl HttpServerConfig {
         }
         if let Some(signature) = &self.signature {
             problems.extend(signature.problems());
+        }
+        if let Some(cors) = &self.cors {
+            problems.extend(cors.problems());
         }
         problems
     }

@@ -25,6 +25,7 @@ use tokio::time::Instant;
 
 use super::body::{self, Decoded};
 use super::config::{AckMode, BodyFormat, RouteConfig};
+use super::cors::CorsConfig;
 use super::metrics::ServerMetrics;
 use super::signature::Verifier;
 use crate::auth::AuthConfig;
@@ -51,6 +52,7 @@ pub(crate) struct Server {
     pub(crate) verifier: Option<Verifier>,
     pub(crate) headers: Vec<HeaderName>,
     pub(crate) request_field: Option<String>,
+    pub(crate) cors: Option<CorsConfig>,
     pub(crate) max_body_bytes: usize,
     pub(crate) slots: Semaphore,
     pub(crate) backpressure_timeout: Duration,
@@ -71,28 +73,43 @@ struct Route {
 
 /// The router of `routes`: paths with several methods share one entry; other paths are 404.
 pub(crate) fn router(server: Arc<Server>, routes: &[RouteConfig], ack: AckMode) -> Router {
-    let mut by_path: Vec<(String, MethodRouter)> = Vec::new();
+    let mut by_path: Vec<(String, MethodRouter, Vec<String>)> = Vec::new();
     for config in routes {
         let route = Arc::new(Route { path: config.path.clone(), body: config.body, ack: config.ack.unwrap_or(ack) });
         let method = Method::from_bytes(config.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
         let filter = MethodFilter::try_from(method).unwrap_or(MethodFilter::POST);
         let server = server.clone();
         let handler = move |request: Request| handle(server, route, request);
-        match by_path.iter_mut().find(|(path, _)| *path == config.path) {
-            Some((_, methods)) => *methods = std::mem::take(methods).on(filter, handler),
-            None => by_path.push((config.path.clone(), on(filter, handler))),
+        let name = config.method.to_ascii_uppercase();
+        match by_path.iter_mut().find(|(path, _, _)| *path == config.path) {
+            Some((_, methods, names)) => {
+                *methods = std::mem::take(methods).on(filter, handler);
+                names.push(name);
+            }
+            None => by_path.push((config.path.clone(), on(filter, handler), vec![name])),
+        }
+    }
+    if let Some(cors) = &server.cors {
+        for (_, methods, names) in &mut by_path {
+            let (cors, names) = (cors.clone(), names.join(", "));
+            let preflight = move |headers: HeaderMap| async move { cors.preflight(&headers, &names) };
+            *methods = std::mem::take(methods).on(MethodFilter::OPTIONS, preflight);
         }
     }
     let fallback = move || async move {
         server.metrics.answered("none", 404);
         error(StatusCode::NOT_FOUND, "no route takes this path")
     };
-    by_path.into_iter().fold(Router::new(), |router, (path, methods)| router.route(&path, methods)).fallback(fallback)
+    by_path.into_iter().fold(Router::new(), |router, (path, methods, _)| router.route(&path, methods)).fallback(fallback)
 }
 
 async fn handle(server: Arc<Server>, route: Arc<Route>, request: Request) -> Response {
     let _in_flight = InFlight::new(&server.metrics.in_flight);
-    let response = answer(&server, &route, request).await;
+    let origin = server.cors.as_ref().map(|cors| cors.allowed(request.headers()));
+    let mut response = answer(&server, &route, request).await;
+    if let (Some(cors), Some(origin)) = (&server.cors, origin) {
+        cors.decorate(origin, &mut response);
+    }
     server.metrics.answered(&route.path, response.status().as_u16());
     response
 }

@@ -4,6 +4,7 @@
 //!
 //! - [`config`]: [`HttpServerConfig`] (listener, routes, limits, acknowledgement mode) and
 //!   [`RouteConfig`].
+//! - [`cors`]: which other origins' pages may post.
 //! - [`signature`]: HMAC signatures of the body, as GitHub and similar webhooks send them.
 //! - `body`: a request body (one JSON document, a JSON array, NDJSON) into values.
 //! - `http`: the routes' handler: limits, auth, body, submission, the answer.
@@ -12,6 +13,7 @@
 
 mod body;
 pub mod config;
+pub mod cors;
 mod http;
 pub mod metrics;
 pub mod signature;
@@ -22,5 +24,6 @@ mod tests;
 
 pub use crate::auth::AuthConfig;
 pub use config::{AckMode, BodyFormat, HttpServerConfig, RouteConfig};
+pub use cors::CorsConfig;
 pub use signature::{SignatureAlgorithm, SignatureConfig, SignatureEncoding};
 pub use source::take_address;

@@ -89,6 +89,7 @@ impl Block for HttpServer {
             verifier: config.signature.as_ref().map(|s| s.verifier()),
             headers: config.headers.iter().filter_map(|h| h.as_str().try_into().ok()).collect(),
             request_field: config.request_field.clone(),
+            cors: config.cors.clone(),
             max_body_bytes: config.max_body_bytes,
             slots: Semaphore::new(config.max_concurrent_requests),
             backpressure_timeout: Duration::from_millis(config.backpressure_timeout_ms),
