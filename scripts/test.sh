@@ -22,6 +22,8 @@ apt_install() {
 
 # Prometheus: promtool checks the /metrics exposition; the server scrapes a live pipeline.
 apt_install promtool prometheus
+# curl: the http_server tests post with it, as webhook senders and operators do.
+apt_install curl curl
 
 # Peers started in the background are stopped when this script exits.
 PEER_PIDS=()

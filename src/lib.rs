@@ -52,6 +52,8 @@ pub mod connectors {
     pub use runnel_connectors::{
         FEATURES, FileSinkConfig, FileSourceConfig, GeneratorConfig, MemorySinkConfig, MemorySourceConfig, StdinConfig, StdoutConfig,
     };
+    #[cfg(feature = "http-server")]
+    pub use runnel_connectors::{HttpServerConfig, http_server};
     #[cfg(feature = "kafka")]
     pub use runnel_connectors::{KafkaSinkConfig, KafkaSourceConfig};
     #[cfg(feature = "websocket")]

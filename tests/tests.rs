@@ -10,6 +10,7 @@ mod config;
 mod connectors;
 mod file_source;
 mod http;
+mod http_server;
 mod kafka;
 mod library;
 mod listener;

@@ -11,15 +11,22 @@
 //! - [`memory`]: channels between a pipeline and the program embedding it.
 //! - [`websocket`]: a WebSocket client source and sink (reconnecting, with keepalive).
 //! - [`websocket_server`]: a WebSocket server with channels, as a source and a sink.
+//! - [`http_server`]: an HTTP server that takes webhooks in: routes, body formats, bearer
+//!   tokens and HMAC signatures, answers driven by acknowledgements.
+//! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
 //!
 //! [`registry`] lists every type a pipeline file can name.
 
+#[cfg(any(feature = "websocket", feature = "http-server"))]
+pub mod auth;
 pub mod file_sink;
 pub mod file_source;
 pub mod generator;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http-server")]
+pub mod http_server;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod memory;
@@ -42,6 +49,8 @@ pub use file_source::FileSourceConfig;
 pub use generator::GeneratorConfig;
 #[cfg(feature = "http")]
 pub use http::HttpSinkConfig;
+#[cfg(feature = "http-server")]
+pub use http_server::HttpServerConfig;
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaSinkConfig, KafkaSourceConfig};
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
@@ -69,6 +78,8 @@ pub fn registry() -> Registry {
     #[cfg(feature = "websocket")]
     let registry =
         registry.with::<WebSocketSourceConfig>().with::<WebSocketSinkConfig>().with::<WebSocketServerConfig>().with::<WebSocketServerSinkConfig>();
+    #[cfg(feature = "http-server")]
+    let registry = registry.with::<HttpServerConfig>();
     registry
 }
 
@@ -80,6 +91,8 @@ pub const FEATURES: &[&str] = &[
     "kafka",
     #[cfg(feature = "websocket")]
     "websocket",
+    #[cfg(feature = "http-server")]
+    "http-server",
 ];
 
 #[cfg(test)]

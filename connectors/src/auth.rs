@@ -1,7 +1,8 @@
 //! Who may connect: a token from the `Authorization: Bearer` header or a query parameter,
 //! checked against configured tokens or verified as an HS256 JWT signed with a shared secret.
-//! The check runs before the WebSocket upgrade, so a refused client gets HTTP 401 and never a
-//! WebSocket.
+//! Shared by the HTTP listeners of the `websocket_server` source (checked before the upgrade, so
+//! a refused client gets HTTP 401 and never a WebSocket) and the `http_server` source (checked
+//! before the body is read).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -114,7 +115,7 @@ fn now_secs() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64())
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -1,0 +1,29 @@
+//! The `http_server` source: webhooks in. An HTTP listener whose routes (`POST /events`,
+//! `POST /hooks/{name}`) turn request bodies into messages, and whose answers follow the
+//! messages' acknowledgements.
+//!
+//! - [`config`]: [`HttpServerConfig`] (listener, routes, limits, acknowledgement mode) and
+//!   [`RouteConfig`].
+//! - [`cors`]: which other origins' pages may post.
+//! - [`signature`]: HMAC signatures of the body, as GitHub and similar webhooks send them.
+//! - `body`: a request body (one JSON document, a JSON array, NDJSON) into values.
+//! - `http`: the routes' handler: limits, auth, body, submission, the answer.
+//! - [`source`]: the node, which binds the listener and hands submissions to the pipeline.
+//! - [`metrics`]: requests by route and status.
+
+mod body;
+pub mod config;
+pub mod cors;
+mod http;
+pub mod metrics;
+pub mod signature;
+pub mod source;
+
+#[cfg(test)]
+mod tests;
+
+pub use crate::auth::AuthConfig;
+pub use config::{AckMode, BodyFormat, HttpServerConfig, RouteConfig};
+pub use cors::CorsConfig;
+pub use signature::{SignatureAlgorithm, SignatureConfig, SignatureEncoding};
+pub use source::take_address;

@@ -1,0 +1,193 @@
+//! The `http_server` source: binds the listener when built; while running, serves requests and
+//! puts their messages in the pipeline; at shutdown, stops accepting, answers the requests in
+//! flight (their messages enter the pipeline whole, or they get 503), and lets the sinks confirm
+//! what `ack = "delivered"` requests wait for.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use axum::http::HeaderValue;
+use runnel_engine::{
+    AckTracker, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, HttpListener, Message, Origin, Output, Resource,
+    Resources, Role, RunContext, Stream, async_trait,
+};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, mpsc, oneshot};
+
+use super::config::{HttpServerConfig, RouteConfig};
+use super::http::{Server, Submission, router};
+use super::metrics::ServerMetrics;
+
+/// Requests whose messages wait for the source's task to put them in the pipeline, at most;
+/// more wait to be queued (both within `backpressure_timeout_ms`). Few: the wait that matters is
+/// for room in the pipeline, and `max_concurrent_requests` bounds the requests anyway.
+const QUEUED_REQUESTS: usize = 16;
+
+impl Component for HttpServerConfig {
+    const TYPE: &'static str = "http_server";
+    const ROLE: Role = Role::Source;
+    const DESCRIPTION: &'static str = "HTTP server for webhooks: routes turn JSON, JSON-array or NDJSON bodies into messages; answers 202 once they are in the pipeline or 200 once delivered.";
+    const EXAMPLE: &'static str = r#"address = "127.0.0.1:8080"
+ack = "delivered"
+headers = ["X-GitHub-Event"]
+max_body_bytes = 1048576
+auth = { tokens = ["${HOOK_TOKEN:-let-me-in}"] }
+signature = { header = "X-Hub-Signature-256", algorithm = "sha256", secret = "${HOOK_SECRET:-a-secret-of-16-bytes}", prefix = "sha256=" }
+routes = [{ method = "POST", path = "/events" }, { method = "POST", path = "/hooks/{name}", body = "json" }]"#;
+}
+
+#[async_trait]
+impl BlockConfig for HttpServerConfig {
+    fn resources(&self) -> Vec<Resource> {
+        vec![Resource::new("listen", self.address.clone())]
+    }
+
+    fn validate(&self) -> Vec<String> {
+        self.problems()
+    }
+
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        let listener = TcpListener::bind(&self.address).await.map_err(|e| BuildError::Invalid(format!("cannot listen on {}: {e}", self.address)))?;
+        let address = listener.local_addr()?;
+        cx.resources.insert(address_key(&cx.name), address);
+        tracing::info!(node = %cx.name, %address, "http server listening");
+        Ok(BuiltBlock::task(HttpServer {
+            listener: HttpListener::new(listener, &cx.name, self.listener_limits(), &cx.metrics),
+            metrics: ServerMetrics::register(&cx.metrics, &cx.name),
+            config: self.clone(),
+        }))
+    }
+}
+
+fn address_key(server: &str) -> String {
+    format!("http_server:{server}:address")
+}
+
+/// The address the server called `server` listens on (useful with port 0), once the pipeline
+/// has started. Taken: a second call returns `None`.
+pub fn take_address(resources: &Resources, server: &str) -> Option<SocketAddr> {
+    resources.take(&address_key(server))
+}
+
+/// The running `http_server` source.
+#[derive(Debug)]
+pub struct HttpServer {
+    listener: HttpListener,
+    metrics: ServerMetrics,
+    config: HttpServerConfig,
+}
+
+#[async_trait]
+impl Block for HttpServer {
+    async fn run(self: Box<Self>, cx: RunContext) -> Result<(), BlockError> {
+        let Self { listener, metrics, config } = *self;
+        let (submissions, queued) = mpsc::channel(QUEUED_REQUESTS);
+        let server = Server {
+            auth: config.auth.clone(),
+            verifier: config.signature.as_ref().map(|s| s.verifier()),
+            headers: config.headers.iter().filter_map(|h| h.as_str().try_into().ok()).collect(),
+            request_field: config.request_field.clone(),
+            cors: config.cors.clone(),
+            max_body_bytes: config.max_body_bytes,
+            slots: Semaphore::new(config.max_concurrent_requests),
+            backpressure_timeout: Duration::from_millis(config.backpressure_timeout_ms),
+            delivery_timeout: Duration::from_millis(config.delivery_timeout_ms),
+            retry_after: HeaderValue::from(config.retry_after_secs),
+            metrics,
+            acks: cx.metrics.acks.clone(),
+            submissions,
+        };
+        let routes: &[RouteConfig] = &config.routes;
+        let app = router(Arc::new(server), routes, config.ack);
+        let stop = cx.shutdown.clone();
+        // Served alongside the pump, in this task: the listener keeps accepting (and refusing
+        // with 503) while the pump waits for room in the pipeline.
+        let serving = listener.serve(app, async move { stop.cancelled().await });
+        let pump = Pump { tracker: cx.ack_metrics_tracker(), from: Stream::new(cx.name.clone(), None), offset: 0 };
+        let pumping = pump.run(queued, cx.output, cx.shutdown, cx.batch_size.get());
+        tokio::pin!(serving, pumping);
+        let (pumped, served) = tokio::select! {
+            pumped = &mut pumping => (pumped, false),
+            () = &mut serving => (pumping.await, true),
+        };
+        // The pipeline's end of the source is closed: the sinks finish what is in it, which
+        // requests waiting for delivery need. A failed pump closes the connections at once.
+        pumped?;
+        if !served {
+            serving.await;
+        }
+        Ok(())
+    }
+}
+
+/// Puts submitted requests into the pipeline.
+struct Pump {
+    tracker: AckTracker,
+    from: Arc<Stream>,
+    offset: u64,
+}
+
+impl Pump {
+    /// Until the shutdown; then the requests already queued go in too, and the output closes
+    /// as this returns (later requests are answered 503).
+    async fn run(
+        mut self,
+        mut queued: mpsc::Receiver<Submission>,
+        mut output: Output,
+        shutdown: runnel_engine::CancellationToken,
+        max: usize,
+    ) -> Result<(), BlockError> {
+        let mut received = Vec::with_capacity(max);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                count = queued.recv_many(&mut received, max) => {
+                    if count == 0 {
+                        return Ok(());
+                    }
+                    self.forward(&mut received, &mut output, max).await?;
+                }
+            }
+        }
+        queued.close();
+        while queued.recv_many(&mut received, max).await > 0 {
+            self.forward(&mut received, &mut output, max).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the messages of the requests whose handler still waits, and tells them.
+    async fn forward(&mut self, received: &mut Vec<Submission>, output: &mut Output, max: usize) -> Result<(), BlockError> {
+        let now = Instant::now();
+        let mut batch: Vec<Message> = Vec::new();
+        let mut entered: Vec<oneshot::Sender<()>> = Vec::new();
+        for submission in received.drain(..) {
+            if submission.claim.swap(true, Ordering::AcqRel) {
+                continue;
+            }
+            let count = submission.messages.len();
+            let tokens = match &submission.tracker {
+                Some(tracker) => tracker.batch_at(0, count, now),
+                None => self.tracker.tokens_at(self.offset..self.offset + count as u64, now),
+            };
+            for (mut message, acks) in submission.messages.into_iter().zip(tokens) {
+                message.meta_mut().origin = Origin::at(&self.from, self.offset);
+                message.acks = acks;
+                self.offset += 1;
+                batch.push(message);
+            }
+            entered.push(submission.entered);
+        }
+        while !batch.is_empty() {
+            let rest = batch.split_off(batch.len().min(max));
+            output.send(std::mem::replace(&mut batch, rest)).await?;
+        }
+        for entered in entered {
+            let _ = entered.send(());
+        }
+        Ok(())
+    }
+}

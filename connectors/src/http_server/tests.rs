@@ -1,0 +1,130 @@
+use axum::http::HeaderMap;
+use serde_json::json;
+
+use super::body::{BodyError, Read, decode, reading};
+use super::config::{BodyFormat, HttpServerConfig};
+use super::signature::{SignatureConfig, SignatureError, sign};
+
+fn values(read: Read, body: &str) -> Result<Vec<serde_json::Value>, BodyError> {
+    decode(read, None, body.as_bytes()).map(|d| d.into_iter().map(|(v, _, _)| v).collect())
+}
+
+#[test]
+fn content_types_choose_how_a_body_is_read() {
+    assert_eq!(reading(BodyFormat::Auto, None), Ok(Read::SplitArrays));
+    assert_eq!(reading(BodyFormat::Auto, Some("application/json; charset=utf-8")), Ok(Read::SplitArrays));
+    assert_eq!(reading(BodyFormat::Auto, Some("application/vnd.github+json")), Ok(Read::SplitArrays));
+    assert_eq!(reading(BodyFormat::Auto, Some("Application/X-NDJSON")), Ok(Read::Lines));
+    assert_eq!(reading(BodyFormat::Json, Some("application/json")), Ok(Read::Document));
+    assert_eq!(reading(BodyFormat::Ndjson, Some("text/plain")), Ok(Read::Lines));
+    let refused = reading(BodyFormat::Auto, Some("application/x-www-form-urlencoded")).expect_err("a form is not JSON");
+    assert_eq!(
+        refused.to_string(),
+        "content type `application/x-www-form-urlencoded` is not JSON (`application/json`) or NDJSON (`application/x-ndjson`)"
+    );
+    assert!(reading(BodyFormat::Ndjson, Some("application/json")).is_err());
+}
+
+#[test]
+fn bodies_become_one_or_many_values() {
+    assert_eq!(values(Read::SplitArrays, r#"{"a": 1}"#), Ok(vec![json!({"a": 1})]));
+    assert_eq!(values(Read::SplitArrays, "[1, {\"b\": 2}]"), Ok(vec![json!(1), json!({"b": 2})]));
+    assert_eq!(values(Read::Document, "[1, 2]"), Ok(vec![json!([1, 2])]));
+    assert_eq!(values(Read::Array, "{}"), Err(BodyError::NotArray));
+    assert_eq!(values(Read::Lines, "{\"a\": 1}\r\n\n  \n[2]\n"), Ok(vec![json!({"a": 1}), json!([2])]));
+    assert_eq!(values(Read::Lines, ""), Ok(vec![]));
+    let sizes: Vec<usize> = decode(Read::Lines, None, b"{\"a\":1}\n22\n").expect("NDJSON").into_iter().map(|(_, _, s)| s).collect();
+    assert_eq!(sizes, [7, 2]);
+}
+
+#[test]
+fn binary_bodies_are_one_message_in_base64() {
+    assert_eq!(reading(BodyFormat::Binary, Some("image/png")), Ok(Read::Binary));
+    let decoded = decode(Read::Binary, Some("image/png"), b"\x89PNG\xff").expect("any bytes");
+    assert_eq!(decoded[0].0, json!({"base64": "iVBOR/8=", "content_type": "image/png", "bytes": 5}));
+    assert_eq!(decoded[0].2, 5);
+}
+
+#[test]
+fn a_bad_body_says_where() {
+    let error = values(Read::Lines, "{\"a\": 1}\n{\"a\": 2}\n{\"a\": \n").expect_err("line 3 is cut");
+    assert!(matches!(&error, BodyError::Line { line: 3, .. }), "{error}");
+    assert!(error.to_string().starts_with("invalid JSON on line 3: "), "{error}");
+    assert!(matches!(values(Read::SplitArrays, "{nope}"), Err(BodyError::Json(_))));
+    assert_eq!(decode(Read::Document, None, b"\"a\xff\"").map(|_| ()), Err(BodyError::NotUtf8(3)));
+}
+
+#[test]
+fn numbers_keep_their_literals() {
+    let decoded = decode(Read::SplitArrays, None, b"[1e400, 0.1000000000000000055511151231257827]").expect("JSON");
+    assert!(decoded.iter().all(|(_, exact, _)| exact.is_some()));
+}
+
+fn github(secret: &str) -> SignatureConfig {
+    toml::from_str(&format!("header = \"X-Hub-Signature-256\"\nsecret = \"{secret}\"\nprefix = \"sha256=\"")).expect("config")
+}
+
+#[test]
+fn signatures_match_github_s() {
+    // GitHub's documented example: secret "It's a Secret to Everybody", payload "Hello, World!".
+    let config = github("It's a Secret to Everybody");
+    let expected = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    assert_eq!(sign(&config, b"Hello, World!"), expected);
+    let mut headers = HeaderMap::new();
+    let verifier = config.verifier();
+    assert_eq!(verifier.verify(&headers, b"Hello, World!"), Err(SignatureError::Missing("X-Hub-Signature-256".into())));
+    headers.insert("x-hub-signature-256", expected.parse().expect("header"));
+    assert_eq!(verifier.verify(&headers, b"Hello, World!"), Ok(()));
+    assert_eq!(verifier.verify(&headers, b"Hello, World?"), Err(SignatureError::Mismatch));
+    headers.insert("x-hub-signature-256", "sha256=75zz".parse().expect("header"));
+    assert_eq!(verifier.verify(&headers, b"Hello, World!"), Err(SignatureError::Malformed("hexadecimal")));
+    headers.insert("x-hub-signature-256", "757107ea".parse().expect("header"));
+    assert!(matches!(verifier.verify(&headers, b"Hello, World!"), Err(SignatureError::Missing(_))), "no prefix");
+}
+
+#[test]
+fn base64_signatures_verify() {
+    let config: SignatureConfig =
+        toml::from_str("header = \"X-Shopify-Hmac-Sha256\"\nsecret = \"0123456789abcdef\"\nencoding = \"base64\"\nalgorithm = \"sha512\"")
+            .expect("config");
+    let mut headers = HeaderMap::new();
+    headers.insert("x-shopify-hmac-sha256", sign(&config, b"{}").parse().expect("header"));
+    assert_eq!(config.verifier().verify(&headers, b"{}"), Ok(()));
+}
+
+fn problems(toml: &str) -> Vec<String> {
+    toml::from_str::<HttpServerConfig>(toml).expect("config").problems()
+}
+
+#[test]
+fn validation_reports_every_problem() {
+    assert_eq!(problems("address = \"127.0.0.1:0\""), Vec::<String>::new());
+    let found = problems(
+        r#"address = "nowhere"
+max_body_bytes = 0
+headers = ["bad header"]
+signature = { header = "X-Sig", secret = "short" }
+routes = [
+  { method = "POST", path = "/hooks/{name}" },
+  { method = "POST", path = "/hooks/{name}" },
+  { method = "PUT", path = "/hooks/{other}" },
+  { method = "GET", path = "/x/{route}" },
+  { method = "FETCH", path = "relative" },
+]"#,
+    );
+    let expected = [
+        "`address` `nowhere` is not an IP address and port",
+        "route `POST /hooks/{name}` is listed twice",
+        "route `/hooks/{other}`:",
+        "route `/x/{route}`: parameter `{route}`",
+        "route `relative`: method `FETCH`",
+        "route `relative`: the path must start with `/`",
+        "`max_body_bytes` must be at least 1",
+        "`headers`: `bad header`",
+        "`signature.secret` must be at least 16 bytes long",
+    ];
+    for problem in expected {
+        assert!(found.iter().any(|f| f.starts_with(problem)), "{problem} not in {found:#?}");
+    }
+    assert_eq!(found.len(), expected.len(), "{found:#?}");
+}
