@@ -22,36 +22,31 @@ pub(super) const MAIN: &str = "__runnel_main";
 /// `prelude` with a checkpoint in every body, followed by the program `main` as the definition
 /// [`MAIN`], itself instrumented.
 pub(super) fn instrument<'s>(prelude: impl IntoIterator<Item = Def>, main: Term<&'s str>) -> Vec<Def<&'s str>> {
-    let main = Def { name: MAIN, args: Vec::new(), body: main };
-    prelude
-        .into_iter()
-        .map(|def| -> Def<&'s str> { def })
-        .chain([main])
-        .map(|mut def| {
-            instrument_def(&mut def);
-            def
-        })
-        .collect()
+    // The prelude's names live as long as the program: its definitions fit among the program's.
+    let mut defs: Vec<Def<&'s str>> = prelude.into_iter().collect::<Vec<Def>>();
+    defs.push(Def { name: MAIN, args: Vec::new(), body: main });
+    defs.iter_mut().for_each(instrument_def);
+    defs
 }
 
-fn instrument_def<'s>(def: &mut Def<&'s str>) {
+fn instrument_def(def: &mut Def<&str>) {
     term(&mut def.body);
     checked(&mut def.body);
 }
 
 /// `body` becomes `TICK | body`.
-fn checked<'s>(body: &mut Term<&'s str>) {
+fn checked(body: &mut Term<&str>) {
     let inner = std::mem::take(body);
     *body = Term::BinOp(Box::new(Term::Call(TICK, Vec::new())), BinaryOp::Pipe(None), Box::new(inner));
 }
 
 /// `item` becomes `item | TICK`.
-fn then_checked<'s>(item: &mut Term<&'s str>) {
+fn then_checked(item: &mut Term<&str>) {
     let inner = std::mem::take(item);
     *item = Term::BinOp(Box::new(inner), BinaryOp::Pipe(None), Box::new(Term::Call(TICK, Vec::new())));
 }
 
-fn term<'s>(t: &mut Term<&'s str>) {
+fn term(t: &mut Term<&str>) {
     match t {
         Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) => {}
         Term::Str(_, parts) => parts.iter_mut().for_each(|part| {
@@ -124,7 +119,7 @@ fn term<'s>(t: &mut Term<&'s str>) {
     }
 }
 
-fn pattern<'s>(p: &mut Pattern<&'s str>) {
+fn pattern(p: &mut Pattern<&str>) {
     match p {
         Pattern::Var(_) => {}
         Pattern::Arr(items) => items.iter_mut().for_each(pattern),
