@@ -46,6 +46,8 @@ mod translate;
 mod update;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 use std::borrow::Cow;
