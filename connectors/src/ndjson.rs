@@ -123,28 +123,38 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Cancel-safe: lines are only taken out of the buffer after the read completed.
     pub(crate) async fn next_lines(&mut self, max: usize) -> std::io::Result<Lines> {
         loop {
-            self.skip_oversized();
-            let lines = self.take_lines(max);
-            if !lines.is_empty() {
-                return Ok(lines);
-            }
-            if self.eof {
-                return Ok(if self.wait_for_newline { lines } else { self.take_rest() });
+            // No line is handed out before the input's first bytes tell whether they are a mark.
+            if self.started || self.skip_mark() {
+                self.skip_oversized();
+                let lines = self.take_lines(max);
+                if !lines.is_empty() {
+                    return Ok(lines);
+                }
+                if self.eof {
+                    return Ok(if self.wait_for_newline { lines } else { self.take_rest() });
+                }
             }
             self.buf.reserve(READ_CHUNK);
             let read = self.reader.read_buf(&mut self.buf).await?;
             if read == 0 {
                 self.eof = true;
             }
-            if !self.started && (self.buf.len() >= BOM.len() || self.eof) {
-                self.started = true;
-                if self.buf.starts_with(BOM) {
-                    let _ = self.buf.split_to(BOM.len());
-                    self.taken += BOM.len() as u64;
-                    self.scanned = self.scanned.saturating_sub(BOM.len());
-                }
-            }
         }
+    }
+
+    /// At the start of the input, once enough of it is read: drops a byte-order mark there.
+    /// Returns whether the start is behind.
+    fn skip_mark(&mut self) -> bool {
+        if self.buf.len() < BOM.len() && !self.eof {
+            return false;
+        }
+        self.started = true;
+        if self.buf.starts_with(BOM) {
+            let _ = self.buf.split_to(BOM.len());
+            self.taken += BOM.len() as u64;
+            self.scanned = self.scanned.saturating_sub(BOM.len());
+        }
+        true
     }
 
     /// Keeps only the first bytes of a line that has grown past the limit without a newline,
@@ -610,6 +620,14 @@ mod tests {
             let (batch, failures) = decoder.decode(reader.next_lines(1).await.expect("reads"));
             assert!(batch.is_empty() && failures[0].1.starts_with("in.ndjson:1: the line is 301 bytes"), "chunk {chunk}: {failures:?}");
             assert_eq!(failures[0].0.value(), &serde_json::Value::String(" ".repeat(OVERSIZED_PREFIX)), "chunk {chunk}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_byte_order_mark_is_only_skipped_at_the_start_however_the_input_is_read() {
+        for chunk in [1, 2, 100] {
+            let lines = read_all(b"\n\xEF\xBB\xBF{}\n", chunk, 1000).await;
+            assert_eq!(lines[1].1, "\u{feff}{}", "chunk {chunk}");
         }
     }
 
