@@ -188,7 +188,7 @@ enum Mutation {
     Truncate(Index),
 }
 
-/// Seeds changed by one to four [`Mutation`]s: bit flips, insertions of `tokens` (the target's
+/// Seeds changed by one to four mutations: bit flips, insertions of `tokens` (the target's
 /// own, besides [`TOKENS`]), removals, repeated pieces, pieces of other seeds, truncations.
 /// proptest shrinks a failing input towards fewer and smaller changes.
 pub fn mutated(seeds: &[Seed], tokens: &'static [&'static [u8]]) -> BoxedStrategy<Vec<u8>> {
