@@ -282,6 +282,13 @@ fn a_toml_syntax_error_is_located() {
 }
 
 #[test]
+fn a_toml_error_without_a_position_says_it_is_about_toml() {
+    // The toml crate stops at keys of 80 parts or more, without saying where.
+    let errors = errors(&format!("[sources.s]\ntype = \"memory\"\n{}b = 1\n", "a.".repeat(100)));
+    assert_eq!(errors, ["error: the file is not valid TOML: recursion limit"]);
+}
+
+#[test]
 fn bad_edge_options_and_policies_are_errors() {
     let errors = errors(
         r#"

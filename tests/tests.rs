@@ -9,6 +9,7 @@ mod compliance;
 mod config;
 mod connectors;
 mod file_source;
+mod fuzz;
 mod http;
 mod http_server;
 mod kafka;

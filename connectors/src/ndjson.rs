@@ -17,7 +17,8 @@ const READ_CHUNK: usize = 256 * 1024;
 /// The longest line the line-based sources read by default, in bytes (`max_line_bytes`).
 pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 4 << 20;
 
-/// How much of a line over the limit is kept for its error record.
+/// How much of a line over the limit is kept for its error record, whatever the limit: a line
+/// is only cut short while it is read once it is longer than both.
 const OVERSIZED_PREFIX: usize = 256;
 
 /// The UTF-8 byte-order mark, skipped at the start of the input.
@@ -122,37 +123,47 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Cancel-safe: lines are only taken out of the buffer after the read completed.
     pub(crate) async fn next_lines(&mut self, max: usize) -> std::io::Result<Lines> {
         loop {
-            self.skip_oversized();
-            let lines = self.take_lines(max);
-            if !lines.is_empty() {
-                return Ok(lines);
-            }
-            if self.eof {
-                return Ok(if self.wait_for_newline { lines } else { self.take_rest() });
+            // No line is handed out before the input's first bytes tell whether they are a mark.
+            if self.started || self.skip_mark() {
+                self.skip_oversized();
+                let lines = self.take_lines(max);
+                if !lines.is_empty() {
+                    return Ok(lines);
+                }
+                if self.eof {
+                    return Ok(if self.wait_for_newline { lines } else { self.take_rest() });
+                }
             }
             self.buf.reserve(READ_CHUNK);
             let read = self.reader.read_buf(&mut self.buf).await?;
             if read == 0 {
                 self.eof = true;
             }
-            if !self.started && (self.buf.len() >= BOM.len() || self.eof) {
-                self.started = true;
-                if self.buf.starts_with(BOM) {
-                    let _ = self.buf.split_to(BOM.len());
-                    self.taken += BOM.len() as u64;
-                    self.scanned = self.scanned.saturating_sub(BOM.len());
-                }
-            }
         }
+    }
+
+    /// At the start of the input, once enough of it is read: drops a byte-order mark there.
+    /// Returns whether the start is behind.
+    fn skip_mark(&mut self) -> bool {
+        if self.buf.len() < BOM.len() && !self.eof {
+            return false;
+        }
+        self.started = true;
+        if self.buf.starts_with(BOM) {
+            let _ = self.buf.split_to(BOM.len());
+            self.taken += BOM.len() as u64;
+            self.scanned = self.scanned.saturating_sub(BOM.len());
+        }
+        true
     }
 
     /// Keeps only the first bytes of a line that has grown past the limit without a newline,
     /// and drops the rest of it as it is read, until its newline.
     fn skip_oversized(&mut self) {
-        if self.skipping.is_none() && self.buf.len() <= self.max_line {
+        if self.skipping.is_none() && self.buf.len() <= self.max_line.max(OVERSIZED_PREFIX) {
             return;
         }
-        let kept = self.kept();
+        let kept = OVERSIZED_PREFIX;
         let newline = self.find_newline(self.scanned);
         match (self.skipping, newline) {
             (None, None) => {
@@ -216,10 +227,13 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
 
     fn take_rest(&mut self) -> Lines {
         if let Some(length) = self.skipping.take() {
-            let kept = self.kept();
+            let kept = OVERSIZED_PREFIX;
             self.oversized.push((self.line + 1, length + (self.buf.len() - kept) as u64));
             self.dropped += (self.buf.len() - kept) as u64;
             self.buf.truncate(kept);
+        } else if self.buf.len() > self.max_line {
+            // Short enough to have been kept whole, but over the limit all the same.
+            self.oversized.push((self.line + 1, self.buf.len() as u64));
         }
         self.scanned = 0;
         self.taken += self.buf.len() as u64 + std::mem::take(&mut self.dropped);
@@ -229,11 +243,6 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
         self.line += 1;
         let text = self.buf.split();
         Lines { ends: vec![text.len()], text, first: self.line, end: self.taken, oversized: self.take_oversized() }
-    }
-
-    /// How much of a line over the limit is kept.
-    fn kept(&self) -> usize {
-        OVERSIZED_PREFIX.min(self.max_line)
     }
 
     /// Where the next newline at or after `from` is in the buffer.
@@ -280,6 +289,17 @@ impl Lines {
 
     pub(crate) fn is_empty(&self) -> bool {
         self.ends.is_empty()
+    }
+
+    /// The full length of line `number`, if it was over the limit.
+    fn oversized_length(&self, number: u64) -> Option<u64> {
+        self.oversized.iter().find(|(at, _)| *at == number).map(|&(_, length)| length)
+    }
+
+    /// Whether line `number` is skipped: it is blank, and not over the limit (a line cut short
+    /// is reported whatever its first bytes are, so that how it was read does not matter).
+    fn skipped(&self, number: u64, line: &[u8]) -> bool {
+        blank(line) && self.oversized_length(number).is_none()
     }
 
     /// Where the input stands after these lines: the offset after the last one, and its number.
@@ -333,13 +353,14 @@ impl LineDecoder {
     /// The messages of `lines`, each acknowledged on its own under its line number.
     pub(crate) fn decode(&self, lines: Lines) -> Decoded {
         // One acknowledgement record for the lines read together.
-        let tokens = self.tracker.tokens_at(lines.iter().filter(|(_, line)| !blank(line)).map(|(number, _)| number), std::time::Instant::now());
+        let read = lines.iter().filter(|&(number, line)| !lines.skipped(number, line)).map(|(number, _)| number);
+        let tokens = self.tracker.tokens_at(read, std::time::Instant::now());
         self.decode_with(lines, tokens)
     }
 
     /// The messages of `lines`, acknowledged together as batch `id` ([`AckTracker::batch_at`]).
     pub(crate) fn decode_batch(&self, lines: Lines, id: u64) -> Decoded {
-        let count = lines.iter().filter(|(_, line)| !blank(line)).count();
+        let count = lines.iter().filter(|&(number, line)| !lines.skipped(number, line)).count();
         let tokens = self.tracker.batch_at(id, count, std::time::Instant::now());
         self.decode_with(lines, tokens)
     }
@@ -348,15 +369,19 @@ impl LineDecoder {
         let mut batch = Vec::with_capacity(lines.ends.len());
         let mut failures = Vec::new();
         for (number, line) in lines.iter() {
-            if blank(line) {
+            if lines.skipped(number, line) {
                 continue;
             }
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let oversized = lines.oversized_length(number);
+            // A line over the limit keeps its first bytes as read: its end (a `\r`) may be gone.
+            let line = match oversized {
+                Some(_) => &line[..line.len().min(OVERSIZED_PREFIX)],
+                None => line.strip_suffix(b"\r").unwrap_or(line),
+            };
             let meta =
                 Metadata { origin: Origin::at(&self.from, number), size: u32::try_from(line.len()).unwrap_or(u32::MAX), ..Metadata::default() };
             let acks = tokens.next().unwrap_or_default();
-            if let Some(&(_, length)) = lines.oversized.iter().find(|(at, _)| *at == number) {
-                let line = &line[..line.len().min(OVERSIZED_PREFIX)];
+            if let Some(length) = oversized {
                 let mut message = Message::with_meta(serde_json::Value::String(String::from_utf8_lossy(line).into_owned()), meta);
                 message.acks = acks;
                 failures.push((
@@ -478,6 +503,9 @@ pub(crate) fn encode(batch: Batch, out: &mut Vec<u8>, acks: &mut Acks) -> Result
 }
 
 #[cfg(test)]
+mod fuzz;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -578,6 +606,32 @@ mod tests {
         let lines = read_all(b"\xEF\xBB\xBF{\"a\":1}\n\xEF\xBB\xBF{}\n", 2, 1000).await;
         assert_eq!(lines[0].1, "{\"a\":1}");
         assert_eq!(lines[1].1, "\u{feff}{}", "only the input's first bytes are a byte-order mark");
+    }
+
+    #[tokio::test]
+    async fn a_line_over_the_limit_comes_out_the_same_however_it_is_read() {
+        // Under the kept prefix's 256 bytes, over a limit of 3: kept whole either way, and the
+        // last line (without a newline) is over the limit too.
+        let whole = read_all(b"Infinity\nfalse", 100, 3).await;
+        assert_eq!(whole, [(1, "Infinity".to_owned(), Some(8)), (2, "false".to_owned(), Some(5))]);
+        assert_eq!(read_all(b"Infinity\nfalse", 1, 3).await, whole);
+        // Blank for its first 300 bytes but not after: reported, not skipped as blank.
+        let input = format!("{}x\n{{}}\n", " ".repeat(300));
+        for chunk in [1, 7, 100_000] {
+            let decoder = LineDecoder::new("in".into(), "in.ndjson".into(), AckTracker::new(None, None));
+            let mut reader = LineReader::new(chunked(input.as_bytes(), chunk)).max_line_bytes(100);
+            let (batch, failures) = decoder.decode(reader.next_lines(1).await.expect("reads"));
+            assert!(batch.is_empty() && failures[0].1.starts_with("in.ndjson:1: the line is 301 bytes"), "chunk {chunk}: {failures:?}");
+            assert_eq!(failures[0].0.value(), &serde_json::Value::String(" ".repeat(OVERSIZED_PREFIX)), "chunk {chunk}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_byte_order_mark_is_only_skipped_at_the_start_however_the_input_is_read() {
+        for chunk in [1, 2, 100] {
+            let lines = read_all(b"\n\xEF\xBB\xBF{}\n", chunk, 1000).await;
+            assert_eq!(lines[1].1, "\u{feff}{}", "chunk {chunk}");
+        }
     }
 
     #[tokio::test]

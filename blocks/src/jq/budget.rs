@@ -65,7 +65,7 @@ pub enum Exceeded {
     Time(Duration),
     /// It held more than this many bytes.
     Memory(u64),
-    /// It recursed until less than [`STACK_RESERVE`] bytes of stack remained.
+    /// It recursed until less than 512 KiB of stack remained.
     Stack,
 }
 

@@ -179,8 +179,13 @@ pub(crate) fn parse(
     let doc: RawDoc = match toml::from_str(&text) {
         Ok(doc) => doc,
         Err(error) => {
-            let location = error.span().map(|span| map.locate(span.start));
-            diagnostics.push(Diagnostic::error(location, None, error.message().trim().to_owned()));
+            let message = error.message().trim();
+            let diagnostic = match error.span() {
+                Some(span) => Diagnostic::error(Some(map.locate(span.start)), None, message),
+                // The position says what the text is about; without one, the message must.
+                None => Diagnostic::error(None, None, format!("the file is not valid TOML: {message}")),
+            };
+            diagnostics.push(diagnostic);
             return None;
         }
     };

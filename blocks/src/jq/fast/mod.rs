@@ -32,6 +32,10 @@
 //!   with `cannot calculate {"a":2,"b":1} + 1` here and `{"b":1,"a":2}` in jaq. Outputs are the
 //!   same `serde_json` values either way.
 //! - `length` of -2^63 is 2^63 here; jaq overflows (a panic in debug builds, -2^63 otherwise).
+//! - An output nested deeper than [`MAX_DEPTH`](super::MAX_DEPTH) (256 levels) fails with
+//!   `TooDeep` on jaq. Programs that nest more than 64 levels (counting the paths they assign)
+//!   are not translated, so only an input already nested more than 192 levels deep, which JSON
+//!   text parsed by serde_json cannot be, can come out deeper here than jaq allows.
 
 mod compare;
 mod display;
@@ -41,6 +45,8 @@ mod path;
 mod translate;
 mod update;
 
+#[cfg(test)]
+mod fuzz;
 #[cfg(test)]
 mod tests;
 
@@ -56,8 +62,9 @@ pub(super) struct FastProgram {
 }
 
 impl FastProgram {
-    /// The fast form of `source`, if every part of it is covered (see the module docs). `source`
-    /// must already have compiled with jaq, so that names such as `length` mean jaq's built-ins.
+    /// The fast form of `source`, if every part of it is covered (see the module docs) and it
+    /// nests at most 64 levels deep. `source` must already have compiled with jaq, so that
+    /// names such as `length` mean jaq's built-ins.
     pub(super) fn translate(source: &str) -> Option<Self> {
         translate::program(source).map(|expr| Self { expr })
     }

@@ -16,10 +16,32 @@ use serde_json::Value;
 use super::{Expr, Part, Step, math};
 use crate::jq::convert;
 
-/// Parses `source` with jaq's parser and translates it.
+/// How deep a translated program may be ([`depth`]). Evaluating it recurses that deep on the
+/// caller's stack, and nests outputs up to that much deeper than the input: deeper programs run
+/// on jaq, whose evaluation checks the stack left and which refuses outputs nested deeper than
+/// [`convert::MAX_DEPTH`].
+const MAX_DEPTH: usize = 64;
+
+/// Parses `source` with jaq's parser and translates it, if it is at most [`MAX_DEPTH`] deep.
 pub(super) fn program(source: &str) -> Option<Expr> {
     let term = jaq_core::load::parse(source, |parser| parser.term())?;
-    expr(&term)
+    expr(&term).filter(|expr| depth(expr) <= MAX_DEPTH)
+}
+
+/// How deep `expr` nests: its own nesting, plus the length of each assignment's path, which
+/// builds as many levels of output.
+fn depth(expr: &Expr) -> usize {
+    let parts = |parts: &[Part]| parts.iter().map(|part| depth(&part.index)).max().unwrap_or(0);
+    1 + match expr {
+        Expr::Id | Expr::Lit(_) | Expr::Empty | Expr::Get(_) | Expr::Not | Expr::Length => 0,
+        Expr::Path(head, path) => depth(head).max(parts(path)),
+        Expr::Neg(f) | Expr::Select(f) => depth(f),
+        Expr::Math(l, _, r) | Expr::Cmp(l, _, r) | Expr::Logic(l, _, r) | Expr::Pipe(l, r) => depth(l).max(depth(r)),
+        Expr::If(cond, then, otherwise) => depth(cond).max(depth(then)).max(depth(otherwise)),
+        Expr::Array(items) => items.iter().map(depth).max().unwrap_or(0),
+        Expr::Object(entries) => entries.iter().map(|(k, v)| depth(k).max(depth(v))).max().unwrap_or(0),
+        Expr::Assign(path, f) | Expr::Update(path, f) | Expr::UpdateMath(path, _, f) => path.len() + parts(path).max(depth(f)),
+    }
 }
 
 fn expr(term: &Term<&str>) -> Option<Expr> {

@@ -1,0 +1,1 @@
+.kind == "chat" and (.text | length) > 0

@@ -1,0 +1,1 @@
+.if.then.else.end.and.or.not.def

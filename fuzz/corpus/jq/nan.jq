@@ -1,0 +1,1 @@
+nan, infinite, -infinite, (nan < 1), ([nan] | sort)

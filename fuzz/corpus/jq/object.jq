@@ -1,0 +1,1 @@
+{room, user, text, len: (.text | length), (.k): .v, "x y": 1}

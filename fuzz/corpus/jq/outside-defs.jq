@@ -1,0 +1,1 @@
+def f(x): x * 2; def g: f(.); g

@@ -1,0 +1,1 @@
+to_entries | map(.value += 1) | from_entries

@@ -1,0 +1,1 @@
+@base64, @base64d, @json, @text, @csv, @tsv, @html, @uri, @sh

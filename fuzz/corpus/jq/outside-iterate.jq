@@ -1,0 +1,1 @@
+.items[] | {id, price: (.cents / 100)}

@@ -1,0 +1,1 @@
+label $out | foreach .[] as $x (0; . + 1; if . > 2 then ., break $out else . end)

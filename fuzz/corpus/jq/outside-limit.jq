@@ -1,0 +1,1 @@
+[limit(3; repeat(1))], first(range(10)), [range(0; 10; 3)]

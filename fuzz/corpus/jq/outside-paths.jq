@@ -1,0 +1,1 @@
+[paths], [leaf_paths], path(.a[0].b)

@@ -1,0 +1,1 @@
+ascii_downcase, ltrimstr("a"), split(","), join("-"), test("a")

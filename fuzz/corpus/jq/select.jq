@@ -1,0 +1,1 @@
+select(.n > 1 and .kind != "join") | .n
