@@ -104,7 +104,11 @@ fn expected(input: &[u8], max_line: usize) -> (Vec<Record>, Position) {
                 return Record::Failure(number, Value::String(String::from_utf8_lossy(kept).into_owned()), message);
             }
             match std::str::from_utf8(json) {
-                Ok(text) => match serde_json::from_str(text) {
+                // A literal beyond a float's range is the largest float (`crate::numbers`, tested
+                // on its own), as in jq; serde_json alone refuses it.
+                Ok(text) => match serde_json::from_str(text)
+                    .or_else(|error| crate::numbers::clamped(text).and_then(|c| serde_json::from_str(&c).ok()).ok_or(error))
+                {
                     Ok(value) => Record::Message(number, value),
                     Err(error) => Record::Failure(number, Value::String(text.to_owned()), format!("{STREAM}:{number}: invalid JSON: {error}")),
                 },
