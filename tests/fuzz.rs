@@ -201,35 +201,27 @@ fn any_text(registry: &Registry) -> impl Strategy<Value = String> + use<> {
     ]
 }
 
-/// Any text validates or fails with located diagnostics. On a big stack, as texts may nest deep.
+/// Any text validates or fails with located diagnostics, on a test thread's stack.
 #[test]
 fn fuzz_pipeline_files_validate_or_fail_located() {
-    runnel_fuzz::on_a_big_stack(|| {
-        let registry = runnel::registry();
-        let mut runner = TestRunner::new(runnel_fuzz::config("pipeline", CASES));
-        if let Err(failure) = runner.run(&any_text(&registry), |text| {
-            // TODO(jq nesting): see the `runnel-fuzz` crate docs.
-            prop_assume!(!runnel_fuzz::nests_too_deep_for_jaq(text.as_bytes()));
-            check(&text, &registry)
-        }) {
-            panic!("{failure}\n{runner}");
-        }
-    });
+    let registry = runnel::registry();
+    let mut runner = TestRunner::new(runnel_fuzz::config("pipeline", CASES));
+    if let Err(failure) = runner.run(&any_text(&registry), |text| check(&text, &registry)) {
+        panic!("{failure}\n{runner}");
+    }
 }
 
 /// Every seed of `fuzz/corpus/pipeline/` as it is: the ones named `bad-*` fail, the others
 /// validate.
 #[test]
 fn fuzz_corpus_pipeline_files_validate_or_fail_located() {
-    runnel_fuzz::on_a_big_stack(|| {
-        let registry = runnel::registry();
-        for seed in runnel_fuzz::corpus("pipeline") {
-            let text = String::from_utf8_lossy(&seed.bytes);
-            if let Err(error) = check(&text, &registry) {
-                panic!("{}: {error}", seed.name);
-            }
-            let valid = Pipeline::parse(&text, None, &registry, env).map_err(|e| e.to_string());
-            assert_eq!(valid.is_ok(), !seed.name.starts_with("bad-"), "{}: {valid:?}", seed.name);
+    let registry = runnel::registry();
+    for seed in runnel_fuzz::corpus("pipeline") {
+        let text = String::from_utf8_lossy(&seed.bytes);
+        if let Err(error) = check(&text, &registry) {
+            panic!("{}: {error}", seed.name);
         }
-    });
+        let valid = Pipeline::parse(&text, None, &registry, env).map_err(|e| e.to_string());
+        assert_eq!(valid.is_ok(), !seed.name.starts_with("bad-"), "{}: {valid:?}", seed.name);
+    }
 }

@@ -17,7 +17,10 @@ pub use convert::MAX_DEPTH;
 mod error;
 mod fast;
 mod instrument;
+mod nesting;
+pub use nesting::MAX_NESTING;
 mod program_config;
+mod repeat;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -43,6 +46,16 @@ type Data = JustLut<Val>;
 /// input batch is sent on as one batch, so this bounds what one batch can grow to:
 /// 128 messages × 10,000 outputs. It also stops generators such as `repeat(1)` early.
 pub const MAX_OUTPUTS: usize = 10_000;
+
+/// The stack jaq compiles a program on: [`MAX_NESTING`] levels of its deepest construct need
+/// about a quarter of it in a debug build.
+const COMPILE_STACK: usize = 64 * 1024 * 1024;
+
+/// Programs nesting up to this deep run on the caller's stack as it is.
+const SHALLOW: usize = 64;
+
+/// The stack one level of a program's nesting may take while it runs, in a debug build.
+const STACK_PER_LEVEL: usize = 16 * 1024;
 
 /// A jq program, compiled once and cheap to clone.
 ///
@@ -71,6 +84,8 @@ pub struct JqProgram {
     limits: Limits,
     /// The same program for the native fast path, when it is in the subset that has one.
     fast: Option<Arc<fast::FastProgram>>,
+    /// How deep the program's text nests ([`nesting::check`]): the interpreters recurse as deep.
+    nesting: usize,
 }
 
 impl JqProgram {
@@ -82,20 +97,26 @@ impl JqProgram {
     /// with its line and column in `source`.
     pub fn new(source: impl Into<Arc<str>>) -> Result<Self, JqError> {
         let source = source.into();
-        let filter = compile(&source).map_err(|problems| JqError::Compile { program: source.to_string(), problems })?;
-        let filter = compile_instrumented(&source).unwrap_or_else(|| {
-            tracing::warn!(program = %source, "jq program could not be instrumented for its time and memory budget; it runs without");
-            filter
-        });
-        let fast = fast::FastProgram::translate(&source).map(Arc::new);
-        Ok(Self { source, filter: Arc::new(filter), limits: Limits::default(), fast })
+        let nesting = nesting::check(&source).map_err(|problem| JqError::Compile { program: source.to_string(), problems: vec![problem] })?;
+        // jaq and the translations recurse once per level of the program: on a stack of their
+        // own, a program at the nesting limit compiles on any thread.
+        stacker::grow(COMPILE_STACK, || {
+            let filter = compile(&source).map_err(|problems| JqError::Compile { program: source.to_string(), problems })?;
+            let filter = compile_instrumented(&source).unwrap_or_else(|| {
+                tracing::warn!(program = %source, "jq program could not be instrumented for its time and memory budget; it runs without");
+                filter
+            });
+            let fast = fast::FastProgram::translate(&source).map(Arc::new);
+            Ok(Self { source: source.clone(), filter: Arc::new(filter), limits: Limits::default(), fast, nesting })
+        })
     }
 
     /// The same program without the budget's checkpoints: for the benchmark measuring their cost.
     #[doc(hidden)]
     pub fn without_budget(source: &str) -> Result<Self, JqError> {
+        let nesting = nesting::check(source).map_err(|problem| JqError::Compile { program: source.to_string(), problems: vec![problem] })?;
         let filter = compile(source).map_err(|problems| JqError::Compile { program: source.to_string(), problems })?;
-        Ok(Self { source: source.into(), filter: Arc::new(filter), limits: Limits::default(), fast: None })
+        Ok(Self { source: source.into(), filter: Arc::new(filter), limits: Limits::default(), fast: None, nesting })
     }
 
     /// The same program with other limits for each evaluation.
@@ -172,7 +193,7 @@ impl JqProgram {
     /// unless this returns `Ok(true)`.
     pub fn run_in_place(&self, value: &mut Value) -> Result<bool, JqError> {
         if let Some(fast) = &self.fast {
-            match fast.run_in_place(value) {
+            match self.stacked(|| fast.run_in_place(value)) {
                 Ok(output) => return Ok(output),
                 Err(fast::Stop::Error(message)) => return Err(JqError::Runtime { message }),
                 Err(fast::Stop::Fallback) => {}
@@ -203,7 +224,7 @@ impl JqProgram {
     /// As [`JqProgram::run`], for errors raised before the first output.
     pub fn run_bool(&self, input: &Value) -> Result<bool, JqError> {
         if let Some(fast) = &self.fast {
-            match fast.run_bool(input) {
+            match self.stacked(|| fast.run_bool(input)) {
                 Ok(truthy) => return Ok(truthy.unwrap_or(false)),
                 Err(fast::Stop::Error(message)) => return Err(JqError::Runtime { message }),
                 Err(fast::Stop::Fallback) => {}
@@ -254,7 +275,7 @@ impl JqProgram {
     /// # Errors
     /// As [`JqProgram::run_first`].
     pub fn run_ref<'a>(&'a self, input: &'a Value) -> Option<Result<Option<&'a Value>, JqError>> {
-        match self.fast.as_ref()?.borrow(input)? {
+        match self.stacked(|| self.fast.as_ref()?.borrow(input))? {
             Ok(output) => Some(Ok(output)),
             Err(fast::Stop::Error(message)) => Some(Err(JqError::Runtime { message })),
             Err(fast::Stop::Fallback) => None,
@@ -263,7 +284,8 @@ impl JqProgram {
 
     /// The program's output on the fast path, or `None` when it has none or this input needs jaq.
     fn run_fast<'a>(&'a self, input: &'a Value) -> Option<Result<Option<Cow<'a, Value>>, JqError>> {
-        match self.fast.as_ref()?.run(input) {
+        let fast = self.fast.as_ref()?;
+        match self.stacked(|| fast.run(input)) {
             Ok(output) => Some(Ok(output)),
             Err(fast::Stop::Error(message)) => Some(Err(JqError::Runtime { message })),
             Err(fast::Stop::Fallback) => None,
@@ -274,16 +296,29 @@ impl JqProgram {
     /// are not `Send`, so they live only inside this call.
     /// The evaluation runs within the program's [`Limits`].
     fn each_output(&self, input: &Value, mut f: impl FnMut(Result<Val, JqError>) -> Result<bool, JqError>) -> Result<(), JqError> {
-        budget::within(self.limits, || {
-            let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
-            for output in self.filter.id.run((ctx, convert::to_val(input))) {
-                if !f(output.map_err(JqError::from_exception))? {
-                    break;
+        self.stacked(|| {
+            budget::within(self.limits, || {
+                let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
+                for output in self.filter.id.run((ctx, convert::to_val(input))) {
+                    if !f(output.map_err(JqError::from_exception))? {
+                        break;
+                    }
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         })
         .unwrap_or_else(|exceeded| Err(JqError::OverBudget(exceeded)))
+    }
+
+    /// Runs `evaluate`, which recurses as deep as the program nests, on a stack with room for
+    /// it: a program nested deeper than most runs on a stack of its own when the thread's is
+    /// short, so that even one at [`MAX_NESTING`] runs on a 2 MiB tokio worker.
+    fn stacked<T>(&self, evaluate: impl FnOnce() -> T) -> T {
+        if self.nesting <= SHALLOW {
+            return evaluate();
+        }
+        let needed = budget::STACK_RESERVE + self.nesting * STACK_PER_LEVEL;
+        stacker::maybe_grow(needed, needed * 2, evaluate)
     }
 }
 
@@ -349,7 +384,7 @@ fn compile_instrumented(source: &str) -> Option<jaq_core::Filter<Data>> {
     let funs: Vec<_> = jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>()).collect();
     let natives = funs.iter().filter(|(_, args, _)| !args.is_empty()).map(|(name, _, _)| *name).collect();
     let defs = instrument::instrument(prelude, main, &natives);
-    let funs = funs.into_iter().chain([budget::tick()]);
+    let funs = funs.into_iter().chain([budget::tick(), repeat::mul()]);
     let arena = Arena::default();
     let modules = Loader::new(defs).load(&arena, File { code: instrument::MAIN, path: () }).ok()?;
     Compiler::default().with_funs(funs).compile(modules).ok()
@@ -360,6 +395,67 @@ mod tests {
     use super::*;
     use serde_json::json;
     use std::time::Duration;
+
+    /// Programs nested [`MAX_NESTING`] levels deep, one for each way of nesting.
+    fn nested_at_the_limit() -> Vec<String> {
+        let n = MAX_NESTING / 2 - 1;
+        let m = MAX_NESTING - 1;
+        vec![
+            format!("{}1{}", "[".repeat(m), "]".repeat(m)),
+            format!("{}1{}", "(".repeat(m), ")".repeat(m)),
+            format!("{}.", "- ".repeat(m)),
+            format!("{}.{}", "if . then ".repeat(m), " end".repeat(m)),
+            format!("1{}", " + 1".repeat(m)),
+            format!(".{}", " | .".repeat(m)),
+            format!("[1{}]", ", 1".repeat(m - 1)),
+            format!("{}1{}", "\"\\(".repeat(m), ")\"".repeat(m)),
+            format!("{}.{}", "{a: ".repeat(m), "}".repeat(m)),
+            format!("{}.", "try ".repeat(m)),
+            format!("{}1{}", "def f: ".repeat(m), "; f".repeat(m)),
+            format!("{}.{}", "reduce . as $x (.; ".repeat(n), ")".repeat(n)),
+            format!("{}.{}", "first(".repeat(m), ")".repeat(m)),
+            format!(". as $x {}| $x", "| . as $x ".repeat(n)),
+            format!("{}.", "label $f | ".repeat(n)),
+            format!("{}.{}", "{a: ".repeat(m), "}".repeat(m)) + " | .a",
+            format!(".a{}", " |= .".repeat(m)),
+            format!("{} = 1", ".a".repeat(m)),
+            format!(".{} |= 1", "[0]".repeat(m)),
+            format!("{} |= 1", ".a?".repeat(m / 2)),
+        ]
+    }
+
+    /// On a 2 MiB thread, such as a tokio worker, evaluation moves to a stack of its own; on
+    /// one just as big as [`JqProgram::stacked`] asks for, it stays, which checks that
+    /// [`STACK_PER_LEVEL`] is enough.
+    #[test]
+    fn a_program_nested_to_the_limit_compiles_and_runs_on_any_stack() {
+        let just_enough = budget::STACK_RESERVE + MAX_NESTING * STACK_PER_LEVEL + 256 * 1024;
+        for stack in [2 * 1024 * 1024, just_enough] {
+            for source in nested_at_the_limit() {
+                let thread = std::thread::Builder::new().stack_size(stack);
+                let outcome = thread
+                    .spawn(move || {
+                        let program = JqProgram::new(source.as_str()).unwrap_or_else(|e| panic!("{}…: {e}", &source[..30]));
+                        let outputs = program.run(&json!(null));
+                        assert!(!matches!(outputs, Err(JqError::OverBudget(_))), "{}…: {outputs:?}", &source[..30]);
+                    })
+                    .expect("spawns")
+                    .join();
+                assert!(outcome.is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn a_program_nested_past_the_limit_is_refused_where_it_passes_it() {
+        let source = format!("{}1{}", "[".repeat(MAX_NESTING * 10), "]".repeat(MAX_NESTING * 10));
+        let error = JqProgram::new(source.as_str()).expect_err("too deep");
+        assert_eq!(error.to_string(), "jq syntax error at column 1001: program nests deeper than 1000 levels");
+        for source in [format!("{} = 1", ".a".repeat(5000)), format!(".{} |= 1", "[0]".repeat(5000))] {
+            let error = JqProgram::new(source.as_str()).expect_err("too deep");
+            assert!(error.to_string().ends_with("program nests deeper than 1000 levels"), "{error}");
+        }
+    }
 
     #[test]
     fn an_output_nested_too_deep_fails_the_message_instead_of_the_process() {
@@ -388,6 +484,33 @@ mod tests {
     const SHORT: Limits = Limits { time: Duration::from_millis(50), memory: 64 * 1024 * 1024 };
 
     #[test]
+    fn string_repetition_past_what_memory_can_address_is_jqs_error() {
+        let program = JqProgram::new(".text * .n").expect("compiles");
+        let error = program.run(&json!({"text": "ab", "n": 9_223_372_036_854_775_807_i64})).expect_err("too long");
+        assert_eq!(error.to_string(), "jq error: Repeat string result too long");
+        let caught = JqProgram::new("try (.text * 1000000000000000000000000000000) catch .").expect("compiles");
+        assert_eq!(caught.run(&json!({"text": "ab"})).expect("caught"), vec![json!("Repeat string result too long")]);
+    }
+
+    #[test]
+    fn multiplication_keeps_jaqs_results_and_order() {
+        for source in [
+            "(1,2) * (10,100)",
+            "(.a, .b) * (.c, .d)",
+            "\"ab\" * 3",
+            "\"ab\" * 0",
+            "{a: {b: 1}} * {a: {c: 2}}",
+            "{a: 3} | .a *= (2, 4) | .a",
+            "{a: \"x\"} | .a *= 2",
+            "[1] * 2",
+        ] {
+            let instrumented = JqProgram::new(source).expect("compiles").without_fast_path();
+            let plain = JqProgram::without_budget(source).expect("compiles");
+            assert_eq!(instrumented.run(&json!(null)), plain.run(&json!(null)), "{source}");
+        }
+    }
+
+    #[test]
     fn a_program_that_never_ends_fails_its_message_at_the_time_budget() {
         for source in [
             "until(false; .)",
@@ -411,6 +534,9 @@ mod tests {
     fn a_program_that_grows_without_bound_fails_its_message_at_the_memory_budget() {
         let roomy = Limits { time: Duration::from_secs(60), memory: 16 * 1024 * 1024 };
         for source in ["[range(1e9)]", "[repeat(\"abcdefgh\")]", "reduce range(1e9) as $i ([]; . + [$i])", "[range(1e9) | tostring]"] {
+            assert_eq!(over_budget(source, roomy), Exceeded::Memory(roomy.memory), "{source}");
+        }
+        for source in ["\"ab\" * 10000000", "\"ab\" * 1000000000000", "{s: \"ab\"} | .s *= 1000000000000", "10000000 * \"ab\""] {
             assert_eq!(over_budget(source, roomy), Exceeded::Memory(roomy.memory), "{source}");
         }
         let error = JqError::OverBudget(Exceeded::Memory(roomy.memory));

@@ -16,28 +16,10 @@
 //!   writes on a failure and runs again first on every run (see [`config`]). Commit them.
 //! - [`config`]: how many cases a target runs, `PROPTEST_CASES` overriding its default.
 //! - [`mutated`]: byte-level mutations of seeds, as a fuzzer makes them.
-//! - [`on_a_big_stack`] and [`nests_too_deep_for_jaq`]: around a known crash (below).
 //!
 //! # Known bugs the targets skip
 //!
 //! Each is marked `TODO(<name>)` where it is skipped; fixing one means dropping its skip.
-//!
-//! **jq nesting.** jaq's lexer, parser and compiler recurse once per level of a program's
-//! syntax tree, and so do runnel's instrumenting and fast-path translation: `JqProgram::new` on
-//! a program nested a few thousand levels deep (`[[[…]]]`, `((…))`, `- - - … .`,
-//! `if . then if . then …`, or a long chain such as `1 + 1 + …`) overflows the stack, which
-//! aborts the process; so does running an assignment to a path of a few thousand parts. In a
-//! release build, 3200 nested `[` (6.4 KB of text) abort an 8 MiB main thread (`runnel
-//! validate`) and 800 a 2 MiB tokio worker; a debug build fails at a quarter of that. The
-//! targets that compile jq programs run on [`on_a_big_stack`] and skip the texts
-//! [`nests_too_deep_for_jaq`] flags, so that the rest of the corpus and its mutations still run.
-//!
-//! **jq string repetition.** jaq builds `s * n` in one native step, between two checkpoints of
-//! the jq budget: `"ab" * 10000000` returns 20 MB past a 16 MiB memory budget,
-//! `"ab" * 9223372036854775807` panics with "capacity overflow", and `"ab" * 1000000000000`
-//! asks for 2 TB at once, which aborts the process when the allocation fails; `n` may come from
-//! the message (`.text * .n`). The jq target skips programs that multiply when a long number is
-//! in sight.
 //!
 //! **jaq time overflow** (jaq-std 3.0): the time functions (`gmtime`, `todate`, `strftime`…)
 //! turn seconds into microseconds with a 64-bit multiplication, which overflows past about
@@ -132,44 +114,6 @@ pub const TOKENS: &[&[u8]] = &[
     b"0.1e-400",
     b"NaN",
 ];
-
-/// The stack [`on_a_big_stack`] gives: enough for about 20,000 levels of jq nesting in a debug
-/// build. Only the pages used are touched.
-const BIG_STACK: usize = 256 << 20;
-
-/// Runs `f` on a thread with a 256 MiB stack, for targets whose inputs may nest deep enough to
-/// overflow a test thread's 2 MiB before they reach the code under test; a panic in `f` is
-/// passed on.
-pub fn on_a_big_stack<T: Send>(f: impl FnOnce() -> T + Send) -> T {
-    std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new().stack_size(BIG_STACK).spawn_scoped(scope, f).expect("a thread can start");
-        thread.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    })
-}
-
-/// The most tokens a text may have before jaq might overflow [`on_a_big_stack`]: a syntax tree
-/// is never deeper than the program has tokens, and a debug build needs about 10 KiB of stack
-/// per level.
-const JAQ_TOKENS: usize = 6000;
-
-/// Whether jq programs in `text` might nest deep enough to overflow [`on_a_big_stack`] in jaq
-/// (see the crate docs): whether `text` has more than 6000 tokens, counting each run of
-/// letters, digits and `_` as one and every other byte but whitespace as one.
-pub fn nests_too_deep_for_jaq(text: &[u8]) -> bool {
-    let word = |b: &u8| b.is_ascii_alphanumeric() || *b == b'_';
-    let mut tokens = 0;
-    let mut in_word = false;
-    for b in text {
-        if word(b) {
-            tokens += usize::from(!in_word);
-            in_word = true;
-        } else {
-            tokens += usize::from(!b.is_ascii_whitespace());
-            in_word = false;
-        }
-    }
-    tokens > JAQ_TOKENS
-}
 
 /// One change to an input.
 #[derive(Clone, Debug)]
@@ -274,24 +218,6 @@ mod tests {
         let inputs: Vec<Vec<u8>> = (0..200).map(|_| strategy.new_tree(&mut runner).expect("generates").current()).collect();
         assert!(inputs.iter().filter(|input| input.as_slice() != seeds[0].bytes.as_slice() && !input.is_empty()).count() > 100);
         assert!(inputs.iter().all(|input| input.len() < 100_000), "four repeats of at most 8 × 3000 bytes");
-    }
-
-    #[test]
-    fn token_counts_flag_deep_programs_only() {
-        assert!(!nests_too_deep_for_jaq(b".items[] | {id, price: (.cents / 100)}"));
-        assert!(!nests_too_deep_for_jaq("x".repeat(100_000).as_bytes()));
-        assert!(nests_too_deep_for_jaq("[".repeat(6001).as_bytes()));
-        assert!(nests_too_deep_for_jaq("1 + ".repeat(3001).as_bytes()));
-    }
-
-    #[test]
-    fn a_big_stack_runs_deep_recursion_and_passes_panics_on() {
-        fn depth(n: u32) -> u32 {
-            let frame = [n; 256];
-            if n == 0 { 0 } else { 1 + depth(std::hint::black_box(frame)[0] - 1) }
-        }
-        assert_eq!(on_a_big_stack(|| depth(20_000)), 20_000);
-        assert!(std::panic::catch_unwind(|| on_a_big_stack(|| panic!("passed on"))).is_err());
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub(super) const TICK: &str = "__runnel_tick";
 
 /// The stack that must remain at a checkpoint: the native code between two checkpoints (jaq's
 /// interpreter, a `tojson`) must fit in it.
-const STACK_RESERVE: usize = 512 * 1024;
+pub(super) const STACK_RESERVE: usize = 512 * 1024;
 
 /// How many checkpoints pass between two looks at the clock and the allocator.
 const CHECK_EVERY: u32 = 16;
@@ -122,6 +122,16 @@ fn check() {
     // Signed: the thread may free memory other threads allocated.
     let grown = memory::held().wrapping_sub(running.memory_at_start) as i64;
     if grown > running.limits.memory.try_into().unwrap_or(i64::MAX) {
+        resume_unwind(Box::new(Exceeded::Memory(running.limits.memory)));
+    }
+}
+
+/// Unwinds with [`Exceeded::Memory`] when the running evaluation, holding `bytes` more, would be
+/// past its memory budget: for a native step about to allocate that much at once.
+pub(super) fn reserve(bytes: u64) {
+    let Some(running) = RUNNING.get() else { return };
+    let grown = memory::held().wrapping_sub(running.memory_at_start) as i64;
+    if grown.saturating_add(bytes.try_into().unwrap_or(i64::MAX)) > running.limits.memory.try_into().unwrap_or(i64::MAX) {
         resume_unwind(Box::new(Exceeded::Memory(running.limits.memory)));
     }
 }

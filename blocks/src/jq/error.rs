@@ -96,7 +96,7 @@ pub struct Position {
 
 impl Position {
     /// The position of byte `offset` in `text`.
-    fn at(text: &str, offset: usize) -> Self {
+    pub(super) fn at(text: &str, offset: usize) -> Self {
         let before = text.get(..offset).unwrap_or(text);
         let line_start = before.rfind('\n').map_or(0, |newline| newline + 1);
         Self { line: before.matches('\n').count() + 1, column: before[line_start..].chars().count() + 1 }

@@ -3,7 +3,8 @@
 //! `until`, `while`, `repeat` and `recurse` included), in the update of
 //! every `reduce` and `foreach`, after every element of an array construction (so
 //! `[range(1e9)]` is checked as it grows, although `range/3` is native) and after every output
-//! of a native filter's argument (natives such as `last(f)` loop over them).
+//! of a native filter's argument (natives such as `last(f)` loop over them). Multiplications
+//! go through [`MUL`], which checks a repeated string's length first (module `repeat`).
 //!
 //! jaq keeps a parsed program's modules private between loading and compiling, so the program
 //! is parsed here (after [`super::compile`] has checked it and located its errors), instrumented,
@@ -14,7 +15,10 @@ use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Def, Pattern, Term};
 use jaq_core::path::{Part, Path};
 
+use jaq_core::ops::Math;
+
 use super::budget::TICK;
+use super::repeat::MUL;
 
 /// The names of the native filters (jaq's, written in Rust) that take filter arguments.
 pub(super) type Natives = std::collections::HashSet<&'static str>;
@@ -88,6 +92,23 @@ fn checked(body: &mut Term<&str>) {
     *body = Term::BinOp(Box::new(Term::Call(TICK, Vec::new())), BinaryOp::Pipe(None), Box::new(inner));
 }
 
+/// `l * r` becomes `MUL(l; r)`, and `l *= r` becomes `r as $R | l |= MUL(.; $R)`: a
+/// multiplication that checks a repeated string against the budget first.
+fn checked_mul(t: &mut Term<&str>) {
+    let Term::BinOp(l, op, r) = std::mem::take(t) else { return };
+    *t = match op {
+        BinaryOp::UpdateMath(_) => {
+            let update = Term::Call(MUL, vec![Term::Id, Term::Var(FACTOR)]);
+            let body = Term::BinOp(l, BinaryOp::Update, Box::new(update));
+            Term::BinOp(r, BinaryOp::Pipe(Some(Pattern::Var(FACTOR))), Box::new(body))
+        }
+        _ => Term::Call(MUL, vec![*l, *r]),
+    };
+}
+
+/// The variable holding the right side of a `*=`.
+const FACTOR: &str = "$__runnel_factor";
+
 /// `item` becomes `item | TICK`.
 fn then_checked(item: &mut Term<&str>) {
     let inner = std::mem::take(item);
@@ -120,6 +141,9 @@ fn term(t: &mut Term<&str>, natives: &Natives) {
                 pattern(p, natives);
             }
             term(right, natives);
+            if matches!(op, BinaryOp::Math(Math::Mul) | BinaryOp::UpdateMath(Math::Mul)) {
+                checked_mul(t);
+            }
         }
         Term::Fold(_, xs, p, args) => {
             term(xs, natives);

@@ -325,9 +325,8 @@ fn programs_nested_deeper_than_the_limit_run_on_jaq() {
     assert!(FastProgram::translate(&arrays(63)).is_some());
     assert!(FastProgram::translate(&arrays(64)).is_none());
     assert!(FastProgram::translate(&format!("{} = 1", ".a".repeat(64))).is_none(), "an assignment counts its path");
-    // jaq refuses outputs nested deeper than 256 levels. Compiling 300 levels takes more stack
-    // than a test thread has (see the `runnel-fuzz` crate).
-    let deep = runnel_fuzz::on_a_big_stack(|| JqProgram::new(arrays(300)).unwrap().run(&json!(null)));
+    // jaq refuses outputs nested deeper than 256 levels.
+    let deep = JqProgram::new(arrays(300)).unwrap().run(&json!(null));
     assert_eq!(deep, Err(JqError::TooDeep { limit: 256 }));
 }
 
