@@ -27,9 +27,7 @@ pub(super) fn mul() -> Fun<Data> {
         let (r, r_ctx) = cv.0.pop_fun();
         let (l, l_ctx) = cv.0.pop_fun();
         let input = cv.1;
-        let products = l.run((l_ctx, input.clone())).flat_map(move |x| {
-            r.run((r_ctx.clone(), input.clone())).map(move |y| multiply(x.clone()?, y?))
-        });
+        let products = l.run((l_ctx, input.clone())).flat_map(move |x| r.run((r_ctx.clone(), input.clone())).map(move |y| multiply(x.clone()?, y?)));
         Box::new(products)
     });
     (MUL, Box::new([Bind::Fun(()), Bind::Fun(())]), native)

@@ -16,7 +16,8 @@
 //! use one of the forms above.
 //!
 //! Interpolation works on the raw text before parsing, so any value (a number, a list) can come
-//! from the environment. Lines keep their numbers, so positions in later errors stay right
+//! from the environment; TOML comments are left as they are (a commented-out line may name a
+//! variable that is not set), as users of Vector asked of it. Lines keep their numbers, so positions in later errors stay right
 //! (columns shift only after a substitution on the same line).
 
 /// A `${...}` that cannot be expanded, at the byte offset of its `$`.
@@ -67,6 +68,45 @@ pub(crate) fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -
     if expander.errors.is_empty() { Ok(out) } else { Err(expander.errors) }
 }
 
+/// Where the expander is in the TOML text, which decides whether a `#` starts a comment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Toml {
+    Outside,
+    /// `"..."`
+    Basic,
+    /// `'...'`
+    Literal,
+    /// `"""..."""`
+    MultiBasic,
+    /// `'''...'''`
+    MultiLiteral,
+    /// `# ...` up to the line's end.
+    Comment,
+}
+
+impl Toml {
+    /// At one of `#`, `"`, `'`, `\\` or a newline starting `rest`: the state after it, and how
+    /// many bytes it takes (an escape takes the escaped character too).
+    fn next(self, rest: &str) -> (Self, usize) {
+        let triple = |quote: &str| rest.starts_with(quote);
+        let escape = rest.chars().nth(1).map_or(1, |c| 1 + c.len_utf8());
+        match (self, rest.as_bytes()[0]) {
+            (Self::Outside, b'#') => (Self::Comment, 1),
+            (Self::Outside, b'"') if triple("\"\"\"") => (Self::MultiBasic, 3),
+            (Self::Outside, b'"') => (Self::Basic, 1),
+            (Self::Outside, b'\'') if triple("'''") => (Self::MultiLiteral, 3),
+            (Self::Outside, b'\'') => (Self::Literal, 1),
+            (Self::Basic | Self::MultiBasic, b'\\') => (self, escape),
+            (Self::Basic, b'"') | (Self::Literal, b'\'') => (Self::Outside, 1),
+            (Self::MultiBasic, b'"') if triple("\"\"\"") => (Self::Outside, 3),
+            (Self::MultiLiteral, b'\'') if triple("'''") => (Self::Outside, 3),
+            // A single-line string that does not close is the TOML parser's to report.
+            (Self::Basic | Self::Literal, b'\n') => (Self::Outside, 1),
+            (state, _) => (state, 1),
+        }
+    }
+}
+
 /// Why a reference or default stopped early.
 enum Stop {
     /// The line (or the text) ended before the closing `}`; the reference that owns the default
@@ -86,22 +126,33 @@ struct Expander<'a, F> {
 }
 
 impl<F: Fn(&str) -> Option<String>> Expander<'_, F> {
-    /// The whole text, expanded; after a malformed reference, goes on past it.
+    /// The whole text, expanded; after a malformed reference, goes on past it. TOML comments
+    /// are copied as they are: a commented-out line may name a variable that is not set.
     fn expand_all(&mut self) -> String {
         let mut out = String::with_capacity(self.text.len());
+        let mut toml = Toml::Outside;
         loop {
             let rest = &self.text[self.pos..];
-            let Some(at) = rest.find('$') else {
+            let Some(at) = rest.find(['$', '#', '"', '\'', '\\', '\n']) else {
                 out.push_str(rest);
                 return out;
             };
             out.push_str(&rest[..at]);
             self.pos += at;
-            let start = self.pos;
-            match self.dollar(true) {
-                Ok(piece) => out.push_str(&piece),
-                Err(Stop::LineEnded | Stop::Reported) => self.skip_past(start),
+            let rest = &rest[at..];
+            if rest.starts_with('$') {
+                let start = self.pos;
+                match self.dollar(true) {
+                    Ok(piece) => out.push_str(&piece),
+                    Err(Stop::LineEnded | Stop::Reported) => self.skip_past(start),
+                }
+                continue;
             }
+            let (next, len) = toml.next(rest);
+            let len = if next == Toml::Comment { rest.find('\n').unwrap_or(rest.len()) } else { len };
+            out.push_str(&rest[..len]);
+            self.pos += len;
+            toml = if next == Toml::Comment { Toml::Outside } else { next };
         }
     }
 
@@ -299,6 +350,18 @@ mod tests {
         assert_eq!(problems("${A:-${B:-x}")[0], (0, "`${` is not closed on its line (write `$${` for a literal `${`)".into()));
         assert_eq!(problems("${A:-${B")[0].0, 5);
         assert_eq!(problems("${A:-{x}").len(), 1);
+    }
+
+    #[test]
+    fn comments_are_not_interpolated_but_a_hash_inside_a_string_is_no_comment() {
+        let text = "# token = \"${UNSET}\"\na = \"#${HOST}\" # ${UNSET} $$\nb = '#${HOST}'\nc = \"\"\"\n# ${HOST}\n\"\"\"\n";
+        assert_eq!(
+            interpolate(text, env).as_deref(),
+            Ok("# token = \"${UNSET}\"\na = \"#example.org\" # ${UNSET} $$\nb = '#example.org'\nc = \"\"\"\n# example.org\n\"\"\"\n")
+        );
+        let escaped = "a = \"\\\" # ${HOST}\" # ${UNSET}\nm = '''\n'# ${HOST}\n'''";
+        assert_eq!(interpolate(escaped, env).as_deref(), Ok("a = \"\\\" # example.org\" # ${UNSET}\nm = '''\n'# example.org\n'''"));
+        assert_eq!(interpolate("a = \"unclosed\n# ${UNSET}", env).as_deref(), Ok("a = \"unclosed\n# ${UNSET}"));
     }
 
     #[test]
