@@ -307,7 +307,10 @@ impl JqProgram {
                 Ok(())
             })
         })
-        .unwrap_or_else(|exceeded| Err(JqError::OverBudget(exceeded)))
+        .unwrap_or_else(|stopped| match stopped {
+            budget::Stopped::Over(exceeded) => Err(JqError::OverBudget(exceeded)),
+            budget::Stopped::Panicked(message) => Err(JqError::Internal { message }),
+        })
     }
 
     /// Runs `evaluate`, which recurses as deep as the program nests, on a stack with room for
@@ -490,6 +493,18 @@ mod tests {
         assert_eq!(error.to_string(), "jq error: Repeat string result too long");
         let caught = JqProgram::new("try (.text * 1000000000000000000000000000000) catch .").expect("compiles");
         assert_eq!(caught.run(&json!({"text": "ab"})).expect("caught"), vec![json!("Repeat string result too long")]);
+    }
+
+    /// jaq-std 3.0 turns seconds into microseconds with an overflowing multiplication, which
+    /// panics in a debug build (and gives a wrong date in a release build).
+    #[cfg(debug_assertions)]
+    #[test]
+    fn a_panic_inside_jaq_fails_the_message_not_the_block() {
+        let program = JqProgram::new(".t | gmtime").expect("compiles");
+        let error = program.run(&json!({"t": 9_223_372_036_854_775_807_i64})).expect_err("jaq overflows");
+        assert!(matches!(error, JqError::Internal { .. }), "{error:?}");
+        assert!(error.to_string().starts_with("jq failed inside jaq: "), "{error}");
+        assert_eq!(program.run(&json!({"t": 0})).expect("still runs"), vec![json!([1970, 0, 1, 0, 0, 0, 4, 0])]);
     }
 
     #[test]

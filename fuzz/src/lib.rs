@@ -21,13 +21,14 @@
 //!
 //! Each is marked `TODO(<name>)` where it is skipped; fixing one means dropping its skip.
 //!
-//! **jaq time overflow** (jaq-std 3.0): the time functions (`gmtime`, `todate`, `strftime`…)
-//! turn seconds into microseconds with a 64-bit multiplication, which overflows past about
-//! 9.2 × 10^12 seconds: `9223372036854775807 | gmtime` panics in a debug build and gives a wrong
-//! date in a release build. Likewise `mktime` adds 1 to the month in 8 bits.
-//!
 //! **jaq length overflow** (jaq-core 3.1): `length` of -2^63 panics in a debug build (see the
 //! fast path's module docs). The jq target keeps -2^63 out of its inputs.
+//!
+//! Not skipped but known: jaq-std 3.0's time functions (`gmtime`, `todate`, `strftime`…) turn
+//! seconds into microseconds with a 64-bit multiplication, which overflows past about
+//! 9.2 × 10^12 seconds: `9223372036854775807 | gmtime` panics in a debug build, which fails the
+//! message (`JqError::Internal`, as any panic inside jaq), and gives a wrong date in a release
+//! build. Likewise `mktime` adds 1 to the month in 8 bits.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

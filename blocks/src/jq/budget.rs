@@ -93,15 +93,27 @@ thread_local! {
     static RUNNING: Cell<Option<Running>> = const { Cell::new(None) };
 }
 
-/// Runs `evaluate` under `limits`: `Err` when it overran them, its result otherwise.
-pub(super) fn within<T>(limits: Limits, evaluate: impl FnOnce() -> T) -> Result<T, Exceeded> {
+/// Why an evaluation stopped before its end.
+#[derive(Debug)]
+pub(super) enum Stopped {
+    /// It overran its budget.
+    Over(Exceeded),
+    /// jaq panicked (a bug in jaq, such as an overflow in its time functions): the message
+    /// fails, not the node. jaq's state lives only inside the evaluation, so nothing outlives it.
+    Panicked(String),
+}
+
+/// Runs `evaluate` under `limits`: `Err` when it overran them or panicked, its result otherwise.
+pub(super) fn within<T>(limits: Limits, evaluate: impl FnOnce() -> T) -> Result<T, Stopped> {
     let running = Running { limits, deadline: Instant::now() + limits.time, memory_at_start: memory::held(), ticks: 0 };
     let outer = RUNNING.replace(Some(running));
     let result = catch_unwind(AssertUnwindSafe(evaluate));
     RUNNING.set(outer);
-    result.or_else(|payload| match payload.downcast::<Exceeded>() {
-        Ok(exceeded) => Err(*exceeded),
-        Err(other) => resume_unwind(other),
+    result.map_err(|payload| match payload.downcast::<Exceeded>() {
+        Ok(exceeded) => Stopped::Over(*exceeded),
+        Err(other) => Stopped::Panicked(
+            other.downcast_ref::<&str>().map(|s| (*s).to_owned()).or_else(|| other.downcast_ref::<String>().cloned()).unwrap_or_default(),
+        ),
     })
 }
 

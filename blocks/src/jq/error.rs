@@ -44,6 +44,13 @@ pub enum JqError {
     /// recursed too deep.
     #[error("jq program {0}")]
     OverBudget(super::Exceeded),
+    /// jaq failed inside (a bug in jaq, such as an overflow in its time functions on a date
+    /// millions of years away). The message fails; the block goes on.
+    #[error("jq failed inside jaq: {message}")]
+    Internal {
+        /// jaq's panic message.
+        message: String,
+    },
     /// The program produced more outputs than allowed for one input.
     #[error("jq program produced more than {limit} outputs")]
     TooManyOutputs {

@@ -75,22 +75,11 @@ fn difference(program: &JqProgram, input: &Value) -> Option<String> {
 }
 
 /// Whether running `source` on `input` might reach a known bug (see the `runnel-fuzz` crate
-/// docs), skipped until it is fixed: TODO(jaq time overflow): a time function, which overflows
-/// on seconds past 2^63 / 10^6, with a number of 7 digits or more in sight (in the program or
-/// the input); or TODO(jaq length overflow): `length` in a program that writes 2^63 - 1, which may take the
-/// length of -2^63.
-fn reaches_a_known_bug(source: &str, input: &Value) -> bool {
-    fn big(value: &Value) -> bool {
-        match value {
-            Value::Number(n) => n.as_i64().is_none_or(|n| n.unsigned_abs() >= 1_000_000),
-            Value::Array(items) => items.iter().any(big),
-            Value::Object(fields) => fields.values().any(big),
-            _ => false,
-        }
-    }
-    let long_number = source.as_bytes().split(|b| !b.is_ascii_digit()).any(|digits| digits.len() >= 7);
-    let time = ["time", "date", "now"].iter().any(|name| source.contains(name));
-    (time && (long_number || big(input))) || (source.contains("length") && source.contains("9223372036854775807"))
+/// docs), skipped until it is fixed: TODO(jaq length overflow): `length` in a program that
+/// writes 2^63 - 1, which may take the length of -2^63, where the fast path is right and jaq
+/// panics in a debug build.
+fn reaches_a_known_bug(source: &str, _input: &Value) -> bool {
+    source.contains("length") && source.contains("9223372036854775807")
 }
 
 /// JSON values of the kinds and corners jq distinguishes. Not -2^63, whose `length` panics in
