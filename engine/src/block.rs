@@ -173,6 +173,40 @@ pub trait FunctionBlock: Send + 'static {
     }
 }
 
+/// A block that handles each message with an asynchronous call: an HTTP request, a query, a
+/// program run. The engine runs up to a limit of calls at once and sends each message's results
+/// in input order (or as they finish, when order does not matter), batching what finished
+/// together; see [`crate::BuiltBlock::concurrent`]. The block is shared by its calls, so state
+/// it keeps (a cache, a client) sits behind `&self`.
+///
+/// ```
+/// use runnel_engine::{AsyncFunctionBlock, Emitter, Message, async_trait};
+///
+/// /// Waits a little, then passes each message on with `done` set.
+/// struct Slow;
+///
+/// #[async_trait]
+/// impl AsyncFunctionBlock for Slow {
+///     async fn process(&self, mut message: Message, out: &mut Emitter) {
+///         tokio::task::yield_now().await;
+///         message.value_mut()["done"] = true.into();
+///         out.emit(message);
+///     }
+/// }
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let mut out = Emitter::new(1);
+/// Slow.process(Message::new(serde_json::json!({"n": 1})), &mut out).await;
+/// assert_eq!(out.take_port(0)[0].value()["done"], true);
+/// # });
+/// ```
+#[async_trait]
+pub trait AsyncFunctionBlock: Send + Sync + 'static {
+    /// Handles one message: emit it (changed or not), emit others, filter it or fail it, as
+    /// [`FunctionBlock::process`] does.
+    async fn process(&self, message: Message, out: &mut Emitter);
+}
+
 impl FunctionBlock for Box<dyn FunctionBlock> {
     fn process(&mut self, message: Message, out: &mut Emitter) {
         (**self).process(message, out);

@@ -5,12 +5,13 @@
 use std::any::Any;
 use std::collections::HashMap;
 use std::fmt;
+use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 
-use crate::block::{Block, FunctionBlock};
+use crate::block::{AsyncFunctionBlock, Block, FunctionBlock};
 use crate::error::BuildError;
 use crate::metrics::PipelineMetrics;
 use crate::output::DEFAULT_PORT;
@@ -185,6 +186,13 @@ impl BuiltBlock {
     /// A function block.
     pub fn function(block: impl FunctionBlock) -> Self {
         Self::Function(Box::new(block))
+    }
+
+    /// An asynchronous function block, with up to `limit` calls in flight at once; `ordered`
+    /// sends each message's results in input order, otherwise as calls finish. It runs as a
+    /// task of its own (it is not chained with function blocks).
+    pub fn concurrent(block: impl AsyncFunctionBlock, limit: NonZeroUsize, ordered: bool) -> Self {
+        Self::Task(Box::new(crate::exec::concurrent::Concurrent { block: Arc::new(block), limit, ordered }))
     }
 
     /// A task.

@@ -111,6 +111,16 @@ impl Emitter {
         }
     }
 
+    /// Moves everything `other` collected to the end of what this one holds.
+    pub(crate) fn absorb(&mut self, other: &mut Emitter) {
+        for (mine, theirs) in self.pending.iter_mut().zip(&mut other.pending) {
+            mine.append(theirs);
+        }
+        self.failures.append(&mut other.failures);
+        self.filtered += std::mem::take(&mut other.filtered);
+        self.evicted += std::mem::take(&mut other.evicted);
+    }
+
     /// Takes the failures reported and not yet handled (for tests of a block's logic).
     pub fn take_failures(&mut self) -> Vec<(Message, String)> {
         std::mem::take(&mut self.failures)

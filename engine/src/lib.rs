@@ -50,7 +50,7 @@ mod serve;
 mod time;
 
 pub use ack::{Ack, AckReceiver, AckStatus, AckTracker, Acks, Tokens};
-pub use block::{Block, FunctionBlock, RunContext};
+pub use block::{AsyncFunctionBlock, Block, FunctionBlock, RunContext};
 pub use channel::{Closed, DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, Input, MAX_BATCH_SIZE, MAX_EDGE_MESSAGES, WhenFull, ack_batch};
 pub use component::{BlockConfig, BuildContext, BuiltBlock, NodeRef, Resource, Resources, Role};
 pub use config::{Diagnostic, Location, PipelineSettings, Severity, ValidationError};
