@@ -13,6 +13,8 @@
 //! - [`websocket_server`]: a WebSocket server with channels, as a source and a sink.
 //! - [`http_server`]: an HTTP server that takes webhooks in: routes, body formats, bearer
 //!   tokens and HMAC signatures, answers driven by acknowledgements.
+//! - [`ethereum`]: an Ethereum node's event logs or blocks, with confirmations, reorganisations
+//!   retracted, and resume after reconnections and restarts.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
 //!
@@ -20,6 +22,8 @@
 
 #[cfg(any(feature = "websocket", feature = "http-server"))]
 pub mod auth;
+#[cfg(feature = "ethereum")]
+pub mod ethereum;
 pub mod file_sink;
 pub mod file_source;
 pub mod generator;
@@ -41,9 +45,12 @@ mod codec;
 mod ndjson;
 mod numbers;
 mod sink_writer;
+mod state_file;
 
 use runnel_engine::Registry;
 
+#[cfg(feature = "ethereum")]
+pub use ethereum::EthereumSourceConfig;
 pub use file_sink::FileSinkConfig;
 pub use file_source::FileSourceConfig;
 pub use generator::GeneratorConfig;
@@ -80,6 +87,8 @@ pub fn registry() -> Registry {
         registry.with::<WebSocketSourceConfig>().with::<WebSocketSinkConfig>().with::<WebSocketServerConfig>().with::<WebSocketServerSinkConfig>();
     #[cfg(feature = "http-server")]
     let registry = registry.with::<HttpServerConfig>();
+    #[cfg(feature = "ethereum")]
+    let registry = registry.with::<EthereumSourceConfig>();
     registry
 }
 
@@ -93,6 +102,8 @@ pub const FEATURES: &[&str] = &[
     "websocket",
     #[cfg(feature = "http-server")]
     "http-server",
+    #[cfg(feature = "ethereum")]
+    "ethereum",
 ];
 
 #[cfg(test)]
