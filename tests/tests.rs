@@ -8,6 +8,7 @@ mod cli;
 mod compliance;
 mod config;
 mod connectors;
+mod ethereum;
 mod file_source;
 mod fuzz;
 mod http;
