@@ -4,6 +4,7 @@
 //! confirmations; resume from the state file after a restart; a wrong chain id.
 
 mod node;
+mod proxy;
 
 use std::time::Duration;
 
@@ -23,6 +24,11 @@ struct Running {
 
 /// Starts `ethereum` → memory sink `out`, with `extra` settings for the source.
 async fn start(node: &Node, address: &str, extra: &str, dir: &std::path::Path) -> Running {
+    start_at(&node.ws(), address, extra, dir).await
+}
+
+/// As [`start`], connecting to `url`.
+async fn start_at(url: &str, address: &str, extra: &str, dir: &std::path::Path) -> Running {
     std::fs::write(dir.join("note.abi.json"), ABI).expect("writes the ABI");
     let toml = format!(
         r#"
@@ -38,7 +44,7 @@ reconnect = {{ initial_ms = 50, max_ms = 500 }}
 type = "memory"
 inputs = ["chain"]
 "#,
-        node.ws(),
+        url,
         dir.join("note.abi.json").display()
     );
     let pipeline = runnel::Pipeline::from_toml(&toml, &runnel::registry()).expect("a valid pipeline").start().await.expect("starts");
@@ -192,5 +198,30 @@ async fn a_node_on_another_chain_stops_the_source_with_an_error_naming_both() {
         let error = tokio::time::timeout(Duration::from_secs(30), running.pipeline.wait()).await.expect("ends").expect_err("fails");
         let text = error.to_string();
         assert!(text.contains("the node is on chain") && text.contains("`chain_id` = 1") && text.contains("chain"), "{}: {text}", node.name);
+    }
+}
+
+#[tokio::test]
+async fn logs_sent_while_the_connection_is_down_are_read_after_reconnecting() {
+    for node in Node::all().await {
+        let topic = node.keccak(NOTE).await;
+        let contract = node.deploy_logger(&topic).await;
+        let proxy = proxy::Proxy::start(node.http.trim_start_matches("http://").to_owned()).await;
+        let dir = tempfile::tempdir().expect("a folder");
+        let mut running = start_at(&format!("ws://{}", proxy.addr), &contract, "", dir.path()).await;
+        warmed_up(&node, &mut running, &contract).await;
+        let mut seen = Vec::new();
+        for round in 0..3_u64 {
+            proxy.cut();
+            // Logs keep coming while the source is cut off and reconnecting.
+            for n in 0..3 {
+                node.send(Some(&contract), &word(round * 10 + n)).await;
+            }
+            seen.extend(noted(&next(&mut running.out, 3, node.name).await));
+        }
+        let expected: Vec<(String, bool)> = (0..3_u64).flat_map(|r| (0..3).map(move |n| ((r * 10 + n).to_string(), false))).collect();
+        assert_eq!(seen, expected, "{}: nothing missed, nothing twice", node.name);
+        running.pipeline.shutdown_token().cancel();
+        running.pipeline.wait().await.expect("stops cleanly");
     }
 }
