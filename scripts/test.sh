@@ -118,7 +118,7 @@ if cargo tree -p runnel --no-default-features -e normal | grep -E "rdkafka|tungs
 fi
 cargo build --quiet --no-default-features --bin runnel
 listed=$(target/debug/runnel list)
-if echo "$listed" | grep -qE "kafka|websocket|ethereum|^sinks +http " || ! echo "$listed" | grep -q "connector features: none"; then
+if echo "$listed" | grep -qE "kafka|websocket|ethereum|bigchaindb|^sinks +http " || ! echo "$listed" | grep -q "connector features: none"; then
     echo "runnel list on a build without features:"; echo "$listed"; exit 1
 fi
 echo "$listed" | grep -E "^(sources|sinks) " | awk '{print $1, $2}' | tr '\n' ';'; echo

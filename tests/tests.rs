@@ -2,6 +2,7 @@
 
 mod acks;
 mod architecture;
+mod bigchaindb;
 mod blocks;
 mod chat;
 mod cli;

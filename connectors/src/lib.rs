@@ -15,6 +15,7 @@
 //!   tokens and HMAC signatures, answers driven by acknowledgements.
 //! - [`ethereum`]: an Ethereum node's event logs or blocks, with confirmations, reorganisations
 //!   retracted, and resume after reconnections and restarts.
+//! - [`bigchaindb`]: a BigchainDB node's valid transactions, in height order, without gaps.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
 //!
@@ -22,6 +23,8 @@
 
 #[cfg(any(feature = "websocket", feature = "http-server"))]
 pub mod auth;
+#[cfg(feature = "bigchaindb")]
+pub mod bigchaindb;
 #[cfg(feature = "ethereum")]
 pub mod ethereum;
 pub mod file_sink;
@@ -49,6 +52,8 @@ mod state_file;
 
 use runnel_engine::Registry;
 
+#[cfg(feature = "bigchaindb")]
+pub use bigchaindb::BigchainDbSourceConfig;
 #[cfg(feature = "ethereum")]
 pub use ethereum::EthereumSourceConfig;
 pub use file_sink::FileSinkConfig;
@@ -89,6 +94,8 @@ pub fn registry() -> Registry {
     let registry = registry.with::<HttpServerConfig>();
     #[cfg(feature = "ethereum")]
     let registry = registry.with::<EthereumSourceConfig>();
+    #[cfg(feature = "bigchaindb")]
+    let registry = registry.with::<BigchainDbSourceConfig>();
     registry
 }
 
@@ -104,6 +111,8 @@ pub const FEATURES: &[&str] = &[
     "http-server",
     #[cfg(feature = "ethereum")]
     "ethereum",
+    #[cfg(feature = "bigchaindb")]
+    "bigchaindb",
 ];
 
 #[cfg(test)]
