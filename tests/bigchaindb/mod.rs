@@ -19,6 +19,7 @@ struct Fake {
     stdin: ChildStdin,
     lines: Lines<BufReader<ChildStdout>>,
     api: u16,
+    ws: u16,
 }
 
 impl Fake {
@@ -33,9 +34,10 @@ impl Fake {
             .expect("the fake starts");
         let stdin = child.stdin.take().expect("stdin");
         let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-        let mut fake = Self { _child: child, stdin, lines, api: 0 };
+        let mut fake = Self { _child: child, stdin, lines, api: 0, ws: 0 };
         let listening = fake.until("listening").await;
-        fake.api = listening["api"].as_u64().and_then(|p| u16::try_from(p).ok()).expect("a port");
+        let port = |name: &str| listening[name].as_u64().and_then(|p| u16::try_from(p).ok()).expect("a port");
+        (fake.api, fake.ws) = (port("api"), port("ws"));
         Some(fake)
     }
 
@@ -192,4 +194,64 @@ async fn a_restart_resumes_after_the_last_finished_height() {
     let mut running = start(&fake, &state).await;
     assert_eq!(ids(&next(&mut running.out, 2).await), expected, "the two blocks committed while stopped, once");
     stop(running).await;
+}
+
+/// The insurer's webhook: every JSON body posted to `/api/leases`, with its signature header.
+async fn insurer() -> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<(Value, bool)>) {
+    use axum::routing::post;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/api/leases",
+        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+            let signed = headers.get("x-hub-signature-256").is_some_and(|s| s.as_bytes().starts_with(b"sha256="));
+            let _ = tx.send((serde_json::from_slice(&body).expect("JSON"), signed));
+            axum::http::StatusCode::OK
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("an address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serves") });
+    (addr, rx)
+}
+
+#[tokio::test]
+async fn the_car_leasing_pipeline_posts_a_signed_notice_per_lease_and_records_it() {
+    let Some(mut fake) = Fake::start().await else { return };
+    let (insurer, mut notices) = insurer().await;
+    let dir = tempfile::tempdir().expect("a folder");
+    let file = root().join("pipelines/car-leasing.toml");
+    let text = std::fs::read_to_string(&file).expect("the pipeline");
+    let (api, ws) = (fake.api, fake.ws);
+    let env = |name: &str| -> Option<String> {
+        match name {
+            "BIGCHAINDB_URL" => Some(format!("http://127.0.0.1:{api}")),
+            "BIGCHAINDB_STREAM" => Some(format!("ws://127.0.0.1:{ws}/api/v1/streams/valid_transactions")),
+            "INSURER_URL" => Some(format!("http://{insurer}/api/leases")),
+            "LEASES_STATE" => Some(dir.path().join("leases.json").display().to_string()),
+            "RECORDS" => Some(dir.path().join("records.ndjson").display().to_string()),
+            "UNDELIVERED" => Some(dir.path().join("undelivered.ndjson").display().to_string()),
+            _ => None,
+        }
+    };
+    let pipeline = runnel::Pipeline::parse(&text, Some(file), &runnel::registry(), env).expect("valid");
+    let running = pipeline.start().await.expect("starts");
+    fake.until("connected").await;
+    fake.commit(1, "CREATE").await;
+    let leases = fake.commit(3, "TRANSFER").await;
+    let mut received = Vec::new();
+    while received.len() < 3 {
+        let (notice, signed) = tokio::time::timeout(Duration::from_secs(30), notices.recv()).await.expect("in time").expect("a notice");
+        assert!(signed, "signed notices");
+        received.push(notice);
+    }
+    assert_eq!(received.iter().map(|n| n["transaction"].as_str().expect("an id").to_owned()).collect::<Vec<_>>(), leases);
+    for notice in &received {
+        assert!(notice["lessee"].as_str().expect("a lessee").starts_with("lessee"), "{notice}");
+        assert_eq!(notice["lease"]["months"], 24, "{notice}");
+        assert_eq!(notice["height"], 2);
+    }
+    running.shutdown_token().cancel();
+    running.wait().await.expect("stops cleanly");
+    let records = std::fs::read_to_string(dir.path().join("records.ndjson")).expect("records");
+    assert_eq!(records.lines().count(), 3, "{records}");
 }
