@@ -196,28 +196,10 @@ async fn a_restart_resumes_after_the_last_finished_height() {
     stop(running).await;
 }
 
-/// The insurer's webhook: every JSON body posted to `/api/leases`, with its signature header.
-async fn insurer() -> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<(Value, bool)>) {
-    use axum::routing::post;
-    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let app = axum::Router::new().route(
-        "/api/leases",
-        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
-            let signed = headers.get("x-hub-signature-256").is_some_and(|s| s.as_bytes().starts_with(b"sha256="));
-            let _ = tx.send((serde_json::from_slice(&body).expect("JSON"), signed));
-            axum::http::StatusCode::OK
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
-    let addr = listener.local_addr().expect("an address");
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("serves") });
-    (addr, rx)
-}
-
 #[tokio::test]
 async fn the_car_leasing_pipeline_posts_a_signed_notice_per_lease_and_records_it() {
     let Some(mut fake) = Fake::start().await else { return };
-    let (insurer, mut notices) = insurer().await;
+    let (insurer, mut notices) = crate::support::webhook("/api/leases").await;
     let dir = tempfile::tempdir().expect("a folder");
     let file = root().join("pipelines/car-leasing.toml");
     let text = std::fs::read_to_string(&file).expect("the pipeline");

@@ -225,3 +225,51 @@ async fn logs_sent_while_the_connection_is_down_are_read_after_reconnecting() {
         running.pipeline.wait().await.expect("stops cleanly");
     }
 }
+
+#[tokio::test]
+async fn the_car_leasing_pipeline_posts_a_notice_per_confirmed_transfer() {
+    for node in Node::all().await {
+        let topic = node.keccak("Transfer(address,address,uint256)").await;
+        let contract = node.deploy_logger(&topic).await;
+        let chain_id = node::quantity(&node.call("eth_chainId", serde_json::json!([])).await);
+        let (insurer, mut notices) = crate::support::webhook("/api/leases").await;
+        let dir = tempfile::tempdir().expect("a folder");
+        let file = crate::support::root().join("pipelines/car-leasing-ethereum.toml");
+        let text = std::fs::read_to_string(&file).expect("the pipeline");
+        let (url, leasing) = (node.ws(), contract.clone());
+        let env = |name: &str| -> Option<String> {
+            match name {
+                "ETH_URL" => Some(url.clone()),
+                "LEASING_CONTRACT" => Some(leasing.clone()),
+                "CHAIN_ID" => Some(chain_id.to_string()),
+                "INSURER_URL" => Some(format!("http://{insurer}/api/leases")),
+                "LEASES_STATE" => Some(dir.path().join("leases.json").display().to_string()),
+                "RECORDS" => Some(dir.path().join("records.ndjson").display().to_string()),
+                "UNDELIVERED" => Some(dir.path().join("undelivered.ndjson").display().to_string()),
+                _ => None,
+            }
+        };
+        let running = runnel::Pipeline::parse(&text, Some(file), &runnel::registry(), env).expect("valid").start().await.expect("starts");
+        // Lessor 0x…aa leases cars 1 to 3 to lessees 0x…b1 to 0x…b3.
+        let address = |n: u64| format!("{:0>64}", format!("{n:x}"));
+        for car in 1..=3_u64 {
+            node.send(Some(&contract), &format!("0x{}{}{}", address(0xaa), address(0xb0 + car), address(car))).await;
+        }
+        node.mine().await;
+        node.mine().await;
+        let mut received = Vec::new();
+        while received.len() < 3 {
+            let (notice, signed) = tokio::time::timeout(Duration::from_secs(30), notices.recv()).await.expect("in time").expect("a notice");
+            assert!(signed, "{}: signed notices", node.name);
+            received.push(notice);
+        }
+        let cars: Vec<&str> = received.iter().map(|n| n["car"].as_str().expect("a car")).collect();
+        assert_eq!(cars, ["1", "2", "3"], "{}", node.name);
+        assert_eq!(received[0]["lessee"], "0x00000000000000000000000000000000000000B1", "checksummed");
+        assert_eq!(received[0]["previous_owner"], "0x00000000000000000000000000000000000000AA");
+        running.shutdown_token().cancel();
+        running.wait().await.expect("stops cleanly");
+        let records = std::fs::read_to_string(dir.path().join("records.ndjson")).expect("records");
+        assert_eq!(records.lines().count(), 3, "{records}");
+    }
+}
