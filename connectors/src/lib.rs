@@ -13,6 +13,8 @@
 //! - [`websocket_server`]: a WebSocket server with channels, as a source and a sink.
 //! - [`http_server`]: an HTTP server that takes webhooks in: routes, body formats, bearer
 //!   tokens and HMAC signatures, answers driven by acknowledgements.
+//! - [`http_response`]: the reply half of request/response: answers the requests of
+//!   `http_server` routes with `ack = "reply"`.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
 //!
@@ -25,6 +27,8 @@ pub mod file_source;
 pub mod generator;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http-server")]
+pub mod http_response;
 #[cfg(feature = "http-server")]
 pub mod http_server;
 #[cfg(feature = "kafka")]
@@ -49,6 +53,8 @@ pub use file_source::FileSourceConfig;
 pub use generator::GeneratorConfig;
 #[cfg(feature = "http")]
 pub use http::HttpSinkConfig;
+#[cfg(feature = "http-server")]
+pub use http_response::HttpResponseConfig;
 #[cfg(feature = "http-server")]
 pub use http_server::HttpServerConfig;
 #[cfg(feature = "kafka")]
@@ -79,7 +85,7 @@ pub fn registry() -> Registry {
     let registry =
         registry.with::<WebSocketSourceConfig>().with::<WebSocketSinkConfig>().with::<WebSocketServerConfig>().with::<WebSocketServerSinkConfig>();
     #[cfg(feature = "http-server")]
-    let registry = registry.with::<HttpServerConfig>();
+    let registry = registry.with::<HttpServerConfig>().with::<HttpResponseConfig>();
     registry
 }
 

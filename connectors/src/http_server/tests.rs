@@ -3,6 +3,7 @@ use serde_json::json;
 
 use super::body::{BodyError, Read, decode, reading};
 use super::config::{BodyFormat, HttpServerConfig};
+use super::pending::{Waiting, take};
 use super::signature::{SignatureConfig, SignatureError, sign};
 
 fn values(read: Read, body: &str) -> Result<Vec<serde_json::Value>, BodyError> {
@@ -127,4 +128,15 @@ routes = [
         assert!(found.iter().any(|f| f.starts_with(problem)), "{problem} not in {found:#?}");
     }
     assert_eq!(found.len(), expected.len(), "{found:#?}");
+}
+
+#[test]
+fn a_waiting_request_is_answered_once_and_forgotten_when_dropped() {
+    let (first, second) = (Waiting::register(), Waiting::register());
+    assert_ne!(first.id, second.id);
+    let slots = take([Some(first.id), Some(first.id), None].into_iter());
+    assert_eq!(slots.iter().map(Option::is_some).collect::<Vec<_>>(), [true, false, false], "a slot is taken once");
+    let id = second.id;
+    drop(second);
+    assert!(take([Some(id)].into_iter())[0].is_none(), "a request that stopped waiting has no slot");
 }
