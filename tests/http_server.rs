@@ -19,20 +19,20 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// What curl got: the status, the head (lower-cased) and the body.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
 
 /// Whether curl is here; outside CI a missing curl skips the test.
-fn have_curl() -> bool {
+pub(crate) fn have_curl() -> bool {
     let found = Command::new("curl").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
     assert!(found || !peers_required(), "curl is missing");
     found
@@ -40,7 +40,7 @@ fn have_curl() -> bool {
 
 /// Runs curl with `args` (a URL among them) and returns its answer, or `None` when it could
 /// not connect.
-fn curl(args: &[&str]) -> Option<Answer> {
+pub(crate) fn curl(args: &[&str]) -> Option<Answer> {
     let out = Command::new("curl").args(["-s", "-i", "--max-time", "30"]).args(args).output().expect("curl runs");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (head, body) = text.split_once("\r\n\r\n")?;
@@ -49,7 +49,7 @@ fn curl(args: &[&str]) -> Option<Answer> {
 }
 
 /// curl in a blocking thread, for the async tests.
-async fn post(args: Vec<String>) -> Answer {
+pub(crate) async fn post(args: Vec<String>) -> Answer {
     tokio::task::spawn_blocking(move || curl(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.expect("joins").expect("curl connects")
 }
 
@@ -58,7 +58,7 @@ fn put(mut args: Vec<String>) -> Vec<String> {
     args
 }
 
-fn args(url: String, content_type: &str, body: &str) -> Vec<String> {
+pub(crate) fn args(url: String, content_type: &str, body: &str) -> Vec<String> {
     vec![url, "-H".into(), format!("Content-Type: {content_type}"), "--data-binary".into(), body.into()]
 }
 
@@ -66,7 +66,7 @@ async fn recv(output: &mut MemoryOutput) -> runnel::Message {
     tokio::time::timeout(WAIT, output.recv()).await.expect("a message in time").expect("the sink runs")
 }
 
-async fn stop(running: RunningPipeline) {
+pub(crate) async fn stop(running: RunningPipeline) {
     running.shutdown_token().cancel();
     tokio::time::timeout(WAIT, running.wait()).await.expect("stops in time").expect("stops cleanly");
 }
@@ -163,7 +163,7 @@ async fn routes_bodies_and_metadata() {
 
 /// A sink that fails every message.
 #[derive(Debug, Clone)]
-struct FailingSink;
+pub(crate) struct FailingSink;
 
 #[async_trait]
 impl BlockConfig for FailingSink {
