@@ -7,15 +7,15 @@
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 
-use runnel::connectors::{HttpResponseConfig, HttpServerConfig};
 use runnel::connectors::http_response::metrics::REPLIES;
 use runnel::connectors::http_server::take_address;
+use runnel::connectors::{HttpResponseConfig, HttpServerConfig};
 use runnel::{PipelineBuilder, RunningPipeline};
 use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, RunContext, async_trait};
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::http_server::{FailingSink, args, have_curl, post, stop};
+use crate::http_server::{FailingSink, args, fields, have_curl, post, stop};
 use crate::support::{peers_required, pipeline, root};
 
 /// Sends each request of `requests` (`[method, url, headers, body or null]`) at once with
@@ -258,4 +258,16 @@ async fn no_reply_in_time_is_504_and_the_late_reply_is_counted_not_failed() {
     assert!(exposition.contains(&format!("{REPLIES}{{node=\"reply\",outcome=\"unanswerable\"}} 1\n")), "{exposition}");
     assert_eq!(metrics.errors_total("reply"), 0, "not an error of the pipeline");
     stop(running).await;
+}
+
+/// Every field of the sink has a row in docs/connectors.md.
+#[test]
+fn docs_list_every_field() {
+    let text = std::fs::read_to_string(root().join("docs/connectors.md")).expect("reads");
+    let section = text.split("\n## `http_response` sink\n").nth(1).expect("a section").split("\n## ").next().unwrap_or_default();
+    let names = fields::<HttpResponseConfig>();
+    assert!(names.len() >= 7, "{names:?}");
+    for name in names {
+        assert!(section.contains(&format!("| `{name}` |")), "no row for `{name}`");
+    }
 }

@@ -453,7 +453,7 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
 }
 
 /// The fields serde knows for `T`, from its refusal of an unknown one (`deny_unknown_fields`).
-fn fields<T: serde::de::DeserializeOwned>() -> Vec<String> {
+pub(crate) fn fields<T: serde::de::DeserializeOwned>() -> Vec<String> {
     let Err(error) = toml::from_str::<T>("not_a_field = 1") else { panic!("an unknown field is refused") };
     let message = error.to_string();
     // serde says "expected `a` or `b`", or "expected one of `a`, `b`, `c`".

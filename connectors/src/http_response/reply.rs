@@ -54,9 +54,10 @@ impl Shape {
         let field = |name: &Option<String>| Some(object?.get(name.as_deref()?)?);
         let status = match field(&self.status_field) {
             None => self.status,
-            Some(value) => value.as_u64().and_then(valid_status).ok_or_else(|| {
-                format!("field `{}`: {value} is not an HTTP status (200 to 599)", self.status_field.as_deref().unwrap_or_default())
-            })?,
+            Some(value) => value
+                .as_u64()
+                .and_then(valid_status)
+                .ok_or_else(|| format!("field `{}`: {value} is not an HTTP status (200 to 599)", self.status_field.as_deref().unwrap_or_default()))?,
         };
         let mut headers = self.headers.clone();
         if let Some(value) = field(&self.headers_field) {
@@ -112,8 +113,11 @@ impl Shape {
             (Some(_), _) => return None,
             (None, Value::Object(object)) if self.has_taken_fields(object) => {
                 let taken = [&self.status_field, &self.headers_field];
-                let rest: Map<String, Value> =
-                    object.iter().filter(|(key, _)| !taken.iter().any(|t| t.as_deref() == Some(key.as_str()))).map(|(k, v)| (k.clone(), v.clone())).collect();
+                let rest: Map<String, Value> = object
+                    .iter()
+                    .filter(|(key, _)| !taken.iter().any(|t| t.as_deref() == Some(key.as_str())))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 Some(Value::Object(rest))
             }
             (None, _) => None,

@@ -19,8 +19,7 @@ use crate::http_server::pending;
 impl Component for HttpResponseConfig {
     const TYPE: &'static str = "http_response";
     const ROLE: Role = Role::Sink;
-    const DESCRIPTION: &'static str =
-        "Answers the requests of `http_server` routes with `ack = \"reply\"`: each message becomes its request's HTTP answer (status, headers, JSON or bytes).";
+    const DESCRIPTION: &'static str = "Answers the requests of `http_server` routes with `ack = \"reply\"`: each message becomes its request's HTTP answer (status, headers, JSON or bytes).";
     const EXAMPLE: &'static str = "status_field = \"status\"\nheaders_field = \"headers\"\nheaders = { \"Cache-Control\" = \"no-store\" }";
 }
 
@@ -78,7 +77,8 @@ impl HttpResponse {
                     unanswerable += 1;
                     message.ack(AckStatus::Dropped);
                 } else {
-                    let why = format!("the message has no `{REQUEST_ID}` attribute: it did not come from an `http_server` route with `ack = \"reply\"`");
+                    let why =
+                        format!("the message has no `{REQUEST_ID}` attribute: it did not come from an `http_server` route with `ack = \"reply\"`");
                     failures.push((message, why));
                 }
                 continue;

@@ -77,9 +77,10 @@ async fn an_error_record_is_answered_500_with_its_reason() {
 
 #[test]
 fn validation_reports_every_problem() {
-    let config: HttpResponseConfig =
-        toml::from_str("status = 99\nheaders = { \"bad name\" = \"x\", ok = \"\\u0001\" }\nstatus_field = \"\"\nbody_field = \"b\"\nbase64_field = \"b\"")
-            .expect("config");
+    let config: HttpResponseConfig = toml::from_str(
+        "status = 99\nheaders = { \"bad name\" = \"x\", ok = \"\\u0001\" }\nstatus_field = \"\"\nbody_field = \"b\"\nbase64_field = \"b\"",
+    )
+    .expect("config");
     assert_eq!(
         config.problems(),
         [

@@ -25,9 +25,9 @@ use tokio::time::Instant;
 
 use super::body::{self, Decoded, Read};
 use super::config::{AckMode, BodyFormat, REQUEST_ID, RouteConfig};
-use super::pending::Waiting;
 use super::cors::CorsConfig;
 use super::metrics::ServerMetrics;
+use super::pending::Waiting;
 use super::signature::Verifier;
 use crate::auth::AuthConfig;
 
