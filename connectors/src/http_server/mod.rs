@@ -5,7 +5,8 @@
 //! - [`config`]: [`HttpServerConfig`] (listener, routes, limits, acknowledgement mode) and
 //!   [`RouteConfig`].
 //! - [`cors`]: which other origins' pages may post.
-//! - [`signature`]: HMAC signatures of the body, as GitHub and similar webhooks send them.
+//! - [`signature`]: HMAC signatures of the body, as GitHub and similar webhooks send them, and
+//!   Stripe's timestamped ones.
 //! - `body`: a request body (one JSON document, a JSON array, NDJSON) into values.
 //! - `http`: the routes' handler: limits, auth, body, submission, the answer.
 //! - `pending` and `reply`: requests that wait for an `http_response` sink's reply
@@ -29,5 +30,5 @@ mod tests;
 pub use crate::auth::AuthConfig;
 pub use config::{AckMode, BodyFormat, HttpServerConfig, REQUEST_ID, RouteConfig};
 pub use cors::CorsConfig;
-pub use signature::{SignatureAlgorithm, SignatureConfig, SignatureEncoding};
+pub use signature::{SignatureAlgorithm, SignatureConfig, SignatureEncoding, SignatureScheme};
 pub use source::take_address;

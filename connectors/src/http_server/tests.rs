@@ -4,7 +4,7 @@ use serde_json::json;
 use super::body::{BodyError, Read, decode, reading};
 use super::config::{BodyFormat, HttpServerConfig};
 use super::pending::{Waiting, take};
-use super::signature::{SignatureConfig, SignatureError, sign};
+use super::signature::{SignatureConfig, SignatureError, sign, sign_at};
 
 fn values(read: Read, body: &str) -> Result<Vec<serde_json::Value>, BodyError> {
     decode(read, None, body.as_bytes()).map(|d| d.into_iter().map(|(v, _, _)| v).collect())
@@ -139,4 +139,43 @@ fn a_waiting_request_is_answered_once_and_forgotten_when_dropped() {
     let id = second.id;
     drop(second);
     assert!(take([Some(id)].into_iter())[0].is_none(), "a request that stopped waiting has no slot");
+}
+
+fn stripe(tolerance: u64) -> SignatureConfig {
+    toml::from_str(&format!("header = \"Stripe-Signature\"\nscheme = \"stripe\"\nsecret = \"whsec_0123456789abcdef\"\ntolerance_secs = {tolerance}"))
+        .expect("config")
+}
+
+#[test]
+fn stripe_signatures_sign_the_time_and_body_and_expire() {
+    let config = stripe(300);
+    let verifier = config.verifier();
+    let body = br#"{"id":"evt_1","type":"charge.succeeded"}"#;
+    let now = 1_700_000_000;
+    let header = |value: &str| {
+        let mut headers = HeaderMap::new();
+        headers.insert("stripe-signature", value.parse().expect("header"));
+        headers
+    };
+    let signed = sign_at(&config, body, now);
+    assert!(signed.starts_with("t=1700000000,v1=") && signed.len() == "t=1700000000,v1=".len() + 64, "{signed}");
+    assert_eq!(verifier.verify_at(&header(&signed), body, now + 10), Ok(()));
+    // Several signatures (a secret being rolled) and test-mode `v0` entries: any `v1` may match.
+    let rolled = format!("t={now},v0=abcd,v1={},{}", "00".repeat(32), signed.split_once(",").expect("two parts").1);
+    assert_eq!(verifier.verify_at(&header(&rolled), body, now), Ok(()));
+    assert_eq!(verifier.verify_at(&header(&signed), b"{}", now), Err(SignatureError::Mismatch));
+    let replayed = verifier.verify_at(&header(&signed), body, now + 301);
+    assert_eq!(replayed, Err(SignatureError::Stale { age: 301, tolerance: 300 }));
+    assert_eq!(replayed.expect_err("stale").to_string(), "the signature's time is 301 s from now, past the tolerance of 300 s");
+    assert!(matches!(verifier.verify_at(&header(&signed), body, now - 400), Err(SignatureError::Stale { .. })), "from the future");
+    // The time is signed: moving it breaks the signature.
+    let moved = signed.replacen("t=1700000000", "t=1700000300", 1);
+    assert_eq!(verifier.verify_at(&header(&moved), body, now + 300), Err(SignatureError::Mismatch));
+    for malformed in ["v1=00", "t=soon,v1=00", "t=1700000000", "t=1700000000,v1=zz", "garbage"] {
+        assert!(matches!(verifier.verify_at(&header(malformed), body, now), Err(SignatureError::Malformed(_))), "{malformed}");
+    }
+    assert!(matches!(verifier.verify_at(&HeaderMap::new(), body, now), Err(SignatureError::Missing(_))));
+    let wrong: SignatureConfig =
+        toml::from_str("header = \"Stripe-Signature\"\nscheme = \"stripe\"\nsecret = \"0123456789abcdef\"\nprefix = \"v1=\"\ntolerance_secs = 0").expect("config");
+    assert_eq!(wrong.problems().len(), 2, "{:?}", wrong.problems());
 }
