@@ -35,22 +35,29 @@ async def main():
         print(json.dumps(answer))
 asyncio.run(main())
 "#;
+    let out = run_python(SCRIPT, requests)?;
+    Some(out.lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect())
+}
+
+/// Runs `script` with the Python of the venv scripts/test.sh prepares (`httpx`, `stripe`),
+/// `input` as JSON on its standard input, and returns its standard output. `None`, with a note,
+/// when the venv is missing outside CI.
+pub(crate) fn run_python(script: &str, input: &Value) -> Option<String> {
     let python = std::env::var_os("RUNNEL_HTTP_PYTHON").map(std::path::PathBuf::from).or_else(|| {
         let venv = root().join(".peers/http/bin/python");
         venv.exists().then_some(venv)
     });
     let Some(python) = python else {
         assert!(!peers_required(), "RUNNEL_HTTP_PYTHON is not set; scripts/test.sh installs httpx");
-        eprintln!("skipping the httpx client: RUNNEL_HTTP_PYTHON is not set (run scripts/test.sh)");
+        eprintln!("skipping the Python client: RUNNEL_HTTP_PYTHON is not set (run scripts/test.sh)");
         return None;
     };
     let mut child =
-        Command::new(python).args(["-c", SCRIPT]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("python runs");
-    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), requests.to_string().as_bytes()).expect("writes");
+        Command::new(python).args(["-c", script]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("python runs");
+    std::io::Write::write_all(&mut child.stdin.take().expect("stdin"), input.to_string().as_bytes()).expect("writes");
     let out = child.wait_with_output().expect("finishes");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let lines = String::from_utf8_lossy(&out.stdout).lines().map(|line| serde_json::from_str(line).expect("a JSON line")).collect();
-    Some(lines)
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 async fn httpx_async(requests: Value) -> Option<Vec<(u16, Value, String)>> {

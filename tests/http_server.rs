@@ -640,3 +640,53 @@ async fn cors_lets_allowed_origins_post_and_answers_their_preflights() {
     assert_eq!(recv(&mut out).await.value()["n"], 1);
     stop(running).await;
 }
+
+/// Stripe's own library (the `stripe` package) is the oracle: it verifies the header runnel
+/// makes, and signs the requests runnel takes or refuses (sent with `httpx`).
+const STRIPE: &str = r#"
+import json, sys, time, httpx, stripe
+given = json.load(sys.stdin)
+url, secret, body = given["url"], given["secret"], given["body"]
+signing = stripe.WebhookSignature
+answers = [signing.verify_header(body, given["runnel_header"], secret, 300)]
+headers = [
+    signing.generate_signature_header(body, secret),
+    signing.generate_signature_header(body, secret, timestamp=int(time.time()) - 600),
+    signing.generate_signature_header(body, "whsec_another-secret-000"),
+]
+for header in headers:
+    answer = httpx.post(url, content=body.encode(), headers={"Content-Type": "application/json", "Stripe-Signature": header})
+    answers.append([answer.status_code, answer.json()])
+print(json.dumps(answers))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_signed_webhooks_pass_and_replays_outside_the_tolerance_are_401() {
+    let secret = "whsec_test_0123456789abcdef";
+    let signature = format!("signature = {{ header = \"Stripe-Signature\", scheme = \"stripe\", secret = \"{secret}\", tolerance_secs = 300 }}");
+    let (sink, mut out) = runnel::connectors::MemorySinkConfig::channel();
+    let running = PipelineBuilder::new()
+        .source("hooks", server(&signature))
+        .sink("out", ["hooks"], sink)
+        .build()
+        .expect("valid")
+        .start()
+        .await
+        .expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let body = r#"{"id":"evt_1","type":"payment_intent.succeeded"}"#;
+    let config: SignatureConfig =
+        toml::from_str(&format!("header = \"Stripe-Signature\"\nscheme = \"stripe\"\nsecret = \"{secret}\"")).expect("config");
+    let input = json!({"url": format!("http://{addr}/events"), "secret": secret, "body": body, "runnel_header": sign(&config, body.as_bytes())});
+    let Some(printed) = tokio::task::spawn_blocking(move || crate::http_response::run_python(STRIPE, &input)).await.expect("joins") else { return };
+    let answers: Value = serde_json::from_str(&printed).expect("JSON");
+    assert_eq!(answers[0], true, "stripe verifies runnel's header");
+    assert_eq!(answers[1], json!([202, {"accepted": 1}]));
+    let replay = answers[2][1]["error"].as_str().unwrap_or_default();
+    assert_eq!(answers[2][0], 401, "{answers}");
+    assert!(replay.starts_with("the signature's time is 60") && replay.ends_with("past the tolerance of 300 s"), "{replay}");
+    assert_eq!(answers[3], json!([401, {"error": "the signature does not match the body"}]));
+    assert_eq!(recv(&mut out).await.value()["id"], "evt_1");
+    stop(running).await;
+    assert!(out.recv().await.is_none(), "the refused requests did not enter");
+}

@@ -119,7 +119,9 @@ impl SignatureConfig {
                 problems.push("`signature.tolerance_secs` must be at least 1".to_owned());
             }
             if !self.prefix.is_empty() || self.encoding != SignatureEncoding::Hex {
-                problems.push("`signature.prefix` and `signature.encoding` do not apply to `scheme = \"stripe\"` (its header is `t=...,v1=<hex>`)".to_owned());
+                problems.push(
+                    "`signature.prefix` and `signature.encoding` do not apply to `scheme = \"stripe\"` (its header is `t=...,v1=<hex>`)".to_owned(),
+                );
             }
         }
         problems

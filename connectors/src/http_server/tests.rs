@@ -176,6 +176,7 @@ fn stripe_signatures_sign_the_time_and_body_and_expire() {
     }
     assert!(matches!(verifier.verify_at(&HeaderMap::new(), body, now), Err(SignatureError::Missing(_))));
     let wrong: SignatureConfig =
-        toml::from_str("header = \"Stripe-Signature\"\nscheme = \"stripe\"\nsecret = \"0123456789abcdef\"\nprefix = \"v1=\"\ntolerance_secs = 0").expect("config");
+        toml::from_str("header = \"Stripe-Signature\"\nscheme = \"stripe\"\nsecret = \"0123456789abcdef\"\nprefix = \"v1=\"\ntolerance_secs = 0")
+            .expect("config");
     assert_eq!(wrong.problems().len(), 2, "{:?}", wrong.problems());
 }
