@@ -690,3 +690,55 @@ async fn stripe_signed_webhooks_pass_and_replays_outside_the_tolerance_are_401()
     stop(running).await;
     assert!(out.recv().await.is_none(), "the refused requests did not enter");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_uploads_with_curl_become_a_message_per_file_and_a_cut_form_is_400() {
+    if !have_curl() {
+        return;
+    }
+    let (sink, mut out) = runnel::connectors::MemorySinkConfig::channel();
+    let config = server("max_body_bytes = 2000\nroutes = [{ path = \"/uploads\", body = \"multipart\" }]");
+    let running = PipelineBuilder::new().source("hooks", config).sink("out", ["hooks"], sink).build().expect("valid").start().await.expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let url = format!("http://{addr}/uploads");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (logo, notes) = (dir.path().join("logo.png"), dir.path().join("notes.txt"));
+    std::fs::write(&logo, b"\x89PNG\r\n\x1a\n\x00\xff").expect("writes");
+    std::fs::write(&notes, "sea and sun").expect("writes");
+    let form = |extra: &[String]| {
+        let mut args = vec![url.clone(), "-F".into(), "title=holiday".into(), "-F".into(), format!("photo=@{};type=image/png", logo.display())];
+        args.extend_from_slice(extra);
+        args
+    };
+    let answer = post(form(&["-F".into(), format!("notes=@{}", notes.display())])).await;
+    assert_eq!((answer.status, answer.json()), (202, json!({"accepted": 2})), "{answer:?}");
+    let photo = recv(&mut out).await;
+    assert_eq!(
+        photo.value(),
+        &json!({"base64": "iVBORw0KGgoA/w==", "content_type": "image/png", "bytes": 10, "file_name": "logo.png", "field": "photo", "form": {"title": "holiday"}})
+    );
+    let text = recv(&mut out).await;
+    assert_eq!((text.value()["file_name"].as_str(), text.value()["content_type"].as_str()), (Some("notes.txt"), Some("text/plain")));
+
+    // The same form cut short, sent as it is: 400 naming the problem, nothing enters.
+    let boundary = "------------------------runnelcut";
+    let whole = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nholiday\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\nPNGDATA\r\n--{boundary}--\r\n"
+    );
+    let cut = dir.path().join("cut");
+    std::fs::write(&cut, &whole.as_bytes()[..whole.len() - 30]).expect("writes");
+    let answer = post(args(url.clone(), &format!("multipart/form-data; boundary={boundary}"), &format!("@{}", cut.display()))).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    let reason = answer.json()["error"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(reason, "invalid multipart body: field \"photo\" received with incomplete data");
+    let answer = post(args(url.clone(), "multipart/form-data", "x")).await;
+    assert_eq!((answer.status, answer.json()), (400, json!({"error": "invalid multipart body: multipart boundary not found in Content-Type"})));
+    // Over max_body_bytes (2000): 413.
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![7_u8; 3000]).expect("writes");
+    let answer = post(form(&["-F".into(), format!("big=@{}", big.display())])).await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert_eq!(post(args(url, "application/json", "{}")).await.status, 415, "the route reads forms only");
+    stop(running).await;
+    assert!(out.recv().await.is_none(), "none of the refused requests entered");
+}

@@ -121,7 +121,8 @@ pub enum AckMode {
 pub enum BodyFormat {
     /// By the `Content-Type`: NDJSON (`application/x-ndjson`, `application/jsonl`...) is one
     /// message per line; JSON (`application/json`, `*/*+json`, or no type) is one message, or
-    /// one per element if the document is an array. The default.
+    /// one per element if the document is an array; `multipart/form-data` as `multipart`. The
+    /// default.
     #[default]
     Auto,
     /// One JSON document, one message (an array too).
@@ -133,6 +134,10 @@ pub enum BodyFormat {
     /// Any bytes (an upload), whatever the content type: one message
     /// `{"base64": <the bytes>, "content_type": <the request's, or null>, "bytes": <count>}`.
     Binary,
+    /// `multipart/form-data` (a browser form, `curl -F`): one message per file, as `binary`
+    /// with `file_name`, `field` and the form's text fields in `form`; a form without files is
+    /// one message `{"form": {...}}`. `auto` reads it too.
+    Multipart,
 }
 
 /// Attribute names the server sets itself, which path parameters may not take.

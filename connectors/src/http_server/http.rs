@@ -27,6 +27,7 @@ use super::body::{self, Decoded, Read};
 use super::config::{AckMode, BodyFormat, REQUEST_ID, RouteConfig};
 use super::cors::CorsConfig;
 use super::metrics::ServerMetrics;
+use super::multipart;
 use super::pending::Waiting;
 use super::signature::Verifier;
 use crate::auth::AuthConfig;
@@ -189,7 +190,11 @@ async fn receive(server: &Server, route: &Route, parts: &Parts, body: Body) -> R
         // which `request_field` can fill with the path parameters and query.
         return Ok((vec![(Value::Object(Map::new()), None, 0)], query));
     }
-    let decoded = body::decode(read, content_type, &bytes).map_err(|refusal| Box::new(error(StatusCode::BAD_REQUEST, &refusal.to_string())))?;
+    let decoded = match (read, content_type) {
+        (Read::Multipart, Some(content_type)) => multipart::decode(content_type, bytes).await,
+        _ => body::decode(read, content_type, &bytes),
+    };
+    let decoded = decoded.map_err(|refusal| Box::new(error(StatusCode::BAD_REQUEST, &refusal.to_string())))?;
     Ok((decoded, query))
 }
 

@@ -8,6 +8,7 @@
 //! - [`signature`]: HMAC signatures of the body, as GitHub and similar webhooks send them, and
 //!   Stripe's timestamped ones.
 //! - `body`: a request body (one JSON document, a JSON array, NDJSON) into values.
+//! - `multipart`: a `multipart/form-data` body into one message per file.
 //! - `http`: the routes' handler: limits, auth, body, submission, the answer.
 //! - `pending` and `reply`: requests that wait for an `http_response` sink's reply
 //!   (`ack = "reply"`), process-wide by id, and how they are answered.
@@ -19,6 +20,7 @@ pub mod config;
 pub mod cors;
 mod http;
 pub mod metrics;
+mod multipart;
 pub(crate) mod pending;
 mod reply;
 pub mod signature;

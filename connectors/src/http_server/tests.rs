@@ -180,3 +180,52 @@ fn stripe_signatures_sign_the_time_and_body_and_expire() {
             .expect("config");
     assert_eq!(wrong.problems().len(), 2, "{:?}", wrong.problems());
 }
+
+const FORM: &str = "multipart/form-data; boundary=XyZ";
+
+fn form_body() -> Vec<u8> {
+    let mut body = Vec::new();
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nholiday\r\n");
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n\x89PNG\r\n\x1a\n\x00\xff\r\n");
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"tag\"\r\n\r\nsea\r\n");
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"tag\"\r\n\r\nsun\r\n");
+    body.extend_from_slice(b"--XyZ\r\nContent-Disposition: form-data; name=\"notes\"; filename=\"n.txt\"\r\n\r\nhi\r\n");
+    body.extend_from_slice(
+        b"--XyZ\r\nContent-Disposition: form-data; name=\"empty\"; filename=\"\"\r\nContent-Type: application/octet-stream\r\n\r\n\r\n",
+    );
+    body.extend_from_slice(b"--XyZ--\r\n");
+    body
+}
+
+#[tokio::test]
+async fn multipart_forms_are_one_message_per_file_with_the_text_fields() {
+    assert_eq!(reading(BodyFormat::Auto, Some(FORM)), Ok(Read::Multipart));
+    assert_eq!(reading(BodyFormat::Multipart, Some(FORM)), Ok(Read::Multipart));
+    assert!(reading(BodyFormat::Multipart, Some("application/json")).is_err());
+    let decoded = super::multipart::decode(FORM, form_body()).await.expect("a form");
+    let form = json!({"title": "holiday", "tag": ["sea", "sun"]});
+    let expected = [
+        json!({"base64": "iVBORw0KGgoA/w==", "content_type": "image/png", "bytes": 10, "file_name": "a.png", "field": "photo", "form": form}),
+        json!({"base64": "aGk=", "content_type": null, "bytes": 2, "file_name": "n.txt", "field": "notes", "form": form}),
+    ];
+    assert_eq!(decoded.iter().map(|(v, _, _)| v.clone()).collect::<Vec<_>>(), expected, "the empty file input is skipped");
+    assert_eq!(decoded[0].2, 10);
+    let text_only = b"--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--XyZ--\r\n".to_vec();
+    let decoded = super::multipart::decode(FORM, text_only).await.expect("a form");
+    assert_eq!(decoded[0].0, json!({"form": {"a": "1"}}));
+}
+
+#[tokio::test]
+async fn a_cut_or_malformed_multipart_body_is_refused_whole() {
+    let body = form_body();
+    let cut = body[..body.len() / 2].to_vec();
+    let error = super::multipart::decode(FORM, cut).await.expect_err("cut short");
+    assert!(error.to_string().starts_with("invalid multipart body: "), "{error}");
+    let error = super::multipart::decode("multipart/form-data", body.clone()).await.expect_err("no boundary");
+    assert_eq!(error.to_string(), "invalid multipart body: multipart boundary not found in Content-Type");
+    let latin1 = b"--XyZ\r\nContent-Disposition: form-data; name=\"t\"\r\n\r\ncaf\xe9\r\n--XyZ--\r\n".to_vec();
+    let error = super::multipart::decode(FORM, latin1).await.expect_err("not UTF-8");
+    assert_eq!(error.to_string(), "invalid multipart body: form field `t` is not UTF-8 text");
+    let error = super::multipart::decode(FORM, b"no parts at all".to_vec()).await.expect_err("garbage");
+    assert!(error.to_string().starts_with("invalid multipart body: "), "{error}");
+}
