@@ -51,7 +51,7 @@ impl Shape {
             return Ok(json_answer(StatusCode::INTERNAL_SERVER_ERROR, &record));
         }
         let object = message.value().as_object();
-        let field = |name: &Option<String>| Some(object?.get(name.as_deref()?)?);
+        let field = |name: &Option<String>| object?.get(name.as_deref()?);
         let status = match field(&self.status_field) {
             None => self.status,
             Some(value) => value
