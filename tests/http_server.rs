@@ -372,7 +372,7 @@ async fn bearer_tokens_and_hmac_signatures_refuse_with_401_before_anything_enter
 
 /// The address the binary's `http_server` logged it listens on, and a thread that reads the rest
 /// of its standard error.
-fn listening_address(stderr: std::process::ChildStderr) -> (SocketAddr, std::thread::JoinHandle<String>) {
+pub(crate) fn listening_address(stderr: std::process::ChildStderr) -> (SocketAddr, std::thread::JoinHandle<String>) {
     let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut all = String::new();

@@ -11,6 +11,7 @@ mod connectors;
 mod file_source;
 mod fuzz;
 mod http;
+mod http_memory;
 mod http_response;
 mod http_server;
 mod kafka;
