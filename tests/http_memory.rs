@@ -70,12 +70,14 @@ fn a_flood_of_large_uploads_keeps_peak_memory_within_the_limits() {
     let statuses: Vec<u16> = clients.into_iter().flat_map(|c| c.join().expect("client thread")).collect();
     let peak = status_bytes(pid, "VmHWM");
     let accepted = statuses.iter().filter(|&&s| s == 202).count();
-    assert!(statuses.iter().all(|s| [202, 503].contains(s)), "{statuses:?}");
+    // 0: curl read no answer. A request refused with 503 before its body was read has its
+    // connection closed while curl may still be sending, and the reset can reach curl first.
+    assert!(statuses.iter().all(|s| [0, 202, 503].contains(s)), "{statuses:?}");
     assert!(accepted as u64 >= CONCURRENT, "{accepted} accepted: {statuses:?}");
     let bound = at_rest + BODY_LIMIT * CONCURRENT * COPIES + SLACK;
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
     eprintln!(
-        "uploads of {:.1} MiB: {accepted} accepted, {} refused (503); resident at rest {:.1} MiB, peak {:.1} MiB, bound {:.1} MiB",
+        "uploads of {:.1} MiB: {accepted} accepted, {} refused (503 or reset); resident at rest {:.1} MiB, peak {:.1} MiB, bound {:.1} MiB",
         mib(BODY_LIMIT),
         statuses.len() - accepted,
         mib(at_rest),
