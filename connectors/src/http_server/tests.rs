@@ -21,7 +21,7 @@ fn content_types_choose_how_a_body_is_read() {
     let refused = reading(BodyFormat::Auto, Some("application/x-www-form-urlencoded")).expect_err("a form is not JSON");
     assert_eq!(
         refused.to_string(),
-        "content type `application/x-www-form-urlencoded` is not JSON (`application/json`) or NDJSON (`application/x-ndjson`)"
+        "content type `application/x-www-form-urlencoded` is not JSON (`application/json`), NDJSON (`application/x-ndjson`) or `multipart/form-data`"
     );
     assert!(reading(BodyFormat::Ndjson, Some("application/json")).is_err());
 }
