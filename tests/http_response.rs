@@ -278,3 +278,45 @@ fn docs_list_every_field() {
         assert!(section.contains(&format!("| `{name}` |")), "no row for `{name}`");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_upload_is_answered_with_bytes_from_a_base64_field() {
+    if !have_curl() {
+        return;
+    }
+    // An echo of uploads: the binary body's message holds `base64` and `content_type`.
+    let toml = r#"
+[sources.api]
+type = "http_server"
+address = "127.0.0.1:0"
+routes = [{ path = "/echo", body = "binary", ack = "reply" }]
+
+[sinks.reply]
+type = "http_response"
+inputs = ["api"]
+base64_field = "base64"
+headers = { "X-Echo" = "yes" }
+"#;
+    let (running, base) = start(toml).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (upload, back) = (dir.path().join("logo.png"), dir.path().join("back.png"));
+    let bytes = b"\x89PNG\r\n\x1a\n\x00\xff\xfe binary";
+    std::fs::write(&upload, bytes).expect("writes");
+    let args = [
+        format!("{base}/echo"),
+        "-H".into(),
+        "Content-Type: image/png".into(),
+        "--data-binary".into(),
+        format!("@{}", upload.display()),
+        "-o".into(),
+        back.display().to_string(),
+        "-D".into(),
+        "-".into(),
+    ];
+    let out = tokio::task::spawn_blocking(move || Command::new("curl").arg("-s").args(args).output().expect("curl runs")).await.expect("joins");
+    let head = String::from_utf8_lossy(&out.stdout).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: image/png") && head.contains("x-echo: yes"), "{head}");
+    assert_eq!(std::fs::read(&back).expect("written"), bytes, "the same bytes came back");
+    stop(running).await;
+}
