@@ -402,8 +402,11 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
     let file = dir.path().join("p.toml");
     // Port 0: a port picked ahead could be taken meanwhile by another program on the machine.
     let toml = format!(
-        "[sources.hooks]\ntype = \"http_server\"\naddress = \"127.0.0.1:0\"\nack = \"delivered\"\nroutes = [{{ path = \"/events\" }}, {{ path = \"/fast\", ack = \"accepted\" }}]\n\
+        "[sources.hooks]\ntype = \"http_server\"\naddress = \"127.0.0.1:0\"\nack = \"delivered\"\n\
+         routes = [{{ path = \"/events\" }}, {{ path = \"/fast\", ack = \"accepted\" }}, {{ path = \"/reply\", ack = \"reply\" }}]\n\
          [blocks.pass]\ntype = \"map\"\ninputs = [\"hooks\"]\nprogram = \".\"\n\
+         [blocks.replies]\ntype = \"filter\"\ninputs = [\"pass\"]\ncondition = \".reply == true and .second == null\"\n\
+         [sinks.answer]\ntype = \"http_response\"\ninputs = [\"replies\"]\n\
          [sinks.file]\ntype = \"file\"\ninputs = [\"pass\"]\npath = \"{}\"\n",
         out.display()
     );
@@ -418,11 +421,17 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
                 let mut answered = Vec::new();
                 for i in 0..100_000_u64 {
                     let id = client * 1_000_000 + i;
-                    let route = if i % 2 == 0 { "events" } else { "fast" };
-                    let body = format!("{{\"id\":{id}}}\n{{\"id\":{id},\"second\":true}}");
+                    // Delivered, accepted, and request/response (answered 200 with the first message
+                    // by the http_response sink, the file sink writing both).
+                    let route = ["events", "fast", "reply"][(i % 3) as usize];
+                    let body = format!("{{\"id\":{id},\"reply\":{0}}}\n{{\"id\":{id},\"second\":true}}", route == "reply");
                     let url = format!("http://{addr}/{route}");
                     let answer = curl(&[url.as_str(), "-H", "Content-Type: application/x-ndjson", "--data-binary", &body]);
                     match answer {
+                        Some(answer) if route == "reply" && answer.status == 200 => {
+                            assert_eq!(answer.json(), json!({"id": id, "reply": true}), "its own reply");
+                            answered.push(id);
+                        }
                         Some(answer) if answer.status == 200 || answer.status == 202 => answered.push(id),
                         Some(answer) if answer.status == 503 => break,
                         Some(answer) => panic!("{answer:?}"),
