@@ -320,3 +320,41 @@ headers = { "X-Echo" = "yes" }
     assert_eq!(std::fs::read(&back).expect("written"), bytes, "the same bytes came back");
     stop(running).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_s_own_limit_keeps_waiting_requests_from_taking_every_slot() {
+    if !have_curl() {
+        return;
+    }
+    let gate = Gate(Arc::new(Semaphore::new(0)));
+    let server: HttpServerConfig = toml::from_str(
+        "address = \"127.0.0.1:0\"\nroutes = [{ path = \"/slow\", ack = \"reply\", max_concurrent_requests = 1 }, { path = \"/events\" }]",
+    )
+    .expect("config");
+    let reply: HttpResponseConfig = toml::from_str("").expect("config");
+    let (sink, mut out) = runnel::connectors::MemorySinkConfig::channel();
+    let running = PipelineBuilder::new()
+        .source("api", server)
+        .block("gate", ["api"], gate.clone())
+        .sink("reply", ["gate"], reply)
+        .sink("out", ["api"], sink)
+        .build()
+        .expect("valid")
+        .start()
+        .await
+        .expect("starts");
+    let addr = take_address(running.resources(), "api").expect("listening");
+    let first = tokio::spawn(post(args(format!("http://{addr}/slow"), "application/json", "{\"n\": 1}")));
+    // The first request is in the pipeline (the memory sink has it) and waits for its reply.
+    let entered = tokio::time::timeout(std::time::Duration::from_secs(20), out.recv()).await.expect("in time").expect("a message");
+    assert_eq!(entered.value()["n"], 1);
+    let second = post(args(format!("http://{addr}/slow"), "application/json", "{\"n\": 2}")).await;
+    assert_eq!((second.status, second.json()), (503, json!({"error": "too many requests at once on this route"})), "{second:?}");
+    assert!(second.head.contains("retry-after: 1"), "{second:?}");
+    let other = post(args(format!("http://{addr}/events"), "application/json", "{\"n\": 3}")).await;
+    assert_eq!(other.status, 202, "other routes still have slots: {other:?}");
+    gate.0.add_permits(1000);
+    let first = first.await.expect("joins");
+    assert_eq!((first.status, first.json()), (200, json!({"n": 1})), "{first:?}");
+    stop(running).await;
+}

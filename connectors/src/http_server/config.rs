@@ -96,6 +96,10 @@ pub struct RouteConfig {
     /// reply (`ack = "reply"`), in milliseconds, instead of `delivery_timeout_ms`; then they are
     /// answered 504.
     pub timeout_ms: Option<u64>,
+    /// Requests of this route handled at once, at most, within the server's
+    /// `max_concurrent_requests`; one more is answered 503 with `Retry-After`. Keeps a slow
+    /// route (one waiting for replies) from taking every request slot of the server.
+    pub max_concurrent_requests: Option<usize>,
 }
 
 /// When a request is answered.
@@ -151,7 +155,14 @@ pub const REQUEST_ID: &str = "request_id";
 const METHODS: [&str; 5] = ["POST", "PUT", "PATCH", "DELETE", "GET"];
 
 fn default_routes() -> Vec<RouteConfig> {
-    vec![RouteConfig { method: default_method(), path: "/events".to_owned(), body: BodyFormat::Auto, ack: None, timeout_ms: None }]
+    vec![RouteConfig {
+        method: default_method(),
+        path: "/events".to_owned(),
+        body: BodyFormat::Auto,
+        ack: None,
+        timeout_ms: None,
+        max_concurrent_requests: None,
+    }]
 }
 fn default_method() -> String {
     "POST".to_owned()
@@ -254,6 +265,9 @@ fn route_problems(routes: &[RouteConfig]) -> Vec<String> {
         }
         if route.timeout_ms == Some(0) {
             problems.push(format!("route `{}`: `timeout_ms` must be at least 1", route.path));
+        }
+        if route.max_concurrent_requests == Some(0) {
+            problems.push(format!("route `{}`: `max_concurrent_requests` must be at least 1", route.path));
         }
         if !route.path.starts_with('/') {
             problems.push(format!("route `{}`: the path must start with `/`", route.path));

@@ -73,6 +73,8 @@ struct Route {
     ack: AckMode,
     /// How long a request waits for delivery or its reply.
     timeout: Duration,
+    /// This route's own limit of requests handled at once, within the server's.
+    slots: Option<Semaphore>,
 }
 
 /// The router of `routes`: paths with several methods share one entry; other paths are 404.
@@ -80,7 +82,8 @@ pub(crate) fn router(server: Arc<Server>, routes: &[RouteConfig], ack: AckMode) 
     let mut by_path: Vec<(String, MethodRouter, Vec<String>)> = Vec::new();
     for config in routes {
         let timeout = config.timeout_ms.map_or(server.delivery_timeout, Duration::from_millis);
-        let route = Arc::new(Route { path: config.path.clone(), body: config.body, ack: config.ack.unwrap_or(ack), timeout });
+        let slots = config.max_concurrent_requests.map(Semaphore::new);
+        let route = Arc::new(Route { path: config.path.clone(), body: config.body, ack: config.ack.unwrap_or(ack), timeout, slots });
         let method = Method::from_bytes(config.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
         let filter = MethodFilter::try_from(method).unwrap_or(MethodFilter::POST);
         let server = server.clone();
@@ -122,6 +125,11 @@ async fn handle(server: Arc<Server>, route: Arc<Route>, request: Request) -> Res
 async fn answer(server: &Server, route: &Route, request: Request) -> Response {
     let Ok(_slot) = server.slots.try_acquire() else {
         return unavailable(server, "too many requests at once");
+    };
+    let _route_slot = match route.slots.as_ref().map(Semaphore::try_acquire) {
+        Some(Err(_)) => return unavailable(server, "too many requests at once on this route"),
+        Some(Ok(slot)) => Some(slot),
+        None => None,
     };
     let (mut parts, body) = request.into_parts();
     let (decoded, query) = match receive(server, route, &parts, body).await {

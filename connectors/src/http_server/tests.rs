@@ -111,6 +111,8 @@ routes = [
   { method = "PUT", path = "/hooks/{other}" },
   { method = "GET", path = "/x/{route}" },
   { method = "FETCH", path = "relative" },
+  { path = "/waits", ack = "reply", timeout_ms = 0, max_concurrent_requests = 0 },
+  { path = "/long", timeout_ms = 90000 },
 ]"#,
     );
     let expected = [
@@ -120,6 +122,9 @@ routes = [
         "route `/x/{route}`: parameter `{route}`",
         "route `relative`: method `FETCH`",
         "route `relative`: the path must start with `/`",
+        "route `/waits`: `timeout_ms` must be at least 1",
+        "route `/waits`: `max_concurrent_requests` must be at least 1",
+        "`idle_timeout_ms` must exceed `backpressure_timeout_ms` + `delivery_timeout_ms` (and each route's `timeout_ms`)",
         "`max_body_bytes` must be at least 1",
         "`headers`: `bad header`",
         "`signature.secret` must be at least 16 bytes long",
