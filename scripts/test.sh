@@ -58,6 +58,16 @@ if ! "$WS_VENV/bin/python" -c 'import websockets' 2>/dev/null; then
     python3 -m venv "$WS_VENV" || { apt_install /nonexistent python3-venv && python3 -m venv --clear "$WS_VENV"; }
     "$WS_VENV/bin/pip" install -q websockets==17.4
 fi
+# HTTP clients: Python `httpx` in a venv, which the http_server/http_response tests drive as an
+# application would, and Stripe's own library, the oracle of its webhook signatures. The tests
+# read RUNNEL_HTTP_PYTHON.
+HTTP_VENV="$PEERS/http"
+if ! "$HTTP_VENV/bin/python" -c 'import httpx, stripe' 2>/dev/null; then
+    log "installing httpx and stripe (pip into $HTTP_VENV)"
+    python3 -m venv "$HTTP_VENV" || { apt_install /nonexistent python3-venv && python3 -m venv --clear "$HTTP_VENV"; }
+    "$HTTP_VENV/bin/pip" install -q httpx==0.28.1 stripe==16.1.0
+fi
+export RUNNEL_HTTP_PYTHON="$HTTP_VENV/bin/python"
 # The first chromium install can fail with a dpkg "cannot access archive" error: apt_install retries.
 apt_install chromium chromium
 if [ ! -d tests/browser/node_modules/playwright-core ]; then

@@ -13,6 +13,8 @@ mod ethereum;
 mod file_source;
 mod fuzz;
 mod http;
+mod http_memory;
+mod http_response;
 mod http_server;
 mod kafka;
 mod library;

@@ -16,6 +16,8 @@
 //! - [`ethereum`]: an Ethereum node's event logs or blocks, with confirmations, reorganisations
 //!   retracted, and resume after reconnections and restarts.
 //! - [`bigchaindb`]: a BigchainDB node's valid transactions, in height order, without gaps.
+//! - [`http_response`]: the reply half of request/response: answers the requests of
+//!   `http_server` routes with `ack = "reply"`.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
 //!
@@ -32,6 +34,8 @@ pub mod file_source;
 pub mod generator;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http-server")]
+pub mod http_response;
 #[cfg(feature = "http-server")]
 pub mod http_server;
 #[cfg(feature = "kafka")]
@@ -62,6 +66,8 @@ pub use generator::GeneratorConfig;
 #[cfg(feature = "http")]
 pub use http::HttpSinkConfig;
 #[cfg(feature = "http-server")]
+pub use http_response::HttpResponseConfig;
+#[cfg(feature = "http-server")]
 pub use http_server::HttpServerConfig;
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaSinkConfig, KafkaSourceConfig};
@@ -91,7 +97,7 @@ pub fn registry() -> Registry {
     let registry =
         registry.with::<WebSocketSourceConfig>().with::<WebSocketSinkConfig>().with::<WebSocketServerConfig>().with::<WebSocketServerSinkConfig>();
     #[cfg(feature = "http-server")]
-    let registry = registry.with::<HttpServerConfig>();
+    let registry = registry.with::<HttpServerConfig>().with::<HttpResponseConfig>();
     #[cfg(feature = "ethereum")]
     let registry = registry.with::<EthereumSourceConfig>();
     #[cfg(feature = "bigchaindb")]
