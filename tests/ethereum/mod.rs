@@ -3,6 +3,7 @@
 //! `evm_snapshot` / `evm_revert`, retracted with confirmations 0 and never emitted with enough
 //! confirmations; resume from the state file after a restart; a wrong chain id.
 
+mod crash;
 mod node;
 mod proxy;
 
