@@ -237,3 +237,92 @@ async fn the_car_leasing_pipeline_posts_a_signed_notice_per_lease_and_records_it
     let records = std::fs::read_to_string(dir.path().join("records.ndjson")).expect("records");
     assert_eq!(records.lines().count(), 3, "{records}");
 }
+
+/// The transaction ids in the output file, each with how many times it is there.
+fn written(path: &std::path::Path) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for line in std::fs::read_to_string(path).unwrap_or_default().lines() {
+        if let Some(id) = serde_json::from_str::<Value>(line).ok().and_then(|v| v["transaction_id"].as_str().map(str::to_owned)) {
+            *counts.entry(id).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+#[tokio::test]
+async fn killed_three_times_mid_stream_nothing_is_missing() {
+    let Some(mut fake) = Fake::start().await else { return };
+    let dir = tempfile::tempdir().expect("a folder");
+    let out = dir.path().join("out.ndjson");
+    let pipeline = dir.path().join("p.toml");
+    std::fs::write(
+        &pipeline,
+        format!(
+            "[sources.chain]\ntype = \"bigchaindb\"\nurl = \"http://127.0.0.1:{}\"\nfrom_height = 1\nreconnect = {{ initial_ms = 20, max_ms = 200 }}\n\n[sinks.out]\ntype = \"file\"\ninputs = [\"chain\"]\npath = \"{}\"\n",
+            fake.api,
+            out.display()
+        ),
+    )
+    .expect("writes the pipeline");
+    // Blocks keep coming for the whole test.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let committer = tokio::spawn(async move {
+        let mut ids = Vec::new();
+        while stopped.try_recv().is_err() {
+            ids.extend(fake.commit(3, "").await);
+            tokio::task::yield_now().await;
+        }
+        // The fake lives on: the last run reads from it.
+        (ids, fake)
+    });
+    let log = dir.path().join("runnel.log");
+    let run = || {
+        let stderr = std::fs::OpenOptions::new().create(true).append(true).open(&log).expect("a log");
+        crate::support::Killed(
+            std::process::Command::new(crate::support::runnel_bin())
+                .args(["run", "--metrics-addr", "127.0.0.1:0", pipeline.to_str().expect("utf-8")])
+                .env("RUNNEL_LOG", "warn")
+                .stderr(stderr)
+                .spawn()
+                .expect("starts"),
+        )
+    };
+    for kill in 0..3 {
+        let child = run();
+        let before = written(&out).len();
+        let grown = tokio::time::timeout(Duration::from_secs(60), async {
+            while written(&out).len() < before + 6 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        grown.await.unwrap_or_else(|_| panic!("run {kill} wrote nothing new"));
+        drop(child); // SIGKILL
+    }
+    let _ = stop.send(());
+    let (ids, _fake) = committer.await.expect("the committer");
+    let mut last = run();
+    let complete = tokio::time::timeout(Duration::from_secs(60), async {
+        while written(&out).len() < ids.len() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    let outcome = complete.await;
+    let _ = std::process::Command::new("kill").args(["-TERM", &last.0.id().to_string()]).status();
+    let _ = last.0.wait();
+    let counts = written(&out);
+    let missing: Vec<&String> = ids.iter().filter(|id| !counts.contains_key(*id)).collect();
+    let duplicates: usize = counts.values().map(|c| c - 1).sum();
+    eprintln!(
+        "bigchaindb: {} transactions committed over 3 kills; {} written, {duplicates} duplicates, {} missing",
+        ids.len(),
+        counts.len(),
+        missing.len()
+    );
+    let log = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        outcome.is_ok() && missing.is_empty(),
+        "{} missing, the first {:?}; runnel's log:\n{log}",
+        missing.len(),
+        &missing[..missing.len().min(3)]
+    );
+}

@@ -38,11 +38,11 @@ impl BlockConfig for BigchainDbSourceConfig {
         let timeout = Duration::from_millis(self.request_timeout_ms);
         let client = reqwest::Client::builder().timeout(timeout).build().map_err(|e| BuildError::Other(Box::new(e)))?;
         let api = self.url.trim_end_matches('/').to_owned();
-        let stream_url = match &self.stream_url {
-            Some(url) => url.clone(),
-            None => discover(&client, &api).await.map_err(|e| BuildError::Invalid(format!("{e}; set `stream_url`")))?,
+        let endpoint = match &self.stream_url {
+            Some(url) => Some(self.connection(url).endpoint(|p| cx.resolve(p)).map_err(|e| BuildError::Other(Box::new(e)))?),
+            // Asked of the node when the source starts, and again until it answers.
+            None => None,
         };
-        let endpoint = self.connection(&stream_url).endpoint(|p| cx.resolve(p)).map_err(|e| BuildError::Other(Box::new(e)))?;
         let state = match &self.state_path {
             Some(path) => Some(cx.resolve(path)),
             None => cx.state_dir.as_ref().map(|dir| dir.join(format!("{}.bigchaindb.json", cx.name))),
@@ -57,12 +57,12 @@ impl BlockConfig for BigchainDbSourceConfig {
             reconnect: self.reconnect,
             keepalive: self.keepalive,
         };
-        Ok(BuiltBlock::task(source::BigchainDbSource { endpoint, client, settings, state }))
+        Ok(BuiltBlock::task(source::BigchainDbSource { endpoint, config: self.clone(), client, settings, state }))
     }
 }
 
 /// The stream's URL, from `GET <api>/api/v1/`'s `streams`.
-async fn discover(client: &reqwest::Client, api: &str) -> Result<String, String> {
+pub(crate) async fn discover(client: &reqwest::Client, api: &str) -> Result<String, String> {
     let url = format!("{api}/api/v1/");
     let answer = client.get(&url).send().await.map_err(|e| format!("cannot ask {url} for the event stream: {e}"))?;
     let body = answer.bytes().await.map_err(|e| format!("cannot read {url}: {e}"))?;

@@ -43,7 +43,9 @@ pub(crate) struct Settings {
 /// The `bigchaindb` source node.
 #[derive(Debug)]
 pub struct BigchainDbSource {
-    pub(crate) endpoint: Endpoint,
+    /// The stream, when `stream_url` names it; otherwise found with `GET <url>/api/v1/` at start.
+    pub(crate) endpoint: Option<Endpoint>,
+    pub(crate) config: super::BigchainDbSourceConfig,
     pub(crate) client: reqwest::Client,
     pub(crate) settings: Settings,
     pub(crate) state: Option<PathBuf>,
@@ -88,9 +90,17 @@ struct Reader {
 #[async_trait]
 impl Block for BigchainDbSource {
     async fn run(self: Box<Self>, cx: RunContext) -> Result<(), BlockError> {
-        let Self { endpoint, client, settings, state } = *self;
+        let Self { endpoint, config, client, settings, state } = *self;
         let (tracker, mut acks) = cx.ack_tracker();
         let RunContext { name, mut output, shutdown, .. } = cx;
+        let mut backoff = Backoff::new(settings.reconnect, jitter_seed(&name));
+        let endpoint = match endpoint {
+            Some(endpoint) => endpoint,
+            None => match discover(&config, &client, &settings.api, &mut backoff, &shutdown, &name).await? {
+                Some(endpoint) => endpoint,
+                None => return Ok(()),
+            },
+        };
         let finished = match &state {
             Some(path) => load(path).map_err(BlockError::other)?,
             None => None,
@@ -113,7 +123,6 @@ impl Block for BigchainDbSource {
             stalled: false,
             state,
         };
-        let mut backoff = Backoff::new(reader.settings.reconnect, jitter_seed(&name));
         let mut after_loss = false;
         let mut save = tokio::time::interval(SAVE_EVERY);
         'connections: loop {
@@ -306,6 +315,37 @@ impl Reader {
         match state_file::prepare(path).and_then(|()| state_file::write_atomically(path, &text)) {
             Ok(()) => self.saved = Some(finished),
             Err(error) => tracing::warn!(node = %self.node, %error, path = %path.display(), "cannot write the state"),
+        }
+    }
+}
+
+/// The stream's endpoint, asked of the node until it answers; `None` on shutdown.
+async fn discover(
+    config: &super::BigchainDbSourceConfig,
+    client: &reqwest::Client,
+    api: &str,
+    backoff: &mut Backoff,
+    shutdown: &CancellationToken,
+    node: &str,
+) -> Result<Option<Endpoint>, BlockError> {
+    loop {
+        match super::discover(client, api).await {
+            Ok(url) => {
+                let problems = config.connection(&url).problems();
+                if let Some(problem) = problems.first() {
+                    return Err(BlockError::other(format!("the node's `streams` URL {url}: {}", problem.replace("`url`", "it"))));
+                }
+                let endpoint = config.connection(&url).endpoint(std::path::Path::to_owned).map_err(|e| BlockError::other(e.to_string()))?;
+                return Ok(Some(endpoint));
+            }
+            Err(error) => {
+                let delay = backoff.next_delay();
+                tracing::warn!(%node, %error, retry_in = ?delay, "cannot find the event stream (set `stream_url` to skip this)");
+                tokio::select! {
+                    () = shutdown.cancelled() => return Ok(None),
+                    () = tokio::time::sleep(delay) => {}
+                }
+            }
         }
     }
 }
