@@ -24,8 +24,12 @@ struct Running {
 }
 
 /// Starts `ethereum` → memory sink `out`, with `extra` settings for the source.
+/// The source reads from the block after the node's head now, so that a transaction sent
+/// before it has connected is still read (with `from_block = "latest"`, the head when it
+/// connects, it would not be).
 async fn start(node: &Node, address: &str, extra: &str, dir: &std::path::Path) -> Running {
-    start_at(&node.ws(), address, extra, dir).await
+    let from = node::quantity(&node.call("eth_blockNumber", serde_json::json!([])).await) + 1;
+    start_at(&node.ws(), address, &format!("from_block = {from}\n{extra}"), dir).await
 }
 
 /// As [`start`], connecting to `url`.
@@ -209,7 +213,8 @@ async fn logs_sent_while_the_connection_is_down_are_read_after_reconnecting() {
         let contract = node.deploy_logger(&topic).await;
         let proxy = proxy::Proxy::start(node.http.trim_start_matches("http://").to_owned()).await;
         let dir = tempfile::tempdir().expect("a folder");
-        let mut running = start_at(&format!("ws://{}", proxy.addr), &contract, "", dir.path()).await;
+        let from = node::quantity(&node.call("eth_blockNumber", serde_json::json!([])).await) + 1;
+        let mut running = start_at(&format!("ws://{}", proxy.addr), &contract, &format!("from_block = {from}"), dir.path()).await;
         warmed_up(&node, &mut running, &contract).await;
         let mut seen = Vec::new();
         for round in 0..3_u64 {
@@ -233,6 +238,7 @@ async fn the_car_leasing_pipeline_posts_a_notice_per_confirmed_transfer() {
         let topic = node.keccak("Transfer(address,address,uint256)").await;
         let contract = node.deploy_logger(&topic).await;
         let chain_id = node::quantity(&node.call("eth_chainId", serde_json::json!([])).await);
+        let from = node::quantity(&node.call("eth_blockNumber", serde_json::json!([])).await) + 1;
         let (insurer, mut notices) = crate::support::webhook("/api/leases").await;
         let dir = tempfile::tempdir().expect("a folder");
         let file = crate::support::root().join("pipelines/car-leasing-ethereum.toml");
@@ -243,6 +249,7 @@ async fn the_car_leasing_pipeline_posts_a_notice_per_confirmed_transfer() {
                 "ETH_URL" => Some(url.clone()),
                 "LEASING_CONTRACT" => Some(leasing.clone()),
                 "CHAIN_ID" => Some(chain_id.to_string()),
+                "LEASES_FROM_BLOCK" => Some(from.to_string()),
                 "INSURER_URL" => Some(format!("http://{insurer}/api/leases")),
                 "LEASES_STATE" => Some(dir.path().join("leases.json").display().to_string()),
                 "RECORDS" => Some(dir.path().join("records.ndjson").display().to_string()),

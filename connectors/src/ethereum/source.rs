@@ -1,6 +1,6 @@
 //! The running `ethereum` source: connects, checks the chain, subscribes to new heads, and for
 //! each head fetches the branch that leads to it from the last block it knows (a gap after a
-//! reconnection or a restart, or the new blocks of a reorganisation). [`Chain`] says what to
+//! reconnection or a restart, or the new blocks of a reorganisation). `Chain` says what to
 //! retract and what is deep enough to emit; each emitted block's logs come from `eth_getLogs`
 //! by block hash, so a block's events are complete and belong to exactly that block.
 
@@ -8,6 +8,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures::StreamExt;
 use runnel_engine::{Ack, AckReceiver, AckStatus, AckTracker, Block, BlockError, Message, Metadata, Origin, Output, RunContext, Stream, async_trait};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
@@ -23,6 +24,9 @@ use crate::websocket::connect::{Backoff, Endpoint, connect_with_retry, jitter_se
 
 /// How often the state file is written while blocks finish.
 const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// How many blocks' contents are fetched ahead of the one being emitted.
+const FETCH_AHEAD: usize = 16;
 
 /// The most blocks fetched backwards for one head: a restart far behind catches up in steps.
 const MAX_BRANCH: usize = 10_000;
@@ -244,20 +248,36 @@ impl Follower {
         if let Some(error) = error {
             tracing::error!(node = %self.node, %error);
         }
+        // Each block's content is fetched a few blocks ahead (a catch-up reads many), and
+        // applied in order; what is ready goes out a batch at a time.
+        let (kind, filter) = (self.settings.kind, Arc::new(self.settings.filter.clone()));
+        let raw = Arc::new(raw);
+        let mut contents = futures::stream::iter(steps.into_iter().map(|step| {
+            let (rpc, filter, raw) = (rpc.clone(), Arc::clone(&filter), Arc::clone(&raw));
+            async move {
+                let content = match &step {
+                    Step::Retract(_) => Ok(Vec::new()),
+                    Step::Emit(block) => content(&rpc, kind, &filter, block, raw.get(&block.hash)).await,
+                };
+                (step, content)
+            }
+        }))
+        .buffered(FETCH_AHEAD);
         let mut messages = Vec::new();
-        for step in steps {
-            match step {
-                Step::Retract(block) => self.retract(&block, &mut messages),
-                Step::Emit(block) => match self.emit(rpc, &block, raw.get(&block.hash), &mut messages).await {
-                    Ok(()) => {}
-                    Err(RpcError::Lost) => return Ok(Some(Stop::Lost("the connection was lost".into()))),
-                    Err(error) => return Err(BlockError::other(format!("cannot read block {}: {error}", block.number))),
-                },
+        while let Some((step, content)) = contents.next().await {
+            match (step, content) {
+                (Step::Retract(block), _) => self.retract(&block, &mut messages),
+                (Step::Emit(block), Ok(values)) => self.emit(&block, values, &mut messages),
+                (_, Err(RpcError::Lost)) => return Ok(Some(Stop::Lost("the connection was lost".into()))),
+                (Step::Emit(block), Err(error)) => return Err(BlockError::other(format!("cannot read block {}: {error}", block.number))),
+            }
+            while messages.len() >= batch {
+                let rest = messages.split_off(batch);
+                output.send(std::mem::replace(&mut messages, rest)).await?;
             }
         }
-        while !messages.is_empty() {
-            let rest = messages.split_off(messages.len().min(batch));
-            output.send(std::mem::replace(&mut messages, rest)).await?;
+        if !messages.is_empty() {
+            output.send(messages).await?;
         }
         Ok(None)
     }
@@ -289,24 +309,10 @@ impl Follower {
     }
 
     /// The messages of `block`, kept for a retraction, tracked for the state.
-    async fn emit(&mut self, rpc: &Rpc, block: &Header, raw: Option<&Value>, messages: &mut Vec<Message>) -> Result<(), RpcError> {
-        let values = match self.settings.kind {
-            Kind::Heads => {
-                let header = match raw {
-                    Some(raw) => raw.clone(),
-                    None => rpc.call("eth_getBlockByHash", json!([block.hash, false])).await?,
-                };
-                vec![with_removed(header, false)]
-            }
-            Kind::Logs => {
-                let mut filter = self.settings.filter.clone();
-                filter.insert("blockHash".into(), Value::from(block.hash.as_str()));
-                let logs = rpc.call("eth_getLogs", json!([filter])).await?;
-                let Value::Array(logs) = logs else {
-                    return Err(RpcError::Malformed { method: "eth_getLogs".into(), reason: format!("not a list: {logs}") });
-                };
-                logs.into_iter().map(|log| self.log_message(log)).collect()
-            }
+    fn emit(&mut self, block: &Header, values: Vec<Value>, messages: &mut Vec<Message>) {
+        let values: Vec<Value> = match self.settings.kind {
+            Kind::Heads => values,
+            Kind::Logs => values.into_iter().map(|log| self.log_message(log)).collect(),
         };
         self.track(block, Some(block.clone()), &values, messages);
         self.kept.push_back((block.clone(), values));
@@ -314,7 +320,6 @@ impl Follower {
         while self.kept.front().is_some_and(|(kept, _)| kept.number + (self.settings.window as u64) < tip) {
             self.kept.pop_front();
         }
-        Ok(())
     }
 
     /// A log as a message: the node's fields, with `removed`, and the event decoded when the
@@ -387,6 +392,27 @@ impl Follower {
         match state.save(chain_id, finished) {
             Ok(()) => self.saved = Some(finished.clone()),
             Err(error) => tracing::warn!(node = %self.node, %error, path = %state.path().display(), "cannot write the state"),
+        }
+    }
+}
+
+/// What `block` holds for the source: its header, or its logs that match `filter`.
+async fn content(rpc: &Rpc, kind: Kind, filter: &Map<String, Value>, block: &Header, raw: Option<&Value>) -> Result<Vec<Value>, RpcError> {
+    match kind {
+        Kind::Heads => {
+            let header = match raw {
+                Some(raw) => raw.clone(),
+                None => rpc.call("eth_getBlockByHash", json!([block.hash, false])).await?,
+            };
+            Ok(vec![with_removed(header, false)])
+        }
+        Kind::Logs => {
+            let mut filter = filter.clone();
+            filter.insert("blockHash".into(), Value::from(block.hash.as_str()));
+            match rpc.call("eth_getLogs", json!([filter])).await? {
+                Value::Array(logs) => Ok(logs),
+                other => Err(RpcError::Malformed { method: "eth_getLogs".into(), reason: format!("not a list: {other}") }),
+            }
         }
     }
 }
