@@ -14,6 +14,8 @@
 //! - [`http_server`]: an HTTP server that takes webhooks in: routes, body formats, bearer
 //!   tokens and HMAC signatures, answers driven by acknowledgements.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
+//! - [`template`]: `{field}` templates filled from messages (URLs percent-encoded, channel names
+//!   as they are), shared by the HTTP and WebSocket connectors.
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
 //!
 //! [`registry`] lists every type a pipeline file can name.
@@ -32,6 +34,8 @@ pub mod kafka;
 pub mod memory;
 pub mod stdin;
 pub mod stdout;
+#[cfg(any(feature = "http", feature = "websocket"))]
+pub mod template;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 #[cfg(feature = "websocket")]

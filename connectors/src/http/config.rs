@@ -160,7 +160,7 @@ impl Algorithm {
 impl HttpSinkConfig {
     /// Every problem with the configuration.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = self.url.problems();
+        let mut problems = self.url.problems("url");
         for (name, value) in &self.headers {
             if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
                 problems.push(format!("`headers`: `{name}` is not a valid header name"));

@@ -19,6 +19,7 @@ mod template;
 #[cfg(test)]
 mod tests;
 
+pub use crate::template::RenderError;
 pub use client::ClientError;
 pub use config::{Algorithm, BatchConfig, Encoding, HttpSinkConfig, Method, RequestConfig, SigningConfig};
-pub use template::{RenderError, UrlTemplate};
+pub use template::UrlTemplate;

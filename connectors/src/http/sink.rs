@@ -96,7 +96,7 @@ impl Block for HttpSink {
                         let url = match self.config.url.render(message.value()) {
                             Ok(url) => url,
                             Err(error) => {
-                                failures.push((message, error.to_string(), details(None, None)));
+                                failures.push((message, format!("`url`: {error}"), details(None, None)));
                                 continue;
                             }
                         };
