@@ -92,7 +92,8 @@ async fn calls_run_at_once_and_messages_keep_their_order() {
     let first_answered = seen.iter().filter_map(|s| s.answered_at).min().expect("answers");
     assert_eq!(seen.len(), 4);
     assert!(last_asked < first_answered, "the four calls were in flight together");
-    let mut by_answer: Vec<(Instant, i64)> = seen.iter().map(|s| (s.answered_at.expect("answered"), s.query("id").expect("id").parse().expect("n"))).collect();
+    let mut by_answer: Vec<(Instant, i64)> =
+        seen.iter().map(|s| (s.answered_at.expect("answered"), s.query("id").expect("id").parse().expect("n"))).collect();
     by_answer.sort();
     assert_eq!(by_answer.iter().map(|(_, id)| *id).collect::<Vec<_>>(), vec![3, 2, 1, 0], "the peer answered in reverse");
 }
@@ -102,8 +103,7 @@ async fn calls_run_at_once_and_messages_keep_their_order() {
 #[tokio::test]
 async fn unordered_messages_leave_as_their_calls_finish_within_the_limit() {
     let peer = Peer::start().await;
-    let config =
-        format!("url = \"http://{}/slow?id={{id}}&script={{script}}\"\nresponse_at = \"r\"\nconcurrency = 2\nordered = false", peer.addr);
+    let config = format!("url = \"http://{}/slow?id={{id}}&script={{script}}\"\nresponse_at = \"r\"\nconcurrency = 2\nordered = false", peer.addr);
     let values = ["sleep500", "sleep0", "sleep0"].iter().enumerate().map(|(id, script)| json!({"id": id, "script": script})).collect();
     let (outs, _, _) = run(&config, values).await;
     assert_eq!(ids(&outs), vec![1, 2, 0]);

@@ -44,13 +44,8 @@ pub(crate) const SINK: Families =
     Families { requests: REQUESTS, retries: RETRIES, in_flight: IN_FLIGHT, duration: REQUEST_DURATION, who: "an HTTP sink" };
 
 /// The `http` block's families.
-pub(crate) const BLOCK: Families = Families {
-    requests: BLOCK_REQUESTS,
-    retries: BLOCK_RETRIES,
-    in_flight: BLOCK_IN_FLIGHT,
-    duration: BLOCK_REQUEST_DURATION,
-    who: "an HTTP block",
-};
+pub(crate) const BLOCK: Families =
+    Families { requests: BLOCK_REQUESTS, retries: BLOCK_RETRIES, in_flight: BLOCK_IN_FLIGHT, duration: BLOCK_REQUEST_DURATION, who: "an HTTP block" };
 
 /// The request metrics of one `http` sink or block node.
 #[derive(Clone, Debug)]

@@ -19,11 +19,11 @@ pub struct HttpBlockConfig {
     /// The URL of each call: `http://` or `https://`, with `{field}` or `{.a.b}` placeholders
     /// filled from the message's value, percent-encoded.
     pub url: UrlTemplate,
-    /// The request method.
+    /// The method of the calls; `GET` by default.
     #[serde(default)]
     pub method: Method,
-    /// Headers of every request (`Authorization = "Bearer ${TOKEN}"`: the pipeline loader fills
-    /// in `${VAR}` from the environment).
+    /// Headers sent with each call, such as an API key: `X-Api-Key = "${API_KEY}"` (the
+    /// pipeline loader substitutes `${VAR}` from the environment when it reads the file).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
     /// A jq expression over the message whose first output is the JSON request body; none for

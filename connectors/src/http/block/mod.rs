@@ -33,7 +33,8 @@ use super::metrics::{self, CacheMetrics, HttpMetrics};
 impl Component for HttpBlockConfig {
     const TYPE: &'static str = "http";
     const ROLE: Role = Role::Transform;
-    const DESCRIPTION: &'static str = "Calls an HTTP endpoint per message (URL template, jq body) and merges the answer at a path; concurrent, ordered, retried, cached by key.";
+    const DESCRIPTION: &'static str =
+        "Calls an HTTP endpoint per message (URL template, jq body) and merges the answer at a path; concurrent, ordered, retried, cached by key.";
     const EXAMPLE: &'static str = r#"url = "https://api.example.com/users/{user}"
 headers = { Authorization = "Bearer ${API_TOKEN:-secret}" }
 response_at = "profile"
@@ -62,9 +63,8 @@ impl BlockConfig for HttpBlockConfig {
             keep_body: Some(self.max_response_bytes),
         };
         let client = Client::new(settings, metrics.clone()).map_err(|e| BuildError::Other(Box::new(e)))?;
-        let cache = self.cache.as_ref().map(|c| {
-            (c.key.clone(), Cache::new(c.ttl.duration(), c.max_entries), CacheMetrics::register(&cx.metrics, &cx.name))
-        });
+        let cache =
+            self.cache.as_ref().map(|c| (c.key.clone(), Cache::new(c.ttl.duration(), c.max_entries), CacheMetrics::register(&cx.metrics, &cx.name)));
         let limit = NonZeroUsize::new(self.concurrency).ok_or_else(|| BuildError::Other("`concurrency` must be at least 1".into()))?;
         let block = HttpBlock { config: self.clone(), client, in_flight: metrics.in_flight, cache };
         Ok(BuiltBlock::concurrent(block, limit, self.ordered))
