@@ -3,4 +3,4 @@
 
 mod block;
 mod delivery;
-mod peer;
+pub(crate) mod peer;

@@ -25,26 +25,26 @@ use tokio::sync::watch;
 
 /// One request the peer received.
 #[derive(Clone, Debug)]
-pub(super) struct Seen {
+pub(crate) struct Seen {
     /// When it was read in full.
-    pub(super) at: Instant,
+    pub(crate) at: Instant,
     /// Its method.
-    pub(super) method: String,
+    pub(crate) method: String,
     /// Its path and query.
-    pub(super) path: String,
+    pub(crate) path: String,
     /// Its headers, names lowercased.
-    pub(super) headers: HashMap<String, String>,
+    pub(crate) headers: HashMap<String, String>,
     /// Its body.
-    pub(super) body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     /// The status answered, once answered; `None` for `slow` and `drop`.
-    pub(super) answered: Option<u16>,
+    pub(crate) answered: Option<u16>,
     /// When the answer was written.
-    pub(super) answered_at: Option<Instant>,
+    pub(crate) answered_at: Option<Instant>,
 }
 
 impl Seen {
     /// The messages of the body: the array's elements, the body itself, or its NDJSON lines.
-    pub(super) fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         match serde_json::from_slice(&self.body) {
             Ok(Value::Array(items)) => items,
             Ok(one) => vec![one],
@@ -53,7 +53,7 @@ impl Seen {
     }
 
     /// The value of query parameter `name`, as sent.
-    pub(super) fn query(&self, name: &str) -> Option<&str> {
+    pub(crate) fn query(&self, name: &str) -> Option<&str> {
         let (_, query) = self.path.split_once('?')?;
         query.split('&').find_map(|pair| pair.split_once('=').filter(|(n, _)| *n == name).map(|(_, v)| v))
     }
@@ -76,16 +76,16 @@ impl Seen {
 }
 
 /// The running peer.
-pub(super) struct Peer {
+pub(crate) struct Peer {
     /// Where it listens.
-    pub(super) addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     count: watch::Receiver<usize>,
 }
 
 impl Peer {
     /// Listens on a free port of 127.0.0.1.
-    pub(super) async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let addr = listener.local_addr().expect("bound");
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -101,17 +101,17 @@ impl Peer {
     }
 
     /// Every request received so far.
-    pub(super) fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("lock").clone()
     }
 
     /// Waits until at least `n` requests were answered (or dropped).
-    pub(super) async fn wait_for_requests(&mut self, n: usize) {
+    pub(crate) async fn wait_for_requests(&mut self, n: usize) {
         self.count.wait_for(|&c| c >= n).await.expect("the peer runs");
     }
 
     /// The requests whose first message has id `id`.
-    pub(super) fn attempts(&self, id: i64) -> Vec<Seen> {
+    pub(crate) fn attempts(&self, id: i64) -> Vec<Seen> {
         self.seen().into_iter().filter(|s| s.first_id() == Some(id)).collect()
     }
 }
