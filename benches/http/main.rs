@@ -6,7 +6,7 @@
 //! - `single`: one request per event.
 //!
 //! Both send at most 16 requests at once. `cargo bench --bench http` (`RUNNEL_BENCH_MESSAGES`,
-//! default 200,000 batched and a fifth of that single). Prints messages per second, best of 3,
+//! default 200,000 batched and a fifth of that single). Prints messages per second, best of 5,
 //! and runnel's ratio to the baseline.
 
 /// jemalloc, as in the `runnel` binary.
@@ -66,7 +66,7 @@ fn main() {
         let input = dir.path().join(format!("{name}.ndjson"));
         input::write_chat_events(&input, count).expect("writes the input");
         let mut best = [Duration::MAX; 2];
-        for _ in 0..3 {
+        for _ in 0..5 {
             let runs = [baseline_run(&input, &url, batch), runnel_run(&input, &url, batch)];
             for (best, run) in best.iter_mut().zip(runs) {
                 *best = (*best).min(run);
@@ -76,7 +76,7 @@ fn main() {
             assert!(requests as usize >= 2 * count.div_ceil(batch), "{name}: {requests} requests");
         }
         let [hand, engine] = best.map(|took| count as f64 / took.as_secs_f64());
-        println!("{name} ({count} events, {batch} per request, {CONCURRENCY} requests at once; best of 3, messages per second):");
+        println!("{name} ({count} events, {batch} per request, {CONCURRENCY} requests at once; best of 5, messages per second):");
         println!("  hand-written reqwest: {hand:>10.0}");
         println!("  runnel http sink:     {engine:>10.0}  ({:.2}x)", engine / hand);
     }

@@ -152,10 +152,15 @@ impl Client {
     /// # Errors
     /// The [`Failure`] of the last attempt.
     pub(crate) async fn send(&self, url: &str, body: Option<Bytes>, seed: u64) -> Result<Answer, Failure> {
-        let mut headers = self.headers.clone();
-        if let (Some(signer), Some(body)) = (&self.signer, &body) {
-            headers.insert(signer.header.clone(), signer.sign(body));
-        }
+        let signed = match (&self.signer, &body) {
+            (Some(signer), Some(body)) => {
+                let mut headers = self.headers.clone();
+                headers.insert(signer.header.clone(), signer.sign(body));
+                Some(headers)
+            }
+            _ => None,
+        };
+        let headers = signed.as_ref().unwrap_or(&self.headers);
         let mut backoff = Backoff::new(&self.policy, seed);
         let mut retries = 0;
         loop {
