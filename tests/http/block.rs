@@ -1,13 +1,16 @@
 //! The `http` block against the scripted peer: answers merged at a path, order with calls at
-//! once, the cache, and every kind of failure on the errors port with its status.
+//! once, the cache, and every kind of failure on the errors port with its status; and against
+//! CPython's `http.server`.
 
 use std::collections::HashMap;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use runnel::{PipelineBuilder, PipelineMetrics, RunningPipeline};
 use runnel_connectors::http::HttpBlockConfig;
 use runnel_connectors::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig};
 use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::peer::Peer;
 
@@ -149,17 +152,18 @@ async fn the_cache_answers_a_repeated_key_until_its_ttl_passes() {
 
 /// 500 twice and a 429 with `Retry-After: 1` are retried into answers; a 400 is not retried; a
 /// slow answer past `timeout_ms`, a dropped connection and 5xx past the retries fail after them;
-/// an answer that is not JSON fails; a message without the URL's field fails before any request.
+/// an answer that is not JSON or longer than `max_response_bytes` fails; a message without the
+/// URL's field fails before any request.
 /// Each failure reaches the errors port with its status (`null` without an answer) and the start
 /// of the answer's body, and the metrics count attempts by class.
 #[tokio::test]
 async fn every_failure_reaches_the_errors_port_with_its_status() {
     let peer = Peer::start().await;
     let config = format!(
-        "url = \"http://{}/x?id={{id}}&script={{script}}\"\nresponse_at = \"r\"\ntimeout_ms = 500\nretry_attempts = 2\nretry_initial_backoff_ms = 20\nretry_max_backoff_ms = 2000",
+        "url = \"http://{}/x?id={{id}}&script={{script}}\"\nresponse_at = \"r\"\ntimeout_ms = 500\nretry_attempts = 2\nretry_initial_backoff_ms = 20\nretry_max_backoff_ms = 2000\nmax_response_bytes = 500",
         peer.addr
     );
-    let scripts = ["500.500", "429", "400", "slow.slow.slow", "drop.drop.drop", "500.500.500", "badjson"];
+    let scripts = ["500.500", "429", "400", "slow.slow.slow", "drop.drop.drop", "500.500.500", "badjson", "big"];
     let mut values: Vec<Value> = scripts.iter().enumerate().map(|(id, script)| json!({"id": id, "script": script})).collect();
     values.push(json!({"script": "", "no": "id"}));
     let (outs, errors, metrics) = run(&config, values).await;
@@ -172,7 +176,7 @@ async fn every_failure_reaches_the_errors_port_with_its_status() {
     assert_eq!((peer.attempts(3).len(), peer.attempts(4).len(), peer.attempts(5).len()), (3, 3, 3), "the first attempt and 2 retries");
 
     let by_id: HashMap<String, &Value> = errors.iter().map(|e| (e["message"]["id"].to_string(), e)).collect();
-    assert_eq!(errors.len(), 6, "{errors:#?}");
+    assert_eq!(errors.len(), 7, "{errors:#?}");
     let error = |id: &str| (by_id[id]["status"].clone(), by_id[id]["error"].as_str().expect("text").to_owned());
     let (status, text) = error("2");
     assert_eq!((status, by_id["2"]["node"].as_str()), (json!(400), Some("call")));
@@ -187,14 +191,57 @@ async fn every_failure_reaches_the_errors_port_with_its_status() {
     let (status, text) = error("6");
     assert!(status == 200 && text.contains("not JSON"), "{text}");
     assert_eq!(by_id["6"]["body"], "{\"cut\": ");
+    let (status, text) = error("7");
+    assert!(status == 200 && text.contains("longer than 500 bytes"), "{text}");
+    assert!(by_id["7"]["body"].as_str().expect("excerpt").starts_with("{\"pad\":\"xxx"), "{}", by_id["7"]);
     let (status, text) = error("null");
     assert!(status.is_null() && text.contains("`url`") && text.contains("`id`"), "{text}");
 
     let count = |status| metrics.total("runnel_http_block_requests_total", Some(("status", status)));
-    assert_eq!((count("2xx"), count("4xx"), count("5xx"), count("error")), (3.0, 2.0, 5.0, 6.0));
+    assert_eq!((count("2xx"), count("4xx"), count("5xx"), count("error")), (4.0, 2.0, 5.0, 6.0));
     assert_eq!(metrics.total("runnel_http_block_retries_total", None), 9.0);
     assert_eq!(metrics.total("runnel_http_block_in_flight_requests", None), 0.0);
     let text = prometheus::TextEncoder::new().encode_to_string(&metrics.registry().gather()).expect("encodes");
     assert!(text.contains("runnel_http_block_request_duration_seconds_bucket"), "{text}");
     crate::support::assert_promtool_accepts(&text);
+}
+
+/// CPython's own `http.server` (a server these tests did not write) serving a folder: a `.json`
+/// file comes parsed by the content type Python guesses, a `.png` as base64, and a missing file
+/// is a 404 on the errors port with the start of Python's error page. Skipped without python3
+/// outside CI.
+#[tokio::test]
+async fn files_from_python_http_server_are_merged_by_content_type() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("users")).expect("mkdir");
+    std::fs::write(dir.path().join("users/ann.json"), r#"{"name": "Ann", "langs": ["en", "fr"]}"#).expect("writes");
+    std::fs::write(dir.path().join("users/ann.png"), [0x89, b'P', b'N', b'G', 0, 1]).expect("writes");
+    let spawned = tokio::process::Command::new("python3")
+        .args(["-u", "-m", "http.server", "0", "--bind", "127.0.0.1", "--directory"])
+        .arg(dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn();
+    let Ok(mut python) = spawned else {
+        assert!(!crate::support::peers_required(), "python3 is missing");
+        eprintln!("skipped: python3 is missing");
+        return;
+    };
+    let mut lines = BufReader::new(python.stdout.take().expect("stdout")).lines();
+    // "Serving HTTP on 127.0.0.1 port 41234 (http://127.0.0.1:41234/) ..."
+    let banner = lines.next_line().await.expect("reads").expect("python announces its port");
+    let port = banner.split(" port ").nth(1).and_then(|rest| rest.split_whitespace().next()).expect("a port").to_owned();
+    let config = format!("url = \"http://127.0.0.1:{port}/users/{{user}}.{{ext}}\"\nresponse_at = \"file\"\nstatus_at = \"status\"");
+    let values = vec![
+        json!({"id": 1, "user": "ann", "ext": "json"}),
+        json!({"id": 2, "user": "ann", "ext": "png"}),
+        json!({"id": 3, "user": "zed", "ext": "json"}),
+    ];
+    let (outs, errors, _) = run(&config, values).await;
+    assert_eq!(ids(&outs), vec![1, 2]);
+    assert_eq!((&outs[0]["file"], &outs[0]["status"]), (&json!({"name": "Ann", "langs": ["en", "fr"]}), &json!(200)));
+    assert_eq!(outs[1]["file"], "iVBORwAB", "the PNG's bytes as base64");
+    assert_eq!((errors.len(), &errors[0]["status"], &errors[0]["message"]["id"]), (1, &json!(404), &json!(3)));
+    assert!(errors[0]["body"].as_str().expect("an excerpt").contains("404"), "{}", errors[0]);
 }

@@ -8,8 +8,8 @@
 //! attempts, each `"200"` (or any other status), `"429"` (with `Retry-After: 1`), `"slow"`
 //! (answers 200 only after 2 s, past the client's timeout), `"drop"` (closes the connection
 //! without an answer), `"sleepN"` (answers 200 after N ms), `"text"` (a `text/plain` 200),
-//! `"bytes"` (an `application/octet-stream` 200) or `"badjson"` (an `application/json` 200 that
-//! is not JSON). Attempts past the script get 200. A 200 answers
+//! `"bytes"` (an `application/octet-stream` 200), `"badjson"` (an `application/json` 200 that
+//! is not JSON) or `"big"` (a JSON 200 of 1,011 bytes). Attempts past the script get 200. A 200 answers
 //! `{"path", "method", "attempt", "body"}` as JSON: what was asked, the attempt's number from 0,
 //! and the request's body as JSON (or `null`).
 
@@ -147,6 +147,7 @@ async fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, count: Arc<watch:
             "text" => Some((200, "Content-Type: text/plain; charset=utf-8\r\n".to_owned(), "plain words".to_owned())),
             "bytes" => Some((200, "Content-Type: application/octet-stream\r\n".to_owned(), "\u{1}\u{2}\u{3}".to_owned())),
             "badjson" => Some((200, json, "{\"cut\": ".to_owned())),
+            "big" => Some((200, json, format!("{{\"pad\":\"{}\"}}", "x".repeat(1000)))),
             sleep if sleep.starts_with("sleep") => {
                 tokio::time::sleep(Duration::from_millis(sleep["sleep".len()..].parse().expect("sleepN"))).await;
                 Some((200, json, echo()))
