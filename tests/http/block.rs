@@ -115,18 +115,19 @@ async fn unordered_messages_leave_as_their_calls_finish_within_the_limit() {
 }
 
 /// A message whose cache key was answered within the TTL makes no request and gets the same
-/// answer; another key makes its own; once the TTL has passed the key is asked again. Hits and
-/// misses are counted.
+/// answer; another key makes its own; once the TTL has passed the key is asked again; calls for
+/// a key already being asked wait for that answer. Hits and misses are counted.
 #[tokio::test]
 async fn the_cache_answers_a_repeated_key_until_its_ttl_passes() {
     let peer = Peer::start().await;
     let config = format!(
-        "url = \"http://{}/users/{{user}}?id={{id}}\"\nresponse_at = \"profile\"\nstatus_at = \"status\"\ncache = {{ key = \".user\", ttl = \"400ms\", max_entries = 10 }}",
+        "url = \"http://{}/users/{{user}}?id={{id}}&script={{script}}\"\nresponse_at = \"profile\"\nstatus_at = \"status\"\ncache = {{ key = \".user\", ttl = \"400ms\", max_entries = 10 }}",
         peer.addr
     );
     let (running, input, mut out, _dead) = start(&config).await;
     let metrics = running.metrics().clone();
-    let mut call = async |value: Value| {
+    let mut call = async |mut value: Value| {
+        value["script"] = json!("");
         input.send(value).await.expect("accepted");
         out.recv().await.expect("a message out").value().clone()
     };
@@ -137,15 +138,24 @@ async fn the_cache_answers_a_repeated_key_until_its_ttl_passes() {
     assert!(stored.elapsed() < Duration::from_millis(400), "the second message came within the TTL");
     assert_eq!(peer.seen().len(), 2, "the second `ann` made no request");
     assert_eq!((&second["profile"], &second["status"]), (&first["profile"], &json!(200)));
-    assert_eq!(second["profile"]["path"], "/users/ann?id=1", "the answer to the first message");
-    assert_eq!(other["profile"]["path"], "/users/bo?id=3");
+    assert_eq!(second["profile"]["path"], "/users/ann?id=1&script=", "the answer to the first message");
+    assert_eq!(other["profile"]["path"], "/users/bo?id=3&script=");
     // The TTL is what is under test: wait it out.
     tokio::time::sleep(Duration::from_millis(450).saturating_sub(stored.elapsed())).await;
     let later = call(json!({"id": 4, "user": "ann"})).await;
-    assert_eq!(later["profile"]["path"], "/users/ann?id=4");
+    assert_eq!(later["profile"]["path"], "/users/ann?id=4&script=");
     assert_eq!(peer.seen().len(), 3);
-    assert_eq!(metrics.total("runnel_http_block_cache_hits_total", None), 1.0);
-    assert_eq!(metrics.total("runnel_http_block_cache_misses_total", None), 3.0);
+    // A burst of one new key, its calls at once: those after the first wait for its answer.
+    for id in 10..13 {
+        input.send(json!({"id": id, "user": "cy", "script": "sleep300"})).await.expect("accepted");
+    }
+    for id in 10..13 {
+        let burst = out.recv().await.expect("a message out").value().clone();
+        assert_eq!((&burst["id"], &burst["profile"]["path"]), (&json!(id), &json!("/users/cy?id=10&script=sleep300")));
+    }
+    assert_eq!(peer.seen().len(), 4, "one request for the burst");
+    assert_eq!(metrics.total("runnel_http_block_cache_hits_total", None), 3.0);
+    assert_eq!(metrics.total("runnel_http_block_cache_misses_total", None), 4.0);
     let _acks = input.close();
     running.wait().await.expect("runs to the end");
 }

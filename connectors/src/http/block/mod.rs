@@ -25,7 +25,7 @@ use runnel_blocks::JqProgram;
 use runnel_engine::{AsyncFunctionBlock, BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Emitter, Message, Role, async_trait};
 use serde_json::Value;
 
-use self::cache::{Cache, Cached};
+use self::cache::{Cache, Cached, Lookup};
 pub use self::config::{CacheConfig, FieldPath, HttpBlockConfig, Method, ResponseFormat};
 use super::client::{Client, Failure, RetryPolicy, Settings, details, text_excerpt};
 use super::metrics::{self, CacheMetrics, HttpMetrics};
@@ -125,9 +125,10 @@ fn before_request(error: String) -> Failure {
 }
 
 impl HttpBlock {
-    /// The answer for `message`: from the cache, or from a request (then kept in the cache).
+    /// The answer for `message`: from the cache (or another call asking for the same key), or
+    /// from a request (then kept in the cache).
     async fn call(&self, message: &Message) -> Result<Arc<Cached>, Failure> {
-        let key = match &self.cache {
+        let filling = match &self.cache {
             Some((program, cache, metrics)) => match program.run_first(message.value()) {
                 Err(error) => return Err(before_request(format!("`cache.key`: {error}"))),
                 Ok(None | Some(Value::Null)) => None,
@@ -136,12 +137,27 @@ impl HttpBlock {
                         Value::String(text) => text,
                         other => other.to_string(),
                     };
-                    if let Some(cached) = cache.get(&key) {
-                        metrics.hits.inc();
-                        return Ok(cached);
+                    loop {
+                        match cache.lookup(&key) {
+                            Lookup::Hit(cached) => {
+                                metrics.hits.inc();
+                                return Ok(cached);
+                            }
+                            Lookup::Wait(mut announced) => {
+                                // A closed channel: that call failed; look again (and ask).
+                                if let Ok(answer) = announced.wait_for(Option::is_some).await {
+                                    if let Some(cached) = answer.clone() {
+                                        metrics.hits.inc();
+                                        return Ok(cached);
+                                    }
+                                }
+                            }
+                            Lookup::Miss(filling) => {
+                                metrics.misses.inc();
+                                break Some(filling);
+                            }
+                        }
                     }
-                    metrics.misses.inc();
-                    Some(key)
                 }
             },
             None => None,
@@ -166,8 +182,8 @@ impl HttpBlock {
             body: Some(text_excerpt(&answer.body)),
         })?;
         let cached = Arc::new(Cached { response, status });
-        if let (Some(key), Some((_, cache, _))) = (key, &self.cache) {
-            cache.put(&key, cached.clone());
+        if let Some(filling) = filling {
+            filling.fill(cached.clone());
         }
         Ok(cached)
     }

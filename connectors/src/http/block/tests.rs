@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::header::HeaderValue;
 use serde_json::json;
 
-use super::cache::{Cache, Cached};
+use super::cache::{Cache, Cached, Lookup};
 use super::config::{FieldPath, HttpBlockConfig, ResponseFormat};
 use super::response::decode;
 
@@ -56,25 +56,57 @@ fn cached(n: u16) -> Arc<Cached> {
     Arc::new(Cached { response: json!(n), status: n })
 }
 
+fn put(cache: &Cache, key: &str, n: u16) {
+    match cache.lookup(key) {
+        Lookup::Miss(filling) => filling.fill(cached(n)),
+        other => panic!("{key}: {other:?}"),
+    }
+}
+
+/// The live answer's status, if any (a miss's pending mark is taken away at once).
+fn get(cache: &Cache, key: &str) -> Option<u16> {
+    match cache.lookup(key) {
+        Lookup::Hit(cached) => Some(cached.status),
+        Lookup::Miss(_) => None,
+        Lookup::Wait(_) => panic!("{key} is pending"),
+    }
+}
+
 #[tokio::test(start_paused = true)]
 async fn the_cache_forgets_after_its_ttl_and_past_its_bound() {
     let cache = Cache::new(Duration::from_secs(10), 2);
-    cache.put("a", cached(1));
+    put(&cache, "a", 1);
     tokio::time::advance(Duration::from_secs(4)).await;
-    cache.put("b", cached(2));
-    assert_eq!(cache.get("a").map(|c| c.status), Some(1));
+    put(&cache, "b", 2);
+    assert_eq!(get(&cache, "a"), Some(1));
     tokio::time::advance(Duration::from_secs(2)).await;
-    cache.put("c", cached(3));
-    assert!(cache.get("a").is_none(), "the oldest goes past max_entries");
-    assert_eq!((cache.get("b").map(|c| c.status), cache.len()), (Some(2), 2));
+    put(&cache, "c", 3);
+    assert_eq!(get(&cache, "a"), None, "the oldest goes past max_entries");
+    assert_eq!((get(&cache, "b"), cache.len()), (Some(2), 2));
     tokio::time::advance(Duration::from_secs(9)).await;
-    assert!(cache.get("b").is_none(), "b expired");
-    assert_eq!(cache.get("c").map(|c| c.status), Some(3));
-    cache.put("b", cached(4));
-    assert_eq!((cache.get("b").map(|c| c.status), cache.len()), (Some(4), 2), "b stored again; its expired place went");
+    assert_eq!(get(&cache, "b"), None, "b expired");
+    assert_eq!(get(&cache, "c"), Some(3));
+    put(&cache, "b", 4);
+    assert_eq!((get(&cache, "b"), cache.len()), (Some(4), 2), "b stored again; its expired place went");
     tokio::time::advance(Duration::from_secs(20)).await;
-    cache.put("d", cached(5));
+    put(&cache, "d", 5);
     assert_eq!(cache.len(), 1, "expired entries are dropped as new ones come");
+}
+
+#[tokio::test]
+async fn calls_for_a_pending_key_wait_for_its_answer_or_ask_when_it_fails() {
+    let cache = Cache::new(Duration::from_secs(10), 10);
+    let Lookup::Miss(first) = cache.lookup("k") else { panic!("a miss") };
+    let Lookup::Wait(mut waiting) = cache.lookup("k") else { panic!("pending") };
+    first.fill(cached(7));
+    assert_eq!(waiting.wait_for(Option::is_some).await.expect("announced").as_ref().map(|c| c.status), Some(7));
+    assert_eq!(get(&cache, "k"), Some(7));
+
+    let Lookup::Miss(failing) = cache.lookup("f") else { panic!("a miss") };
+    let Lookup::Wait(mut waiting) = cache.lookup("f") else { panic!("pending") };
+    drop(failing);
+    assert!(waiting.wait_for(Option::is_some).await.is_err(), "the channel closes without an answer");
+    assert!(matches!(cache.lookup("f"), Lookup::Miss(_)), "the next call asks");
 }
 
 fn config(toml: &str) -> HttpBlockConfig {
