@@ -17,6 +17,7 @@ mod tests;
 
 use std::num::NonZeroUsize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -66,7 +67,8 @@ impl BlockConfig for HttpBlockConfig {
         let cache =
             self.cache.as_ref().map(|c| (c.key.clone(), Cache::new(c.ttl.duration(), c.max_entries), CacheMetrics::register(&cx.metrics, &cx.name)));
         let limit = NonZeroUsize::new(self.concurrency).ok_or_else(|| BuildError::Other("`concurrency` must be at least 1".into()))?;
-        let block = HttpBlock { config: self.clone(), client, in_flight: metrics.in_flight, cache };
+        let seed = cx.name.bytes().fold(0x2545_f491_4f6c_dd1d_u64, |h, b| h.rotate_left(5) ^ u64::from(b));
+        let block = HttpBlock { config: self.clone(), client, in_flight: metrics.in_flight, cache, seed, calls: AtomicU64::new(0) };
         Ok(BuiltBlock::concurrent(block, limit, self.ordered))
     }
 }
@@ -78,6 +80,8 @@ pub struct HttpBlock {
     client: Client,
     in_flight: IntGauge,
     cache: Option<(JqProgram, Cache, CacheMetrics)>,
+    seed: u64,
+    calls: AtomicU64,
 }
 
 #[async_trait]
@@ -173,7 +177,9 @@ impl HttpBlock {
         };
         let answer = {
             let _counted = InFlight::start(&self.in_flight);
-            self.client.send(&url, body, rand::random()).await?
+            // Each call's jitter differs: the node's seed and the call's number.
+            let seed = self.seed ^ self.calls.fetch_add(1, Ordering::Relaxed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            self.client.send(&url, body, seed).await?
         };
         let status = answer.status.as_u16();
         let response = response::decode(self.config.response_format, answer.content_type.as_ref(), &answer.body).map_err(|error| Failure {
