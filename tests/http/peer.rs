@@ -5,7 +5,8 @@
 //! A request names its `id` and `script` in its query (`?id=3&script=500.500`, the steps
 //! separated by dots), or else in its body's first message (the object, or the first element of
 //! an array), as `id` and a `script` list. The script lists the answers of the id's successive
-//! attempts, each `"200"` (or any other status), `"429"` (with `Retry-After: 1`), `"slow"`
+//! attempts, each `"200"` (or any other status), `"429"` (with `Retry-After: 1`), `"429-date"`
+//! (with `Retry-After` an HTTP date 2 s ahead), `"slow"`
 //! (answers 200 only after 2 s, past the client's timeout), `"drop"` (closes the connection
 //! without an answer), `"sleepN"` (answers 200 after N ms), `"text"` (a `text/plain` 200),
 //! `"bytes"` (an `application/octet-stream` 200), `"badjson"` (an `application/json` 200 that
@@ -142,6 +143,11 @@ async fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, count: Arc<watch:
                 Some((200, json, echo()))
             }
             "429" => Some((429, "Retry-After: 1\r\n".to_owned(), "slow down".to_owned())),
+            // Two seconds ahead, written to the second: a wait of more than 1 s.
+            "429-date" => {
+                let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
+                Some((429, format!("Retry-After: {at}\r\n"), "slow down".to_owned()))
+            }
             "400" => Some((400, String::new(), format!("bad request: {}", "x".repeat(300)))),
             "200" => Some((200, json, echo())),
             "text" => Some((200, "Content-Type: text/plain; charset=utf-8\r\n".to_owned(), "plain words".to_owned())),
