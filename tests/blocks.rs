@@ -53,12 +53,13 @@ async fn the_tag_cloud_pipeline_renders_the_expected_html() {
     assert_eq!(expected.len(), 2, "two one-minute windows");
 }
 
-/// Every block type has a section in docs/blocks.md, and every `toml` example there is a
-/// complete pipeline that validates without warnings.
+/// Every block type of runnel-blocks has a section in docs/blocks.md (the connectors' blocks,
+/// such as `http`, are in docs/connectors.md), and every `toml` example there is a complete
+/// pipeline that validates without warnings.
 #[test]
 fn docs_blocks_md_covers_every_block_and_its_examples_validate() {
     let (text, examples) = validate_doc_examples("docs/blocks.md");
-    let registry = runnel::registry();
+    let registry = runnel_blocks::registry();
     for entry in registry.entries().filter(|e| e.role == runnel_engine::Role::Transform) {
         assert!(text.contains(&format!("\n## `{}`\n", entry.type_name)), "docs/blocks.md has no section for `{}`", entry.type_name);
     }

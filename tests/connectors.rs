@@ -132,17 +132,18 @@ async fn a_directory_as_a_file_source_is_named_in_the_error() {
     assert!(error.contains(&format!("cannot read {}: it is a directory", dir.path().display())), "{error}");
 }
 
-/// Every source and sink type has a section in docs/connectors.md with an example of its own,
-/// and every `toml` example there is a complete pipeline that validates without warnings.
+/// Every source and sink type, and every block the connectors crate registers (the `http`
+/// block), has a section in docs/connectors.md with an example of its own, and every `toml`
+/// example there is a complete pipeline that validates without warnings.
 #[test]
 fn docs_connectors_md_covers_every_connector_and_its_examples_validate() {
     let (text, examples) = validate_doc_examples("docs/connectors.md");
-    let headings: Vec<String> = runnel::registry()
+    let headings: Vec<String> = runnel_connectors::registry()
         .entries()
-        .filter_map(|e| match e.role {
-            Role::Source => Some(format!("## `{}` source", e.type_name)),
-            Role::Sink => Some(format!("## `{}` sink", e.type_name)),
-            Role::Transform => None,
+        .map(|e| match e.role {
+            Role::Source => format!("## `{}` source", e.type_name),
+            Role::Sink => format!("## `{}` sink", e.type_name),
+            Role::Transform => format!("## `{}` block", e.type_name),
         })
         .collect();
     for heading in &headings {
@@ -150,5 +151,5 @@ fn docs_connectors_md_covers_every_connector_and_its_examples_validate() {
         let section = section.split("\n## ").next().unwrap_or_default();
         assert!(section.contains("```toml\n"), "`{heading}` in docs/connectors.md has no example");
     }
-    assert!(examples >= headings.len(), "{examples} examples for {} sources and sinks", headings.len());
+    assert!(examples >= headings.len(), "{examples} examples for {} connectors", headings.len());
 }

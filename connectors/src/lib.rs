@@ -6,7 +6,8 @@
 //! - [`file_source`] and [`stdin`]: NDJSON lines in; a malformed line is an error naming its line.
 //!   The file source reads globs, follows rotation, and resumes from acknowledged checkpoints.
 //! - [`file_sink`] and [`stdout`]: NDJSON lines out, acknowledged once written.
-//! - [`http`]: an HTTP sink (webhook out): batching, retries with backoff, request signing.
+//! - [`http`]: an HTTP sink (webhook out): batching, retries with backoff, request signing; and
+//!   the `http` block, a call per message whose answer is merged in (enrichment).
 //! - [`kafka`]: a Kafka source (consumer groups, at-least-once commits) and sink.
 //! - [`memory`]: channels between a pipeline and the program embedding it.
 //! - [`websocket`]: a WebSocket client source and sink (reconnecting, with keepalive).
@@ -19,6 +20,8 @@
 //! - [`http_response`]: the reply half of request/response: answers the requests of
 //!   `http_server` routes with `ack = "reply"`.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
+//! - [`template`]: `{field}` templates filled from messages (URLs percent-encoded, channel names
+//!   as they are), shared by the HTTP and WebSocket connectors.
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
 //!
 //! [`registry`] lists every type a pipeline file can name.
@@ -43,6 +46,8 @@ pub mod kafka;
 pub mod memory;
 pub mod stdin;
 pub mod stdout;
+#[cfg(any(feature = "http", feature = "websocket"))]
+pub mod template;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 #[cfg(feature = "websocket")]
@@ -64,7 +69,7 @@ pub use file_sink::FileSinkConfig;
 pub use file_source::FileSourceConfig;
 pub use generator::GeneratorConfig;
 #[cfg(feature = "http")]
-pub use http::HttpSinkConfig;
+pub use http::{HttpBlockConfig, HttpSinkConfig};
 #[cfg(feature = "http-server")]
 pub use http_response::HttpResponseConfig;
 #[cfg(feature = "http-server")]
@@ -79,7 +84,7 @@ pub use websocket::{WebSocketSinkConfig, WebSocketSourceConfig};
 #[cfg(feature = "websocket")]
 pub use websocket_server::{WebSocketServerConfig, WebSocketServerSinkConfig};
 
-/// Every source and sink type, by the `type` name pipeline files use.
+/// Every source, sink and connector block type, by the `type` name pipeline files use.
 pub fn registry() -> Registry {
     let registry = Registry::new()
         .with::<GeneratorConfig>()
@@ -90,7 +95,7 @@ pub fn registry() -> Registry {
         .with::<StdoutConfig>()
         .with::<MemorySinkConfig>();
     #[cfg(feature = "http")]
-    let registry = registry.with::<HttpSinkConfig>();
+    let registry = registry.with::<HttpSinkConfig>().with::<HttpBlockConfig>();
     #[cfg(feature = "kafka")]
     let registry = registry.with::<KafkaSourceConfig>().with::<KafkaSinkConfig>();
     #[cfg(feature = "websocket")]

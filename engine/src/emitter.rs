@@ -28,7 +28,7 @@ use crate::output::{Output, PortId};
 #[derive(Debug, Default)]
 pub struct Emitter {
     pending: Vec<Batch>,
-    failures: Vec<(Message, String)>,
+    failures: Vec<(Message, String, serde_json::Map<String, serde_json::Value>)>,
     filtered: usize,
     evicted: usize,
     /// When the current batch started, for acknowledging the messages filtered out.
@@ -77,7 +77,13 @@ impl Emitter {
     /// Reports that `message` failed with `error`; the engine routes it to the errors port or
     /// applies the node's `on_error` policy.
     pub fn fail(&mut self, message: Message, error: impl fmt::Display) {
-        self.failures.push((message, error.to_string()));
+        self.failures.push((message, error.to_string(), serde_json::Map::new()));
+    }
+
+    /// As [`Emitter::fail`], with fields of the failure's own added to its error record (an
+    /// HTTP call's `status` and `body`), as [`Output::fail_with_details`] does.
+    pub fn fail_with_details(&mut self, message: Message, error: impl fmt::Display, details: serde_json::Map<String, serde_json::Value>) {
+        self.failures.push((message, error.to_string(), details));
     }
 
     /// Records that the block evicted `count` state entries early because it reached its cap
@@ -123,6 +129,11 @@ impl Emitter {
 
     /// Takes the failures reported and not yet handled (for tests of a block's logic).
     pub fn take_failures(&mut self) -> Vec<(Message, String)> {
+        std::mem::take(&mut self.failures).into_iter().map(|(message, error, _)| (message, error)).collect()
+    }
+
+    /// As [`Emitter::take_failures`], with each failure's own fields.
+    pub fn take_failures_with_details(&mut self) -> Vec<(Message, String, serde_json::Map<String, serde_json::Value>)> {
         std::mem::take(&mut self.failures)
     }
 
@@ -150,6 +161,6 @@ impl Emitter {
             let batch = std::mem::replace(&mut self.pending[port], Vec::with_capacity(capacity));
             output.send_to(port, batch).await?;
         }
-        output.fail(std::mem::take(&mut self.failures)).await
+        output.fail_with_details(std::mem::take(&mut self.failures)).await
     }
 }

@@ -1,5 +1,6 @@
-//! The `http` sink against a scripted webhook receiver (`peer`): retries, final failures,
+//! The `http` sink and block against a scripted HTTP server (`peer`): retries, final failures,
 //! acknowledgements, batching, signing and its metrics.
 
+mod block;
 mod delivery;
-mod peer;
+pub(crate) mod peer;

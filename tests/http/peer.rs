@@ -1,12 +1,18 @@
-//! A scripted webhook receiver: the `http` sink's peer is any HTTP server, so the tests stand one
-//! up that answers as each message's `script` says. A plain HTTP/1.1 server on a socket (rather
-//! than a framework) so that it can also close a connection without answering.
+//! A scripted HTTP server: the `http` sink's and block's peer is any HTTP server, so the tests
+//! stand one up that answers as each request's script says. A plain HTTP/1.1 server on a socket
+//! (rather than a framework) so that it can also close a connection without answering.
 //!
-//! A request's first message (the object, or the first element of an array) names its `id` and
-//! `script`: a list of answers for its successive attempts, each `"200"`, `"500"`, `"400"`,
-//! `"429"` (with `Retry-After: 1`), `"429-date"` (with `Retry-After` an HTTP date 2 s ahead), `"slow"` (answers 200 only after 2 s, past the sink's
-//! timeout) or `"drop"` (closes the connection without an answer). Attempts past the script get
-//! 200.
+//! A request names its `id` and `script` in its query (`?id=3&script=500.500`, the steps
+//! separated by dots), or else in its body's first message (the object, or the first element of
+//! an array), as `id` and a `script` list. The script lists the answers of the id's successive
+//! attempts, each `"200"` (or any other status), `"429"` (with `Retry-After: 1`), `"429-date"`
+//! (with `Retry-After` an HTTP date 2 s ahead), `"slow"`
+//! (answers 200 only after 2 s, past the client's timeout), `"drop"` (closes the connection
+//! without an answer), `"sleepN"` (answers 200 after N ms), `"text"` (a `text/plain` 200),
+//! `"bytes"` (an `application/octet-stream` 200), `"badjson"` (an `application/json` 200 that
+//! is not JSON) or `"big"` (a JSON 200 of 1,011 bytes). Attempts past the script get 200. A 200 answers
+//! `{"path", "method", "attempt", "body"}` as JSON: what was asked, the attempt's number from 0,
+//! and the request's body as JSON (or `null`).
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -20,24 +26,26 @@ use tokio::sync::watch;
 
 /// One request the peer received.
 #[derive(Clone, Debug)]
-pub(super) struct Seen {
+pub(crate) struct Seen {
     /// When it was read in full.
-    pub(super) at: Instant,
+    pub(crate) at: Instant,
+    /// Its method.
+    pub(crate) method: String,
     /// Its path and query.
-    pub(super) path: String,
+    pub(crate) path: String,
     /// Its headers, names lowercased.
-    pub(super) headers: HashMap<String, String>,
+    pub(crate) headers: HashMap<String, String>,
     /// Its body.
-    pub(super) body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
     /// The status answered, once answered; `None` for `slow` and `drop`.
-    pub(super) answered: Option<u16>,
+    pub(crate) answered: Option<u16>,
     /// When the answer was written.
-    pub(super) answered_at: Option<Instant>,
+    pub(crate) answered_at: Option<Instant>,
 }
 
 impl Seen {
     /// The messages of the body: the array's elements, the body itself, or its NDJSON lines.
-    pub(super) fn messages(&self) -> Vec<Value> {
+    pub(crate) fn messages(&self) -> Vec<Value> {
         match serde_json::from_slice(&self.body) {
             Ok(Value::Array(items)) => items,
             Ok(one) => vec![one],
@@ -45,22 +53,40 @@ impl Seen {
         }
     }
 
+    /// The value of query parameter `name`, as sent.
+    pub(crate) fn query(&self, name: &str) -> Option<&str> {
+        let (_, query) = self.path.split_once('?')?;
+        query.split('&').find_map(|pair| pair.split_once('=').filter(|(n, _)| *n == name).map(|(_, v)| v))
+    }
+
     fn first_id(&self) -> Option<i64> {
-        self.messages().first().and_then(|m| m["id"].as_i64())
+        match self.query("id") {
+            Some(id) => id.parse().ok(),
+            None => self.messages().first().and_then(|m| m["id"].as_i64()),
+        }
+    }
+
+    /// Step `attempt` of the request's script, `"200"` past its end.
+    fn step(&self, attempt: usize) -> String {
+        let step = match self.query("script") {
+            Some(script) => script.split('.').nth(attempt).map(str::to_owned),
+            None => self.messages().first().and_then(|m| m["script"].get(attempt).and_then(Value::as_str).map(str::to_owned)),
+        };
+        step.filter(|s| !s.is_empty()).unwrap_or_else(|| "200".to_owned())
     }
 }
 
 /// The running peer.
-pub(super) struct Peer {
+pub(crate) struct Peer {
     /// Where it listens.
-    pub(super) addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     seen: Arc<Mutex<Vec<Seen>>>,
     count: watch::Receiver<usize>,
 }
 
 impl Peer {
     /// Listens on a free port of 127.0.0.1.
-    pub(super) async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
         let addr = listener.local_addr().expect("bound");
         let seen = Arc::new(Mutex::new(Vec::new()));
@@ -76,17 +102,17 @@ impl Peer {
     }
 
     /// Every request received so far.
-    pub(super) fn seen(&self) -> Vec<Seen> {
+    pub(crate) fn seen(&self) -> Vec<Seen> {
         self.seen.lock().expect("lock").clone()
     }
 
     /// Waits until at least `n` requests were answered (or dropped).
-    pub(super) async fn wait_for_requests(&mut self, n: usize) {
+    pub(crate) async fn wait_for_requests(&mut self, n: usize) {
         self.count.wait_for(|&c| c >= n).await.expect("the peer runs");
     }
 
     /// The requests whose first message has id `id`.
-    pub(super) fn attempts(&self, id: i64) -> Vec<Seen> {
+    pub(crate) fn attempts(&self, id: i64) -> Vec<Seen> {
         self.seen().into_iter().filter(|s| s.first_id() == Some(id)).collect()
     }
 }
@@ -99,21 +125,22 @@ async fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, count: Arc<watch:
             let all = seen.lock().expect("lock");
             all.iter().filter(|s| s.first_id().is_some() && s.first_id() == request.first_id()).count()
         };
-        let step = request
-            .messages()
-            .first()
-            .and_then(|m| m["script"].get(attempt).and_then(Value::as_str).map(str::to_owned))
-            .unwrap_or_else(|| "200".to_owned());
+        let step = request.step(attempt);
         let index = {
             let mut all = seen.lock().expect("lock");
             all.push(request.clone());
             all.len() - 1
         };
+        let json = "Content-Type: application/json\r\n".to_owned();
+        let echo = || {
+            let body = serde_json::from_slice::<Value>(&request.body).unwrap_or(Value::Null);
+            serde_json::json!({"path": request.path, "method": request.method, "attempt": attempt, "body": body}).to_string()
+        };
         let answer = match step.as_str() {
             "drop" => None,
             "slow" => {
                 tokio::time::sleep(Duration::from_secs(2)).await;
-                Some((200, String::new(), "ok".to_owned()))
+                Some((200, json, echo()))
             }
             "429" => Some((429, "Retry-After: 1\r\n".to_owned(), "slow down".to_owned())),
             // Two seconds ahead, written to the second: a wait of more than 1 s.
@@ -122,6 +149,15 @@ async fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, count: Arc<watch:
                 Some((429, format!("Retry-After: {at}\r\n"), "slow down".to_owned()))
             }
             "400" => Some((400, String::new(), format!("bad request: {}", "x".repeat(300)))),
+            "200" => Some((200, json, echo())),
+            "text" => Some((200, "Content-Type: text/plain; charset=utf-8\r\n".to_owned(), "plain words".to_owned())),
+            "bytes" => Some((200, "Content-Type: application/octet-stream\r\n".to_owned(), "\u{1}\u{2}\u{3}".to_owned())),
+            "badjson" => Some((200, json, "{\"cut\": ".to_owned())),
+            "big" => Some((200, json, format!("{{\"pad\":\"{}\"}}", "x".repeat(1000)))),
+            sleep if sleep.starts_with("sleep") => {
+                tokio::time::sleep(Duration::from_millis(sleep["sleep".len()..].parse().expect("sleepN"))).await;
+                Some((200, json, echo()))
+            }
             code => Some((code.parse().expect("a status"), String::new(), format!("answer {code}"))),
         };
         let Some((status, extra, body)) = answer else {
@@ -145,7 +181,9 @@ async fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, count: Arc<watch:
 async fn read_request(stream: &mut BufReader<TcpStream>) -> Option<Seen> {
     let mut line = String::new();
     stream.read_line(&mut line).await.ok().filter(|&n| n > 0)?;
-    let path = line.split_whitespace().nth(1)?.to_owned();
+    let mut words = line.split_whitespace();
+    let method = words.next()?.to_owned();
+    let path = words.next()?.to_owned();
     let mut headers = HashMap::new();
     loop {
         line.clear();
@@ -156,5 +194,5 @@ async fn read_request(stream: &mut BufReader<TcpStream>) -> Option<Seen> {
     let length: usize = headers.get("content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
     let mut body = vec![0; length];
     stream.read_exact(&mut body).await.ok()?;
-    Some(Seen { at: Instant::now(), path, headers, body, answered: None, answered_at: None })
+    Some(Seen { at: Instant::now(), method, path, headers, body, answered: None, answered_at: None })
 }

@@ -3,6 +3,7 @@
 //! at `max_events`, `max_bytes` or its deadline.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -51,34 +52,42 @@ impl Batches {
         }
         let mut ready = Vec::new();
         let framing = self.framing();
-        let separator = usize::from(self.encoding == Encoding::Ndjson || self.pending.get(&url).is_some_and(|p| !p.messages.is_empty()));
-        let full = self.pending.get(&url).is_some_and(|p| p.body.len() + separator + self.item.len() + framing > self.config.max_bytes);
-        if full {
-            if let Some(pending) = self.pending.remove(&url) {
-                ready.push((url.clone(), self.seal(pending)));
+        let ndjson = self.encoding == Encoding::Ndjson;
+        // The URL is hashed twice per message (here and for its entry), and cloned only when a
+        // batch is sealed before this message joins one.
+        let mut open = false;
+        if let Some(pending) = self.pending.get(&url) {
+            let separator = usize::from(ndjson || !pending.messages.is_empty());
+            open = pending.body.len() + separator + self.item.len() + framing <= self.config.max_bytes;
+            if !open {
+                if let Some(pending) = self.pending.remove(&url) {
+                    ready.push((url.clone(), self.seal(pending)));
+                }
             }
         }
-        if self.pending.len() >= MAX_OPEN_BATCHES && !self.pending.contains_key(&url) {
+        if !open && self.pending.len() >= MAX_OPEN_BATCHES {
             let oldest = self.pending.iter().min_by_key(|(_, p)| p.deadline).map(|(url, _)| url.clone());
             if let Some((oldest, pending)) = oldest.and_then(|oldest| self.pending.remove_entry(&oldest)) {
                 ready.push((oldest, self.seal(pending)));
             }
         }
         let timeout = Duration::from_millis(self.config.timeout_ms);
-        let pending =
-            self.pending.entry(url.clone()).or_insert_with(|| Pending { messages: Vec::new(), body: Vec::new(), deadline: Instant::now() + timeout });
+        let mut entry = match self.pending.entry(url) {
+            Entry::Occupied(entry) => entry,
+            Entry::Vacant(entry) => entry.insert_entry(Pending { messages: Vec::new(), body: Vec::new(), deadline: Instant::now() + timeout }),
+        };
+        let pending = entry.get_mut();
         if self.encoding == Encoding::Json && !pending.messages.is_empty() {
             pending.body.push(b',');
         }
         pending.body.extend_from_slice(&self.item);
-        if self.encoding == Encoding::Ndjson {
+        if ndjson {
             pending.body.push(b'\n');
         }
         pending.messages.push(message);
         if pending.messages.len() >= self.config.max_events || pending.body.len() + framing >= self.config.max_bytes {
-            if let Some(pending) = self.pending.remove(&url) {
-                ready.push((url, self.seal(pending)));
-            }
+            let (url, pending) = entry.remove_entry();
+            ready.push((url, self.seal(pending)));
         }
         ready
     }

@@ -160,15 +160,8 @@ impl Algorithm {
 impl HttpSinkConfig {
     /// Every problem with the configuration.
     pub fn problems(&self) -> Vec<String> {
-        let mut problems = self.url.problems();
-        for (name, value) in &self.headers {
-            if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
-                problems.push(format!("`headers`: `{name}` is not a valid header name"));
-            }
-            if reqwest::header::HeaderValue::from_str(value).is_err() {
-                problems.push(format!("`headers.{name}`: the value is not a valid header value"));
-            }
-        }
+        let mut problems = self.url.problems("url");
+        problems.extend(header_problems(&self.headers));
         let b = &self.batch;
         let r = &self.request;
         for (field, value) in [
@@ -203,4 +196,18 @@ impl HttpSinkConfig {
         }
         problems
     }
+}
+
+/// The problems with `headers` (the `http` sink's or block's): names and values HTTP refuses.
+pub(crate) fn header_problems(headers: &BTreeMap<String, String>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (name, value) in headers {
+        if reqwest::header::HeaderName::from_bytes(name.as_bytes()).is_err() {
+            problems.push(format!("`headers`: `{name}` is not a valid header name"));
+        }
+        if reqwest::header::HeaderValue::from_str(value).is_err() {
+            problems.push(format!("`headers.{name}`: the value is not a valid header value"));
+        }
+    }
+    problems
 }

@@ -19,13 +19,12 @@ use rand::{Rng, SeedableRng};
 use runnel_engine::{
     AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Role, RunContext, async_trait,
 };
-use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::batches::{Batch, Batches};
-use super::client::{Client, Failure};
-use super::config::HttpSinkConfig;
-use super::metrics::HttpMetrics;
+use super::client::{Client, Failure, RetryPolicy, Settings, details};
+use super::config::{Encoding, HttpSinkConfig, Method};
+use super::metrics::{self, HttpMetrics};
 
 impl Component for HttpSinkConfig {
     const TYPE: &'static str = "http";
@@ -49,8 +48,23 @@ impl BlockConfig for HttpSinkConfig {
     }
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
-        let metrics = HttpMetrics::register(&cx.metrics, &cx.name);
-        let client = Client::new(self, metrics.clone()).map_err(|e| BuildError::Other(Box::new(e)))?;
+        let metrics = HttpMetrics::register(&cx.metrics, &cx.name, &metrics::SINK);
+        let settings = Settings {
+            method: match self.method {
+                Method::Post => reqwest::Method::POST,
+                Method::Put => reqwest::Method::PUT,
+                Method::Patch => reqwest::Method::PATCH,
+            },
+            content_type: Some(match self.encoding {
+                Encoding::Json => "application/json",
+                Encoding::Ndjson => "application/x-ndjson",
+            }),
+            headers: &self.headers,
+            signing: self.signing.as_ref(),
+            policy: RetryPolicy::from(&self.request),
+            keep_body: None,
+        };
+        let client = Client::new(settings, metrics.clone()).map_err(|e| BuildError::Other(Box::new(e)))?;
         let seed = cx.name.bytes().fold(0x9e37_79b9_7f4a_7c15_u64, |h, b| h.rotate_left(5) ^ u64::from(b));
         Ok(BuiltBlock::task(HttpSink { config: self.clone(), client: Arc::new(client), metrics, seed }))
     }
@@ -96,7 +110,7 @@ impl Block for HttpSink {
                         let url = match self.config.url.render(message.value()) {
                             Ok(url) => url,
                             Err(error) => {
-                                failures.push((message, error.to_string(), details(None, None)));
+                                failures.push((message, format!("`url`: {error}"), details(None, None)));
                                 continue;
                             }
                         };
@@ -123,14 +137,6 @@ async fn sleep_until(deadline: Option<Instant>) {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
     }
-}
-
-/// The fields an HTTP failure adds to its error records.
-fn details(status: Option<u16>, body: Option<String>) -> serde_json::Map<String, Value> {
-    let mut fields = serde_json::Map::new();
-    fields.insert("status".into(), json!(status));
-    fields.insert("body".into(), json!(body));
-    fields
 }
 
 /// The sink's state while it runs.
@@ -165,7 +171,7 @@ impl Sender {
         let body = batch.body;
         let messages = batch.messages;
         self.in_flight.push(Box::pin(async move {
-            let result = client.deliver(&url, body, seed).await;
+            let result = client.send(&url, Some(body), seed).await.map(drop);
             (messages, result)
         }));
         self.metrics.in_flight.set(self.in_flight.len() as i64);

@@ -5,7 +5,8 @@ use serde_json::json;
 use super::batches::Batches;
 use super::client::Signer;
 use super::config::{Algorithm, BatchConfig, Encoding, HttpSinkConfig, SigningConfig};
-use super::template::{RenderError, UrlTemplate};
+use super::template::UrlTemplate;
+use crate::template::RenderError;
 
 fn template(text: &str) -> UrlTemplate {
     UrlTemplate::try_from(text.to_owned()).expect("parses")
@@ -26,9 +27,9 @@ fn bad_templates_are_refused() {
     assert!(UrlTemplate::try_from("http://h/{room".to_owned()).is_err());
     assert!(UrlTemplate::try_from("http://h/{}".to_owned()).is_err());
     assert!(UrlTemplate::try_from("http://h/room}".to_owned()).is_err());
-    assert_eq!(template("ftp://h/{x}").problems().len(), 1);
-    assert_eq!(template("not a url {x}").problems().len(), 1);
-    assert!(template("http://h:8080/{x}").problems().is_empty());
+    assert_eq!(template("ftp://h/{x}").problems("url").len(), 1);
+    assert_eq!(template("not a url {x}").problems("url").len(), 1);
+    assert!(template("http://h:8080/{x}").problems("url").is_empty());
 }
 
 #[test]
