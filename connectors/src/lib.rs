@@ -13,6 +13,7 @@
 //! - [`websocket_server`]: a WebSocket server with channels, as a source and a sink.
 //! - [`http_server`]: an HTTP server that takes webhooks in: routes, body formats, bearer
 //!   tokens and HMAC signatures, answers driven by acknowledgements.
+//! - [`image`]: a block producing an image's variants through thumbor or Cloudinary.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
 //!
@@ -27,6 +28,8 @@ pub mod generator;
 pub mod http;
 #[cfg(feature = "http-server")]
 pub mod http_server;
+#[cfg(feature = "image")]
+pub mod image;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod memory;
@@ -51,6 +54,8 @@ pub use generator::GeneratorConfig;
 pub use http::HttpSinkConfig;
 #[cfg(feature = "http-server")]
 pub use http_server::HttpServerConfig;
+#[cfg(feature = "image")]
+pub use image::ImageConfig;
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaSinkConfig, KafkaSourceConfig};
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
@@ -80,6 +85,8 @@ pub fn registry() -> Registry {
         registry.with::<WebSocketSourceConfig>().with::<WebSocketSinkConfig>().with::<WebSocketServerConfig>().with::<WebSocketServerSinkConfig>();
     #[cfg(feature = "http-server")]
     let registry = registry.with::<HttpServerConfig>();
+    #[cfg(feature = "image")]
+    let registry = registry.with::<ImageConfig>();
     registry
 }
 
@@ -93,6 +100,8 @@ pub const FEATURES: &[&str] = &[
     "websocket",
     #[cfg(feature = "http-server")]
     "http-server",
+    #[cfg(feature = "image")]
+    "image",
 ];
 
 #[cfg(test)]

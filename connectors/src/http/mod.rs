@@ -10,7 +10,7 @@
 //! - [`metrics`]: the `runnel_http_sink_*` families.
 
 mod batches;
-mod client;
+pub(crate) mod client;
 pub mod config;
 pub mod metrics;
 pub mod sink;
