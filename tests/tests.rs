@@ -12,6 +12,7 @@ mod file_source;
 mod fuzz;
 mod http;
 mod http_server;
+mod image;
 mod kafka;
 mod library;
 mod listener;
