@@ -50,8 +50,13 @@ variants = [
 
 /// What each variant of an 800×600 source comes to, as Pillow decodes it: (name, format, width,
 /// height); `source` is the source's format (variants without a format keep it).
-const EXPECTED: [(&str, &str, u64, u64); 5] =
-    [("thumb", "webp", 150, 150), ("medium", "source", 300, 225), ("banner", "png", 200, 50), ("tiny", "avif", 120, 90), ("stretched", "source", 100, 100)];
+const EXPECTED: [(&str, &str, u64, u64); 5] = [
+    ("thumb", "webp", 150, 150),
+    ("medium", "source", 300, 225),
+    ("banner", "png", 200, 50),
+    ("tiny", "avif", 120, 90),
+    ("stretched", "source", 100, 100),
+];
 
 /// Checks `variants` of a `source` image (`jpeg`, `png`) against [`EXPECTED`] and against what
 /// Pillow decodes from each URL.
@@ -63,7 +68,11 @@ fn assert_measured(python: &std::path::Path, variants: &Value, source: &str) {
     for ((variant, seen), (name, format, width, height)) in variants.iter().zip(&decoded).zip(EXPECTED) {
         let format = if format == "source" { source } else { format };
         assert_eq!(variant["name"], name);
-        assert_eq!((seen["format"].as_str(), seen["width"].as_u64(), seen["height"].as_u64()), (Some(format), Some(width), Some(height)), "{name}: {seen}");
+        assert_eq!(
+            (seen["format"].as_str(), seen["width"].as_u64(), seen["height"].as_u64()),
+            (Some(format), Some(width), Some(height)),
+            "{name}: {seen}"
+        );
         assert_eq!((&variant["format"], &variant["width"], &variant["height"]), (&seen["format"], &seen["width"], &seen["height"]), "{name}");
         assert_eq!(variant["bytes"], seen["bytes"], "{name}");
         assert_eq!(variant["content_type"], seen["content_type"], "{name}");
@@ -134,7 +143,8 @@ async fn service_errors_and_unreadable_sources_go_to_the_errors_port() {
     assert_eq!(errors[0]["message"]["url"], name);
 
     let image = config(&format!("{}\nurl_field = \"url\"\nbytes_field = \"data\"\n{variants}", thumbor.service(true)));
-    let messages = vec![json!({"url": "no-such-image.jpg", "n": 1}), json!({"data": "not base64!", "n": 2}), json!({"n": 3}), json!({"url": name, "n": 4})];
+    let messages =
+        vec![json!({"url": "no-such-image.jpg", "n": 1}), json!({"data": "not base64!", "n": 2}), json!({"n": 3}), json!({"url": name, "n": 4})];
     let (out, errors) = run(image, messages).await;
     assert_eq!(out.len(), 1, "the good one: {out:?}");
     assert_eq!(out[0]["variants"][0]["width"], 50);

@@ -133,7 +133,9 @@ impl ImageBlock {
             (Source::Bytes { bytes, content_type }, ServiceConfig::Thumbor(thumbor)) => {
                 upload::to_thumbor(&self.http, thumbor, bytes, content_type.as_deref()).await
             }
-            (Source::Bytes { bytes, .. }, ServiceConfig::Cloudinary(cloud)) => upload::to_cloudinary(&self.http, cloud, bytes, self.config.max_bytes).await,
+            (Source::Bytes { bytes, .. }, ServiceConfig::Cloudinary(cloud)) => {
+                upload::to_cloudinary(&self.http, cloud, bytes, self.config.max_bytes).await
+            }
         }
     }
 }

@@ -174,7 +174,8 @@ pub fn url_signature(to_sign: &str, secret: &str, long: bool) -> String {
     let mut text = String::with_capacity(to_sign.len() + secret.len());
     text.push_str(to_sign);
     text.push_str(secret);
-    let (digest, length) = if long { (sha2::Sha256::digest(text.as_bytes()).to_vec(), 32) } else { (sha1::Sha1::digest(text.as_bytes()).to_vec(), 8) };
+    let (digest, length) =
+        if long { (sha2::Sha256::digest(text.as_bytes()).to_vec(), 32) } else { (sha1::Sha1::digest(text.as_bytes()).to_vec(), 8) };
     let encoded = base64::engine::general_purpose::URL_SAFE.encode(digest);
     format!("s--{}--", &encoded[..length])
 }

@@ -288,8 +288,12 @@ impl ImageConfig {
             match (variant.width, variant.height) {
                 (None, None) => problems.push(format!("{at} (`{}`): `width` or `height` must be set", variant.name)),
                 (Some(0), _) | (_, Some(0)) => problems.push(format!("{at} (`{}`): `width` and `height` must be at least 1", variant.name)),
-                (Some(w), Some(h)) if w > MAX_SIDE || h > MAX_SIDE => problems.push(format!("{at} (`{}`): sides are at most {MAX_SIDE}", variant.name)),
-                (Some(s), None) | (None, Some(s)) if s > MAX_SIDE => problems.push(format!("{at} (`{}`): sides are at most {MAX_SIDE}", variant.name)),
+                (Some(w), Some(h)) if w > MAX_SIDE || h > MAX_SIDE => {
+                    problems.push(format!("{at} (`{}`): sides are at most {MAX_SIDE}", variant.name))
+                }
+                (Some(s), None) | (None, Some(s)) if s > MAX_SIDE => {
+                    problems.push(format!("{at} (`{}`): sides are at most {MAX_SIDE}", variant.name))
+                }
                 _ => {}
             }
             if matches!(variant.fit, Fit::Crop | Fit::Pad | Fit::Scale) && (variant.width.is_none() || variant.height.is_none()) {

@@ -9,7 +9,7 @@
 //! - `upload`: uploading bytes to thumbor or Cloudinary.
 //! - [`fetch`]: fetching a variant and measuring it (dimensions and format from its header).
 //! - [`block`]: the running block, an [`runnel_engine::AsyncFunctionBlock`].
-//! - [`error`]: [`ImageError`].
+//! - [`error`]: [`ImageError`], why a message failed.
 
 pub mod block;
 pub mod cloudinary;

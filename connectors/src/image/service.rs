@@ -148,11 +148,9 @@ pub fn variant_url(service: &ServiceConfig, located: &Located, variant: &Variant
                 long_signature: config.long_url_signature,
             };
             let image = match located {
-                Located::Upload { public_id, version, format } => Delivery::Upload {
-                    public_id,
-                    version: *version,
-                    extension: if variant.format.is_some() { None } else { format.as_deref() },
-                },
+                Located::Upload { public_id, version, format } => {
+                    Delivery::Upload { public_id, version: *version, extension: if variant.format.is_some() { None } else { format.as_deref() } }
+                }
                 Located::Uri(url) => Delivery::Fetch(url),
             };
             cloudinary::delivery_url(&at, &cloudinary::transformation(variant), image)

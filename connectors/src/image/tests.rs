@@ -19,7 +19,10 @@ fn thumbor_paths_follow_its_url_grammar() {
         ("width = 150\nformat = \"webp\"", "fit-in/150x0/filters:format(webp)/cat.jpg"),
         ("width = 320\nheight = 240\nfit = \"crop\"\ngravity = \"auto\"", "320x240/smart/cat.jpg"),
         ("width = 100\nheight = 50\nfit = \"crop\"\ngravity = \"north_east\"", "100x50/right/top/cat.jpg"),
-        ("width = 100\nheight = 50\nfit = \"pad\"\nbackground = \"ff0000\"\nformat = \"png\"", "fit-in/100x50/filters:fill(ff0000):format(png)/cat.jpg"),
+        (
+            "width = 100\nheight = 50\nfit = \"pad\"\nbackground = \"ff0000\"\nformat = \"png\"",
+            "fit-in/100x50/filters:fill(ff0000):format(png)/cat.jpg",
+        ),
         ("width = 100\nheight = 50\nfit = \"scale\"\nformat = \"avif\"\nquality = 60", "100x50/filters:stretch():format(avif):quality(60)/cat.jpg"),
     ];
     for (toml, expected) in cases {
@@ -83,7 +86,10 @@ fn cloudinary_delivery_urls_match_the_sdks() {
         "https://res.cloudinary.com/demo/image/upload/c_scale,w_400/e_grayscale/v1312461204/sample.jpg"
     );
     let signed = Delivering { secret: Some("abcd"), ..plain };
-    assert_eq!(cloudinary::delivery_url(&signed, "c_scale,w_300", upload("sample", None)), "https://res.cloudinary.com/demo/image/upload/s--SAZ8L8hz--/c_scale,w_300/sample.jpg");
+    assert_eq!(
+        cloudinary::delivery_url(&signed, "c_scale,w_300", upload("sample", None)),
+        "https://res.cloudinary.com/demo/image/upload/s--SAZ8L8hz--/c_scale,w_300/sample.jpg"
+    );
     let long = Delivering { long_signature: true, ..signed };
     assert_eq!(
         cloudinary::delivery_url(&long, "c_scale,w_300", upload("sample", None)),
@@ -137,6 +143,7 @@ concurrency = 0
     ] {
         assert!(problems.iter().any(|p| p.starts_with(expected)), "missing {expected:?} in {problems:#?}");
     }
-    let unsafe_thumbor: Result<ImageConfig, _> = toml::from_str("service = { kind = \"thumbor\", url = \"http://t\", secret = \"x\" }\nvariants = []");
+    let unsafe_thumbor: Result<ImageConfig, _> =
+        toml::from_str("service = { kind = \"thumbor\", url = \"http://t\", secret = \"x\" }\nvariants = []");
     assert!(unsafe_thumbor.expect_err("unknown field").to_string().contains("unknown field `secret`"));
 }

@@ -18,7 +18,12 @@ use super::service::{CloudinaryConfig, Located, ThumborConfig};
 ///
 /// # Errors
 /// [`ImageError`] when thumbor does not answer 201 with a `Location`.
-pub(crate) async fn to_thumbor(http: &reqwest::Client, config: &ThumborConfig, bytes: Bytes, content_type: Option<&str>) -> Result<Located, ImageError> {
+pub(crate) async fn to_thumbor(
+    http: &reqwest::Client,
+    config: &ThumborConfig,
+    bytes: Bytes,
+    content_type: Option<&str>,
+) -> Result<Located, ImageError> {
     let asking = Asking { what: "upload", service: "thumbor" };
     let format = image_format(&bytes).unwrap_or("jpeg");
     let content_type = content_type.map_or_else(|| format!("image/{format}"), str::to_owned);
@@ -36,7 +41,11 @@ pub(crate) async fn to_thumbor(http: &reqwest::Client, config: &ThumborConfig, b
     }
     let location = answer.headers().get(LOCATION).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let Some(path) = location.split_once("/image/").map(|(_, path)| path).filter(|p| !p.is_empty()) else {
-        return Err(ImageError::Answer { what: "upload".to_owned(), service: "thumbor", reason: format!("`Location` is `{location}`, not /image/<id>") });
+        return Err(ImageError::Answer {
+            what: "upload".to_owned(),
+            service: "thumbor",
+            reason: format!("`Location` is `{location}`, not /image/<id>"),
+        });
     };
     Ok(Located::Uri(path.to_owned()))
 }
@@ -79,7 +88,10 @@ pub(crate) async fn to_cloudinary(http: &reqwest::Client, config: &CloudinaryCon
         return Err(asking.refused(answer).await);
     }
     let body = read_limited(answer, asking, max_bytes).await?;
-    let uploaded: Uploaded = serde_json::from_slice(&body)
-        .map_err(|e| ImageError::Answer { what: "upload".to_owned(), service: "Cloudinary", reason: format!("no `public_id` in its JSON: {e}") })?;
+    let uploaded: Uploaded = serde_json::from_slice(&body).map_err(|e| ImageError::Answer {
+        what: "upload".to_owned(),
+        service: "Cloudinary",
+        reason: format!("no `public_id` in its JSON: {e}"),
+    })?;
     Ok(Located::Upload { public_id: uploaded.public_id, version: uploaded.version, format: uploaded.format })
 }
