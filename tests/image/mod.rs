@@ -3,6 +3,7 @@
 //! made and decoded with Pillow (`tools.py`), independently of the block's own measuring.
 
 mod cloudinary;
+mod limits;
 mod thumbor;
 
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@ use serde_json::Value;
 use super::config::{ImageConfig, OutputMode, VariantConfig};
 use super::error::ImageError;
 use super::fetch::{Asking, Measured, fetch};
+use super::metrics::ImageMetrics;
 use super::service::{Located, ServiceConfig, variant_url};
 use super::upload;
 
@@ -39,7 +40,7 @@ impl BlockConfig for ImageConfig {
         self.problems()
     }
 
-    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let problems = self.problems();
         if !problems.is_empty() {
             return Err(BuildError::Invalid(problems.join("; ")));
@@ -47,7 +48,11 @@ impl BlockConfig for ImageConfig {
         // Redirects are followed (a CDN may redirect a delivery URL); each request has the timeout.
         let http = reqwest::Client::builder().timeout(Duration::from_millis(self.timeout_ms)).build().map_err(|e| BuildError::Other(Box::new(e)))?;
         let limit = NonZeroUsize::new(self.concurrency).unwrap_or(NonZeroUsize::MIN);
-        Ok(BuiltBlock::concurrent(ImageBlock { config: Arc::new(self.clone()), http }, limit, self.ordered))
+        Ok(BuiltBlock::concurrent(
+            ImageBlock { config: Arc::new(self.clone()), http, metrics: ImageMetrics::register(&cx.metrics, &cx.name) },
+            limit,
+            self.ordered,
+        ))
     }
 }
 
@@ -56,6 +61,7 @@ impl BlockConfig for ImageConfig {
 pub struct ImageBlock {
     config: Arc<ImageConfig>,
     http: reqwest::Client,
+    metrics: ImageMetrics,
 }
 
 /// The image a message names.
@@ -65,20 +71,11 @@ enum Source {
 }
 
 impl ImageBlock {
-    /// The block of `config` (validated), with its own HTTP client.
-    ///
-    /// # Errors
-    /// When reqwest cannot set up TLS.
-    pub fn new(config: ImageConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(Duration::from_millis(config.timeout_ms)).build()?;
-        Ok(Self { config: Arc::new(config), http })
-    }
-
     /// The variants of the image `value` names, in the configured order.
     ///
     /// # Errors
     /// [`ImageError`] for the first part that failed: reading the source, the upload, a variant.
-    pub async fn variants(&self, value: &Value) -> Result<Vec<Value>, ImageError> {
+    async fn variants(&self, value: &Value) -> Result<Vec<Value>, ImageError> {
         let located = self.locate(self.source(value)?).await?;
         let requests: Vec<_> = self.config.variants.iter().map(|variant| self.fetch_variant(&located, variant)).collect();
         let measured: Vec<Measured> = futures::stream::iter(requests).buffered(self.config.variant_concurrency).try_collect().await?;
@@ -92,7 +89,7 @@ impl ImageBlock {
         };
         let url = variant_url(&self.config.service, located, variant);
         let what = format!("variant `{}`", variant.name);
-        fetch(&self.http, url, Asking { what: &what, service }, self.config.max_bytes).await
+        fetch(&self.http, url, Asking { what: &what, service, metrics: &self.metrics }, self.config.max_bytes).await
     }
 
     fn source(&self, value: &Value) -> Result<Source, ImageError> {
@@ -131,10 +128,10 @@ impl ImageBlock {
         match (source, &self.config.service) {
             (Source::Url(url), _) => Ok(Located::Uri(url)),
             (Source::Bytes { bytes, content_type }, ServiceConfig::Thumbor(thumbor)) => {
-                upload::to_thumbor(&self.http, thumbor, bytes, content_type.as_deref()).await
+                upload::to_thumbor(&self.http, thumbor, bytes, content_type.as_deref(), &self.metrics).await
             }
             (Source::Bytes { bytes, .. }, ServiceConfig::Cloudinary(cloud)) => {
-                upload::to_cloudinary(&self.http, cloud, bytes, self.config.max_bytes).await
+                upload::to_cloudinary(&self.http, cloud, bytes, self.config.max_bytes, &self.metrics).await
             }
         }
     }

@@ -2,11 +2,14 @@
 //! read from the image's own header (`imagesize`), the size counted, the content type as the
 //! service labelled it.
 
+use std::time::Instant;
+
 use bytes::{Bytes, BytesMut};
 use reqwest::header::CONTENT_TYPE;
 use serde_json::{Value, json};
 
 use super::error::ImageError;
+use super::metrics::ImageMetrics;
 use crate::http::client::{describe, excerpt};
 
 /// A variant as the service delivered it.
@@ -41,16 +44,29 @@ impl Measured {
     }
 }
 
-/// What one request is for, to name it in errors.
+/// What one request is for, to name it in errors and count it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Asking<'a> {
     /// `variant `thumb``, `upload`.
     pub(crate) what: &'a str,
     /// `thumbor`, `Cloudinary`.
     pub(crate) service: &'static str,
+    /// The block's metrics.
+    pub(crate) metrics: &'a ImageMetrics,
 }
 
 impl Asking<'_> {
+    /// Sends `request`, counting it (by the kind `upload` or `variant`) and timing it up to its
+    /// answer's headers.
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, ImageError> {
+        let kind = if self.what == "upload" { "upload" } else { "variant" };
+        let started = Instant::now();
+        let sent = request.send().await;
+        self.metrics.duration.observe(started.elapsed().as_secs_f64());
+        self.metrics.request(kind, sent.as_ref().ok().map(|answer| answer.status().as_u16()));
+        sent.map_err(|e| self.unanswered(&e))
+    }
+
     pub(crate) fn unanswered(&self, error: &reqwest::Error) -> ImageError {
         ImageError::Request { what: self.what.to_owned(), service: self.service, reason: describe(error) }
     }
@@ -68,7 +84,7 @@ impl Asking<'_> {
 /// [`ImageError`] when the service does not answer, answers an error status, answers more than
 /// `max_bytes`, or answers something that is not an image.
 pub(crate) async fn fetch(http: &reqwest::Client, url: String, asking: Asking<'_>, max_bytes: usize) -> Result<Measured, ImageError> {
-    let answer = http.get(&url).send().await.map_err(|e| asking.unanswered(&e))?;
+    let answer = asking.send(http.get(&url)).await?;
     let status = answer.status();
     if !status.is_success() {
         return Err(asking.refused(answer).await);

@@ -8,6 +8,7 @@
 //! - [`cloudinary`]: Cloudinary's transformations, delivery URLs and API signatures.
 //! - `upload`: uploading bytes to thumbor or Cloudinary.
 //! - [`fetch`]: fetching a variant and measuring it (dimensions and format from its header).
+//! - [`metrics`]: the `runnel_image_*` families.
 //! - [`block`]: the running block, an [`runnel_engine::AsyncFunctionBlock`].
 //! - [`error`]: [`ImageError`], why a message failed.
 
@@ -16,6 +17,7 @@ pub mod cloudinary;
 pub mod config;
 pub mod error;
 pub mod fetch;
+pub mod metrics;
 pub mod service;
 pub mod thumbor;
 mod upload;

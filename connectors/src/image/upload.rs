@@ -11,6 +11,7 @@ use serde::Deserialize;
 use super::cloudinary;
 use super::error::ImageError;
 use super::fetch::{Asking, image_format, read_limited};
+use super::metrics::ImageMetrics;
 use super::service::{CloudinaryConfig, Located, ThumborConfig};
 
 /// Uploads `bytes` to thumbor; the image's URI is the path its answer's `Location` names after
@@ -23,19 +24,13 @@ pub(crate) async fn to_thumbor(
     config: &ThumborConfig,
     bytes: Bytes,
     content_type: Option<&str>,
+    metrics: &ImageMetrics,
 ) -> Result<Located, ImageError> {
-    let asking = Asking { what: "upload", service: "thumbor" };
+    let asking = Asking { what: "upload", service: "thumbor", metrics };
     let format = image_format(&bytes).unwrap_or("jpeg");
     let content_type = content_type.map_or_else(|| format!("image/{format}"), str::to_owned);
     let url = format!("{}/image", config.url.trim_end_matches('/'));
-    let answer = http
-        .post(url)
-        .header(CONTENT_TYPE, content_type)
-        .header("Slug", format!("upload.{format}"))
-        .body(bytes)
-        .send()
-        .await
-        .map_err(|e| asking.unanswered(&e))?;
+    let answer = asking.send(http.post(url).header(CONTENT_TYPE, content_type).header("Slug", format!("upload.{format}")).body(bytes)).await?;
     if !answer.status().is_success() {
         return Err(asking.refused(answer).await);
     }
@@ -65,8 +60,14 @@ struct Uploaded {
 /// # Errors
 /// [`ImageError`] when the upload is refused (a wrong secret is a 401) or its answer lacks a
 /// `public_id`; [`ImageError::Unsupported`] without an API key and secret.
-pub(crate) async fn to_cloudinary(http: &reqwest::Client, config: &CloudinaryConfig, bytes: Bytes, max_bytes: usize) -> Result<Located, ImageError> {
-    let asking = Asking { what: "upload", service: "Cloudinary" };
+pub(crate) async fn to_cloudinary(
+    http: &reqwest::Client,
+    config: &CloudinaryConfig,
+    bytes: Bytes,
+    max_bytes: usize,
+    metrics: &ImageMetrics,
+) -> Result<Located, ImageError> {
+    let asking = Asking { what: "upload", service: "Cloudinary", metrics };
     let (Some(key), Some(secret)) = (&config.api_key, &config.api_secret) else {
         return Err(ImageError::Unsupported("uploading bytes to Cloudinary needs `service.api_key` and `service.api_secret`".to_owned()));
     };
@@ -83,7 +84,7 @@ pub(crate) async fn to_cloudinary(http: &reqwest::Client, config: &CloudinaryCon
     let file = reqwest::multipart::Part::stream(bytes).file_name("upload");
     form = form.text("api_key", key.clone()).text("signature", signature).part("file", file);
     let url = format!("{}/v1_1/{}/image/upload", config.api_url.trim_end_matches('/'), config.cloud_name);
-    let answer = http.post(url).multipart(form).send().await.map_err(|e| asking.unanswered(&e))?;
+    let answer = asking.send(http.post(url).multipart(form)).await?;
     if !answer.status().is_success() {
         return Err(asking.refused(answer).await);
     }
