@@ -34,38 +34,43 @@ pub enum Algorithm {
     Sha256,
 }
 
-/// The transformation of `variant`: its parameters, sorted.
+/// The transformation of `variant`: its parameters, sorted. Their keys start with distinct
+/// letters, so writing them in the order `b c f g h q w` sorts them without a sort.
 pub fn transformation(variant: &VariantConfig) -> String {
-    let mut params: Vec<String> = Vec::with_capacity(7);
-    if let Some(width) = variant.width {
-        params.push(format!("w_{width}"));
+    let mut out = String::with_capacity(48);
+    let param = |out: &mut String, key: &str, value: std::fmt::Arguments<'_>| {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(key);
+        let _ = out.write_fmt(value);
+    };
+    if variant.fit == Fit::Pad {
+        param(&mut out, "b_", format_args!("{}", Background(&variant.background)));
+    }
+    let crop = match variant.fit {
+        Fit::Fit => "fit",
+        Fit::Crop => "fill",
+        Fit::Pad => "pad",
+        Fit::Scale => "scale",
+    };
+    param(&mut out, "c_", format_args!("{crop}"));
+    if let Some(format) = variant.format {
+        param(&mut out, "f_", format_args!("{}", extension(format)));
+    }
+    if matches!(variant.fit, Fit::Crop | Fit::Pad) && variant.gravity != Gravity::Center {
+        param(&mut out, "g_", format_args!("{}", gravity(variant.gravity)));
     }
     if let Some(height) = variant.height {
-        params.push(format!("h_{height}"));
-    }
-    params.push(
-        match variant.fit {
-            Fit::Fit => "c_fit",
-            Fit::Crop => "c_fill",
-            Fit::Pad => "c_pad",
-            Fit::Scale => "c_scale",
-        }
-        .to_owned(),
-    );
-    if matches!(variant.fit, Fit::Crop | Fit::Pad) && variant.gravity != Gravity::Center {
-        params.push(format!("g_{}", gravity(variant.gravity)));
-    }
-    if variant.fit == Fit::Pad {
-        params.push(background(&variant.background));
-    }
-    if let Some(format) = variant.format {
-        params.push(format!("f_{}", extension(format)));
+        param(&mut out, "h_", format_args!("{height}"));
     }
     if let Some(quality) = variant.quality {
-        params.push(format!("q_{quality}"));
+        param(&mut out, "q_", format_args!("{quality}"));
     }
-    params.sort_unstable();
-    params.join(",")
+    if let Some(width) = variant.width {
+        param(&mut out, "w_", format_args!("{width}"));
+    }
+    out
 }
 
 fn gravity(gravity: Gravity) -> &'static str {
@@ -83,9 +88,13 @@ fn gravity(gravity: Gravity) -> &'static str {
     }
 }
 
-/// `b_rgb:ff8800` for six hex digits, `b_<name>` otherwise.
-fn background(colour: &str) -> String {
-    if colour.len() == 6 && colour.bytes().all(|b| b.is_ascii_hexdigit()) { format!("b_rgb:{colour}") } else { format!("b_{colour}") }
+/// A background's value: `rgb:ff8800` for six hex digits, the colour's name otherwise.
+struct Background<'a>(&'a str);
+
+impl std::fmt::Display for Background<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.len() == 6 && self.0.bytes().all(|b| b.is_ascii_hexdigit()) { write!(f, "rgb:{}", self.0) } else { f.write_str(self.0) }
+    }
 }
 
 /// Cloudinary's name of a format, as a `f_` value and a file extension.
@@ -152,7 +161,9 @@ pub fn delivery_url(at: &Delivering<'_>, transformation: &str, image: Delivery<'
         }
         Delivery::Fetch(url) => ("fetch", escape(url), None),
     };
-    let mut url = format!("{}/{}/image/{kind}/", at.host.trim_end_matches('/'), at.cloud);
+    let host = at.host.trim_end_matches('/');
+    let mut url = String::with_capacity(host.len() + at.cloud.len() + transformation.len() + source.len() + 64);
+    let _ = write!(url, "{host}/{}/image/{kind}/", at.cloud);
     if let Some(secret) = at.secret {
         let to_sign = if transformation.is_empty() { source.clone() } else { format!("{transformation}/{source}") };
         url.push_str(&url_signature(&to_sign, secret, at.long_signature));
@@ -171,13 +182,14 @@ pub fn delivery_url(at: &Delivering<'_>, transformation: &str, image: Delivery<'
 
 /// The `s--…--` segment of a signed delivery URL for `to_sign` (`<transformation>/<image>`).
 pub fn url_signature(to_sign: &str, secret: &str, long: bool) -> String {
-    let mut text = String::with_capacity(to_sign.len() + secret.len());
-    text.push_str(to_sign);
-    text.push_str(secret);
-    let (digest, length) =
-        if long { (sha2::Sha256::digest(text.as_bytes()).to_vec(), 32) } else { (sha1::Sha1::digest(text.as_bytes()).to_vec(), 8) };
-    let encoded = base64::engine::general_purpose::URL_SAFE.encode(digest);
-    format!("s--{}--", &encoded[..length])
+    // 8 base64 characters are the first 6 bytes of the digest, 32 the first 24.
+    let encode = |digest: &[u8]| base64::engine::general_purpose::URL_SAFE.encode(digest);
+    let signature = if long {
+        encode(&sha2::Sha256::new().chain_update(to_sign).chain_update(secret).finalize()[..24])
+    } else {
+        encode(&sha1::Sha1::new().chain_update(to_sign).chain_update(secret).finalize()[..6])
+    };
+    format!("s--{signature}--")
 }
 
 /// The signature of an API call's `params` (those signed: not `file`, `cloud_name`,

@@ -274,6 +274,11 @@ impl ImageConfig {
         if self.url_field.is_none() && self.bytes_field.is_none() {
             problems.push("`url_field` or `bytes_field` must be set: where the image is".to_owned());
         }
+        if let (Some(_), ServiceConfig::Cloudinary(cloud)) = (&self.bytes_field, &self.service) {
+            if cloud.api_key.is_none() || cloud.api_secret.is_none() {
+                problems.push("`bytes_field`: uploading to Cloudinary needs `service.api_key` and `service.api_secret`".to_owned());
+            }
+        }
         if self.variants.is_empty() {
             problems.push("`variants` must name at least one variant".to_owned());
         }

@@ -120,6 +120,7 @@ fn validation_names_every_problem() {
     let config: ImageConfig = toml::from_str(
         r#"
 service = { kind = "cloudinary", cloud_name = "demo", sign_urls = true, api_url = "ftp://x" }
+bytes_field = "upload"
 variants = [
   { name = "a", fit = "crop", width = 10 },
   { name = "a", width = 0, quality = 101 },
@@ -133,7 +134,7 @@ concurrency = 0
     for expected in [
         "`service.api_url`: `ftp://x` is not an http:// or https:// URL",
         "`service.sign_urls` needs `service.api_secret`",
-        "`url_field` or `bytes_field` must be set",
+        "`bytes_field`: uploading to Cloudinary needs `service.api_key` and `service.api_secret`",
         "`variants[0]` (`a`): `fit = \"crop\"` needs both `width` and `height`",
         "`variants[1]`: the name `a` is used twice",
         "`variants[1]` (`a`): `width` and `height` must be at least 1",
@@ -143,6 +144,15 @@ concurrency = 0
     ] {
         assert!(problems.iter().any(|p| p.starts_with(expected)), "missing {expected:?} in {problems:#?}");
     }
+    let nowhere: ImageConfig =
+        toml::from_str("service = { kind = \"thumbor\", url = \"http://t\" }\nvariants = [{ name = \"a\", width = 1 }]").expect("parses");
+    assert_eq!(
+        nowhere.problems(),
+        [
+            "`service.security_key` must be set, or `allow_unsafe = true` for unsigned URLs",
+            "`url_field` or `bytes_field` must be set: where the image is"
+        ]
+    );
     let unsafe_thumbor: Result<ImageConfig, _> =
         toml::from_str("service = { kind = \"thumbor\", url = \"http://t\", secret = \"x\" }\nvariants = []");
     assert!(unsafe_thumbor.expect_err("unknown field").to_string().contains("unknown field `secret`"));

@@ -33,20 +33,23 @@ pub fn path(variant: &VariantConfig, image: &str) -> String {
     if variant.fit == Fit::Crop {
         path.push_str(alignment(variant.gravity));
     }
-    let mut filters = Vec::new();
+    let filter = |path: &mut String, filter: std::fmt::Arguments<'_>| {
+        path.push_str(if path.ends_with('/') { "filters:" } else { ":" });
+        let _ = path.write_fmt(filter);
+    };
     match variant.fit {
-        Fit::Pad => filters.push(format!("fill({})", variant.background)),
-        Fit::Scale => filters.push("stretch()".to_owned()),
+        Fit::Pad => filter(&mut path, format_args!("fill({})", variant.background)),
+        Fit::Scale => filter(&mut path, format_args!("stretch()")),
         Fit::Fit | Fit::Crop => {}
     }
     if let Some(format) = variant.format {
-        filters.push(format!("format({})", format.name()));
+        filter(&mut path, format_args!("format({})", format.name()));
     }
     if let Some(quality) = variant.quality {
-        filters.push(format!("quality({quality})"));
+        filter(&mut path, format_args!("quality({quality})"));
     }
-    if !filters.is_empty() {
-        let _ = write!(path, "filters:{}/", filters.join(":"));
+    if !path.ends_with('/') {
+        path.push('/');
     }
     path.extend(utf8_percent_encode(image, ENCODED));
     path
