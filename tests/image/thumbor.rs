@@ -123,7 +123,8 @@ async fn uploaded_bytes_go_through_thumbors_upload_api() {
     let (out, errors) = run(image, vec![upload]).await;
     assert_eq!(errors, Vec::<Value>::new());
     assert_eq!(out.len(), 1);
-    assert_eq!(out[0].get("base64"), None, "the upload is not passed on");
+    assert_eq!(out[0].get("base64"), None, "the upload's bytes are not passed on");
+    assert_eq!((&out[0]["content_type"], &out[0]["bytes"]), (&json!("image/png"), &json!(bytes.len())), "what is said about them is");
     assert!(out[0]["variants"][0]["url"].as_str().is_some_and(|u| !u.contains(&name)), "an uploaded image, not the file: {}", out[0]);
     assert_measured(&thumbor.python, &out[0]["variants"], "png");
 }

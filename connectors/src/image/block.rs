@@ -13,7 +13,7 @@ use futures::{StreamExt, TryStreamExt};
 use runnel_engine::{AsyncFunctionBlock, BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Emitter, Message, Role, async_trait};
 use serde_json::Value;
 
-use super::config::{ImageConfig, OutputMode, VariantConfig};
+use super::config::{FieldPath, ImageConfig, OutputMode, VariantConfig};
 use super::error::ImageError;
 use super::fetch::{Asking, Measured, fetch};
 use super::metrics::ImageMetrics;
@@ -147,9 +147,7 @@ impl AsyncFunctionBlock for ImageBlock {
         let config = &self.config;
         if !config.keep_bytes {
             if let Some(field) = &config.bytes_field {
-                if field.get(message.value()).is_some() {
-                    field.remove(message.value_mut());
-                }
+                drop_bytes(field, &mut message);
             }
         }
         match config.output {
@@ -173,5 +171,20 @@ impl AsyncFunctionBlock for ImageBlock {
                 }
             }
         }
+    }
+}
+
+/// Removes the image's bytes from `message`: the field when it is a base64 string, the `base64`
+/// of the object it holds otherwise (keeping what the `http_server` source says about the upload:
+/// `content_type`, `bytes`, a form's `file_name` and fields).
+fn drop_bytes(field: &FieldPath, message: &mut Message) {
+    match field.get(message.value()) {
+        Some(Value::String(_)) => field.remove(message.value_mut()),
+        Some(Value::Object(upload)) if upload.contains_key("base64") => {
+            if let Some(Value::Object(upload)) = field.get_mut(message.value_mut()) {
+                upload.remove("base64");
+            }
+        }
+        _ => {}
     }
 }

@@ -31,8 +31,8 @@ pub struct ImageConfig {
     /// (`output = "messages"`).
     #[serde(default = "default_field")]
     pub field: FieldPath,
-    /// Whether the emitted messages keep the `bytes_field` (base64 can be large; it is removed
-    /// by default).
+    /// Whether the emitted messages keep the image's base64 (it can be large; by default the
+    /// `bytes_field` string, or the `base64` of the object there, is removed).
     #[serde(default)]
     pub keep_bytes: bool,
     /// Images handled at once, at most.
@@ -202,6 +202,11 @@ impl FieldPath {
     /// The value at this path, if every step is an object that has it.
     pub fn get<'a>(&self, value: &'a Value) -> Option<&'a Value> {
         self.0.iter().try_fold(value, |at, key| at.get(key))
+    }
+
+    /// The value at this path, to change, if every step is an object that has it.
+    pub fn get_mut<'a>(&self, value: &'a mut Value) -> Option<&'a mut Value> {
+        self.0.iter().try_fold(value, |at, key| at.get_mut(key))
     }
 
     /// Sets the value at this path, making objects on the way (replacing what is not one).
