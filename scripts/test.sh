@@ -58,6 +58,16 @@ if ! "$WS_VENV/bin/python" -c 'import websockets' 2>/dev/null; then
     python3 -m venv "$WS_VENV" || { apt_install /nonexistent python3-venv && python3 -m venv --clear "$WS_VENV"; }
     "$WS_VENV/bin/pip" install -q websockets==17.4
 fi
+# HTTP clients: Python `httpx` in a venv, which the http_server/http_response tests drive as an
+# application would, and Stripe's own library, the oracle of its webhook signatures. The tests
+# read RUNNEL_HTTP_PYTHON.
+HTTP_VENV="$PEERS/http"
+if ! "$HTTP_VENV/bin/python" -c 'import httpx, stripe' 2>/dev/null; then
+    log "installing httpx and stripe (pip into $HTTP_VENV)"
+    python3 -m venv "$HTTP_VENV" || { apt_install /nonexistent python3-venv && python3 -m venv --clear "$HTTP_VENV"; }
+    "$HTTP_VENV/bin/pip" install -q httpx==0.28.1 stripe==16.1.0
+fi
+export RUNNEL_HTTP_PYTHON="$HTTP_VENV/bin/python"
 # The first chromium install can fail with a dpkg "cannot access archive" error: apt_install retries.
 apt_install chromium chromium
 if [ ! -d tests/browser/node_modules/playwright-core ]; then
@@ -65,6 +75,33 @@ if [ ! -d tests/browser/node_modules/playwright-core ]; then
     (cd tests/browser && npm ci --no-audit --no-fund)
 fi
 
+# Ethereum: ganache 7 and hardhat 2 from npm (the `ethereum` source is tested on both: they
+# differ in header fields and in the order of answers and notifications).
+ETH_DIR="$PEERS/ethereum"
+if [ ! -d "$ETH_DIR/node_modules/ganache" ] || [ ! -d "$ETH_DIR/node_modules/hardhat" ]; then
+    log "installing ganache and hardhat (npm into $ETH_DIR)"
+    mkdir -p "$ETH_DIR"
+    (cd "$ETH_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --no-audit --no-fund ganache@7 hardhat@2 >/dev/null)
+fi
+[ -f "$ETH_DIR/hardhat.config.js" ] || echo 'module.exports = {};' > "$ETH_DIR/hardhat.config.js"
+export RUNNEL_GANACHE_URL="${RUNNEL_GANACHE_URL:-http://127.0.0.1:18545}"
+export RUNNEL_HARDHAT_URL="${RUNNEL_HARDHAT_URL:-http://127.0.0.1:18546}"
+if ! port_open 127.0.0.1 18545; then
+    log "starting ganache on 127.0.0.1:18545"
+    node "$ETH_DIR/node_modules/ganache/dist/node/cli.js" --server.host 127.0.0.1 --server.port 18545 \
+        --wallet.deterministic --chain.chainId 1337 --logging.quiet >"$PEERS/ganache.log" 2>&1 &
+    PEER_PIDS+=($!)
+fi
+if ! port_open 127.0.0.1 18546; then
+    log "starting hardhat on 127.0.0.1:18546"
+    (cd "$ETH_DIR" && HARDHAT_DISABLE_TELEMETRY_PROMPT=true exec node node_modules/hardhat/internal/cli/cli.js node \
+        --hostname 127.0.0.1 --port 18546 >"$PEERS/hardhat.log" 2>&1) &
+    PEER_PIDS+=($!)
+fi
+for port in 18545 18546; do
+    for _ in $(seq 300); do port_open 127.0.0.1 $port && break; sleep 0.1; done
+    port_open 127.0.0.1 $port || { cat "$PEERS"/ganache.log "$PEERS"/hardhat.log; echo "an Ethereum node did not start on $port" >&2; exit 1; }
+done
 # Images: thumbor 7.8.0 (PyPI) with a file loader over RUNNEL_THUMBOR_IMAGES (HTTP URLs fall back
 # to its HTTP loader), a file storage (its upload API keeps images there) and a security key; its
 # Pillow also makes and decodes the tests' images. Cloudinary cannot run here: its official Python
@@ -127,12 +164,12 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 # Last, since it leaves target/debug/runnel built without connector features: a binary with the
 # core blocks and local connectors only, without librdkafka or the WebSocket stack.
 log "cargo build --no-default-features"
-if cargo tree -p runnel --no-default-features -e normal | grep -E "rdkafka|tungstenite|reqwest|hyper-rustls"; then
+if cargo tree -p runnel --no-default-features -e normal | grep -E "rdkafka|tungstenite|reqwest|hyper-rustls|alloy"; then
     echo "a build without features still depends on a connector family's crates" >&2; exit 1
 fi
 cargo build --quiet --no-default-features --bin runnel
 listed=$(target/debug/runnel list)
-if echo "$listed" | grep -qE "kafka|websocket|^sinks +http " || ! echo "$listed" | grep -q "connector features: none"; then
+if echo "$listed" | grep -qE "kafka|websocket|ethereum|bigchaindb|^sinks +http " || ! echo "$listed" | grep -q "connector features: none"; then
     echo "runnel list on a build without features:"; echo "$listed"; exit 1
 fi
 echo "$listed" | grep -E "^(sources|sinks) " | awk '{print $1, $2}' | tr '\n' ';'; echo

@@ -53,7 +53,7 @@ pub mod connectors {
         FEATURES, FileSinkConfig, FileSourceConfig, GeneratorConfig, MemorySinkConfig, MemorySourceConfig, StdinConfig, StdoutConfig,
     };
     #[cfg(feature = "http-server")]
-    pub use runnel_connectors::{HttpServerConfig, http_server};
+    pub use runnel_connectors::{HttpResponseConfig, HttpServerConfig, http_response, http_server};
     #[cfg(feature = "image")]
     pub use runnel_connectors::{ImageConfig, image};
     #[cfg(feature = "kafka")]

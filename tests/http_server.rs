@@ -19,20 +19,20 @@ const WAIT: Duration = Duration::from_secs(20);
 
 /// What curl got: the status, the head (lower-cased) and the body.
 #[derive(Debug)]
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) head: String,
+    pub(crate) body: String,
 }
 
 impl Answer {
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
     }
 }
 
 /// Whether curl is here; outside CI a missing curl skips the test.
-fn have_curl() -> bool {
+pub(crate) fn have_curl() -> bool {
     let found = Command::new("curl").arg("--version").stdout(Stdio::null()).status().is_ok_and(|s| s.success());
     assert!(found || !peers_required(), "curl is missing");
     found
@@ -40,7 +40,7 @@ fn have_curl() -> bool {
 
 /// Runs curl with `args` (a URL among them) and returns its answer, or `None` when it could
 /// not connect.
-fn curl(args: &[&str]) -> Option<Answer> {
+pub(crate) fn curl(args: &[&str]) -> Option<Answer> {
     let out = Command::new("curl").args(["-s", "-i", "--max-time", "30"]).args(args).output().expect("curl runs");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let (head, body) = text.split_once("\r\n\r\n")?;
@@ -49,7 +49,7 @@ fn curl(args: &[&str]) -> Option<Answer> {
 }
 
 /// curl in a blocking thread, for the async tests.
-async fn post(args: Vec<String>) -> Answer {
+pub(crate) async fn post(args: Vec<String>) -> Answer {
     tokio::task::spawn_blocking(move || curl(&args.iter().map(String::as_str).collect::<Vec<_>>())).await.expect("joins").expect("curl connects")
 }
 
@@ -58,7 +58,7 @@ fn put(mut args: Vec<String>) -> Vec<String> {
     args
 }
 
-fn args(url: String, content_type: &str, body: &str) -> Vec<String> {
+pub(crate) fn args(url: String, content_type: &str, body: &str) -> Vec<String> {
     vec![url, "-H".into(), format!("Content-Type: {content_type}"), "--data-binary".into(), body.into()]
 }
 
@@ -66,7 +66,7 @@ async fn recv(output: &mut MemoryOutput) -> runnel::Message {
     tokio::time::timeout(WAIT, output.recv()).await.expect("a message in time").expect("the sink runs")
 }
 
-async fn stop(running: RunningPipeline) {
+pub(crate) async fn stop(running: RunningPipeline) {
     running.shutdown_token().cancel();
     tokio::time::timeout(WAIT, running.wait()).await.expect("stops in time").expect("stops cleanly");
 }
@@ -163,7 +163,7 @@ async fn routes_bodies_and_metadata() {
 
 /// A sink that fails every message.
 #[derive(Debug, Clone)]
-struct FailingSink;
+pub(crate) struct FailingSink;
 
 #[async_trait]
 impl BlockConfig for FailingSink {
@@ -372,7 +372,7 @@ async fn bearer_tokens_and_hmac_signatures_refuse_with_401_before_anything_enter
 
 /// The address the binary's `http_server` logged it listens on, and a thread that reads the rest
 /// of its standard error.
-fn listening_address(stderr: std::process::ChildStderr) -> (SocketAddr, std::thread::JoinHandle<String>) {
+pub(crate) fn listening_address(stderr: std::process::ChildStderr) -> (SocketAddr, std::thread::JoinHandle<String>) {
     let (tx, rx) = std::sync::mpsc::channel();
     let reader = std::thread::spawn(move || {
         let mut all = String::new();
@@ -402,8 +402,11 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
     let file = dir.path().join("p.toml");
     // Port 0: a port picked ahead could be taken meanwhile by another program on the machine.
     let toml = format!(
-        "[sources.hooks]\ntype = \"http_server\"\naddress = \"127.0.0.1:0\"\nack = \"delivered\"\nroutes = [{{ path = \"/events\" }}, {{ path = \"/fast\", ack = \"accepted\" }}]\n\
+        "[sources.hooks]\ntype = \"http_server\"\naddress = \"127.0.0.1:0\"\nack = \"delivered\"\n\
+         routes = [{{ path = \"/events\" }}, {{ path = \"/fast\", ack = \"accepted\" }}, {{ path = \"/reply\", ack = \"reply\" }}]\n\
          [blocks.pass]\ntype = \"map\"\ninputs = [\"hooks\"]\nprogram = \".\"\n\
+         [blocks.replies]\ntype = \"filter\"\ninputs = [\"pass\"]\ncondition = \".reply == true and .second == null\"\n\
+         [sinks.answer]\ntype = \"http_response\"\ninputs = [\"replies\"]\n\
          [sinks.file]\ntype = \"file\"\ninputs = [\"pass\"]\npath = \"{}\"\n",
         out.display()
     );
@@ -418,11 +421,17 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
                 let mut answered = Vec::new();
                 for i in 0..100_000_u64 {
                     let id = client * 1_000_000 + i;
-                    let route = if i % 2 == 0 { "events" } else { "fast" };
-                    let body = format!("{{\"id\":{id}}}\n{{\"id\":{id},\"second\":true}}");
+                    // Delivered, accepted, and request/response (answered 200 with the first message
+                    // by the http_response sink, the file sink writing both).
+                    let route = ["events", "fast", "reply"][(i % 3) as usize];
+                    let body = format!("{{\"id\":{id},\"reply\":{0}}}\n{{\"id\":{id},\"second\":true}}", route == "reply");
                     let url = format!("http://{addr}/{route}");
                     let answer = curl(&[url.as_str(), "-H", "Content-Type: application/x-ndjson", "--data-binary", &body]);
                     match answer {
+                        Some(answer) if route == "reply" && answer.status == 200 => {
+                            assert_eq!(answer.json(), json!({"id": id, "reply": true}), "its own reply");
+                            answered.push(id);
+                        }
                         Some(answer) if answer.status == 200 || answer.status == 202 => answered.push(id),
                         Some(answer) if answer.status == 503 => break,
                         Some(answer) => panic!("{answer:?}"),
@@ -453,7 +462,7 @@ fn sigterm_with_requests_in_flight_loses_no_answered_message() {
 }
 
 /// The fields serde knows for `T`, from its refusal of an unknown one (`deny_unknown_fields`).
-fn fields<T: serde::de::DeserializeOwned>() -> Vec<String> {
+pub(crate) fn fields<T: serde::de::DeserializeOwned>() -> Vec<String> {
     let Err(error) = toml::from_str::<T>("not_a_field = 1") else { panic!("an unknown field is refused") };
     let message = error.to_string();
     // serde says "expected `a` or `b`", or "expected one of `a`, `b`, `c`".
@@ -639,4 +648,106 @@ async fn cors_lets_allowed_origins_post_and_answers_their_preflights() {
     assert!(!answer.head.contains("access-control-allow-origin"), "the browser keeps the answer from the page: {answer:?}");
     assert_eq!(recv(&mut out).await.value()["n"], 1);
     stop(running).await;
+}
+
+/// Stripe's own library (the `stripe` package) is the oracle: it verifies the header runnel
+/// makes, and signs the requests runnel takes or refuses (sent with `httpx`).
+const STRIPE: &str = r#"
+import json, sys, time, httpx, stripe
+given = json.load(sys.stdin)
+url, secret, body = given["url"], given["secret"], given["body"]
+signing = stripe.WebhookSignature
+answers = [signing.verify_header(body, given["runnel_header"], secret, 300)]
+headers = [
+    signing.generate_signature_header(body, secret),
+    signing.generate_signature_header(body, secret, timestamp=int(time.time()) - 600),
+    signing.generate_signature_header(body, "whsec_another-secret-000"),
+]
+for header in headers:
+    answer = httpx.post(url, content=body.encode(), headers={"Content-Type": "application/json", "Stripe-Signature": header})
+    answers.append([answer.status_code, answer.json()])
+print(json.dumps(answers))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stripe_signed_webhooks_pass_and_replays_outside_the_tolerance_are_401() {
+    let secret = "whsec_test_0123456789abcdef";
+    let signature = format!("signature = {{ header = \"Stripe-Signature\", scheme = \"stripe\", secret = \"{secret}\", tolerance_secs = 300 }}");
+    let (sink, mut out) = runnel::connectors::MemorySinkConfig::channel();
+    let running = PipelineBuilder::new()
+        .source("hooks", server(&signature))
+        .sink("out", ["hooks"], sink)
+        .build()
+        .expect("valid")
+        .start()
+        .await
+        .expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let body = r#"{"id":"evt_1","type":"payment_intent.succeeded"}"#;
+    let config: SignatureConfig =
+        toml::from_str(&format!("header = \"Stripe-Signature\"\nscheme = \"stripe\"\nsecret = \"{secret}\"")).expect("config");
+    let input = json!({"url": format!("http://{addr}/events"), "secret": secret, "body": body, "runnel_header": sign(&config, body.as_bytes())});
+    let Some(printed) = tokio::task::spawn_blocking(move || crate::http_response::run_python(STRIPE, &input)).await.expect("joins") else { return };
+    let answers: Value = serde_json::from_str(&printed).expect("JSON");
+    assert_eq!(answers[0], true, "stripe verifies runnel's header");
+    assert_eq!(answers[1], json!([202, {"accepted": 1}]));
+    let replay = answers[2][1]["error"].as_str().unwrap_or_default();
+    assert_eq!(answers[2][0], 401, "{answers}");
+    assert!(replay.starts_with("the signature's time is 60") && replay.ends_with("past the tolerance of 300 s"), "{replay}");
+    assert_eq!(answers[3], json!([401, {"error": "the signature does not match the body"}]));
+    assert_eq!(recv(&mut out).await.value()["id"], "evt_1");
+    stop(running).await;
+    assert!(out.recv().await.is_none(), "the refused requests did not enter");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multipart_uploads_with_curl_become_a_message_per_file_and_a_cut_form_is_400() {
+    if !have_curl() {
+        return;
+    }
+    let (sink, mut out) = runnel::connectors::MemorySinkConfig::channel();
+    let config = server("max_body_bytes = 2000\nroutes = [{ path = \"/uploads\", body = \"multipart\" }]");
+    let running = PipelineBuilder::new().source("hooks", config).sink("out", ["hooks"], sink).build().expect("valid").start().await.expect("starts");
+    let addr = take_address(running.resources(), "hooks").expect("listening");
+    let url = format!("http://{addr}/uploads");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (logo, notes) = (dir.path().join("logo.png"), dir.path().join("notes.txt"));
+    std::fs::write(&logo, b"\x89PNG\r\n\x1a\n\x00\xff").expect("writes");
+    std::fs::write(&notes, "sea and sun").expect("writes");
+    let form = |extra: &[String]| {
+        let mut args = vec![url.clone(), "-F".into(), "title=holiday".into(), "-F".into(), format!("photo=@{};type=image/png", logo.display())];
+        args.extend_from_slice(extra);
+        args
+    };
+    let answer = post(form(&["-F".into(), format!("notes=@{}", notes.display())])).await;
+    assert_eq!((answer.status, answer.json()), (202, json!({"accepted": 2})), "{answer:?}");
+    let photo = recv(&mut out).await;
+    assert_eq!(
+        photo.value(),
+        &json!({"base64": "iVBORw0KGgoA/w==", "content_type": "image/png", "bytes": 10, "file_name": "logo.png", "field": "photo", "form": {"title": "holiday"}})
+    );
+    let text = recv(&mut out).await;
+    assert_eq!((text.value()["file_name"].as_str(), text.value()["content_type"].as_str()), (Some("notes.txt"), Some("text/plain")));
+
+    // The same form cut short, sent as it is: 400 naming the problem, nothing enters.
+    let boundary = "------------------------runnelcut";
+    let whole = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nholiday\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\nPNGDATA\r\n--{boundary}--\r\n"
+    );
+    let cut = dir.path().join("cut");
+    std::fs::write(&cut, &whole.as_bytes()[..whole.len() - 30]).expect("writes");
+    let answer = post(args(url.clone(), &format!("multipart/form-data; boundary={boundary}"), &format!("@{}", cut.display()))).await;
+    assert_eq!(answer.status, 400, "{answer:?}");
+    let reason = answer.json()["error"].as_str().unwrap_or_default().to_owned();
+    assert_eq!(reason, "invalid multipart body: field \"photo\" received with incomplete data");
+    let answer = post(args(url.clone(), "multipart/form-data", "x")).await;
+    assert_eq!((answer.status, answer.json()), (400, json!({"error": "invalid multipart body: multipart boundary not found in Content-Type"})));
+    // Over max_body_bytes (2000): 413.
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, vec![7_u8; 3000]).expect("writes");
+    let answer = post(form(&["-F".into(), format!("big=@{}", big.display())])).await;
+    assert_eq!(answer.status, 413, "{answer:?}");
+    assert_eq!(post(args(url, "application/json", "{}")).await.status, 415, "the route reads forms only");
+    stop(running).await;
+    assert!(out.recv().await.is_none(), "none of the refused requests entered");
 }

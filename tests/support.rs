@@ -167,3 +167,22 @@ pub fn assert_promtool_accepts(exposition: &str) {
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && report.trim().is_empty(), "promtool: {report}");
 }
+
+/// A webhook receiver on a free port: every JSON body posted to `path`, with whether it carried a
+/// `X-Hub-Signature-256: sha256=...` signature.
+pub async fn webhook(path: &'static str) -> (std::net::SocketAddr, tokio::sync::mpsc::UnboundedReceiver<(serde_json::Value, bool)>) {
+    use axum::routing::post;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        path,
+        post(move |headers: axum::http::HeaderMap, body: axum::body::Bytes| async move {
+            let signed = headers.get("x-hub-signature-256").is_some_and(|s| s.as_bytes().starts_with(b"sha256="));
+            let _ = tx.send((serde_json::from_slice(&body).expect("JSON"), signed));
+            axum::http::StatusCode::OK
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let addr = listener.local_addr().expect("an address");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serves") });
+    (addr, rx)
+}

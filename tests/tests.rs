@@ -2,15 +2,19 @@
 
 mod acks;
 mod architecture;
+mod bigchaindb;
 mod blocks;
 mod chat;
 mod cli;
 mod compliance;
 mod config;
 mod connectors;
+mod ethereum;
 mod file_source;
 mod fuzz;
 mod http;
+mod http_memory;
+mod http_response;
 mod http_server;
 mod image;
 mod kafka;

@@ -13,6 +13,11 @@
 //! - [`websocket_server`]: a WebSocket server with channels, as a source and a sink.
 //! - [`http_server`]: an HTTP server that takes webhooks in: routes, body formats, bearer
 //!   tokens and HMAC signatures, answers driven by acknowledgements.
+//! - [`ethereum`]: an Ethereum node's event logs or blocks, with confirmations, reorganisations
+//!   retracted, and resume after reconnections and restarts.
+//! - [`bigchaindb`]: a BigchainDB node's valid transactions, in height order, without gaps.
+//! - [`http_response`]: the reply half of request/response: answers the requests of
+//!   `http_server` routes with `ack = "reply"`.
 //! - [`image`]: a block producing an image's variants through thumbor or Cloudinary.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - `ndjson` and `sink_writer`: the line reading and writing those share.
@@ -21,11 +26,17 @@
 
 #[cfg(any(feature = "websocket", feature = "http-server"))]
 pub mod auth;
+#[cfg(feature = "bigchaindb")]
+pub mod bigchaindb;
+#[cfg(feature = "ethereum")]
+pub mod ethereum;
 pub mod file_sink;
 pub mod file_source;
 pub mod generator;
 #[cfg(feature = "http")]
 pub mod http;
+#[cfg(feature = "http-server")]
+pub mod http_response;
 #[cfg(feature = "http-server")]
 pub mod http_server;
 #[cfg(feature = "image")]
@@ -44,14 +55,21 @@ mod codec;
 mod ndjson;
 mod numbers;
 mod sink_writer;
+mod state_file;
 
 use runnel_engine::Registry;
 
+#[cfg(feature = "bigchaindb")]
+pub use bigchaindb::BigchainDbSourceConfig;
+#[cfg(feature = "ethereum")]
+pub use ethereum::EthereumSourceConfig;
 pub use file_sink::FileSinkConfig;
 pub use file_source::FileSourceConfig;
 pub use generator::GeneratorConfig;
 #[cfg(feature = "http")]
 pub use http::HttpSinkConfig;
+#[cfg(feature = "http-server")]
+pub use http_response::HttpResponseConfig;
 #[cfg(feature = "http-server")]
 pub use http_server::HttpServerConfig;
 #[cfg(feature = "image")]
@@ -84,6 +102,11 @@ pub fn registry() -> Registry {
     let registry =
         registry.with::<WebSocketSourceConfig>().with::<WebSocketSinkConfig>().with::<WebSocketServerConfig>().with::<WebSocketServerSinkConfig>();
     #[cfg(feature = "http-server")]
+    let registry = registry.with::<HttpServerConfig>().with::<HttpResponseConfig>();
+    #[cfg(feature = "ethereum")]
+    let registry = registry.with::<EthereumSourceConfig>();
+    #[cfg(feature = "bigchaindb")]
+    let registry = registry.with::<BigchainDbSourceConfig>();
     let registry = registry.with::<HttpServerConfig>();
     #[cfg(feature = "image")]
     let registry = registry.with::<ImageConfig>();
@@ -100,6 +123,10 @@ pub const FEATURES: &[&str] = &[
     "websocket",
     #[cfg(feature = "http-server")]
     "http-server",
+    #[cfg(feature = "ethereum")]
+    "ethereum",
+    #[cfg(feature = "bigchaindb")]
+    "bigchaindb",
     #[cfg(feature = "image")]
     "image",
 ];

@@ -192,7 +192,7 @@ impl BuiltBlock {
     /// sends each message's results in input order, otherwise as calls finish. It runs as a
     /// task of its own (it is not chained with function blocks).
     pub fn concurrent(block: impl AsyncFunctionBlock, limit: NonZeroUsize, ordered: bool) -> Self {
-        Self::Task(Box::new(crate::exec::concurrent::Concurrent { block: Arc::new(block), limit, ordered }))
+        Self::Task(Box::new(crate::concurrent::Concurrent { block: Arc::new(block), limit, ordered }))
     }
 
     /// A task.

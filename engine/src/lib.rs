@@ -31,6 +31,7 @@ mod ack;
 mod block;
 mod channel;
 mod component;
+mod concurrent;
 mod config;
 mod emitter;
 mod error;

@@ -236,3 +236,22 @@ async fn shutdown_waits_for_the_requests_in_flight() {
     let mut acks = input.close();
     assert_eq!(acks.recv().await.map(|a| a.status), Some(AckStatus::Delivered));
 }
+
+/// A `Retry-After` given as an HTTP date (2 s ahead, to the second) is waited for, where the
+/// backoff alone would retry after 20 ms.
+#[tokio::test]
+async fn retry_after_as_an_http_date_is_honoured() {
+    let peer = Peer::start().await;
+    let config = sink(&format!(
+        "url = \"http://{}/hook\"\nrequest = {{ retry_attempts = 2, retry_initial_backoff_ms = 20, retry_max_backoff_ms = 5000 }}",
+        peer.addr
+    ));
+    let (running, input, _) = start(config, false).await;
+    input.send(json!({"id": 1, "script": ["429-date"]})).await.expect("accepted");
+    let _acks = input.close();
+    running.wait().await.expect("runs to the end");
+    let attempts = peer.attempts(1);
+    assert_eq!(attempts.iter().map(|a| a.answered).collect::<Vec<_>>(), [Some(429), Some(200)]);
+    let waited = attempts[1].at - attempts[0].at;
+    assert!(waited >= Duration::from_millis(990) && waited < Duration::from_secs(4), "waited {waited:?}");
+}

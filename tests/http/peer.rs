@@ -4,7 +4,7 @@
 //!
 //! A request's first message (the object, or the first element of an array) names its `id` and
 //! `script`: a list of answers for its successive attempts, each `"200"`, `"500"`, `"400"`,
-//! `"429"` (with `Retry-After: 1`), `"slow"` (answers 200 only after 2 s, past the sink's
+//! `"429"` (with `Retry-After: 1`), `"429-date"` (with `Retry-After` an HTTP date 2 s ahead), `"slow"` (answers 200 only after 2 s, past the sink's
 //! timeout) or `"drop"` (closes the connection without an answer). Attempts past the script get
 //! 200.
 
@@ -116,6 +116,11 @@ async fn serve(stream: TcpStream, seen: Arc<Mutex<Vec<Seen>>>, count: Arc<watch:
                 Some((200, String::new(), "ok".to_owned()))
             }
             "429" => Some((429, "Retry-After: 1\r\n".to_owned(), "slow down".to_owned())),
+            // Two seconds ahead, written to the second: a wait of more than 1 s.
+            "429-date" => {
+                let at = httpdate::fmt_http_date(std::time::SystemTime::now() + Duration::from_secs(2));
+                Some((429, format!("Retry-After: {at}\r\n"), "slow down".to_owned()))
+            }
             "400" => Some((400, String::new(), format!("bad request: {}", "x".repeat(300)))),
             code => Some((code.parse().expect("a status"), String::new(), format!("answer {code}"))),
         };

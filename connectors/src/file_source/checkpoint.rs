@@ -3,7 +3,7 @@
 //! it, and the folder fsynced), so a crash at any moment leaves the old checkpoints or the new
 //! ones, never a mix.
 
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -126,12 +126,7 @@ impl CheckpointStore {
     /// # Errors
     /// [`CheckpointError::Unwritable`] when it cannot be created.
     pub(crate) fn prepare(&self) -> Result<(), CheckpointError> {
-        match self.path.parent() {
-            Some(folder) if !folder.as_os_str().is_empty() => {
-                std::fs::create_dir_all(folder).map_err(|source| CheckpointError::Unwritable { path: self.path.clone(), source })
-            }
-            _ => Ok(()),
-        }
+        crate::state_file::prepare(&self.path).map_err(|source| CheckpointError::Unwritable { path: self.path.clone(), source })
     }
 
     /// Replaces the checkpoints with `files`, atomically.
@@ -145,19 +140,6 @@ impl CheckpointStore {
     fn write(&self, checkpoints: &CheckpointFile) -> io::Result<()> {
         let mut text = serde_json::to_vec_pretty(checkpoints).map_err(io::Error::other)?;
         text.push(b'\n');
-        let mut temporary = self.path.clone().into_os_string();
-        temporary.push(".tmp");
-        let temporary = PathBuf::from(temporary);
-        let mut file = std::fs::File::create(&temporary)?;
-        file.write_all(&text)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temporary, &self.path)?;
-        // The rename is only durable once the folder is.
-        #[cfg(unix)]
-        if let Some(folder) = self.path.parent().filter(|f| !f.as_os_str().is_empty()) {
-            std::fs::File::open(folder)?.sync_all()?;
-        }
-        Ok(())
+        crate::state_file::write_atomically(&self.path, &text)
     }
 }

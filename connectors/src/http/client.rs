@@ -1,8 +1,9 @@
 //! One request of the `http` sink, from its first attempt to its last: signing, the timeout of
 //! each attempt, and retries with exponential backoff and jitter after a connection error, a
-//! timeout, a 5xx or a 429 (whose `Retry-After` is honoured). Other answers are final.
+//! timeout, a 5xx or a 429 (whose `Retry-After`, seconds or an HTTP date, is honoured). Other
+//! answers are final.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use hmac::{Hmac, Mac};
@@ -150,11 +151,11 @@ impl Client {
             let _ = answer.bytes().await;
             return Attempt::Delivered;
         }
-        let retry_after = answer.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+        let retry_after = answer.headers().get(RETRY_AFTER).and_then(|v| v.to_str().ok()).and_then(|v| retry_after(v, SystemTime::now()));
         let body = excerpt(answer).await;
         let failure = Failure { error: format!("HTTP {status}"), status: Some(status.as_u16()), body: Some(body) };
         if status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error() {
-            Attempt::Retry(failure, retry_after.map(Duration::from_secs))
+            Attempt::Retry(failure, retry_after)
         } else {
             Attempt::Final(failure)
         }
@@ -259,4 +260,15 @@ fn mac<M: Mac + hmac::digest::KeyInit>(secret: &[u8], body: &[u8]) -> Vec<u8> {
     let mut mac = <M as hmac::digest::KeyInit>::new_from_slice(secret).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(body);
     mac.finalize().into_bytes().to_vec()
+}
+
+/// How long a `Retry-After` of `value` asks to wait at `now`: a number of seconds, or an HTTP
+/// date (`Wed, 21 Oct 2015 07:28:00 GMT`; one already past is no wait). `None` for anything else.
+pub(crate) fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }

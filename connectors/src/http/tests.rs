@@ -82,3 +82,16 @@ fn batches_seal_per_url_at_a_count_or_a_size() {
     let lines = bodies(by_size, Encoding::Ndjson, &[json!({"to": "a"}), json!({"to": "a"}), json!({"to": "a"})]);
     assert_eq!(lines, vec![("a".into(), "{\"to\":\"a\"}\n{\"to\":\"a\"}\n".into()), ("a".into(), "{\"to\":\"a\"}\n".into())]);
 }
+
+#[test]
+fn retry_after_is_seconds_or_an_http_date() {
+    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_445_412_480); // Wed, 21 Oct 2015 07:28:00 GMT
+    let wait = |value| super::client::retry_after(value, now);
+    assert_eq!(wait(" 120 "), Some(std::time::Duration::from_secs(120)));
+    assert_eq!(wait("Wed, 21 Oct 2015 07:28:07 GMT"), Some(std::time::Duration::from_secs(7)));
+    assert_eq!(wait("Wednesday, 21-Oct-15 07:29:00 GMT"), Some(std::time::Duration::from_secs(60)), "RFC 850's form");
+    assert_eq!(wait("Wed Oct 21 07:28:30 2015"), Some(std::time::Duration::from_secs(30)), "asctime's form");
+    assert_eq!(wait("Wed, 21 Oct 2015 07:00:00 GMT"), Some(std::time::Duration::ZERO), "past: no wait");
+    assert_eq!(wait("soon"), None);
+    assert_eq!(wait("-1"), None);
+}

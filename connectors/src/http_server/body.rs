@@ -1,7 +1,8 @@
 //! A request body into JSON values, through the codec's parser: one JSON document, the
 //! elements of a JSON array, or the lines of NDJSON. A body with one bad part is refused whole,
 //! so a request enters the pipeline entirely or not at all. A binary body is one message with
-//! its bytes in base64 (for uploads, until messages carry bytes).
+//! its bytes in base64 (for uploads, until messages carry bytes); `multipart/form-data` is
+//! read by `multipart`.
 
 use std::sync::Arc;
 
@@ -36,6 +37,9 @@ pub(crate) enum BodyError {
     /// A route that reads arrays got something else.
     #[error("expected a JSON array of messages")]
     NotArray,
+    /// A `multipart/form-data` body that does not parse.
+    #[error("invalid multipart body: {0}")]
+    Multipart(String),
     /// An NDJSON line that is not JSON.
     #[error("invalid JSON on line {line}: {reason}")]
     Line {
@@ -59,6 +63,8 @@ pub(crate) enum Read {
     Lines,
     /// Any bytes, one message holding them in base64.
     Binary,
+    /// `multipart/form-data`, one message per file part (see `multipart`).
+    Multipart,
 }
 
 /// Decodes `body` as `read` says.
@@ -66,6 +72,10 @@ pub(crate) enum Read {
 /// # Errors
 /// [`BodyError`] saying what is wrong with the body.
 pub(crate) fn decode(read: Read, content_type: Option<&str>, body: &[u8]) -> Result<Vec<Decoded>, BodyError> {
+    if read == Read::Multipart {
+        // `multipart::decode` reads these; without a content type there is no boundary.
+        return Err(BodyError::Multipart("the content type names no boundary".to_owned()));
+    }
     if read == Read::Binary {
         let base64 = base64::engine::general_purpose::STANDARD.encode(body);
         let value = serde_json::json!({"base64": base64, "content_type": content_type, "bytes": body.len()});
@@ -110,11 +120,14 @@ pub(crate) fn reading(format: BodyFormat, content_type: Option<&str>) -> Result<
     let kind = content_type.map(|t| t.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
     let is_ndjson = kind.as_deref().is_some_and(|k| NDJSON_TYPES.contains(&k));
     let is_json = kind.as_deref().is_none_or(|k| k == "application/json" || k.ends_with("+json"));
+    let is_multipart = kind.as_deref() == Some("multipart/form-data");
     let refuse = |expected| BodyError::ContentType { found: content_type.unwrap_or_default().to_owned(), expected };
     match format {
+        BodyFormat::Auto | BodyFormat::Multipart if is_multipart => Ok(Read::Multipart),
+        BodyFormat::Multipart => Err(refuse("`multipart/form-data`")),
         BodyFormat::Auto if is_ndjson => Ok(Read::Lines),
         BodyFormat::Auto if is_json => Ok(Read::SplitArrays),
-        BodyFormat::Auto => Err(refuse("JSON (`application/json`) or NDJSON (`application/x-ndjson`)")),
+        BodyFormat::Auto => Err(refuse("JSON (`application/json`), NDJSON (`application/x-ndjson`) or `multipart/form-data`")),
         BodyFormat::Json if is_json => Ok(Read::Document),
         BodyFormat::JsonArray if is_json => Ok(Read::Array),
         BodyFormat::Json | BodyFormat::JsonArray => Err(refuse("JSON (`application/json`)")),

@@ -22,8 +22,9 @@ pub struct HttpServerConfig {
     /// One route, `POST /events`, by default.
     #[serde(default = "default_routes")]
     pub routes: Vec<RouteConfig>,
-    /// When a request is answered: `accepted` (202 once its messages are in the pipeline) or
-    /// `delivered` (200 once every sink they reached confirmed them). Routes may choose their own.
+    /// When a request is answered: `accepted` (202 once its messages are in the pipeline),
+    /// `delivered` (200 once every sink they reached confirmed them) or `reply` (with the reply
+    /// of an `http_response` sink). Routes may choose their own.
     #[serde(default)]
     pub ack: AckMode,
     /// Who may send: a bearer token (or JWT) checked before the body is read; 401 otherwise.
@@ -53,9 +54,9 @@ pub struct HttpServerConfig {
     /// answered 503 with `Retry-After` (and none of its messages entered).
     #[serde(default = "default_backpressure_timeout_ms")]
     pub backpressure_timeout_ms: u64,
-    /// With `ack = "delivered"`: how long a request waits for its messages' delivery, in
-    /// milliseconds, once they are in the pipeline; then it is answered 504 (they may still be
-    /// delivered).
+    /// With `ack = "delivered"` or `"reply"`: how long a request waits for its messages'
+    /// delivery or its reply, in milliseconds, once they are in the pipeline; then it is answered
+    /// 504 (they may still be delivered). Routes may set their own `timeout_ms`.
     #[serde(default = "default_delivery_timeout_ms")]
     pub delivery_timeout_ms: u64,
     /// The `Retry-After` of 503 answers, in seconds.
@@ -91,6 +92,14 @@ pub struct RouteConfig {
     pub body: BodyFormat,
     /// This route's acknowledgement mode, instead of the server's `ack`.
     pub ack: Option<AckMode>,
+    /// How long this route's requests wait for delivery (`ack = "delivered"`) or for their
+    /// reply (`ack = "reply"`), in milliseconds, instead of `delivery_timeout_ms`; then they are
+    /// answered 504.
+    pub timeout_ms: Option<u64>,
+    /// Requests of this route handled at once, at most, within the server's
+    /// `max_concurrent_requests`; one more is answered 503 with `Retry-After`. Keeps a slow
+    /// route (one waiting for replies) from taking every request slot of the server.
+    pub max_concurrent_requests: Option<usize>,
 }
 
 /// When a request is answered.
@@ -103,6 +112,11 @@ pub enum AckMode {
     /// 200 OK once every sink a message reached confirmed it (or a block dropped it on
     /// purpose); 500 if a sink failed one.
     Delivered,
+    /// Request/response: the answer is the reply an `http_response` sink makes from the
+    /// request's message (its status, headers and body); 204 if every sink confirmed the
+    /// messages without a reply (a filter dropped them), 500 if one failed, 504 if no reply
+    /// came in time.
+    Reply,
 }
 
 /// How a request body becomes messages.
@@ -111,7 +125,8 @@ pub enum AckMode {
 pub enum BodyFormat {
     /// By the `Content-Type`: NDJSON (`application/x-ndjson`, `application/jsonl`...) is one
     /// message per line; JSON (`application/json`, `*/*+json`, or no type) is one message, or
-    /// one per element if the document is an array. The default.
+    /// one per element if the document is an array; `multipart/form-data` as `multipart`. The
+    /// default.
     #[default]
     Auto,
     /// One JSON document, one message (an array too).
@@ -123,16 +138,31 @@ pub enum BodyFormat {
     /// Any bytes (an upload), whatever the content type: one message
     /// `{"base64": <the bytes>, "content_type": <the request's, or null>, "bytes": <count>}`.
     Binary,
+    /// `multipart/form-data` (a browser form, `curl -F`): one message per file, as `binary`
+    /// with `file_name`, `field` and the form's text fields in `form`; a form without files is
+    /// one message `{"form": {...}}`. `auto` reads it too.
+    Multipart,
 }
 
 /// Attribute names the server sets itself, which path parameters may not take.
-pub(crate) const RESERVED_ATTRIBUTES: [&str; 5] = ["method", "path", "route", "query", "headers"];
+pub(crate) const RESERVED_ATTRIBUTES: [&str; 6] = ["method", "path", "route", "query", "headers", REQUEST_ID];
+
+/// The attribute that carries, on a route with `ack = "reply"`, the id of the request that waits
+/// for the message's reply.
+pub const REQUEST_ID: &str = "request_id";
 
 /// Methods a route may name.
 const METHODS: [&str; 5] = ["POST", "PUT", "PATCH", "DELETE", "GET"];
 
 fn default_routes() -> Vec<RouteConfig> {
-    vec![RouteConfig { method: default_method(), path: "/events".to_owned(), body: BodyFormat::Auto, ack: None }]
+    vec![RouteConfig {
+        method: default_method(),
+        path: "/events".to_owned(),
+        body: BodyFormat::Auto,
+        ack: None,
+        timeout_ms: None,
+        max_concurrent_requests: None,
+    }]
 }
 fn default_method() -> String {
     "POST".to_owned()
@@ -196,8 +226,12 @@ impl HttpServerConfig {
                 problems.push(format!("`{field}` must be at least 1"));
             }
         }
-        if self.idle_timeout_ms <= self.backpressure_timeout_ms.saturating_add(self.delivery_timeout_ms) {
-            problems.push("`idle_timeout_ms` must exceed `backpressure_timeout_ms` + `delivery_timeout_ms`, or waiting requests are cut".to_owned());
+        let longest = self.routes.iter().filter_map(|r| r.timeout_ms).fold(self.delivery_timeout_ms, u64::max);
+        if self.idle_timeout_ms <= self.backpressure_timeout_ms.saturating_add(longest) {
+            problems.push(
+                "`idle_timeout_ms` must exceed `backpressure_timeout_ms` + `delivery_timeout_ms` (and each route's `timeout_ms`), or waiting requests are cut"
+                    .to_owned(),
+            );
         }
         for header in &self.headers {
             if axum::http::HeaderName::try_from(header.as_str()).is_err() {
@@ -228,6 +262,12 @@ fn route_problems(routes: &[RouteConfig]) -> Vec<String> {
         let method = route.method.to_ascii_uppercase();
         if !METHODS.contains(&method.as_str()) {
             problems.push(format!("route `{}`: method `{}` is not one of {}", route.path, route.method, METHODS.join(", ")));
+        }
+        if route.timeout_ms == Some(0) {
+            problems.push(format!("route `{}`: `timeout_ms` must be at least 1", route.path));
+        }
+        if route.max_concurrent_requests == Some(0) {
+            problems.push(format!("route `{}`: `max_concurrent_requests` must be at least 1", route.path));
         }
         if !route.path.starts_with('/') {
             problems.push(format!("route `{}`: the path must start with `/`", route.path));

@@ -2,7 +2,7 @@
 //! (401), the content type (415) and size (413) before the body is read, the signature (401)
 //! and the body's decoding (400) after, then the wait for room in the pipeline (503 with
 //! `Retry-After` past `backpressure_timeout_ms`), and, with `ack = "delivered"`, the wait for
-//! delivery. Nothing enters the pipeline before every check passed, and a request enters it
+//! delivery, or with `ack = "reply"`, the wait for the reply (see `reply`). Nothing enters the pipeline before every check passed, and a request enters it
 //! whole or not at all.
 
 use std::collections::HashMap;
@@ -23,10 +23,12 @@ use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 
-use super::body::{self, Decoded};
-use super::config::{AckMode, BodyFormat, RouteConfig};
+use super::body::{self, Decoded, Read};
+use super::config::{AckMode, BodyFormat, REQUEST_ID, RouteConfig};
 use super::cors::CorsConfig;
 use super::metrics::ServerMetrics;
+use super::multipart;
+use super::pending::Waiting;
 use super::signature::Verifier;
 use crate::auth::AuthConfig;
 
@@ -69,13 +71,19 @@ struct Route {
     path: String,
     body: BodyFormat,
     ack: AckMode,
+    /// How long a request waits for delivery or its reply.
+    timeout: Duration,
+    /// This route's own limit of requests handled at once, within the server's.
+    slots: Option<Semaphore>,
 }
 
 /// The router of `routes`: paths with several methods share one entry; other paths are 404.
 pub(crate) fn router(server: Arc<Server>, routes: &[RouteConfig], ack: AckMode) -> Router {
     let mut by_path: Vec<(String, MethodRouter, Vec<String>)> = Vec::new();
     for config in routes {
-        let route = Arc::new(Route { path: config.path.clone(), body: config.body, ack: config.ack.unwrap_or(ack) });
+        let timeout = config.timeout_ms.map_or(server.delivery_timeout, Duration::from_millis);
+        let slots = config.max_concurrent_requests.map(Semaphore::new);
+        let route = Arc::new(Route { path: config.path.clone(), body: config.body, ack: config.ack.unwrap_or(ack), timeout, slots });
         let method = Method::from_bytes(config.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
         let filter = MethodFilter::try_from(method).unwrap_or(MethodFilter::POST);
         let server = server.clone();
@@ -118,19 +126,29 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
     let Ok(_slot) = server.slots.try_acquire() else {
         return unavailable(server, "too many requests at once");
     };
+    let _route_slot = match route.slots.as_ref().map(Semaphore::try_acquire) {
+        Some(Err(_)) => return unavailable(server, "too many requests at once on this route"),
+        Some(Ok(slot)) => Some(slot),
+        None => None,
+    };
     let (mut parts, body) = request.into_parts();
     let (decoded, query) = match receive(server, route, &parts, body).await {
         Ok(received) => received,
         Err(response) => return *response,
     };
     let count = decoded.len();
-    let attributes = match attributes(server, route, &mut parts, query).await {
-        Ok(attributes) => Arc::new(attributes),
+    let mut attributes = match attributes(server, route, &mut parts, query).await {
+        Ok(attributes) => attributes,
         Err(response) => return *response,
     };
     if count == 0 {
         return done(route.ack, 0);
     }
+    let waiting = (route.ack == AckMode::Reply).then(Waiting::register);
+    if let Some(waiting) = &waiting {
+        attributes.insert(REQUEST_ID.into(), Value::from(waiting.id));
+    }
+    let attributes = Arc::new(attributes);
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let messages = decoded
         .into_iter()
@@ -148,7 +166,7 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
             Message::with_meta(value, meta)
         })
         .collect();
-    submit(server, route.ack, messages, count).await
+    submit(server, route, messages, count, waiting).await
 }
 
 /// The checks a request passes before its messages may enter, in order: auth (401), content
@@ -175,7 +193,16 @@ async fn receive(server: &Server, route: &Route, parts: &Parts, body: Body) -> R
     if let Some(verifier) = &server.verifier {
         verifier.verify(&parts.headers, &bytes).map_err(|refusal| Box::new(error(StatusCode::UNAUTHORIZED, &refusal.to_string())))?;
     }
-    let decoded = body::decode(read, content_type, &bytes).map_err(|refusal| Box::new(error(StatusCode::BAD_REQUEST, &refusal.to_string())))?;
+    if route.ack == AckMode::Reply && bytes.is_empty() && read != Read::Binary {
+        // A request without a body (`GET /users/{id}`) still asks for a reply: one empty object,
+        // which `request_field` can fill with the path parameters and query.
+        return Ok((vec![(Value::Object(Map::new()), None, 0)], query));
+    }
+    let decoded = match (read, content_type) {
+        (Read::Multipart, Some(content_type)) => multipart::decode(content_type, bytes).await,
+        _ => body::decode(read, content_type, &bytes),
+    };
+    let decoded = decoded.map_err(|refusal| Box::new(error(StatusCode::BAD_REQUEST, &refusal.to_string())))?;
     Ok((decoded, query))
 }
 
@@ -196,11 +223,12 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Waits for room in the pipeline, then (with `delivered`) for delivery, and answers.
-async fn submit(server: &Server, ack: AckMode, messages: Vec<Message>, count: usize) -> Response {
-    let (tracker, mut outcome) = match ack {
+/// Waits for room in the pipeline, then (with `delivered`) for delivery or (with `reply`) for the
+/// reply, and answers.
+async fn submit(server: &Server, route: &Route, messages: Vec<Message>, count: usize, waiting: Option<Waiting>) -> Response {
+    let (tracker, mut outcome) = match route.ack {
         AckMode::Accepted => (None, None),
-        AckMode::Delivered => {
+        AckMode::Delivered | AckMode::Reply => {
             let (tracker, acks) = AckTracker::channel(Some(server.acks.clone()));
             (Some(tracker), Some(acks))
         }
@@ -224,7 +252,12 @@ async fn submit(server: &Server, ack: AckMode, messages: Vec<Message>, count: us
         return unavailable(server, "the server is shutting down");
     }
     let Some(outcome) = &mut outcome else { return done(AckMode::Accepted, count) };
-    match tokio::time::timeout(server.delivery_timeout, outcome.recv()).await {
+    if let Some(waiting) = waiting {
+        return super::reply::wait(waiting, outcome, route.timeout)
+            .await
+            .unwrap_or_else(|| unavailable(server, "the pipeline stopped before the request was answered"));
+    }
+    match tokio::time::timeout(route.timeout, outcome.recv()).await {
         Err(_) => error(StatusCode::GATEWAY_TIMEOUT, "delivery not confirmed in time; the messages may still be delivered"),
         Ok(Some(ack)) if ack.status.is_done() => done(AckMode::Delivered, count),
         Ok(Some(ack)) if ack.status == AckStatus::Failed => {
@@ -300,6 +333,7 @@ fn done(ack: AckMode, count: usize) -> Response {
     let (status, body) = match ack {
         AckMode::Accepted => (StatusCode::ACCEPTED, json!({"accepted": count})),
         AckMode::Delivered => (StatusCode::OK, json!({"delivered": count})),
+        AckMode::Reply => return StatusCode::NO_CONTENT.into_response(),
     };
     (status, [(header::CONTENT_TYPE, "application/json")], format!("{body}\n")).into_response()
 }
@@ -309,6 +343,7 @@ fn unavailable(server: &Server, why: &str) -> Response {
     ([(header::RETRY_AFTER, server.retry_after.clone())], error(StatusCode::SERVICE_UNAVAILABLE, why)).into_response()
 }
 
-fn error(status: StatusCode, why: &str) -> Response {
+/// An answer whose JSON body says `why`.
+pub(crate) fn error(status: StatusCode, why: &str) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], format!("{}\n", json!({"error": why}))).into_response()
 }

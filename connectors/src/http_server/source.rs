@@ -28,7 +28,7 @@ const QUEUED_REQUESTS: usize = 16;
 impl Component for HttpServerConfig {
     const TYPE: &'static str = "http_server";
     const ROLE: Role = Role::Source;
-    const DESCRIPTION: &'static str = "HTTP server for webhooks: routes turn JSON, JSON-array or NDJSON bodies into messages; answers 202 once they are in the pipeline or 200 once delivered.";
+    const DESCRIPTION: &'static str = "HTTP server for webhooks and request/response: routes turn JSON, JSON-array, NDJSON, binary or multipart bodies into messages; answers 202 once they are in the pipeline, 200 once delivered, or with an `http_response` sink's reply.";
     const EXAMPLE: &'static str = r#"address = "127.0.0.1:8080"
 ack = "delivered"
 headers = ["X-GitHub-Event"]

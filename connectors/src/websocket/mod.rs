@@ -13,7 +13,7 @@
 //! Both report `runnel_websocket_connected` and `runnel_websocket_reconnects_total`.
 
 pub mod config;
-mod connect;
+pub(crate) mod connect;
 pub mod metrics;
 pub mod sink;
 pub mod source;

@@ -4,12 +4,10 @@
 //!   function blocks into one task (operator chaining). Runs once, at start.
 //! - [`line`]: the loop of a line of function blocks, fed by one input: batches, deadlines,
 //!   close, and the forked stateless head on several workers.
-//! - [`concurrent`]: the loop of an asynchronous function block, with calls in flight at once.
 //! - [`fork`]: forked copies of a line's stateless head, run on a batch in a task of their own.
 //! - [`step`]: the one routine both use: a message through a sequence of function blocks, depth
 //!   first.
 
-pub(crate) mod concurrent;
 pub(crate) mod fork;
 pub(crate) mod line;
 pub(crate) mod plan;

@@ -1,0 +1,161 @@
+//! Event logs decoded with a JSON ABI (the file solc and every toolchain write): the event found
+//! by its selector (the first topic), its indexed parameters read from the topics and the others
+//! from the data, each as JSON: addresses as checksummed hex, integers as decimal strings (a
+//! `uint256` does not fit a JSON number), bytes as 0x hex, arrays and tuples as arrays. An
+//! indexed string, bytes or array is only its hash in the topics, and stays that hash.
+
+use std::collections::HashMap;
+
+use alloy_dyn_abi::{DynSolValue, EventExt};
+use alloy_json_abi::{Event, JsonAbi};
+use alloy_primitives::B256;
+use serde_json::{Map, Value};
+
+/// The events of an ABI, by selector.
+#[derive(Debug)]
+pub(crate) struct Abi {
+    events: HashMap<B256, Event>,
+}
+
+impl Abi {
+    /// Reads a JSON ABI: a list of entries, or an object with an `abi` list (as Hardhat and
+    /// Foundry write artifacts).
+    ///
+    /// # Errors
+    /// Why the text is not an ABI.
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        let list = match value {
+            Value::Object(mut artifact) if artifact.contains_key("abi") => artifact.remove("abi").unwrap_or_default(),
+            other => other,
+        };
+        let abi: JsonAbi = serde_json::from_value(list).map_err(|e| format!("not an ABI: {e}"))?;
+        let events: HashMap<B256, Event> = abi.events().filter(|e| !e.anonymous).map(|e| (e.selector(), e.clone())).collect();
+        if events.is_empty() {
+            return Err("it declares no (non-anonymous) event".into());
+        }
+        Ok(Self { events })
+    }
+
+    /// The event's name and arguments (by parameter name, or `_<index>` for unnamed ones) of a
+    /// log object, `None` when the ABI does not declare its selector.
+    ///
+    /// # Errors
+    /// Why a log of a declared event does not decode (the ABI does not match the contract).
+    pub(crate) fn decode(&self, log: &Map<String, Value>) -> Result<Option<(String, Value)>, String> {
+        let topics: Vec<B256> = match log.get("topics") {
+            Some(Value::Array(topics)) => {
+                topics.iter().map(|t| t.as_str().and_then(|t| t.parse().ok()).ok_or("a topic is not 32 bytes of hex")).collect::<Result<_, _>>()?
+            }
+            _ => return Ok(None),
+        };
+        let Some(event) = topics.first().and_then(|selector| self.events.get(selector)) else { return Ok(None) };
+        let data = log.get("data").and_then(Value::as_str).unwrap_or("0x");
+        let data = hex_bytes(data).ok_or("`data` is not hex")?;
+        let decoded = event.decode_log_parts(topics, &data).map_err(|e| format!("event {} does not decode: {e}", event.name))?;
+        let (mut indexed, mut body) = (decoded.indexed.into_iter(), decoded.body.into_iter());
+        let mut args = Map::new();
+        for (index, input) in event.inputs.iter().enumerate() {
+            let value = if input.indexed { indexed.next() } else { body.next() };
+            let name = if input.name.is_empty() { format!("_{index}") } else { input.name.clone() };
+            args.insert(name, value.map_or(Value::Null, |v| json(&v)));
+        }
+        Ok(Some((event.name.clone(), Value::Object(args))))
+    }
+}
+
+fn hex_bytes(text: &str) -> Option<Vec<u8>> {
+    let hex = text.strip_prefix("0x").unwrap_or(text);
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    let mut text = String::with_capacity(2 + bytes.len() * 2);
+    text.push_str("0x");
+    for byte in bytes {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
+}
+
+/// A decoded value as JSON.
+fn json(value: &DynSolValue) -> Value {
+    match value {
+        DynSolValue::Bool(b) => Value::Bool(*b),
+        DynSolValue::Int(i, _) => Value::String(i.to_string()),
+        DynSolValue::Uint(u, _) => Value::String(u.to_string()),
+        DynSolValue::FixedBytes(word, size) => Value::String(hex(&word[..*size])),
+        DynSolValue::Address(address) => Value::String(address.to_checksum(None)),
+        DynSolValue::Bytes(bytes) => Value::String(hex(bytes)),
+        DynSolValue::String(text) => Value::String(text.clone()),
+        DynSolValue::Array(items) | DynSolValue::FixedArray(items) | DynSolValue::Tuple(items) => Value::Array(items.iter().map(json).collect()),
+        other => Value::String(format!("{other:?}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const ERC20: &str = r#"[{"type":"event","name":"Transfer","anonymous":false,"inputs":[
+        {"name":"from","type":"address","indexed":true},
+        {"name":"to","type":"address","indexed":true},
+        {"name":"value","type":"uint256","indexed":false}]},
+        {"type":"event","name":"Note","anonymous":false,"inputs":[
+        {"name":"","type":"string","indexed":false},{"name":"flags","type":"bool[]","indexed":false},{"name":"tag","type":"bytes4","indexed":false}]}]"#;
+
+    #[test]
+    fn a_transfer_decodes_with_its_indexed_addresses_and_its_amount_as_a_decimal_string() {
+        let abi = Abi::parse(ERC20).expect("an ABI");
+        let log = json!({
+            "topics": [
+                "0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef",
+                "0x00000000000000000000000090f8bf6a479f320ead074411a4b0e7944ea8c9c1",
+                "0x000000000000000000000000ffcf8fdee72ac11b5c542428b35eef5769c409f0"
+            ],
+            "data": "0x00000000000000000000000000000000000000000000000000000000000f4240ffffffff"[..66].to_string()
+        });
+        let (event, args) = abi.decode(log.as_object().expect("an object")).expect("decodes").expect("declared");
+        assert_eq!(event, "Transfer");
+        assert_eq!(
+            args,
+            json!({"from": "0x90F8bf6A479f320ead074411a4B0e7944Ea8c9C1", "to": "0xFFcf8FDEE72ac11b5c542428B35EEF5769C409f0", "value": "1000000"})
+        );
+    }
+
+    #[test]
+    fn unnamed_parameters_strings_arrays_and_fixed_bytes_decode() {
+        let abi = Abi::parse(&format!("{{\"abi\": {ERC20}}}")).expect("an artifact");
+        let selector = abi.events.values().find(|e| e.name == "Note").expect("Note").selector();
+        // ("hi", [true, false], 0xdeadbeef), ABI-encoded: three head words, then the tails.
+        let words = [
+            "0000000000000000000000000000000000000000000000000000000000000060",
+            "00000000000000000000000000000000000000000000000000000000000000a0",
+            "deadbeef00000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000002",
+            "6869000000000000000000000000000000000000000000000000000000000000",
+            "0000000000000000000000000000000000000000000000000000000000000002",
+            "0000000000000000000000000000000000000000000000000000000000000001",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+        ];
+        let log = json!({"topics": [selector.to_string()], "data": format!("0x{}", words.concat())});
+        let (event, args) = abi.decode(log.as_object().expect("an object")).expect("decodes").expect("declared");
+        assert_eq!(event, "Note");
+        assert_eq!(args, json!({"_0": "hi", "flags": [true, false], "tag": "0xdeadbeef"}));
+    }
+
+    #[test]
+    fn an_undeclared_event_is_left_alone_and_a_mismatch_is_an_error() {
+        let abi = Abi::parse(ERC20).expect("an ABI");
+        let unknown = json!({"topics": ["0x1111111111111111111111111111111111111111111111111111111111111111"], "data": "0x"});
+        assert_eq!(abi.decode(unknown.as_object().expect("an object")), Ok(None));
+        let short = json!({"topics": ["0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"], "data": "0x"});
+        assert!(abi.decode(short.as_object().expect("an object")).expect_err("mismatch").starts_with("event Transfer does not decode"));
+        assert!(Abi::parse("[]").is_err());
+        assert!(Abi::parse("{").expect_err("not JSON").starts_with("not JSON"));
+    }
+}

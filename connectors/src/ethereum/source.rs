@@ -1,0 +1,407 @@
+//! The running `ethereum` source: connects, checks the chain, subscribes to new heads, and for
+//! each head fetches the branch that leads to it from the last block it knows (a gap after a
+//! reconnection or a restart, or the new blocks of a reorganisation). [`Chain`] says what to
+//! retract and what is deep enough to emit; each emitted block's logs come from `eth_getLogs`
+//! by block hash, so a block's events are complete and belong to exactly that block.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use runnel_engine::{Ack, AckReceiver, AckStatus, AckTracker, Block, BlockError, Message, Metadata, Origin, Output, RunContext, Stream, async_trait};
+use serde_json::{Map, Value, json};
+use tokio::sync::mpsc;
+
+use super::abi::Abi;
+use super::chain::{Chain, Header, Step};
+use super::config::{FromBlock, Kind};
+use super::metrics::ChainMetrics;
+use super::rpc::{Notification, Rpc, RpcError, quantity};
+use super::state::StateFile;
+use crate::websocket::config::{KeepaliveConfig, ReconnectConfig};
+use crate::websocket::connect::{Backoff, Endpoint, connect_with_retry, jitter_seed};
+
+/// How often the state file is written while blocks finish.
+const SAVE_EVERY: Duration = Duration::from_secs(1);
+
+/// The most blocks fetched backwards for one head: a restart far behind catches up in steps.
+const MAX_BRANCH: usize = 10_000;
+
+/// What the source does, from its configuration.
+#[derive(Debug)]
+pub(crate) struct Settings {
+    pub(crate) kind: Kind,
+    /// The `address` and `topics` of `eth_getLogs`.
+    pub(crate) filter: Map<String, Value>,
+    pub(crate) abi: Option<Abi>,
+    pub(crate) confirmations: u64,
+    pub(crate) window: usize,
+    pub(crate) from_block: FromBlock,
+    pub(crate) chain_id: Option<u64>,
+    pub(crate) request_timeout: Duration,
+    pub(crate) reconnect: ReconnectConfig,
+    pub(crate) keepalive: KeepaliveConfig,
+}
+
+/// The `ethereum` source node.
+#[derive(Debug)]
+pub struct EthereumSource {
+    pub(crate) endpoint: Endpoint,
+    pub(crate) settings: Settings,
+    pub(crate) state: Option<StateFile>,
+    pub(crate) metrics: ChainMetrics,
+}
+
+/// Why following stopped.
+enum Stop {
+    Shutdown,
+    Lost(String),
+}
+
+/// An emission or retraction waiting for its acknowledgement.
+struct Pending {
+    seq: u64,
+    /// The block it finishes, for an emission.
+    block: Option<Header>,
+    status: Option<AckStatus>,
+}
+
+/// Everything that lives across connections.
+struct Follower {
+    node: Arc<str>,
+    settings: Settings,
+    chain: Chain,
+    /// What each emitted block still in the window emitted, to retract it.
+    kept: VecDeque<(Header, Vec<Value>)>,
+    tracker: AckTracker,
+    pending: VecDeque<Pending>,
+    next_seq: u64,
+    finished: Option<Header>,
+    saved: Option<Header>,
+    /// A message failed: the state stops moving, so a restart reads from the last block whose
+    /// messages were all delivered.
+    stalled: bool,
+    chain_id: Option<u64>,
+    stream: Arc<Stream>,
+    metrics: ChainMetrics,
+    state: Option<StateFile>,
+}
+
+#[async_trait]
+impl Block for EthereumSource {
+    async fn run(self: Box<Self>, cx: RunContext) -> Result<(), BlockError> {
+        let Self { endpoint, settings, state, metrics } = *self;
+        let (tracker, mut acks) = cx.ack_tracker();
+        let RunContext { name, mut output, shutdown, batch_size, .. } = cx;
+        let loaded = match &state {
+            Some(state) => state.load().map_err(|e| BlockError::other(e.to_string()))?,
+            None => None,
+        };
+        let (chain, chain_id, finished) = match loaded {
+            Some((chain_id, finished)) => {
+                tracing::info!(node = %name, block = finished.number, "resuming after the last finished block");
+                (Chain::resumed(settings.window, settings.confirmations, finished.clone()), Some(chain_id), Some(finished))
+            }
+            None => (Chain::new(settings.window, settings.confirmations), None, None),
+        };
+        let stream = Stream::new(name.clone(), Some(endpoint.url().clone()));
+        let mut follower = Follower {
+            node: name.clone(),
+            settings,
+            chain,
+            kept: VecDeque::new(),
+            tracker,
+            pending: VecDeque::new(),
+            next_seq: 0,
+            saved: finished.clone(),
+            finished,
+            stalled: false,
+            chain_id,
+            stream,
+            metrics,
+            state,
+        };
+        let mut backoff = Backoff::new(follower.settings.reconnect, jitter_seed(&name));
+        let mut after_loss = false;
+        loop {
+            let Some(connection) = connect_with_retry(&endpoint, &mut backoff, Some(&shutdown), after_loss).await else { break };
+            after_loss = true;
+            follower.metrics.connected.set(1);
+            let (rpc, notifications, task) = Rpc::start(connection, follower.settings.request_timeout, follower.settings.keepalive, &name);
+            let stopped = follower.follow(&rpc, notifications, &mut acks, &mut output, &shutdown, batch_size.get(), &mut backoff).await;
+            task.abort();
+            follower.metrics.connected.set(0);
+            match stopped? {
+                Stop::Shutdown => break,
+                Stop::Lost(why) => tracing::warn!(node = %name, %why, "connection to the node lost; reconnecting"),
+            }
+        }
+        // The messages in flight finish as the pipeline drains: their acknowledgements still
+        // move the state.
+        drop(output);
+        follower.tracker = AckTracker::new(None, None);
+        while !follower.pending.is_empty() {
+            match acks.recv().await {
+                Some(ack) => follower.acked(ack),
+                None => break,
+            }
+        }
+        follower.save();
+        Ok(())
+    }
+}
+
+impl Follower {
+    /// Follows the node on one connection until it is lost or the pipeline shuts down.
+    #[allow(clippy::too_many_arguments)]
+    async fn follow(
+        &mut self,
+        rpc: &Rpc,
+        mut notifications: mpsc::Receiver<Notification>,
+        acks: &mut AckReceiver,
+        output: &mut Output,
+        shutdown: &runnel_engine::CancellationToken,
+        batch: usize,
+        backoff: &mut Backoff,
+    ) -> Result<Stop, BlockError> {
+        let chain_id = match rpc.call("eth_chainId", json!([])).await {
+            Ok(id) => quantity(&id).ok_or_else(|| BlockError::other(format!("`eth_chainId` answered {id}, not a quantity")))?,
+            Err(error) => return Ok(Stop::Lost(error.to_string())),
+        };
+        if let Some(expected) = self.settings.chain_id.filter(|expected| *expected != chain_id) {
+            return Err(BlockError::other(format!("the node is on chain {chain_id}, and `chain_id` = {expected}")));
+        }
+        if let Some(saved) = self.chain_id.filter(|saved| *saved != chain_id) {
+            return Err(BlockError::other(format!(
+                "the node is on chain {chain_id}, and the state file was written on chain {saved}: remove it to start over"
+            )));
+        }
+        self.chain_id = Some(chain_id);
+        let subscription = match rpc.call("eth_subscribe", json!(["newHeads"])).await {
+            Ok(Value::String(id)) => id,
+            Ok(other) => return Err(BlockError::other(format!("`eth_subscribe` answered {other}, not a subscription id"))),
+            Err(error) => return Ok(Stop::Lost(error.to_string())),
+        };
+        // What happened while disconnected, up to the node's head now.
+        match rpc.call("eth_getBlockByNumber", json!(["latest", false])).await {
+            Ok(head) => {
+                if let Some(stop) = self.on_head(rpc, head, output, batch).await? {
+                    return Ok(stop);
+                }
+            }
+            Err(error) => return Ok(Stop::Lost(error.to_string())),
+        }
+        backoff.reset();
+        let mut save = tokio::time::interval(SAVE_EVERY);
+        loop {
+            tokio::select! {
+                biased;
+                () = shutdown.cancelled() => return Ok(Stop::Shutdown),
+                Some(ack) = acks.recv() => self.acked(ack),
+                note = notifications.recv() => match note {
+                    None => return Ok(Stop::Lost("the node closed the connection".into())),
+                    Some((id, head)) if id == subscription => {
+                        if let Some(stop) = self.on_head(rpc, head, output, batch).await? {
+                            return Ok(stop);
+                        }
+                    }
+                    Some(_) => {}
+                },
+                _ = save.tick() => self.save(),
+            }
+        }
+    }
+
+    /// A new head: fetches the branch leading to it, applies it, emits and retracts.
+    async fn on_head(&mut self, rpc: &Rpc, head: Value, output: &mut Output, batch: usize) -> Result<Option<Stop>, BlockError> {
+        let Some(head) = header(&head) else {
+            tracing::warn!(node = %self.node, %head, "a head without number, hash and parent hash was skipped");
+            return Ok(None);
+        };
+        self.metrics.head.set(i64::try_from(head.0.number).unwrap_or(i64::MAX));
+        if self.chain.knows(head.0.number, &head.0.hash) {
+            return Ok(None);
+        }
+        if let FromBlock::Number(first) = self.settings.from_block {
+            if self.chain.tip().is_none() && head.0.number < first {
+                return Ok(None);
+            }
+        }
+        let branch = match self.branch(rpc, head).await {
+            Ok(branch) => branch,
+            Err(RpcError::Lost) => return Ok(Some(Stop::Lost("the connection was lost".into()))),
+            Err(error) => {
+                tracing::warn!(node = %self.node, %error, "cannot fetch the blocks before a new head; trying again at the next one");
+                return Ok(None);
+            }
+        };
+        if self.chain.tip().is_some_and(|tip| branch[0].0.number <= tip.number) {
+            self.metrics.reorgs.inc();
+            tracing::info!(node = %self.node, from = branch[0].0.number, "chain reorganisation");
+        }
+        let raw: HashMap<String, Value> = branch.iter().map(|(h, v)| (h.hash.clone(), v.clone())).collect();
+        let (steps, error) = self.chain.apply(branch.into_iter().map(|(h, _)| h).collect());
+        if let Some(error) = error {
+            tracing::error!(node = %self.node, %error);
+        }
+        let mut messages = Vec::new();
+        for step in steps {
+            match step {
+                Step::Retract(block) => self.retract(&block, &mut messages),
+                Step::Emit(block) => match self.emit(rpc, &block, raw.get(&block.hash), &mut messages).await {
+                    Ok(()) => {}
+                    Err(RpcError::Lost) => return Ok(Some(Stop::Lost("the connection was lost".into()))),
+                    Err(error) => return Err(BlockError::other(format!("cannot read block {}: {error}", block.number))),
+                },
+            }
+        }
+        while !messages.is_empty() {
+            let rest = messages.split_off(messages.len().min(batch));
+            output.send(std::mem::replace(&mut messages, rest)).await?;
+        }
+        Ok(None)
+    }
+
+    /// The headers from the block after the last known one up to `head`, oldest first, each
+    /// with its JSON.
+    async fn branch(&self, rpc: &Rpc, head: (Header, Value)) -> Result<Vec<(Header, Value)>, RpcError> {
+        let mut branch = VecDeque::from([head]);
+        while branch.len() < MAX_BRANCH {
+            let first = &branch[0].0;
+            if first.number == 0 || self.chain.knows(first.number - 1, &first.parent) {
+                break;
+            }
+            match (self.chain.oldest(), &self.settings.from_block) {
+                (Some(oldest), _) if first.number <= oldest.number => break,
+                (None, FromBlock::Latest) => break,
+                (None, FromBlock::Number(start)) if first.number <= *start => break,
+                _ => {}
+            }
+            let parent = rpc.call("eth_getBlockByHash", json!([first.parent, false])).await?;
+            let parent = header(&parent).ok_or_else(|| RpcError::Malformed {
+                method: "eth_getBlockByHash".into(),
+                reason: format!("no block {} (the node may be reorganising)", first.parent),
+            })?;
+            self.metrics.backfilled.inc();
+            branch.push_front(parent);
+        }
+        Ok(branch.into())
+    }
+
+    /// The messages of `block`, kept for a retraction, tracked for the state.
+    async fn emit(&mut self, rpc: &Rpc, block: &Header, raw: Option<&Value>, messages: &mut Vec<Message>) -> Result<(), RpcError> {
+        let values = match self.settings.kind {
+            Kind::Heads => {
+                let header = match raw {
+                    Some(raw) => raw.clone(),
+                    None => rpc.call("eth_getBlockByHash", json!([block.hash, false])).await?,
+                };
+                vec![with_removed(header, false)]
+            }
+            Kind::Logs => {
+                let mut filter = self.settings.filter.clone();
+                filter.insert("blockHash".into(), Value::from(block.hash.as_str()));
+                let logs = rpc.call("eth_getLogs", json!([filter])).await?;
+                let Value::Array(logs) = logs else {
+                    return Err(RpcError::Malformed { method: "eth_getLogs".into(), reason: format!("not a list: {logs}") });
+                };
+                logs.into_iter().map(|log| self.log_message(log)).collect()
+            }
+        };
+        self.track(block, Some(block.clone()), &values, messages);
+        self.kept.push_back((block.clone(), values));
+        let tip = self.chain.tip().map_or(block.number, |tip| tip.number);
+        while self.kept.front().is_some_and(|(kept, _)| kept.number + (self.settings.window as u64) < tip) {
+            self.kept.pop_front();
+        }
+        Ok(())
+    }
+
+    /// A log as a message: the node's fields, with `removed`, and the event decoded when the
+    /// ABI declares it.
+    fn log_message(&self, log: Value) -> Value {
+        let mut log = with_removed(log, false);
+        if let (Some(abi), Value::Object(fields)) = (&self.settings.abi, &mut log) {
+            match abi.decode(fields) {
+                Ok(Some((event, args))) => {
+                    fields.insert("event".into(), Value::from(event));
+                    fields.insert("args".into(), args);
+                }
+                Ok(None) => {}
+                Err(error) => {
+                    fields.insert("decode_error".into(), Value::from(error));
+                }
+            }
+        }
+        log
+    }
+
+    /// Retractions of what `block` emitted: the same messages, with `removed: true`.
+    fn retract(&mut self, block: &Header, messages: &mut Vec<Message>) {
+        let Some(at) = self.kept.iter().position(|(kept, _)| kept.hash == block.hash) else { return };
+        let (_, values) = self.kept.remove(at).unwrap_or_else(|| unreachable!("found"));
+        let values: Vec<Value> = values.into_iter().map(|value| with_removed(value, true)).collect();
+        self.metrics.retracted.inc_by(values.len() as u64);
+        self.track(block, None, &values, messages);
+    }
+
+    fn track(&mut self, block: &Header, finishes: Option<Header>, values: &[Value], messages: &mut Vec<Message>) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let tokens = self.tracker.batch_at(seq, values.len(), std::time::Instant::now());
+        self.pending.push_back(Pending { seq, block: finishes, status: None });
+        let key = Some(bytes::Bytes::from(block.hash.clone()));
+        for (value, acks) in values.iter().cloned().zip(tokens) {
+            let meta = Metadata { key: key.clone(), origin: Origin::at(&self.stream, block.number), ..Metadata::default() };
+            let mut message = Message::with_meta(value, meta);
+            message.acks = acks;
+            messages.push(message);
+        }
+    }
+
+    /// Records an acknowledgement; the state moves past every block whose messages, and all
+    /// before them, are finished.
+    fn acked(&mut self, ack: Ack) {
+        if let Some(pending) = self.pending.iter_mut().find(|p| p.seq == ack.id) {
+            pending.status = Some(ack.status);
+        }
+        while self.pending.front().is_some_and(|p| p.status.is_some()) {
+            let Some(done) = self.pending.pop_front() else { break };
+            if done.status == Some(AckStatus::Failed) && !self.stalled {
+                self.stalled = true;
+                tracing::warn!(node = %self.node, seq = done.seq, "a message failed downstream: the state stays before it, so a restart reads it again");
+            }
+            if let (Some(block), false) = (done.block, self.stalled) {
+                self.metrics.finished.set(i64::try_from(block.number).unwrap_or(i64::MAX));
+                self.finished = Some(block);
+            }
+        }
+    }
+
+    /// Writes the state when it moved.
+    fn save(&mut self) {
+        let (Some(state), Some(finished), Some(chain_id)) = (&self.state, &self.finished, self.chain_id) else { return };
+        if self.saved.as_ref() == Some(finished) {
+            return;
+        }
+        match state.save(chain_id, finished) {
+            Ok(()) => self.saved = Some(finished.clone()),
+            Err(error) => tracing::warn!(node = %self.node, %error, path = %state.path().display(), "cannot write the state"),
+        }
+    }
+}
+
+/// A header's number, hash and parent hash, with its JSON; `None` when one is missing.
+fn header(value: &Value) -> Option<(Header, Value)> {
+    let number = quantity(&value["number"])?;
+    let hash = value["hash"].as_str()?.to_owned();
+    let parent = value["parentHash"].as_str()?.to_owned();
+    Some((Header { number, hash, parent }, value.clone()))
+}
+
+fn with_removed(mut value: Value, removed: bool) -> Value {
+    if let Value::Object(fields) = &mut value {
+        fields.insert("removed".into(), Value::Bool(removed));
+    }
+    value
+}
