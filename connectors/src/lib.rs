@@ -107,7 +107,6 @@ pub fn registry() -> Registry {
     let registry = registry.with::<EthereumSourceConfig>();
     #[cfg(feature = "bigchaindb")]
     let registry = registry.with::<BigchainDbSourceConfig>();
-    let registry = registry.with::<HttpServerConfig>();
     #[cfg(feature = "image")]
     let registry = registry.with::<ImageConfig>();
     registry
