@@ -53,8 +53,12 @@ async fn serve(hold: usize, total: usize) -> (String, Arc<Seen>) {
                 seen.most.fetch_max(now, Ordering::SeqCst);
                 let started = seen.started.fetch_add(1, Ordering::SeqCst) + 1;
                 if now >= hold || started >= total {
-                    // Every request in so far may be answered.
-                    seen.released.fetch_max(started, Ordering::SeqCst);
+                    // A request past the limit would come now, while these are held: give it a
+                    // moment to show up (the absence of an event has no event to await), then
+                    // let every request in so far be answered.
+                    let more = seen.changed.notified();
+                    let _ = tokio::time::timeout(std::time::Duration::from_millis(100), more).await;
+                    seen.released.fetch_max(seen.started.load(Ordering::SeqCst), Ordering::SeqCst);
                 }
                 seen.changed.notify_waiters();
                 loop {
@@ -90,7 +94,8 @@ fn variants(count: usize) -> String {
 }
 
 /// Five variants with `variant_concurrency = 2`: the server holds each request until two are in
-/// flight, so a block fetching one at a time would never finish, and it never sees three.
+/// flight (and 100 ms more, for a third to show up if the limit were not kept), so a block
+/// fetching one at a time would never finish, and it never sees three (it does with a limit of 3).
 #[tokio::test]
 async fn variants_of_an_image_are_fetched_at_once_up_to_the_limit() {
     let (url, seen) = serve(2, 5).await;
