@@ -102,6 +102,47 @@ for port in 18545 18546; do
     for _ in $(seq 300); do port_open 127.0.0.1 $port && break; sleep 0.1; done
     port_open 127.0.0.1 $port || { cat "$PEERS"/ganache.log "$PEERS"/hardhat.log; echo "an Ethereum node did not start on $port" >&2; exit 1; }
 done
+# Images: thumbor 7.8.0 (PyPI) with a file loader over RUNNEL_THUMBOR_IMAGES (HTTP URLs fall back
+# to its HTTP loader), a file storage (its upload API keeps images there) and a security key; its
+# Pillow also makes and decodes the tests' images. Cloudinary cannot run here: its official Python
+# SDK is the tests' oracle for signatures and delivery URLs (RUNNEL_CLOUDINARY_PYTHON).
+THUMBOR_VENV="$PEERS/thumbor"
+if ! "$THUMBOR_VENV/bin/python" -c 'import thumbor, PIL' 2>/dev/null; then
+    log "installing thumbor (pip into $THUMBOR_VENV)"
+    python3 -m venv "$THUMBOR_VENV" || { apt_install /nonexistent python3-venv && python3 -m venv --clear "$THUMBOR_VENV"; }
+    "$THUMBOR_VENV/bin/pip" install -q thumbor==7.8.0
+fi
+THUMBOR_PORT=18888
+THUMBOR_DATA="$PEERS/thumbor-data"
+mkdir -p "$THUMBOR_DATA/images" "$THUMBOR_DATA/storage"
+export RUNNEL_THUMBOR_URL="${RUNNEL_THUMBOR_URL:-http://127.0.0.1:$THUMBOR_PORT}"
+export RUNNEL_THUMBOR_KEY="${RUNNEL_THUMBOR_KEY:-runnel-test-key}"
+export RUNNEL_THUMBOR_IMAGES="${RUNNEL_THUMBOR_IMAGES:-$THUMBOR_DATA/images}"
+export RUNNEL_THUMBOR_PYTHON="$THUMBOR_VENV/bin/python"
+if ! port_open 127.0.0.1 "$THUMBOR_PORT"; then
+    log "starting thumbor on 127.0.0.1:$THUMBOR_PORT"
+    printf '%s\n' \
+        "LOADER = 'thumbor.loaders.file_loader_http_fallback'" \
+        "FILE_LOADER_ROOT_PATH = '$RUNNEL_THUMBOR_IMAGES'" \
+        "STORAGE = 'thumbor.storages.file_storage'" \
+        "FILE_STORAGE_ROOT_PATH = '$THUMBOR_DATA/storage'" \
+        "RESULT_STORAGE = None" \
+        "SECURITY_KEY = '$RUNNEL_THUMBOR_KEY'" \
+        "ALLOW_UNSAFE_URL = True" \
+        "UPLOAD_ENABLED = True" >"$THUMBOR_DATA/thumbor.conf"
+    "$THUMBOR_VENV/bin/thumbor" -i 127.0.0.1 -p "$THUMBOR_PORT" -c "$THUMBOR_DATA/thumbor.conf" -l warning \
+        >"$PEERS/thumbor.log" 2>&1 &
+    PEER_PIDS+=($!)
+    for _ in $(seq 100); do port_open 127.0.0.1 "$THUMBOR_PORT" && break; sleep 0.1; done
+    port_open 127.0.0.1 "$THUMBOR_PORT" || { cat "$PEERS/thumbor.log"; echo "thumbor did not start" >&2; exit 1; }
+fi
+CLOUDINARY_VENV="$PEERS/cloudinary"
+if ! "$CLOUDINARY_VENV/bin/python" -c 'import cloudinary, PIL' 2>/dev/null; then
+    log "installing the cloudinary SDK and Pillow (pip into $CLOUDINARY_VENV)"
+    python3 -m venv "$CLOUDINARY_VENV" || { apt_install /nonexistent python3-venv && python3 -m venv --clear "$CLOUDINARY_VENV"; }
+    "$CLOUDINARY_VENV/bin/pip" install -q cloudinary==1.46.3 pillow
+fi
+export RUNNEL_CLOUDINARY_PYTHON="$CLOUDINARY_VENV/bin/python"
 
 log "cargo fmt --check"
 cargo fmt --all --check

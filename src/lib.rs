@@ -54,6 +54,8 @@ pub mod connectors {
     };
     #[cfg(feature = "http-server")]
     pub use runnel_connectors::{HttpResponseConfig, HttpServerConfig, http_response, http_server};
+    #[cfg(feature = "image")]
+    pub use runnel_connectors::{ImageConfig, image};
     #[cfg(feature = "kafka")]
     pub use runnel_connectors::{KafkaSinkConfig, KafkaSourceConfig};
     #[cfg(feature = "websocket")]

@@ -16,6 +16,7 @@ mod http;
 mod http_memory;
 mod http_response;
 mod http_server;
+mod image;
 mod kafka;
 mod library;
 mod listener;

@@ -19,6 +19,7 @@
 //! - [`bigchaindb`]: a BigchainDB node's valid transactions, in height order, without gaps.
 //! - [`http_response`]: the reply half of request/response: answers the requests of
 //!   `http_server` routes with `ack = "reply"`.
+//! - [`image`]: a block producing an image's variants through thumbor or Cloudinary.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - [`template`]: `{field}` templates filled from messages (URLs percent-encoded, channel names
 //!   as they are), shared by the HTTP and WebSocket connectors.
@@ -41,6 +42,8 @@ pub mod http;
 pub mod http_response;
 #[cfg(feature = "http-server")]
 pub mod http_server;
+#[cfg(feature = "image")]
+pub mod image;
 #[cfg(feature = "kafka")]
 pub mod kafka;
 pub mod memory;
@@ -74,6 +77,8 @@ pub use http::{HttpBlockConfig, HttpSinkConfig};
 pub use http_response::HttpResponseConfig;
 #[cfg(feature = "http-server")]
 pub use http_server::HttpServerConfig;
+#[cfg(feature = "image")]
+pub use image::ImageConfig;
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaSinkConfig, KafkaSourceConfig};
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
@@ -107,6 +112,8 @@ pub fn registry() -> Registry {
     let registry = registry.with::<EthereumSourceConfig>();
     #[cfg(feature = "bigchaindb")]
     let registry = registry.with::<BigchainDbSourceConfig>();
+    #[cfg(feature = "image")]
+    let registry = registry.with::<ImageConfig>();
     registry
 }
 
@@ -124,6 +131,8 @@ pub const FEATURES: &[&str] = &[
     "ethereum",
     #[cfg(feature = "bigchaindb")]
     "bigchaindb",
+    #[cfg(feature = "image")]
+    "image",
 ];
 
 #[cfg(test)]

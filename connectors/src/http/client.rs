@@ -251,7 +251,7 @@ impl Client {
 
 /// The first [`BODY_EXCERPT_BYTES`] of an answer's body (cut at a character's end), reading no
 /// more of it than that.
-async fn excerpt(mut answer: reqwest::Response) -> String {
+pub(crate) async fn excerpt(mut answer: reqwest::Response) -> String {
     let mut bytes = Vec::new();
     while bytes.len() < BODY_EXCERPT_BYTES {
         match answer.chunk().await {
@@ -274,7 +274,7 @@ pub(crate) fn text_excerpt(bytes: &[u8]) -> String {
 }
 
 /// A reqwest error as one line, with its causes (reqwest's own text is "error sending request").
-fn describe(error: &reqwest::Error) -> String {
+pub(crate) fn describe(error: &reqwest::Error) -> String {
     let mut text = if error.is_timeout() { "timed out".to_owned() } else { error.to_string() };
     let mut source = std::error::Error::source(error);
     while let Some(cause) = source {

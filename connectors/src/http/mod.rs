@@ -12,7 +12,7 @@
 
 mod batches;
 pub mod block;
-mod client;
+pub(crate) mod client;
 pub mod config;
 pub mod metrics;
 pub mod sink;
