@@ -56,7 +56,7 @@ impl Drop for Chat {
 }
 
 /// Whether Node, playwright-core (tests/browser) and Chromium are installed; in CI they must be.
-fn browser_ready() -> bool {
+pub(crate) fn browser_ready() -> bool {
     let node = Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
     let playwright = root().join("tests/browser/node_modules/playwright-core").is_dir();
     let chromium = Path::new("/usr/bin/chromium").exists();

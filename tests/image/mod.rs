@@ -2,6 +2,7 @@
 //! official Python SDK as an oracle, with a local stand-in for Cloudinary's hosts. Images are
 //! made and decoded with Pillow (`tools.py`), independently of the block's own measuring.
 
+mod app;
 mod cloudinary;
 mod limits;
 mod thumbor;

@@ -13,11 +13,22 @@
 import hashlib
 import io
 import json
+import threading
 import sys
 import time
 import urllib.error
 import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+_LOG = threading.Lock()
+
+
+def log(record):
+    """One JSON line on stdout, whole: the server's threads would interleave print()'s writes."""
+    with _LOG:
+        sys.stdout.write(json.dumps(record) + "\n")
+        sys.stdout.flush()
 
 
 def make(path, width, height):
@@ -98,7 +109,7 @@ def fake_cloudinary(secret, algorithm):
             expected = hashlib.new(algorithm, to_sign.encode()).hexdigest()
             fresh = abs(time.time() - int(fields.get("timestamp", "0"))) < 3600
             ok = fields.get("signature") == expected and fields.get("api_key") == "key-1" and fresh and "file" in files
-            print(json.dumps({"path": self.path, "fields": fields, "signature_ok": ok}), flush=True)
+            log({"path": self.path, "fields": fields, "signature_ok": ok})
             if not ok:
                 return self.answer(401, {"error": {"message": f"Invalid Signature {fields.get('signature')}. String to sign - '{to_sign[:-len(secret)]}'."}})
             image = Image.open(io.BytesIO(files["file"]))
@@ -115,7 +126,7 @@ def fake_cloudinary(secret, algorithm):
         def do_GET(self):
             # A delivery URL: the image stored under the public ID at its end (extension dropped),
             # as it was uploaded: this stand-in does not transform.
-            print(json.dumps({"path": self.path}), flush=True)
+            log({"path": self.path})
             name = self.path.split("/v", 1)[-1].split("/", 1)[-1].rsplit(".", 1)[0]
             if name not in stored:
                 return self.answer(404, {"error": {"message": "Resource not found"}})

@@ -21,7 +21,7 @@ pub enum Kind {
 
 /// Where a first start (without a state file) begins.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
+#[serde(try_from = "Value")]
 pub enum FromBlock {
     /// `"latest"`: the node's head when the source starts.
     #[default]
@@ -86,6 +86,18 @@ pub struct EthereumSourceConfig {
     /// Ping/pong keepalive.
     #[serde(default)]
     pub keepalive: KeepaliveConfig,
+}
+
+impl TryFrom<Value> for FromBlock {
+    type Error = String;
+
+    fn try_from(value: Value) -> Result<Self, String> {
+        match value {
+            Value::String(text) if text == "latest" => Ok(Self::Latest),
+            Value::Number(n) if n.as_u64().is_some() => Ok(Self::Number(n.as_u64().unwrap_or_default())),
+            other => Err(format!("`from_block` must be \"latest\" or a block number, not {other}")),
+        }
+    }
 }
 
 fn default_reorg_window() -> usize {
@@ -164,4 +176,18 @@ fn is_address(text: &str) -> bool {
 
 fn is_topic(text: &str) -> bool {
     is_hex(text, 64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_block_is_latest_or_a_number() {
+        let read = |text: &str| serde_json::from_str::<FromBlock>(text).map_err(|e| e.to_string());
+        assert_eq!(read("\"latest\""), Ok(FromBlock::Latest));
+        assert_eq!(read("17"), Ok(FromBlock::Number(17)));
+        assert!(read("\"earliest\"").expect_err("refused").contains("`from_block` must be \"latest\" or a block number"));
+        assert!(read("-1").is_err());
+    }
 }
