@@ -285,6 +285,9 @@ impl Follower {
     /// The headers from the block after the last known one up to `head`, oldest first, each
     /// with its JSON.
     async fn branch(&self, rpc: &Rpc, head: (Header, Value)) -> Result<Vec<(Header, Value)>, RpcError> {
+        if let Some(gap) = self.gap(rpc, &head).await? {
+            return Ok(gap);
+        }
         let mut branch = VecDeque::from([head]);
         while branch.len() < MAX_BRANCH {
             let first = &branch[0].0;
@@ -306,6 +309,45 @@ impl Follower {
             branch.push_front(parent);
         }
         Ok(branch.into())
+    }
+
+    /// A long gap (a restart, a long disconnection) read quickly: the headers between the
+    /// last known block and `head` fetched by number, [`FETCH_AHEAD`] at a time, and kept only
+    /// if they link from the last known block to `head` by their parent hashes. `None` when
+    /// the gap is short or does not link (a reorganisation while it was read): the walk by
+    /// parent hash then finds the branch.
+    async fn gap(&self, rpc: &Rpc, head: &(Header, Value)) -> Result<Option<Vec<(Header, Value)>>, RpcError> {
+        let (first, mut parent) = match (self.chain.tip(), &self.settings.from_block) {
+            (Some(tip), _) => (tip.number + 1, Some(tip.hash.clone())),
+            (None, FromBlock::Number(start)) => (*start, None),
+            (None, FromBlock::Latest) => return Ok(None),
+        };
+        let count = head.0.number.saturating_sub(first);
+        if count < 2 || count as usize >= MAX_BRANCH {
+            return Ok(None);
+        }
+        let headers: Vec<Result<Value, RpcError>> = futures::stream::iter((first..head.0.number).map(|n| {
+            let rpc = rpc.clone();
+            async move { rpc.call("eth_getBlockByNumber", json!([format!("0x{n:x}"), false])).await }
+        }))
+        .buffered(FETCH_AHEAD)
+        .collect()
+        .await;
+        let mut gap = Vec::with_capacity(headers.len() + 1);
+        for fetched in headers {
+            let Some((header, raw)) = header(&fetched?) else { return Ok(None) };
+            if parent.as_ref().is_some_and(|parent| *parent != header.parent) {
+                return Ok(None);
+            }
+            parent = Some(header.hash.clone());
+            gap.push((header, raw));
+        }
+        if parent.as_ref() != Some(&head.0.parent) {
+            return Ok(None);
+        }
+        self.metrics.backfilled.inc_by(gap.len() as u64);
+        gap.push(head.clone());
+        Ok(Some(gap))
     }
 
     /// The messages of `block`, kept for a retraction, tracked for the state.
