@@ -308,7 +308,7 @@ fn an_unreachable_kafka_broker_makes_the_pipeline_unready_and_is_logged_with_rat
         .expect("starts");
     // While the pipeline starts, `/ready` is 503 for that reason; wait for the source's own.
     let (status, body) = wait_for("/ready to answer 503 naming the source", 30, || {
-        crate::support::http_get(addr, "/ready").filter(|(s, body)| *s == 503 && body.contains("unready"))
+        crate::support::http_get(addr, "/ready").filter(|(s, body)| *s == 503 && body.contains(r#""unready":["in"]"#))
     });
     assert_eq!(status, 503);
     assert!(body.contains(r#""unready":["in"]"#), "{body}");
