@@ -144,6 +144,32 @@ if ! "$CLOUDINARY_VENV/bin/python" -c 'import cloudinary, PIL' 2>/dev/null; then
 fi
 export RUNNEL_CLOUDINARY_PYTHON="$CLOUDINARY_VENV/bin/python"
 
+# Kinesis: kinesalite 3 (npm), the Kinesis that the `kinesis` source consumes and the reference
+# for response shapes; boto3 and the AWS CLI (PyPI) as the clients of runnel's `kinesis_server`.
+# kinesalite keeps its streams in memory, so every run starts empty.
+KINESIS_DIR="$PEERS/kinesis"
+if [ ! -d "$KINESIS_DIR/node_modules/kinesalite" ]; then
+    log "installing kinesalite (npm into $KINESIS_DIR)"
+    mkdir -p "$KINESIS_DIR"
+    (cd "$KINESIS_DIR" && { [ -f package.json ] || npm init -y >/dev/null; } && npm install --no-audit --no-fund kinesalite@3.3.3 >/dev/null)
+fi
+if ! "$KINESIS_DIR/venv/bin/python" -c 'import boto3' 2>/dev/null || [ ! -x "$KINESIS_DIR/venv/bin/aws" ]; then
+    log "installing boto3 and the AWS CLI (pip into $KINESIS_DIR/venv)"
+    python3 -m venv "$KINESIS_DIR/venv" || { apt_install /nonexistent python3-venv && python3 -m venv --clear "$KINESIS_DIR/venv"; }
+    "$KINESIS_DIR/venv/bin/pip" install -q boto3==1.44.8 awscli==1.46.3
+fi
+export RUNNEL_KINESIS_PYTHON="$KINESIS_DIR/venv/bin/python"
+export RUNNEL_AWS_CLI="$KINESIS_DIR/venv/bin/aws"
+export RUNNEL_KINESALITE_URL="${RUNNEL_KINESALITE_URL:-http://127.0.0.1:14567}"
+if ! port_open 127.0.0.1 14567; then
+    log "starting kinesalite on 127.0.0.1:14567"
+    node "$KINESIS_DIR/node_modules/kinesalite/cli.js" --port 14567 --createStreamMs 0 --deleteStreamMs 0 \
+        --updateStreamMs 0 >"$PEERS/kinesalite.log" 2>&1 &
+    PEER_PIDS+=($!)
+    for _ in $(seq 100); do port_open 127.0.0.1 14567 && break; sleep 0.1; done
+    port_open 127.0.0.1 14567 || { cat "$PEERS/kinesalite.log"; echo "kinesalite did not start" >&2; exit 1; }
+fi
+
 log "cargo fmt --check"
 cargo fmt --all --check
 
