@@ -164,7 +164,7 @@ export RUNNEL_KINESALITE_URL="${RUNNEL_KINESALITE_URL:-http://127.0.0.1:14567}"
 if ! port_open 127.0.0.1 14567; then
     log "starting kinesalite on 127.0.0.1:14567"
     node "$KINESIS_DIR/node_modules/kinesalite/cli.js" --port 14567 --createStreamMs 0 --deleteStreamMs 0 \
-        --updateStreamMs 0 >"$PEERS/kinesalite.log" 2>&1 &
+        --updateStreamMs 0 --shardLimit 100000 >"$PEERS/kinesalite.log" 2>&1 &
     PEER_PIDS+=($!)
     for _ in $(seq 100); do port_open 127.0.0.1 14567 && break; sleep 0.1; done
     port_open 127.0.0.1 14567 || { cat "$PEERS/kinesalite.log"; echo "kinesalite did not start" >&2; exit 1; }
@@ -195,7 +195,7 @@ if cargo tree -p runnel --no-default-features -e normal | grep -E "rdkafka|tungs
 fi
 cargo build --quiet --no-default-features --bin runnel
 listed=$(target/debug/runnel list)
-if echo "$listed" | grep -qE "kafka|websocket|ethereum|bigchaindb|^sinks +http " || ! echo "$listed" | grep -q "connector features: none"; then
+if echo "$listed" | grep -qE "kafka|kinesis|websocket|ethereum|bigchaindb|^sinks +http " || ! echo "$listed" | grep -q "connector features: none"; then
     echo "runnel list on a build without features:"; echo "$listed"; exit 1
 fi
 echo "$listed" | grep -E "^(sources|sinks) " | awk '{print $1, $2}' | tr '\n' ';'; echo

@@ -133,6 +133,18 @@ pub fn wait_for<T>(what: &str, seconds: u64, mut check: impl FnMut() -> Option<T
     }
 }
 
+/// As [`wait_for`], from async code: polls `check` while the runtime goes on with its tasks.
+pub async fn wait_until<T>(what: &str, seconds: u64, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check() {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// A child process killed (and reaped) when dropped, so a failing test leaves none behind.
 pub struct Killed(pub std::process::Child);
 

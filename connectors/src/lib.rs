@@ -19,6 +19,7 @@
 //! - [`bigchaindb`]: a BigchainDB node's valid transactions, in height order, without gaps.
 //! - [`http_response`]: the reply half of request/response: answers the requests of
 //!   `http_server` routes with `ack = "reply"`.
+//! - [`kinesis`]: a Kinesis consumer (every shard, resharding, acknowledged checkpoints).
 //! - [`image`]: a block producing an image's variants through thumbor or Cloudinary.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - [`template`]: `{field}` templates filled from messages (URLs percent-encoded, channel names
@@ -46,6 +47,8 @@ pub mod http_server;
 pub mod image;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "kinesis")]
+pub mod kinesis;
 pub mod memory;
 pub mod stdin;
 pub mod stdout;
@@ -59,6 +62,7 @@ pub mod websocket_server;
 mod codec;
 mod ndjson;
 mod numbers;
+mod progress;
 mod sink_writer;
 mod state_file;
 
@@ -81,6 +85,8 @@ pub use http_server::HttpServerConfig;
 pub use image::ImageConfig;
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaSinkConfig, KafkaSourceConfig};
+#[cfg(feature = "kinesis")]
+pub use kinesis::KinesisSourceConfig;
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
 pub use stdin::StdinConfig;
 pub use stdout::StdoutConfig;
@@ -114,6 +120,8 @@ pub fn registry() -> Registry {
     let registry = registry.with::<BigchainDbSourceConfig>();
     #[cfg(feature = "image")]
     let registry = registry.with::<ImageConfig>();
+    #[cfg(feature = "kinesis")]
+    let registry = registry.with::<KinesisSourceConfig>();
     registry
 }
 
@@ -133,6 +141,8 @@ pub const FEATURES: &[&str] = &[
     "bigchaindb",
     #[cfg(feature = "image")]
     "image",
+    #[cfg(feature = "kinesis")]
+    "kinesis",
 ];
 
 #[cfg(test)]
