@@ -38,38 +38,40 @@ pub enum Algorithm {
 /// letters, so writing them in the order `b c f g h q w` sorts them without a sort.
 pub fn transformation(variant: &VariantConfig) -> String {
     let mut out = String::with_capacity(48);
-    let param = |out: &mut String, key: &str, value: std::fmt::Arguments<'_>| {
+    let key = |out: &mut String, key: &str| {
         if !out.is_empty() {
             out.push(',');
         }
         out.push_str(key);
-        let _ = out.write_fmt(value);
+    };
+    let number = |out: &mut String, name: &str, value: Option<u32>| {
+        if let Some(value) = value {
+            key(out, name);
+            let _ = write!(out, "{value}");
+        }
     };
     if variant.fit == Fit::Pad {
-        param(&mut out, "b_", format_args!("{}", Background(&variant.background)));
+        key(&mut out, "b_");
+        let _ = write!(out, "{}", Background(&variant.background));
     }
-    let crop = match variant.fit {
+    key(&mut out, "c_");
+    out.push_str(match variant.fit {
         Fit::Fit => "fit",
         Fit::Crop => "fill",
         Fit::Pad => "pad",
         Fit::Scale => "scale",
-    };
-    param(&mut out, "c_", format_args!("{crop}"));
+    });
     if let Some(format) = variant.format {
-        param(&mut out, "f_", format_args!("{}", extension(format)));
+        key(&mut out, "f_");
+        out.push_str(extension(format));
     }
     if matches!(variant.fit, Fit::Crop | Fit::Pad) && variant.gravity != Gravity::Center {
-        param(&mut out, "g_", format_args!("{}", gravity(variant.gravity)));
+        key(&mut out, "g_");
+        out.push_str(gravity(variant.gravity));
     }
-    if let Some(height) = variant.height {
-        param(&mut out, "h_", format_args!("{height}"));
-    }
-    if let Some(quality) = variant.quality {
-        param(&mut out, "q_", format_args!("{quality}"));
-    }
-    if let Some(width) = variant.width {
-        param(&mut out, "w_", format_args!("{width}"));
-    }
+    number(&mut out, "h_", variant.height);
+    number(&mut out, "q_", variant.quality.map(u32::from));
+    number(&mut out, "w_", variant.width);
     out
 }
 
@@ -109,14 +111,24 @@ pub fn extension(format: Format) -> &'static str {
 /// digits and `_.-/:` becomes `%XX`.
 pub fn escape(source: &str) -> String {
     let mut out = String::with_capacity(source.len());
+    escape_into(source, &mut out);
+    out
+}
+
+/// [`escape`], appended to `out`.
+fn escape_into(source: &str, out: &mut String) {
+    let plain = |byte: u8| byte.is_ascii_alphanumeric() || b"_.-/:".contains(&byte);
+    if source.bytes().all(plain) {
+        out.push_str(source);
+        return;
+    }
     for byte in source.bytes() {
-        if byte.is_ascii_alphanumeric() || b"_.-/:".contains(&byte) {
+        if plain(byte) {
             out.push(char::from(byte));
         } else {
             let _ = write!(out, "%{byte:02X}");
         }
     }
-    out
 }
 
 /// What a delivery URL delivers.
@@ -150,46 +162,59 @@ pub struct Delivering<'a> {
 
 /// The delivery URL of `image` with `transformation`.
 pub fn delivery_url(at: &Delivering<'_>, transformation: &str, image: Delivery<'_>) -> String {
-    let (kind, source, version) = match image {
-        Delivery::Upload { public_id, version, extension } => {
-            let mut source = escape(public_id);
-            if let Some(extension) = extension {
-                source.push('.');
-                source.push_str(extension);
-            }
-            ("upload", source, version)
-        }
-        Delivery::Fetch(url) => ("fetch", escape(url), None),
+    let (kind, raw, extension, version) = match image {
+        Delivery::Upload { public_id, version, extension } => ("upload", public_id, extension, version),
+        Delivery::Fetch(url) => ("fetch", url, None, None),
     };
     let host = at.host.trim_end_matches('/');
-    let mut url = String::with_capacity(host.len() + at.cloud.len() + transformation.len() + source.len() + 64);
+    // One buffer: the source is escaped at its end and signed there, then moved into place.
+    let mut url = String::with_capacity(host.len() + at.cloud.len() + transformation.len() + 2 * raw.len() + 80);
     let _ = write!(url, "{host}/{}/image/{kind}/", at.cloud);
+    let prefix = url.len();
+    escape_into(raw, &mut url);
+    if let Some(extension) = extension {
+        url.push('.');
+        url.push_str(extension);
+    }
+    let source_len = url.len() - prefix;
+    let mut rest = String::with_capacity(transformation.len() + 48);
     if let Some(secret) = at.secret {
-        let to_sign = if transformation.is_empty() { source.clone() } else { format!("{transformation}/{source}") };
-        url.push_str(&url_signature(&to_sign, secret, at.long_signature));
-        url.push('/');
+        let source = &url[prefix..];
+        let parts: &[&str] = if transformation.is_empty() { &[source, secret] } else { &[transformation, "/", source, secret] };
+        push_signature(&mut rest, parts, at.long_signature);
+        rest.push('/');
     }
     if !transformation.is_empty() {
-        url.push_str(transformation);
-        url.push('/');
+        rest.push_str(transformation);
+        rest.push('/');
     }
     if let Some(version) = version {
-        let _ = write!(url, "v{version}/");
+        let _ = write!(rest, "v{version}/");
     }
-    url.push_str(&source);
+    url.insert_str(prefix, &rest);
+    debug_assert_eq!(url.len(), prefix + rest.len() + source_len);
     url
 }
 
 /// The `s--…--` segment of a signed delivery URL for `to_sign` (`<transformation>/<image>`).
 pub fn url_signature(to_sign: &str, secret: &str, long: bool) -> String {
+    let mut out = String::with_capacity(40);
+    push_signature(&mut out, &[to_sign, secret], long);
+    out
+}
+
+/// Appends the `s--…--` segment signing the concatenation of `parts` (the secret last).
+fn push_signature(out: &mut String, parts: &[&str], long: bool) {
     // 8 base64 characters are the first 6 bytes of the digest, 32 the first 24.
-    let encode = |digest: &[u8]| base64::engine::general_purpose::URL_SAFE.encode(digest);
-    let signature = if long {
-        encode(&sha2::Sha256::new().chain_update(to_sign).chain_update(secret).finalize()[..24])
+    out.push_str("s--");
+    if long {
+        let digest = parts.iter().fold(sha2::Sha256::new(), |hash, part| hash.chain_update(part)).finalize();
+        base64::engine::general_purpose::URL_SAFE.encode_string(&digest[..24], out);
     } else {
-        encode(&sha1::Sha1::new().chain_update(to_sign).chain_update(secret).finalize()[..6])
-    };
-    format!("s--{signature}--")
+        let digest = parts.iter().fold(sha1::Sha1::new(), |hash, part| hash.chain_update(part)).finalize();
+        base64::engine::general_purpose::URL_SAFE.encode_string(&digest[..6], out);
+    }
+    out.push_str("--");
 }
 
 /// The signature of an API call's `params` (those signed: not `file`, `cloud_name`,

@@ -33,20 +33,27 @@ pub fn path(variant: &VariantConfig, image: &str) -> String {
     if variant.fit == Fit::Crop {
         path.push_str(alignment(variant.gravity));
     }
-    let filter = |path: &mut String, filter: std::fmt::Arguments<'_>| {
+    let filter = |path: &mut String, name: &str| {
         path.push_str(if path.ends_with('/') { "filters:" } else { ":" });
-        let _ = path.write_fmt(filter);
+        path.push_str(name);
     };
     match variant.fit {
-        Fit::Pad => filter(&mut path, format_args!("fill({})", variant.background)),
-        Fit::Scale => filter(&mut path, format_args!("stretch()")),
+        Fit::Pad => {
+            filter(&mut path, "fill(");
+            path.push_str(&variant.background);
+            path.push(')');
+        }
+        Fit::Scale => filter(&mut path, "stretch()"),
         Fit::Fit | Fit::Crop => {}
     }
     if let Some(format) = variant.format {
-        filter(&mut path, format_args!("format({})", format.name()));
+        filter(&mut path, "format(");
+        path.push_str(format.name());
+        path.push(')');
     }
     if let Some(quality) = variant.quality {
-        filter(&mut path, format_args!("quality({quality})"));
+        filter(&mut path, "quality(");
+        let _ = write!(path, "{quality})");
     }
     if !path.ends_with('/') {
         path.push('/');
@@ -73,14 +80,30 @@ fn alignment(gravity: Gravity) -> &'static str {
 
 /// thumbor's signature of `path`: urlsafe base64 (padded) of HMAC-SHA1(`key`, `path`).
 pub fn sign(key: &[u8], path: &str) -> String {
+    let mut out = String::with_capacity(28);
+    push_signature(&mut out, key, path);
+    out
+}
+
+/// Appends [`sign`]'s signature to `out`.
+fn push_signature(out: &mut String, key: &[u8], path: &str) {
     // HMAC takes keys of any length.
     let mut mac = <Hmac<sha1::Sha1> as hmac::digest::KeyInit>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(path.as_bytes());
-    base64::engine::general_purpose::URL_SAFE.encode(mac.finalize().into_bytes())
+    base64::engine::general_purpose::URL_SAFE.encode_string(mac.finalize().into_bytes(), out);
 }
 
 /// The full URL of `path` on the server at `base`: signed with `key`, or `unsafe` without one.
 pub fn url(base: &str, key: Option<&[u8]>, path: &str) -> String {
-    let signature = key.map_or_else(|| "unsafe".to_owned(), |key| sign(key, path));
-    format!("{}/{signature}/{path}", base.trim_end_matches('/'))
+    let base = base.trim_end_matches('/');
+    let mut url = String::with_capacity(base.len() + path.len() + 30);
+    url.push_str(base);
+    url.push('/');
+    match key {
+        Some(key) => push_signature(&mut url, key, path),
+        None => url.push_str("unsafe"),
+    }
+    url.push('/');
+    url.push_str(path);
+    url
 }
