@@ -18,6 +18,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header}
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodFilter, MethodRouter, on};
 use futures::StreamExt as _;
+use prometheus::IntCounter;
 use runnel_engine::{AckMetrics, AckStatus, AckTracker, Message, Metadata};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -40,8 +41,18 @@ pub(crate) struct Submission {
     /// With `ack = "delivered"`: the tracker whose one acknowledgement (for the whole request)
     /// the handler waits for.
     pub(crate) tracker: Option<AckTracker>,
-    /// Set by whoever takes the submission first: the source, to send it, or the handler, to
-    /// give up waiting. So a request answered 503 never enters the pipeline.
+    /// With `ack = "delivered"` or `"reply"`, where the handler waits until its messages are
+    /// in the pipeline: the claim that whoever takes the submission first sets (the source, to
+    /// send it, or the handler, to give up waiting, so a request answered 503 never enters the
+    /// pipeline) and the signal that they entered. With `"accepted"`, `None`: the request is
+    /// answered once queued, and the source's task sends everything queued, at shutdown too.
+    pub(crate) handshake: Option<Handshake>,
+}
+
+/// How a waiting handler and the source's task agree on who has a submission.
+#[derive(Debug)]
+pub(crate) struct Handshake {
+    /// Set by whoever takes the submission first.
     pub(crate) claim: Arc<AtomicBool>,
     /// Told once the messages are in the pipeline.
     pub(crate) entered: oneshot::Sender<()>,
@@ -69,6 +80,13 @@ pub(crate) struct Server {
 #[derive(Debug)]
 struct Route {
     path: String,
+    /// Its method, for the metadata.
+    method: Method,
+    /// The metadata attributes of every request to a path without parameters, when no query
+    /// and no header is kept: built once, shared by all those requests.
+    fixed_attributes: Option<Arc<Map<String, Value>>>,
+    /// The status of a request answered as the route's `ack` says, and its counter.
+    ok: (u16, IntCounter),
     body: BodyFormat,
     ack: AckMode,
     /// How long a request waits for delivery or its reply.
@@ -83,8 +101,27 @@ pub(crate) fn router(server: Arc<Server>, routes: &[RouteConfig], ack: AckMode) 
     for config in routes {
         let timeout = config.timeout_ms.map_or(server.delivery_timeout, Duration::from_millis);
         let slots = config.max_concurrent_requests.map(Semaphore::new);
-        let route = Arc::new(Route { path: config.path.clone(), body: config.body, ack: config.ack.unwrap_or(ack), timeout, slots });
         let method = Method::from_bytes(config.method.to_ascii_uppercase().as_bytes()).unwrap_or(Method::POST);
+        let fixed_attributes = (!config.path.contains('{') && server.headers.is_empty()).then(|| {
+            let mut attributes = Map::new();
+            attributes.insert("method".into(), Value::from(method.as_str()));
+            attributes.insert("path".into(), Value::from(config.path.as_str()));
+            attributes.insert("route".into(), Value::from(config.path.as_str()));
+            Arc::new(attributes)
+        });
+        let route_ack = config.ack.unwrap_or(ack);
+        let ok_status = done(route_ack, 0).status().as_u16();
+        let ok = (ok_status, server.metrics.counter(&config.path, ok_status));
+        let route = Arc::new(Route {
+            path: config.path.clone(),
+            method: method.clone(),
+            fixed_attributes,
+            ok,
+            body: config.body,
+            ack: route_ack,
+            timeout,
+            slots,
+        });
         let filter = MethodFilter::try_from(method).unwrap_or(MethodFilter::POST);
         let server = server.clone();
         let handler = move |request: Request| handle(server, route, request);
@@ -118,7 +155,10 @@ async fn handle(server: Arc<Server>, route: Arc<Route>, request: Request) -> Res
     if let (Some(cors), Some(origin)) = (&server.cors, origin) {
         cors.decorate(origin, &mut response);
     }
-    server.metrics.answered(&route.path, response.status().as_u16());
+    match response.status().as_u16() {
+        status if status == route.ok.0 => route.ok.1.inc(),
+        status => server.metrics.answered(&route.path, status),
+    }
     response
 }
 
@@ -137,18 +177,27 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
         Err(response) => return *response,
     };
     let count = decoded.len();
-    let mut attributes = match attributes(server, route, &mut parts, query).await {
-        Ok(attributes) => attributes,
-        Err(response) => return *response,
+    let fixed = route
+        .fixed_attributes
+        .as_ref()
+        .filter(|_| query.is_empty() && route.ack != AckMode::Reply && parts.method == route.method && parts.uri.path() == route.path);
+    let (attributes, waiting) = match fixed {
+        Some(fixed) if count > 0 => (Arc::clone(fixed), None),
+        _ => {
+            let mut attributes = match attributes(server, route, &mut parts, query).await {
+                Ok(attributes) => attributes,
+                Err(response) => return *response,
+            };
+            if count == 0 {
+                return done(route.ack, 0);
+            }
+            let waiting = (route.ack == AckMode::Reply).then(Waiting::register);
+            if let Some(waiting) = &waiting {
+                attributes.insert(REQUEST_ID.into(), Value::from(waiting.id));
+            }
+            (Arc::new(attributes), waiting)
+        }
     };
-    if count == 0 {
-        return done(route.ack, 0);
-    }
-    let waiting = (route.ack == AckMode::Reply).then(Waiting::register);
-    if let Some(waiting) = &waiting {
-        attributes.insert(REQUEST_ID.into(), Value::from(waiting.id));
-    }
-    let attributes = Arc::new(attributes);
     let timestamp = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
     let messages = decoded
         .into_iter()
@@ -226,17 +275,28 @@ impl Drop for InFlight<'_> {
 /// Waits for room in the pipeline, then (with `delivered`) for delivery or (with `reply`) for the
 /// reply, and answers.
 async fn submit(server: &Server, route: &Route, messages: Vec<Message>, count: usize, waiting: Option<Waiting>) -> Response {
-    let (tracker, mut outcome) = match route.ack {
+    let (tracker, outcome) = match route.ack {
         AckMode::Accepted => (None, None),
         AckMode::Delivered | AckMode::Reply => {
             let (tracker, acks) = AckTracker::channel(Some(server.acks.clone()));
             (Some(tracker), Some(acks))
         }
     };
+    let deadline = Instant::now() + server.backpressure_timeout;
+    let Some(mut outcome) = outcome else {
+        // Queued is as good as in the pipeline: the source's task sends what is queued even
+        // when the pipeline shuts down.
+        let submission = Submission { messages, tracker: None, handshake: None };
+        return match tokio::time::timeout_at(deadline, server.submissions.send(submission)).await {
+            Err(_) => unavailable(server, "the pipeline is full"),
+            Ok(Err(_)) => unavailable(server, "the server is shutting down"),
+            Ok(Ok(())) => done(AckMode::Accepted, count),
+        };
+    };
+    let outcome = &mut outcome;
     let claim = Arc::new(AtomicBool::new(false));
     let (entered, mut in_pipeline) = oneshot::channel();
-    let submission = Submission { messages, tracker, claim: claim.clone(), entered };
-    let deadline = Instant::now() + server.backpressure_timeout;
+    let submission = Submission { messages, tracker, handshake: Some(Handshake { claim: claim.clone(), entered }) };
     match tokio::time::timeout_at(deadline, server.submissions.send(submission)).await {
         Err(_) => return unavailable(server, "the pipeline is full"),
         Ok(Err(_)) => return unavailable(server, "the server is shutting down"),
@@ -251,7 +311,6 @@ async fn submit(server: &Server, route: &Route, messages: Vec<Message>, count: u
     if !entered {
         return unavailable(server, "the server is shutting down");
     }
-    let Some(outcome) = &mut outcome else { return done(AckMode::Accepted, count) };
     if let Some(waiting) = waiting {
         return super::reply::wait(waiting, outcome, route.timeout)
             .await
@@ -331,11 +390,11 @@ async fn attributes(server: &Server, route: &Route, parts: &mut Parts, query: Ve
 /// The answer to a request whose `count` messages are in the pipeline (202) or delivered (200).
 fn done(ack: AckMode, count: usize) -> Response {
     let (status, body) = match ack {
-        AckMode::Accepted => (StatusCode::ACCEPTED, json!({"accepted": count})),
-        AckMode::Delivered => (StatusCode::OK, json!({"delivered": count})),
+        AckMode::Accepted => (StatusCode::ACCEPTED, format!("{{\"accepted\":{count}}}\n")),
+        AckMode::Delivered => (StatusCode::OK, format!("{{\"delivered\":{count}}}\n")),
         AckMode::Reply => return StatusCode::NO_CONTENT.into_response(),
     };
-    (status, [(header::CONTENT_TYPE, "application/json")], format!("{body}\n")).into_response()
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// 503 with `Retry-After`: nothing of the request entered the pipeline.

@@ -1,7 +1,7 @@
 //! The HTTP server's own metrics, registered on the pipeline's registry when an `http_server`
 //! source is built.
 
-use prometheus::{IntCounterVec, IntGauge};
+use prometheus::{IntCounter, IntCounterVec, IntGauge};
 use runnel_engine::PipelineMetrics;
 
 /// Requests an HTTP server answered, by route (its configured path; `none` for a path no route
@@ -27,6 +27,11 @@ impl ServerMetrics {
             requests: metrics.counter_family(REQUESTS, "Requests an HTTP server answered.", &["node", "route", "status"]),
             in_flight: metrics.gauge_family(IN_FLIGHT, "Requests an HTTP server is handling.", &["node"]).with_label_values(&[node]),
         }
+    }
+
+    /// The counter of requests to `route` answered with `status`, for a status counted often.
+    pub(crate) fn counter(&self, route: &str, status: u16) -> IntCounter {
+        self.requests.with_label_values(&[&self.node, route, &status.to_string()])
     }
 
     /// Counts a request to `route` answered with `status`.

@@ -159,27 +159,37 @@ impl Pump {
         Ok(())
     }
 
-    /// Sends the messages of the requests whose handler still waits, and tells them.
+    /// Sends the messages of the queued requests (those whose handler waits for them to enter,
+    /// if it still waits), then tells the waiting handlers.
     async fn forward(&mut self, received: &mut Vec<Submission>, output: &mut Output, max: usize) -> Result<(), BlockError> {
         let now = Instant::now();
         let mut batch: Vec<Message> = Vec::new();
         let mut entered: Vec<oneshot::Sender<()>> = Vec::new();
+        // The requests answered once queued share one acknowledgement record.
+        let untracked: usize = received.iter().filter(|s| s.tracker.is_none()).map(|s| s.messages.len()).sum();
+        let first = self.offset;
+        let mut shared = self.tracker.tokens_at(first..first + untracked as u64, now);
         for submission in received.drain(..) {
-            if submission.claim.swap(true, Ordering::AcqRel) {
-                continue;
+            if let Some(handshake) = submission.handshake {
+                if handshake.claim.swap(true, Ordering::AcqRel) {
+                    continue;
+                }
+                entered.push(handshake.entered);
             }
-            let count = submission.messages.len();
-            let tokens = match &submission.tracker {
-                Some(tracker) => tracker.batch_at(0, count, now),
-                None => self.tracker.tokens_at(self.offset..self.offset + count as u64, now),
-            };
-            for (mut message, acks) in submission.messages.into_iter().zip(tokens) {
-                message.meta_mut().origin = Origin::at(&self.from, self.offset);
-                message.acks = acks;
-                self.offset += 1;
-                batch.push(message);
+            match &submission.tracker {
+                Some(tracker) => {
+                    let tokens = tracker.batch_at(0, submission.messages.len(), now);
+                    for (message, acks) in submission.messages.into_iter().zip(tokens) {
+                        batch.push(self.stamp(message, acks));
+                    }
+                }
+                None => {
+                    for message in submission.messages {
+                        let acks = shared.next().unwrap_or_default();
+                        batch.push(self.stamp(message, acks));
+                    }
+                }
             }
-            entered.push(submission.entered);
         }
         while !batch.is_empty() {
             let rest = batch.split_off(batch.len().min(max));
@@ -189,5 +199,13 @@ impl Pump {
             let _ = entered.send(());
         }
         Ok(())
+    }
+
+    /// The message's origin (the next offset) and acknowledgement tokens.
+    fn stamp(&mut self, mut message: Message, acks: runnel_engine::Acks) -> Message {
+        message.meta_mut().origin = Origin::at(&self.from, self.offset);
+        message.acks = acks;
+        self.offset += 1;
+        message
     }
 }
