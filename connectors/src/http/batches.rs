@@ -50,6 +50,19 @@ impl Batches {
             tracing::debug!(%error, "http sink: encoding with serde_json instead");
             self.item = message.value().to_string().into_bytes();
         }
+        if self.config.max_events == 1 {
+            // A request per message: no batch to gather.
+            let body = match self.encoding {
+                Encoding::Ndjson => {
+                    let mut body = Vec::with_capacity(self.item.len() + 1);
+                    body.extend_from_slice(&self.item);
+                    body.push(b'\n');
+                    body
+                }
+                Encoding::Json => std::mem::take(&mut self.item),
+            };
+            return vec![(url, Batch { messages: vec![message], body: Bytes::from(body) })];
+        }
         let mut ready = Vec::new();
         let framing = self.framing();
         let ndjson = self.encoding == Encoding::Ndjson;

@@ -164,7 +164,7 @@ impl Client {
         let mut backoff = Backoff::new(&self.policy, seed);
         let mut retries = 0;
         loop {
-            let failure = match self.attempt(url, headers.clone(), body.clone()).await {
+            let failure = match self.attempt(url, headers, body.clone()).await {
                 Attempt::Answered(answer) => return Ok(answer),
                 Attempt::Final(failure) => return Err(failure),
                 Attempt::Retry(failure, retry_after) if retries < self.policy.attempts => {
@@ -184,9 +184,13 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, url: &str, headers: HeaderMap, body: Option<Bytes>) -> Attempt {
+    async fn attempt(&self, url: &str, headers: &HeaderMap, body: Option<Bytes>) -> Attempt {
         let started = Instant::now();
-        let mut request = self.http.request(self.method.clone(), url).headers(headers);
+        // Header by header: names and values share their bytes, where a map would be copied.
+        let mut request = self.http.request(self.method.clone(), url);
+        for (name, value) in headers {
+            request = request.header(name.clone(), value.clone());
+        }
         if let Some(body) = body {
             request = request.body(body);
         }

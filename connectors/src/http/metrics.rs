@@ -47,11 +47,17 @@ pub(crate) const SINK: Families =
 pub(crate) const BLOCK: Families =
     Families { requests: BLOCK_REQUESTS, retries: BLOCK_RETRIES, in_flight: BLOCK_IN_FLIGHT, duration: BLOCK_REQUEST_DURATION, who: "an HTTP block" };
 
+/// The outcomes of an attempt, as `status` labels.
+const OUTCOMES: [&str; 5] = ["2xx", "3xx", "4xx", "5xx", "error"];
+
 /// The request metrics of one `http` sink or block node.
 #[derive(Clone, Debug)]
 pub(crate) struct HttpMetrics {
     node: String,
     requests: IntCounterVec,
+    /// The counters of `requests` by outcome, resolved on first use (a series appears once it
+    /// counts something).
+    outcomes: std::sync::Arc<[std::sync::OnceLock<IntCounter>; OUTCOMES.len()]>,
     /// Retries.
     pub(crate) retries: IntCounter,
     /// Requests in flight.
@@ -66,6 +72,7 @@ impl HttpMetrics {
         let who = families.who;
         Self {
             node: node.to_owned(),
+            outcomes: std::sync::Arc::default(),
             requests: metrics.counter_family(families.requests, &format!("Requests {who} made, by status class."), &["node", "status"]),
             retries: metrics.counter_family(families.retries, &format!("Requests {who} retried."), &["node"]).with_label_values(&[node]),
             in_flight: metrics.gauge_family(families.in_flight, &format!("Requests {who} has in flight."), &["node"]).with_label_values(&[node]),
@@ -77,7 +84,10 @@ impl HttpMetrics {
 
     /// Counts one attempt with outcome `status` (`2xx`, ..., `error`).
     pub(crate) fn request(&self, status: &str) {
-        self.requests.with_label_values(&[self.node.as_str(), status]).inc();
+        match OUTCOMES.iter().position(|outcome| *outcome == status) {
+            Some(at) => self.outcomes[at].get_or_init(|| self.requests.with_label_values(&[self.node.as_str(), status])).inc(),
+            None => self.requests.with_label_values(&[self.node.as_str(), status]).inc(),
+        }
     }
 }
 
