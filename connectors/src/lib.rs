@@ -20,6 +20,7 @@
 //! - [`http_response`]: the reply half of request/response: answers the requests of
 //!   `http_server` routes with `ack = "reply"`.
 //! - [`image`]: a block producing an image's variants through thumbor or Cloudinary.
+//! - [`kinesis`]: the Kinesis API's wire types and the Lambda-shaped record both Kinesis sources emit.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - [`template`]: `{field}` templates filled from messages (URLs percent-encoded, channel names
 //!   as they are), shared by the HTTP and WebSocket connectors.
@@ -46,6 +47,8 @@ pub mod http_server;
 pub mod image;
 #[cfg(feature = "kafka")]
 pub mod kafka;
+#[cfg(feature = "kinesis")]
+pub mod kinesis;
 pub mod memory;
 pub mod stdin;
 pub mod stdout;
@@ -133,6 +136,8 @@ pub const FEATURES: &[&str] = &[
     "bigchaindb",
     #[cfg(feature = "image")]
     "image",
+    #[cfg(feature = "kinesis")]
+    "kinesis",
 ];
 
 #[cfg(test)]
