@@ -20,6 +20,8 @@
 //! - [`http_response`]: the reply half of request/response: answers the requests of
 //!   `http_server` routes with `ack = "reply"`.
 //! - [`image`]: a block producing an image's variants through thumbor or Cloudinary.
+//! - [`kinesis_server`]: a Kinesis Data Streams endpoint whose shards are durable segment logs; it
+//!   emits the stored records as Lambda's Kinesis event records.
 //! - [`kinesis`]: the Kinesis API's wire types and the Lambda-shaped record both Kinesis sources emit.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - [`template`]: `{field}` templates filled from messages (URLs percent-encoded, channel names
@@ -49,6 +51,8 @@ pub mod image;
 pub mod kafka;
 #[cfg(feature = "kinesis")]
 pub mod kinesis;
+#[cfg(feature = "kinesis")]
+pub mod kinesis_server;
 pub mod memory;
 pub mod stdin;
 pub mod stdout;
@@ -84,6 +88,8 @@ pub use http_server::HttpServerConfig;
 pub use image::ImageConfig;
 #[cfg(feature = "kafka")]
 pub use kafka::{KafkaSinkConfig, KafkaSourceConfig};
+#[cfg(feature = "kinesis")]
+pub use kinesis_server::KinesisServerConfig;
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
 pub use stdin::StdinConfig;
 pub use stdout::StdoutConfig;
@@ -117,6 +123,8 @@ pub fn registry() -> Registry {
     let registry = registry.with::<BigchainDbSourceConfig>();
     #[cfg(feature = "image")]
     let registry = registry.with::<ImageConfig>();
+    #[cfg(feature = "kinesis")]
+    let registry = registry.with::<KinesisServerConfig>();
     registry
 }
 
