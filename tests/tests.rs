@@ -18,6 +18,7 @@ mod http_response;
 mod http_server;
 mod image;
 mod kafka;
+mod kinesis_server;
 mod library;
 mod listener;
 mod metrics;
