@@ -4,6 +4,7 @@
 
 mod clients;
 mod crash;
+mod source;
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
