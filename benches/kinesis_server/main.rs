@@ -70,7 +70,8 @@ async fn put_rate(url: &str, stream: &str, batches: usize, producers: usize) -> 
     let started = Instant::now();
     let mut tasks = Vec::new();
     for producer in 0..producers {
-        let (client, url, left, stored, body) = (client.clone(), url.to_owned(), Arc::clone(&left), Arc::clone(&stored), batch_body(stream, producer));
+        let (client, url, left, stored, body) =
+            (client.clone(), url.to_owned(), Arc::clone(&left), Arc::clone(&stored), batch_body(stream, producer));
         tasks.push(tokio::spawn(async move {
             while left.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok() {
                 let answer = call(&client, &url, "PutRecords", body.clone()).await;
@@ -120,7 +121,10 @@ fn main() {
     runtime.block_on(running.wait()).expect("stops");
     let raw = raw_rate(dir.path(), batches);
     println!("PutRecords, {BATCH}-record batches of {DATA_BYTES} B, {producers} producers, fsync per group commit:");
-    println!("  runnel kinesis_server: {ours:>10.0} records/s ({commits} group commits, {fsyncs} fsyncs, {:.0} records per commit)", (batches * BATCH) as f64 / commits.max(1.0));
+    println!(
+        "  runnel kinesis_server: {ours:>10.0} records/s ({commits} group commits, {fsyncs} fsyncs, {:.0} records per commit)",
+        (batches * BATCH) as f64 / commits.max(1.0)
+    );
     println!("  raw append + fsync per 500 records, one loop: {raw:>10.0} records/s   runnel / raw = {:.2}", ours / raw);
     match std::env::var("RUNNEL_KINESALITE_URL") {
         Ok(url) if !url.is_empty() => {

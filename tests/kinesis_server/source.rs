@@ -90,3 +90,26 @@ async fn latest_skips_the_records_stored_before_a_first_start() {
     assert_eq!(keys(&mut out, 1).await, ["new"]);
     stop(running).await;
 }
+
+/// With `ack = "delivered"`, a put is answered once the sink took its records: here a memory
+/// sink whose reader holds one message. The second put waits past its timeout and is answered
+/// `InternalFailure`; its record stays stored and reaches the sink once there is room (at least
+/// once: a client's retry would deliver it twice).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_ack_delivered_a_put_is_answered_once_the_sink_took_its_records() {
+    let data = tempfile::tempdir().expect("temporary folder");
+    let address = free_addr();
+    let config: runnel::connectors::KinesisServerConfig = toml::from_str(&format!(
+        "address = \"{address}\"\ndata_dir = \"{}\"\nstreams = [{{ name = \"s\", shards = 1 }}]\nack = \"delivered\"\ndelivery_timeout_ms = 500\n",
+        data.path().display()
+    ))
+    .expect("a valid configuration");
+    let (sink, mut out) = runnel::connectors::MemorySinkConfig::with_capacity(1);
+    let running = runnel::PipelineBuilder::new().source("k", config).sink("out", ["k"], sink).build().expect("valid").start().await.expect("starts");
+    assert_eq!(put(address, &["a"]).await["FailedRecordCount"], 0, "the sink's channel took it");
+    let second = put(address, &["b"]).await;
+    assert_eq!((second["FailedRecordCount"].clone(), second["Records"][0]["ErrorCode"].clone()), (json!(1), json!("InternalFailure")));
+    assert_eq!(keys(&mut out, 1).await, ["a"]);
+    assert_eq!(keys(&mut out, 1).await, ["b"], "stored, so delivered later");
+    stop(running).await;
+}

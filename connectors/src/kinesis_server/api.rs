@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -47,6 +48,8 @@ pub(crate) struct Api {
     pub(crate) max_shards: u32,
     /// Retention of the streams `CreateStream` makes.
     pub(crate) retention_hours: u32,
+    /// With `ack = "delivered"`: how long a put waits for its records' delivery downstream.
+    pub(crate) delivery: Option<Duration>,
 }
 
 /// The operations served, as `X-Amz-Target` names them.
@@ -338,6 +341,7 @@ impl Api {
     /// Hands records to the writer and waits until they are stored (or not).
     async fn append(&self, stream: &Arc<StreamState>, entries: Vec<Entry>) -> Result<Vec<Stored>, ApiError> {
         let count = entries.len();
+        let shards: Vec<u32> = entries.iter().map(|e| e.shard).collect();
         let (reply, stored) = oneshot::channel();
         let append = Append { stream: Arc::clone(stream), entries, reply };
         if let Err(refused) = self.writer.send(append).await {
@@ -346,9 +350,36 @@ impl Api {
             }
             return Err(ApiError::internal("The endpoint is shutting down."));
         }
-        let stored = stored.await.map_err(|_| ApiError::internal("The record could not be stored."))?;
+        let mut stored = stored.await.map_err(|_| ApiError::internal("The record could not be stored."))?;
         debug_assert_eq!(stored.len(), count);
+        if let Some(timeout) = self.delivery {
+            self.wait_for_delivery(stream, &shards, &mut stored, timeout).await;
+        }
         Ok(stored)
+    }
+
+    /// With `ack = "delivered"`: waits until the source's checkpoint of each shard passes the
+    /// records stored there; those of a shard that does not within `timeout` become failures.
+    async fn wait_for_delivery(&self, stream: &StreamState, shards: &[u32], stored: &mut [Stored], timeout: Duration) {
+        let mut last: Vec<(u32, u64)> = Vec::new();
+        for (shard, counter) in shards.iter().zip(stored.iter()).filter_map(|(s, st)| st.map(|(c, _)| (*s, c))) {
+            match last.iter_mut().find(|(s, _)| *s == shard) {
+                Some(entry) => entry.1 = entry.1.max(counter),
+                None => last.push((shard, counter)),
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        for (shard, counter) in last {
+            let mut delivered = stream.shards[shard as usize].delivered.subscribe();
+            let waited = tokio::time::timeout_at(deadline, delivered.wait_for(|done| *done > counter)).await;
+            if !matches!(waited, Ok(Ok(_))) {
+                for (s, entry) in shards.iter().zip(stored.iter_mut()) {
+                    if *s == shard {
+                        *entry = None;
+                    }
+                }
+            }
+        }
     }
 
     fn get_shard_iterator(&self, input: GetShardIteratorInput) -> Result<GetShardIteratorOutput, ApiError> {

@@ -51,6 +51,16 @@ pub struct KinesisServerConfig {
     /// With `AT_TIMESTAMP`: epoch seconds (fractions for ms).
     #[serde(default)]
     pub starting_timestamp: Option<f64>,
+    /// When a put is answered: `"stored"` (the default: once its records are in the shard logs,
+    /// synced as `fsync` says) or `"delivered"` (once the pipeline delivered them: every sink
+    /// they reach acknowledged them, such as a `kafka` sink once the broker has them). A record
+    /// not delivered within `delivery_timeout_ms` is answered `InternalFailure` (it stays in the
+    /// log and is emitted again after a restart, so a client's retry may deliver it twice).
+    #[serde(default)]
+    pub ack: AckMode,
+    /// With `ack = "delivered"`: how long a put waits for delivery, in ms (30000 by default).
+    #[serde(default = "default_delivery_timeout_ms")]
+    pub delivery_timeout_ms: u64,
     /// The region named in ARNs and records (`us-east-1` by default).
     #[serde(default = "default_region")]
     pub region: String,
@@ -82,6 +92,17 @@ pub struct StreamConfig {
     pub shards: u32,
 }
 
+/// When a put is answered.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AckMode {
+    /// Once its records are in the shard logs.
+    #[default]
+    Stored,
+    /// Once the pipeline delivered its records.
+    Delivered,
+}
+
 /// Where reading starts without a checkpoint.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
@@ -109,6 +130,9 @@ fn default_max_queued_records() -> usize {
 }
 fn default_max_shards() -> u32 {
     64
+}
+fn default_delivery_timeout_ms() -> u64 {
+    30_000
 }
 fn default_region() -> String {
     crate::kinesis::record::DEFAULT_REGION.to_owned()
@@ -141,6 +165,9 @@ impl KinesisServerConfig {
         }
         if !(24..=8760).contains(&self.retention_hours) {
             problems.push(format!("`retention_hours` must be from 24 to 8760 (as AWS), not {}", self.retention_hours));
+        }
+        if self.delivery_timeout_ms == 0 {
+            problems.push("`delivery_timeout_ms` must be at least 1".to_owned());
         }
         if self.fsync_interval_ms == 0 {
             problems.push("`fsync_interval_ms` must be at least 1".to_owned());

@@ -36,6 +36,6 @@ mod writer;
 #[cfg(test)]
 mod tests;
 
-pub use config::{KinesisServerConfig, StartingPosition, StreamConfig};
+pub use config::{AckMode, KinesisServerConfig, StartingPosition, StreamConfig};
 pub use source::{KinesisServer, take_address};
 pub use writer::FsyncPolicy;

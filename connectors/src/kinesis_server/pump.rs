@@ -134,6 +134,7 @@ impl Pump {
             let context = Arc::new(RecordContext::new(Arc::clone(&self.node), name, &self.region, &self.account));
             for shard in &stream.shards {
                 let at = checkpoint.shards[shard.index as usize];
+                shard.delivered.send_replace(at);
                 let cursor = Cursor {
                     stream: Arc::clone(&stream),
                     context: Arc::clone(&context),
@@ -231,6 +232,7 @@ impl Pump {
             cursor.done = end;
             cursor.batches.pop_front();
         }
+        cursor.stream.shards[cursor.index as usize].delivered.send_replace(cursor.done);
         if let Some(checkpoint) = self.checkpoints.streams.get_mut(&key.0).filter(|c| c.created_ms == cursor.stream.meta.created_ms) {
             if let Some(slot) = checkpoint.shards.get_mut(key.1 as usize) {
                 if *slot != cursor.done {

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use super::api::Api;
 use super::checkpoint::{Checkpoints, StreamCheckpoint};
 use super::clock::{Clock, SystemClock};
-use super::config::{KinesisServerConfig, StartingPosition};
+use super::config::{AckMode, KinesisServerConfig, StartingPosition};
 use super::http::{Endpoint, router};
 use super::metrics::ServerMetrics;
 use super::pump::Pump;
@@ -142,6 +142,7 @@ impl Block for KinesisServer {
             max_queued_records: config.max_queued_records,
             max_shards: config.max_shards,
             retention_hours: config.retention_hours,
+            delivery: (config.ack == AckMode::Delivered).then(|| Duration::from_millis(config.delivery_timeout_ms)),
         };
         let app = router(Arc::new(Endpoint { api, max_body_bytes: config.max_body_bytes }));
         let writer =

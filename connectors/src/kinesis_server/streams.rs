@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 
 use super::hashing;
 use super::shard_log::{ShardLog, sync_dir};
@@ -44,6 +44,9 @@ pub(crate) struct Shard {
     pub(crate) log: ShardLog,
     /// Records accepted and not yet written: a put past the queue's bound is throttled.
     pub(crate) queued: AtomicUsize,
+    /// The source's checkpoint: every record before it is delivered downstream (what
+    /// `ack = "delivered"` puts wait for).
+    pub(crate) delivered: watch::Sender<u64>,
 }
 
 /// A stream and its shards.
@@ -186,7 +189,14 @@ fn open_stream(meta: StreamMeta, dir: PathBuf, segment_bytes: u64) -> io::Result
         .map(|index| {
             let id = shard_id(index);
             let log = ShardLog::open(&dir.join(&id), segment_bytes)?;
-            Ok(Shard { index, range: hashing::shard_range(index, meta.shards), id, log, queued: AtomicUsize::new(0) })
+            Ok(Shard {
+                index,
+                range: hashing::shard_range(index, meta.shards),
+                id,
+                log,
+                queued: AtomicUsize::new(0),
+                delivered: watch::Sender::new(0),
+            })
         })
         .collect::<io::Result<Vec<_>>>()?;
     Ok(StreamState { meta, dir, shards, deleted: AtomicBool::new(false) })

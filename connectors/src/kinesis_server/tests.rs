@@ -23,6 +23,10 @@ struct Harness {
 }
 
 fn harness_in(dir: &std::path::Path, max_queued_records: usize) -> (Api, Arc<ManualClock>) {
+    harness_with(dir, max_queued_records, None)
+}
+
+fn harness_with(dir: &std::path::Path, max_queued_records: usize, delivery: Option<std::time::Duration>) -> (Api, Arc<ManualClock>) {
     let streams = Arc::new(Streams::open(dir, 1 << 20).expect("opened"));
     let clock = Arc::new(ManualClock::new(START_MS));
     let metrics = ServerMetrics::register(&PipelineMetrics::new(), "in");
@@ -46,6 +50,7 @@ fn harness_in(dir: &std::path::Path, max_queued_records: usize) -> (Api, Arc<Man
         max_queued_records,
         max_shards: 16,
         retention_hours: 24,
+        delivery,
     };
     (api, clock)
 }
@@ -268,4 +273,20 @@ async fn what_was_answered_is_read_back_after_the_endpoint_is_reopened() {
         }
     }
     panic!("the record is gone");
+}
+
+/// With `ack = "delivered"` and nothing delivering (no source runs here), a put waits for its
+/// timeout and its records are answered as failed: never a success that was not delivered.
+#[tokio::test]
+async fn a_put_waiting_for_delivery_fails_its_records_when_nothing_delivers_them() {
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let (api, _clock) = harness_with(dir.path(), 100, Some(std::time::Duration::from_millis(50)));
+    ok(&api, "CreateStream", json!({"StreamName": "w"})).await;
+    let answer = ok(&api, "PutRecords", json!({"StreamName": "w", "Records": [{"Data": data("x"), "PartitionKey": "k"}]})).await;
+    assert_eq!(answer["FailedRecordCount"], 1);
+    assert_eq!(answer["Records"][0]["ErrorCode"], "InternalFailure");
+    assert_eq!(err(&api, "PutRecord", json!({"StreamName": "w", "Data": data("y"), "PartitionKey": "k"})).await.0, "InternalFailure");
+    // The source's checkpoint passes the next record (counter 2): its put is answered at once.
+    api.streams.get("w").expect("w").shards[0].delivered.send_replace(3);
+    assert_eq!(ok(&api, "PutRecord", json!({"StreamName": "w", "Data": data("z"), "PartitionKey": "k"})).await["ShardId"], "shardId-000000000000");
 }
