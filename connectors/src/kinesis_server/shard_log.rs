@@ -142,7 +142,8 @@ impl ShardLog {
         let mut index = published.segments.iter().rposition(|s| s.first <= from).unwrap_or(0);
         let mut batch = ReadBatch { records: Vec::new(), next: from, hint: None };
         let mut bytes = 0;
-        let mut offset = hint.filter(|h| h.counter == from && h.segment == published.segments[index].first).map_or(0, |h| h.offset);
+        let mut offset =
+            hint.filter(|h| h.counter == from && published.segments.get(index).is_some_and(|s| s.first == h.segment)).map_or(0, |h| h.offset);
         while let Some(info) = published.segments.get(index) {
             let mut reader = match FrameReader::open(&info.path, offset) {
                 Ok(reader) => reader,
