@@ -287,3 +287,44 @@ async fn the_aws_cli_describes_puts_and_gets_records() {
     assert_eq!(records["MillisBehindLatest"], 0);
     stop(running).await;
 }
+
+/// Tries `put_record` with each `key:secret` of the arguments and prints `ok` or the error code.
+const SIGNED: &str = r#"
+import sys, json, boto3, botocore
+from botocore.config import Config
+url = sys.argv[1]
+out = []
+for pair in sys.argv[2:]:
+    key, secret = pair.split(":")
+    k = boto3.client("kinesis", endpoint_url=url, region_name="eu-west-1", aws_access_key_id=key, aws_secret_access_key=secret,
+                     config=Config(retries={"max_attempts": 0}))
+    try:
+        k.put_record(StreamName="signed", Data=b'{"n": 1}', PartitionKey="p")
+        out.append("ok")
+    except botocore.exceptions.ClientError as e:
+        out.append(e.response["Error"]["Code"])
+print(json.dumps(out))
+"#;
+
+/// With `credentials`, boto3's SigV4 signatures are verified: the right secret passes, a wrong
+/// one gets `InvalidSignatureException`, an unknown key `UnrecognizedClientException`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_credentials_boto3s_signatures_are_verified() {
+    let Some(python) = python() else { return };
+    let data = tempfile::tempdir().expect("temporary folder");
+    let address = free_addr();
+    let toml = format!(
+        "[sources.k]\ntype = \"kinesis_server\"\naddress = \"{address}\"\ndata_dir = \"{}\"\nstreams = [{{ name = \"signed\" }}]\n\
+         credentials = [{{ access_key_id = \"AKIDRUNNEL\", secret_access_key = \"s3cret/with+signs\" }}]\n[sinks.out]\ntype = \"memory\"\ninputs = [\"k\"]\n",
+        data.path().display()
+    );
+    let running = pipeline(&toml).start().await.expect("starts");
+    let url = format!("http://{address}");
+    let answers = tokio::task::spawn_blocking(move || {
+        run_python(&python, SIGNED, &[&url, "AKIDRUNNEL:s3cret/with+signs", "AKIDRUNNEL:wrong", "OTHER:s3cret/with+signs"])
+    })
+    .await
+    .expect("joins");
+    assert_eq!(answers, json!(["ok", "InvalidSignatureException", "UnrecognizedClientException"]));
+    stop(running).await;
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 use runnel_engine::{BuildContext, BuildError, ListenerLimits};
 use serde::Deserialize;
 
+use super::signature::Credentials;
 use super::writer::FsyncPolicy;
 
 /// The `kinesis_server` source: runnel as a Kinesis Data Streams endpoint.
@@ -61,6 +62,11 @@ pub struct KinesisServerConfig {
     /// With `ack = "delivered"`: how long a put waits for delivery, in ms (30000 by default).
     #[serde(default = "default_delivery_timeout_ms")]
     pub delivery_timeout_ms: u64,
+    /// Access keys whose SigV4 signatures are accepted: `[{ access_key_id, secret_access_key }]`.
+    /// Without any, every request with an `Authorization` header is accepted, whatever its
+    /// credentials (as kinesalite).
+    #[serde(default)]
+    pub credentials: Vec<Credentials>,
     /// The region named in ARNs and records (`us-east-1` by default).
     #[serde(default = "default_region")]
     pub region: String,

@@ -3,19 +3,21 @@
 //! order: the body's size (413), an empty body (`SerializationException`, or
 //! `UnknownOperationException` for a bad target), the content type (CBOR is refused with how to
 //! turn it off in the Java SDKs), the JSON, the target, then the `Authorization` header
-//! (`MissingAuthenticationTokenException` without one; signatures are not verified), then the
-//! operation. Every answer carries `x-amzn-RequestId`.
+//! (`MissingAuthenticationTokenException` without one; the SigV4 signature is verified when
+//! `credentials` are configured), then the operation. Every answer carries `x-amzn-RequestId`.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::api::{Api, OPERATIONS};
 use super::errors::ApiError;
+use super::signature::{self, Credentials, Signed};
 use crate::kinesis::wire::{CONTENT_TYPE, TARGET_PREFIX};
 
 /// The content type of AWS JSON 1.0, which some SDKs send.
@@ -30,6 +32,8 @@ pub(crate) const CBOR_HINT: &str = "runnel's Kinesis endpoint speaks AWS JSON 1.
 pub(crate) struct Endpoint {
     pub(crate) api: Api,
     pub(crate) max_body_bytes: usize,
+    /// When not empty, signatures are verified with these.
+    pub(crate) credentials: Vec<Credentials>,
 }
 
 /// The router: every path and method goes to [`handle`].
@@ -44,7 +48,7 @@ async fn handle(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Resp
     let answer_type = if content_type == JSON_10 { JSON_10 } else { CONTENT_TYPE };
     let mut response = match to_bytes(body, endpoint.max_body_bytes).await {
         Err(_) => StatusCode::PAYLOAD_TOO_LARGE.into_response(),
-        Ok(body) => match check(&parts.headers, parts.uri.query(), &content_type, &body) {
+        Ok(body) => match check(&parts, &content_type, &body, &endpoint.credentials) {
             Err(error) => error_response(&error, answer_type),
             Ok(operation) => match endpoint.api.call(operation, &body).await {
                 Ok(json) => ([(header::CONTENT_TYPE, answer_type)], json).into_response(),
@@ -57,7 +61,8 @@ async fn handle(State(endpoint): State<Arc<Endpoint>>, request: Request) -> Resp
 }
 
 /// The operation a request names, once its headers and body pass.
-fn check<'a>(headers: &'a HeaderMap, query: Option<&str>, content_type: &str, body: &[u8]) -> Result<&'a str, ApiError> {
+fn check<'a>(parts: &'a Parts, content_type: &str, body: &[u8], credentials: &[Credentials]) -> Result<&'a str, ApiError> {
+    let (headers, query): (&HeaderMap, Option<&str>) = (&parts.headers, parts.uri.query());
     let target = headers.get("x-amz-target").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let operation = target.strip_prefix(TARGET_PREFIX).filter(|op| OPERATIONS.contains(op));
     let unknown = || ApiError { kind: "UnknownOperationException", message: format!("Unknown operation '{target}'."), status: 400 };
@@ -77,6 +82,11 @@ fn check<'a>(headers: &'a HeaderMap, query: Option<&str>, content_type: &str, bo
     let signed_query = query.is_some_and(|q| q.contains("X-Amz-Algorithm"));
     if !headers.contains_key(header::AUTHORIZATION) && !signed_query {
         return Err(ApiError { kind: "MissingAuthenticationTokenException", message: "Missing Authentication Token".into(), status: 400 });
+    }
+    if !credentials.is_empty() {
+        let pairs: Vec<(&str, &str)> = headers.iter().filter_map(|(name, value)| Some((name.as_str(), value.to_str().ok()?))).collect();
+        let request = Signed { method: parts.method.as_str(), path: parts.uri.path(), query: query.unwrap_or_default(), headers: &pairs, body };
+        signature::verify(&request, credentials)?;
     }
     Ok(operation)
 }

@@ -14,6 +14,7 @@
 //!   tails cut at open, retention by whole segments).
 //! - `streams`: the streams on disk. `writer`: the group commit.
 //! - `pump` and `checkpoint`: the source side, with acknowledged checkpoints per shard.
+//! - [`signature`]: SigV4 verification when `credentials` are configured.
 //! - [`clock`]: the time arrivals and iterators go by (a test moves it by hand).
 //! - [`metrics`]: records put and throttled, bytes, group commits, fsyncs.
 
@@ -29,6 +30,7 @@ mod pump;
 mod segment;
 mod sequence;
 mod shard_log;
+pub mod signature;
 pub mod source;
 mod streams;
 mod writer;

@@ -144,7 +144,7 @@ impl Block for KinesisServer {
             retention_hours: config.retention_hours,
             delivery: (config.ack == AckMode::Delivered).then(|| Duration::from_millis(config.delivery_timeout_ms)),
         };
-        let app = router(Arc::new(Endpoint { api, max_body_bytes: config.max_body_bytes }));
+        let app = router(Arc::new(Endpoint { api, max_body_bytes: config.max_body_bytes, credentials: config.credentials.clone() }));
         let writer =
             Writer { streams: Arc::clone(&streams), policy: config.fsync, interval: Duration::from_millis(config.fsync_interval_ms), clock, metrics };
         let stop = cx.shutdown.clone();
