@@ -62,6 +62,13 @@ async fn a_restart_resumes_after_the_acknowledged_checkpoint() {
     let (running, mut out) = start(address, data.path(), "").await;
     put(address, &["a", "b", "c"]).await;
     assert_eq!(keys(&mut out, 3).await, ["a", "b", "c"]);
+    let metrics = running.metrics();
+    let total = |name: &str| metrics.total(name, Some(("node", "k")));
+    assert_eq!(total("runnel_kinesis_server_records_put_total"), 3.0);
+    assert_eq!(total("runnel_kinesis_server_bytes_put_total"), 6.0, "data and partition keys");
+    assert_eq!(total("runnel_kinesis_server_group_commits_total"), 1.0, "one request, one group commit");
+    assert!(total("runnel_kinesis_server_fsyncs_total") >= 1.0);
+    assert_eq!(total("runnel_kinesis_server_records_throttled_total"), 0.0);
     stop(running).await;
     let checkpoints: Value = serde_json::from_slice(&std::fs::read(data.path().join("checkpoints.json")).expect("saved at shutdown")).expect("JSON");
     assert_eq!(checkpoints["streams"]["s"]["shards"].as_array().map(|s| s.iter().filter_map(Value::as_u64).sum::<u64>()), Some(3));
