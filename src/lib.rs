@@ -58,6 +58,8 @@ pub mod connectors {
     pub use runnel_connectors::{ImageConfig, image};
     #[cfg(feature = "kafka")]
     pub use runnel_connectors::{KafkaSinkConfig, KafkaSourceConfig};
+    #[cfg(feature = "kinesis")]
+    pub use runnel_connectors::{KinesisServerConfig, kinesis, kinesis_server};
     #[cfg(feature = "websocket")]
     pub use runnel_connectors::{WebSocketServerConfig, WebSocketServerSinkConfig, WebSocketSinkConfig, WebSocketSourceConfig};
 }

@@ -19,6 +19,7 @@ mod http_server;
 mod image;
 mod kafka;
 mod kinesis;
+mod kinesis_server;
 mod library;
 mod listener;
 mod metrics;

@@ -21,6 +21,8 @@
 //!   `http_server` routes with `ack = "reply"`.
 //! - [`kinesis`]: a Kinesis consumer (every shard, resharding, acknowledged checkpoints).
 //! - [`image`]: a block producing an image's variants through thumbor or Cloudinary.
+//! - [`kinesis_server`]: a Kinesis Data Streams endpoint whose shards are durable segment logs; it
+//!   emits the stored records as Lambda's Kinesis event records.
 //! - [`auth`]: bearer tokens and JWTs, shared by the two servers.
 //! - [`template`]: `{field}` templates filled from messages (URLs percent-encoded, channel names
 //!   as they are), shared by the HTTP and WebSocket connectors.
@@ -49,6 +51,8 @@ pub mod image;
 pub mod kafka;
 #[cfg(feature = "kinesis")]
 pub mod kinesis;
+#[cfg(feature = "kinesis")]
+pub mod kinesis_server;
 pub mod memory;
 pub mod stdin;
 pub mod stdout;
@@ -87,6 +91,8 @@ pub use image::ImageConfig;
 pub use kafka::{KafkaSinkConfig, KafkaSourceConfig};
 #[cfg(feature = "kinesis")]
 pub use kinesis::KinesisSourceConfig;
+#[cfg(feature = "kinesis")]
+pub use kinesis_server::KinesisServerConfig;
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
 pub use stdin::StdinConfig;
 pub use stdout::StdoutConfig;
@@ -121,7 +127,7 @@ pub fn registry() -> Registry {
     #[cfg(feature = "image")]
     let registry = registry.with::<ImageConfig>();
     #[cfg(feature = "kinesis")]
-    let registry = registry.with::<KinesisSourceConfig>();
+    let registry = registry.with::<KinesisSourceConfig>().with::<KinesisServerConfig>();
     registry
 }
 
