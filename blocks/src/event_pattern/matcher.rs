@@ -79,9 +79,7 @@ impl Matcher {
                 Value::Bool(present) => Ok(Self::Exists(*present)),
                 other => Err(format!("`exists` takes true or false, not {}", kind(other))),
             },
-            other => Err(format!(
-                "unknown operator `{other}` (known: prefix, suffix, equals-ignore-case, anything-but, numeric, exists)"
-            )),
+            other => Err(format!("unknown operator `{other}` (known: prefix, suffix, equals-ignore-case, anything-but, numeric, exists)")),
         }
     }
 

@@ -115,9 +115,8 @@ impl BlockConfig for LambdaConfig {
         }
         if self.maximum_record_age.is_some_and(|age| !(60_000..=604_800_000).contains(&age.millis())) {
             // Lambda's own message, word for word.
-            problems.push(
-                "`maximum_record_age`: MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 and 604800 (inclusive)".to_owned(),
-            );
+            problems
+                .push("`maximum_record_age`: MaximumRecordAgeInSeconds must be either -1 (forever) or between 60 and 604800 (inclusive)".to_owned());
         }
         if let Some(window) = self.tumbling_window {
             if window.millis() > 900_000 || window.millis() % 1000 != 0 {

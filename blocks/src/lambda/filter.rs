@@ -1,7 +1,10 @@
 //! Filter criteria (§1.7): EventBridge patterns over a Kinesis record, where `data` is the
 //! record's data decoded from base64 and parsed as JSON.
 
+use std::fmt;
+
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
 use super::record::{Shape, decoded_data};
@@ -12,29 +15,36 @@ const MAX_PATTERN_CHARS: usize = 4096;
 
 /// One filter of `filter_criteria`: a pattern as JSON text (as Lambda's `Pattern` is) or as a
 /// table, compiled when the configuration is read.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(try_from = "PatternText")]
+#[derive(Debug, Clone)]
 pub struct FilterPattern(EventPattern);
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum PatternText {
-    Text(String),
-    Table(serde_json::Map<String, Value>),
+impl<'de> Deserialize<'de> for FilterPattern {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // A visitor, so that an error is raised inside the deserializer's call and so located
+        // at the pattern in the pipeline file.
+        deserializer.deserialize_any(PatternVisitor)
+    }
 }
 
-impl TryFrom<PatternText> for FilterPattern {
-    type Error = String;
+struct PatternVisitor;
 
-    fn try_from(text: PatternText) -> Result<Self, String> {
-        let pattern = match text {
-            PatternText::Text(text) if text.chars().count() > MAX_PATTERN_CHARS => {
-                return Err(format!("a filter pattern is at most {MAX_PATTERN_CHARS} characters"));
-            }
-            PatternText::Text(text) => EventPattern::parse(&text),
-            PatternText::Table(fields) => EventPattern::from_value(&Value::Object(fields)),
-        };
-        pattern.map(Self).map_err(|e| format!("invalid filter pattern: {e}"))
+impl<'de> Visitor<'de> for PatternVisitor {
+    type Value = FilterPattern;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an EventBridge pattern: JSON text or a table")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<FilterPattern, E> {
+        if text.chars().count() > MAX_PATTERN_CHARS {
+            return Err(E::custom(format!("a filter pattern is at most {MAX_PATTERN_CHARS} characters")));
+        }
+        EventPattern::parse(text).map(FilterPattern).map_err(|e| E::custom(format!("invalid filter pattern: {e}")))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<FilterPattern, A::Error> {
+        let fields = serde_json::Map::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        EventPattern::from_value(&Value::Object(fields)).map(FilterPattern).map_err(|e| de::Error::custom(format!("invalid filter pattern: {e}")))
     }
 }
 

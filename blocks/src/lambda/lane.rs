@@ -243,7 +243,6 @@ impl Lane {
         self.busy = false;
         let Some(part) = self.work.front_mut() else { return (Vec::new(), None) };
         let done: Vec<Record> = part.records.drain(..ok.min(part.records.len())).collect();
-        part.invokes = 0;
         if settings.bisect {
             self.retry_at = None;
             return (done, None);

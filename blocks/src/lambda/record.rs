@@ -69,12 +69,12 @@ pub(super) fn read(message: &Message) -> Result<Shape<'_>, String> {
     if sequence.is_empty() {
         return Err("not a Kinesis record: `kinesis.sequenceNumber` is empty".to_owned());
     }
-    let arrival = kinesis.get("approximateArrivalTimestamp").and_then(Value::as_f64).ok_or_else(|| {
-        "not a Kinesis record: `kinesis.approximateArrivalTimestamp` is not a number of seconds since the epoch".to_owned()
-    })?;
+    let arrival = kinesis
+        .get("approximateArrivalTimestamp")
+        .and_then(Value::as_f64)
+        .ok_or_else(|| "not a Kinesis record: `kinesis.approximateArrivalTimestamp` is not a number of seconds since the epoch".to_owned())?;
     let shard = shard_of(message).ok_or_else(|| {
-        "not a Kinesis record: no shard (neither a `shard_id` attribute nor an `eventID` of the form `<shardId>:<sequenceNumber>`)"
-            .to_owned()
+        "not a Kinesis record: no shard (neither a `shard_id` attribute nor an `eventID` of the form `<shardId>:<sequenceNumber>`)".to_owned()
     })?;
     Ok(Shape { shard, partition_key, data, arrival_ms: (arrival * 1000.0).round() as i64 })
 }

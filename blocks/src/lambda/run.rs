@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::stream::{FuturesUnordered, StreamExt};
 use futures::future::BoxFuture;
+use futures::stream::{FuturesUnordered, StreamExt};
 use hashbrown::HashMap;
 use runnel_engine::{AckStatus, Block, BlockError, Message, Metadata, Output, RunContext, async_trait, sleep_until};
 use serde_json::{Value, json};
@@ -163,7 +163,8 @@ impl Lambda {
                         break;
                     }
                     let max_age = self.settings.max_age_ms;
-                    let too_old = lane.front().is_some_and(|part| part.records.iter().any(|r| max_age.is_some_and(|age| now_ms - r.arrival_ms > age)));
+                    let too_old =
+                        lane.front().is_some_and(|part| part.records.iter().any(|r| max_age.is_some_and(|age| now_ms - r.arrival_ms > age)));
                     if too_old {
                         let part = lane.discard_front();
                         self.discard(shard_index, lane_index, part, Condition::RecordAgeExceeded, now_ms, sends);
@@ -209,7 +210,9 @@ impl Lambda {
                 let exhausted = self.shards[shard].lanes[lane].failed(&self.settings, now);
                 let id = &self.shards[shard].id;
                 match &exhausted {
-                    Some(part) => tracing::warn!(node = %self.name, shard = %id, %reason, records = part.records.len(), "batch discarded after its retries"),
+                    Some(part) => {
+                        tracing::warn!(node = %self.name, shard = %id, %reason, records = part.records.len(), "batch discarded after its retries")
+                    }
                     None => tracing::debug!(node = %self.name, shard = %id, %reason, "invocation failed"),
                 }
                 self.discard(shard, lane, exhausted, Condition::RetryAttemptsExhausted, now_ms, sends);
