@@ -45,6 +45,17 @@ pub(super) struct WindowCall {
     pub(super) early: bool,
 }
 
+/// How urgently a lane's waiting records are to be invoked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Pace {
+    /// Batches wait for their size, their payload, the batching window or their window's end.
+    Normal,
+    /// Too much is held: batches do not wait for the batching window.
+    Hurry,
+    /// The input ended: every batch and window ends now.
+    Draining,
+}
+
 /// A batch, or a part of one after bisecting, and its attempts so far.
 #[derive(Debug)]
 pub(super) struct Part {
@@ -90,6 +101,7 @@ pub(super) struct Lane {
 }
 
 impl Lane {
+    /// Adds a record that arrived at `now` to the waiting ones.
     pub(super) fn push(&mut self, record: Record, now: Instant) {
         self.queued_bytes += record.size;
         self.first_queued.get_or_insert(now);
@@ -123,19 +135,18 @@ impl Lane {
         [batching, window_end].into_iter().flatten().min()
     }
 
-    /// The part to invoke now, forming one from the waiting records if a batch is due; `force`
-    /// when the input ended or too much is held (the batching window is not waited for).
     /// Whether a part is due to be invoked now ([`Lane::front`]), forming one from the waiting
-    /// records if a batch is due; `force` when the input ended or too much is held (the
-    /// batching window is not waited for).
-    pub(super) fn next(&mut self, settings: &Settings, now: Instant, now_ms: i64, force: bool) -> bool {
+    /// records if a batch is due. `pace` says what not to wait for: the input ended
+    /// ([`Pace::Draining`]: batches and windows end now), or too much is held ([`Pace::Hurry`]:
+    /// batches do not wait for the batching window, windows keep their time).
+    pub(super) fn next(&mut self, settings: &Settings, now: Instant, now_ms: i64, pace: Pace) -> bool {
         if self.busy || self.retry_at.is_some_and(|at| at > now) {
             return false;
         }
         if self.work.is_empty() {
             let part = match settings.window_ms {
-                Some(length) => self.form_window_part(settings, length, now, now_ms, force),
-                None => self.batch_due(settings, now, force).then(|| Part::new(self.take_batch(settings, |_| true), None)),
+                Some(length) => self.form_window_part(settings, length, now, now_ms, pace),
+                None => self.batch_due(settings, now, pace).then(|| Part::new(self.take_batch(settings, |_| true), None)),
             };
             let Some(part) = part else { return false };
             self.work.push_back(part);
@@ -169,9 +180,9 @@ impl Lane {
         Value::Object(event)
     }
 
-    fn batch_due(&self, settings: &Settings, now: Instant, force: bool) -> bool {
+    fn batch_due(&self, settings: &Settings, now: Instant, pace: Pace) -> bool {
         !self.queue.is_empty()
-            && (force
+            && (pace != Pace::Normal
                 || self.queue.len() >= settings.batch_size
                 || self.queued_bytes >= MAX_PAYLOAD
                 || self.first_queued.is_some_and(|first| first + settings.batching_window <= now))
@@ -198,10 +209,11 @@ impl Lane {
         batch
     }
 
-    fn form_window_part(&mut self, settings: &Settings, length: i64, now: Instant, now_ms: i64, force: bool) -> Option<Part> {
+    fn form_window_part(&mut self, settings: &Settings, length: i64, now: Instant, now_ms: i64, pace: Pace) -> Option<Part> {
+        let draining = pace == Pace::Draining;
         let front_start = self.queue.front().map(|record| record.arrival_ms.div_euclid(length) * length);
         if let Some(open) = &self.window {
-            let ended = force || now_ms >= open.start_ms + length || front_start.is_some_and(|start| start != open.start_ms);
+            let ended = draining || now_ms >= open.start_ms + length || front_start.is_some_and(|start| start != open.start_ms);
             if open.early || (open.invoked && ended && front_start != Some(open.start_ms)) {
                 let call = WindowCall { start_ms: open.start_ms, last: true, early: open.early };
                 return Some(Part::new(Vec::new(), Some(call)));
@@ -214,13 +226,13 @@ impl Lane {
         let in_window = |record: &Record| record.arrival_ms.div_euclid(length) * length == start;
         // Arrival times are about in order: a later window's record at the back closes this one.
         let later_waiting = self.queue.back().is_some_and(|record| record.arrival_ms >= start + length);
-        let due = self.batch_due(settings, now, force) || later_waiting || now_ms >= start + length;
+        let due = self.batch_due(settings, now, pace) || later_waiting || now_ms >= start + length;
         if !due {
             return None;
         }
         let records = self.take_batch(settings, in_window);
         let more_of_it = self.queue.front().is_some_and(in_window);
-        let last = !more_of_it && (force || now_ms >= start + length || !self.queue.is_empty());
+        let last = !more_of_it && (draining || now_ms >= start + length || !self.queue.is_empty());
         self.window.get_or_insert_with(|| OpenWindow { start_ms: start, state: json!({}), invoked: false, early: false });
         Some(Part::new(records, Some(WindowCall { start_ms: start, last, early: false })))
     }

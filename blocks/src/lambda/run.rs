@@ -16,7 +16,7 @@ use super::config::LambdaConfig;
 use super::failure::{Condition, Discard, iso_seconds, on_failure_record};
 use super::filter::Filters;
 use super::handler::{Handler, HandlerError};
-use super::lane::{Lane, MAX_PAYLOAD, MAX_STATE, OpenWindow, Part, Settings};
+use super::lane::{Lane, MAX_PAYLOAD, MAX_STATE, OpenWindow, Pace, Part, Settings};
 use super::record::{Record, lane_of, read};
 use super::response::{Verdict, judge};
 use crate::time::Clock;
@@ -150,16 +150,20 @@ impl Lambda {
     }
 
     /// Starts an invocation on every lane whose batch is due; discards parts too old to invoke.
-    fn start_due(&mut self, force: bool, in_flight: &mut FuturesUnordered<BoxFuture<'static, Done>>, sends: &mut Sends) {
+    fn start_due(&mut self, draining: bool, in_flight: &mut FuturesUnordered<BoxFuture<'static, Done>>, sends: &mut Sends) {
         let now = Instant::now();
         let now_ms = self.clock.now_ms();
-        let force = force || self.full();
+        let pace = match (draining, self.full()) {
+            (true, _) => Pace::Draining,
+            (false, true) => Pace::Hurry,
+            (false, false) => Pace::Normal,
+        };
         for shard_index in 0..self.shards.len() {
             for lane_index in 0..self.lanes_per_shard {
                 loop {
                     let shard = &mut self.shards[shard_index];
                     let lane = &mut shard.lanes[lane_index];
-                    if !lane.next(&self.settings, now, now_ms, force) {
+                    if !lane.next(&self.settings, now, now_ms, pace) {
                         break;
                     }
                     let max_age = self.settings.max_age_ms;
