@@ -5,6 +5,7 @@ use serde::Deserialize;
 
 use super::filter::FilterPattern;
 use super::handler::HandlerConfig;
+use super::record::EventSource;
 use super::{Lambda, ON_FAILURE, WINDOWS};
 use crate::time::Span;
 
@@ -50,6 +51,13 @@ pub struct LambdaConfig {
     /// and parsed as JSON; other fields are the record's `kinesis` fields.
     #[serde(default)]
     pub filter_criteria: Vec<FilterPattern>,
+    /// What the input is: `kinesis` (records of Lambda's Kinesis event, the default) or `kafka`
+    /// (the `kafka` source's messages, invoked with Lambda's Kafka event per topic-partition).
+    #[serde(default)]
+    pub event_source: EventSource,
+    /// The Kafka event's and on-failure record's `bootstrapServers` (`event_source = "kafka"`).
+    #[serde(default)]
+    pub bootstrap_servers: Option<String>,
     /// The function: `{ type = "map", program = "<jq>" }`, whose program receives the event
     /// and outputs the response.
     pub handler: HandlerConfig,
@@ -127,6 +135,19 @@ impl BlockConfig for LambdaConfig {
                     "`tumbling_window` keeps one state per shard, so it needs `parallelization_factor` = 1 (runnel does not split a window's state across lanes)"
                         .to_owned(),
                 );
+            }
+        }
+        if self.event_source == EventSource::Kafka {
+            // AWS defines these for Kinesis only (and does not document Kafka's item identifiers).
+            let kinesis_only = [
+                (self.parallelization_factor > 1, "parallelization_factor"),
+                (self.window_ms().is_some(), "tumbling_window"),
+                (self.report_batch_item_failures, "report_batch_item_failures"),
+            ];
+            for (set, field) in kinesis_only {
+                if set {
+                    problems.push(format!("`{field}` is for Kinesis records; with `event_source = \"kafka\"` leave it unset"));
+                }
             }
         }
         if self.filter_criteria.len() > MAX_FILTERS {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use runnel_engine::{Acks, Message, Metadata};
 use serde_json::{Value, json};
 
-use super::record::Record;
+use super::record::{EventSource, Record};
 
 /// Why a batch was discarded: `requestContext.condition`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,23 +38,20 @@ pub(super) struct Discard<'a> {
     pub(super) invokes: u32,
     /// Now, in ms since the epoch.
     pub(super) now_ms: i64,
+    pub(super) source: EventSource,
+    pub(super) bootstrap_servers: Option<&'a str>,
 }
 
 /// The on-failure record of `records` (not empty), carrying their acknowledgements.
 pub(super) fn on_failure_record(discard: &Discard<'_>, records: Vec<Record>) -> Message {
     let first = &records[0];
-    let last = &records[records.len() - 1];
     let stream_arn = first.source_arn().unwrap_or_default().to_owned();
     let (region, account) = region_and_account(&stream_arn);
-    let batch_info = json!({
-        "shardId": discard.shard,
-        "startSequenceNumber": first.sequence(),
-        "endSequenceNumber": last.sequence(),
-        "approximateArrivalOfFirstRecord": iso_millis(first.arrival_ms),
-        "approximateArrivalOfLastRecord": iso_millis(last.arrival_ms),
-        "batchSize": records.len(),
-        "streamArn": stream_arn,
-    });
+    let (info_name, batch_info) = match discard.source {
+        EventSource::Kinesis => ("KinesisBatchInfo", kinesis_batch_info(discard, &records, &stream_arn)),
+        EventSource::Kafka => ("KafkaBatchInfo", super::kafka::batch_info(&records, discard.bootstrap_servers)),
+    };
+    let function_arn = format!("arn:aws:lambda:{region}:{account}:function:{}", discard.function);
     let mut meta = Metadata { origin: first.message.meta().origin.clone(), ..Metadata::default() };
     meta.key = first.message.meta().key.clone();
     let mut acks = Acks::none();
@@ -64,22 +61,38 @@ pub(super) fn on_failure_record(discard: &Discard<'_>, records: Vec<Record>) -> 
         acks.merge(message.acks.take());
         payload.push(message.into_value());
     }
-    let value = json!({
-        "requestContext": {
+    let mut value = serde_json::Map::new();
+    value.insert(
+        "requestContext".into(),
+        json!({
             "requestId": uuid::Uuid::new_v4().to_string(),
-            "functionArn": format!("arn:aws:lambda:{region}:{account}:function:{}", discard.function),
+            "functionArn": function_arn,
             "condition": discard.condition.name(),
             "approximateInvokeCount": discard.invokes,
-        },
-        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "version": "1.0",
-        "timestamp": iso_millis(discard.now_ms),
-        "KinesisBatchInfo": batch_info,
-        "payload": Value::Array(payload),
-    });
-    let mut message = Message::with_meta(value, meta);
+        }),
+    );
+    value.insert("responseContext".into(), json!({"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}));
+    value.insert("version".into(), json!("1.0"));
+    value.insert("timestamp".into(), json!(iso_millis(discard.now_ms)));
+    value.insert(info_name.into(), batch_info);
+    value.insert("payload".into(), Value::Array(payload));
+    let mut message = Message::with_meta(Value::Object(value), meta);
     message.acks = acks;
     message
+}
+
+/// `KinesisBatchInfo` of an on-failure record for `records` (not empty).
+fn kinesis_batch_info(discard: &Discard<'_>, records: &[Record], stream_arn: &str) -> Value {
+    let (first, last) = (&records[0], &records[records.len() - 1]);
+    json!({
+        "shardId": discard.shard,
+        "startSequenceNumber": first.sequence(),
+        "endSequenceNumber": last.sequence(),
+        "approximateArrivalOfFirstRecord": iso_millis(first.arrival_ms),
+        "approximateArrivalOfLastRecord": iso_millis(last.arrival_ms),
+        "batchSize": records.len(),
+        "streamArn": stream_arn,
+    })
 }
 
 /// The region and account of an ARN (`arn:aws:kinesis:us-east-1:000000000000:stream/chat`),

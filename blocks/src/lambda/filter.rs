@@ -7,7 +7,9 @@ use serde::Deserialize;
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde_json::Value;
 
-use super::record::{Shape, decoded_data};
+use runnel_engine::Message;
+
+use super::record::{EventSource, Shape, decoded_data};
 use crate::event_pattern::EventPattern;
 
 /// Longest pattern text Lambda accepts.
@@ -63,13 +65,19 @@ impl Filters {
         Self { patterns, reads_data }
     }
 
-    /// Whether the record `kinesis` (its `kinesis` object), read as `shape`, is kept: no
-    /// criteria, or one pattern matching. A record whose data is not JSON never matches a
-    /// pattern on `data`.
-    pub(super) fn keep(&self, kinesis: &Value, shape: &Shape<'_>) -> bool {
+    /// Whether the record `message`, read as `shape`, is kept: no criteria, or one pattern
+    /// matching. A Kinesis record's fields are its `kinesis` fields, with `data` decoded (a record
+    /// whose data is not JSON never matches a pattern on `data`); a Kafka message's are
+    /// `value`, `key`, `topic`, `partition` and `offset`.
+    pub(super) fn keep(&self, source: EventSource, message: &Message, shape: &Shape<'_>) -> bool {
         if self.patterns.is_empty() {
             return true;
         }
+        if source == EventSource::Kafka {
+            let fields = super::kafka::filter_fields(message);
+            return self.patterns.iter().any(|pattern| pattern.matches_fields(|name| fields.get(name)));
+        }
+        let kinesis = &message.value()["kinesis"];
         let data = if self.reads_data { decoded_data(shape.data) } else { None };
         self.patterns.iter().any(|pattern| {
             if pattern.names("data") && data.is_none() {

@@ -159,6 +159,14 @@ impl Lane {
         self.work.front()
     }
 
+    /// Marks the front part as invoked and returns its Kafka event.
+    pub(super) fn start_kafka(&mut self, bootstrap_servers: Option<&str>) -> Value {
+        self.busy = true;
+        let Some(part) = self.work.front_mut() else { return super::kafka::event(&[], bootstrap_servers) };
+        part.invokes += 1;
+        super::kafka::event(&part.records, bootstrap_servers)
+    }
+
     /// Marks the front part as invoked and returns its event: `{"Records": [...]}`, with the
     /// window's fields under a tumbling window.
     pub(super) fn start(&mut self, shard: &str, arn: &str, window_ms: Option<i64>) -> Value {

@@ -16,6 +16,9 @@
 //! Kinesis record). At shutdown the invocations in flight finish; the records not processed are
 //! dropped unresolved, so their source sees them abandoned and reads them again.
 //!
+//! With `event_source = "kafka"` the block reads the `kafka` source's messages instead and
+//! invokes with Lambda's Kafka event, per topic-partition (module `kafka`).
+//!
 //! Modules: `config` (fields and validation), `handler`, `record` (what is read of a message),
 //! `filter` (filter criteria), `lane` (batching, retries, bisect, windows: bookkeeping),
 //! `response` (what an answer means), `failure` (the on-failure record), `run` (the task).
@@ -24,6 +27,7 @@ mod config;
 mod failure;
 mod filter;
 mod handler;
+mod kafka;
 mod lane;
 mod record;
 mod response;
@@ -34,6 +38,7 @@ mod tests;
 pub use config::LambdaConfig;
 pub use filter::FilterPattern;
 pub use handler::{Handler, HandlerConfig, HandlerError, JqHandler, RustHandler};
+pub use record::EventSource;
 pub(crate) use run::Lambda;
 
 /// The port of on-failure records (discarded batches).

@@ -3,8 +3,11 @@
 //! "approximateArrivalTimestamp", ...}, "eventID": "<shardId>:<sequenceNumber>", ...}`), with
 //! the shard in the `shard_id` attribute or the `eventID` prefix.
 
+use std::borrow::Cow;
+
 use base64::Engine;
 use runnel_engine::Message;
+use serde::Deserialize;
 use serde_json::Value;
 
 /// A record held by the block: the message as it came (so that it goes out unchanged, with its
@@ -18,10 +21,23 @@ pub(super) struct Record {
     pub(super) size: usize,
 }
 
+/// Which records a block reads, and so which event Lambda would build from them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventSource {
+    /// Records of Lambda's Kinesis event (what the Kinesis sources emit): `{"Records": [...]}`.
+    #[default]
+    Kinesis,
+    /// Messages of the `kafka` source: Lambda's Kafka event, `{"eventSource":
+    /// "SelfManagedKafka", "records": {"<topic>-<partition>": [...]}}`.
+    Kafka,
+}
+
 /// What the block reads of a record message.
 #[derive(Debug)]
 pub(super) struct Shape<'a> {
-    pub(super) shard: &'a str,
+    /// The shard, or the topic-partition of a Kafka message.
+    pub(super) shard: Cow<'a, str>,
     pub(super) partition_key: &'a str,
     pub(super) data: &'a str,
     pub(super) arrival_ms: i64,
@@ -52,8 +68,15 @@ impl Record {
     }
 }
 
-/// Reads what the block needs of `message`, or says why it is not a Kinesis record.
-pub(super) fn read(message: &Message) -> Result<Shape<'_>, String> {
+/// Reads what the block needs of `message`, or says why it is not a record of `source`.
+pub(super) fn read(source: EventSource, message: &Message) -> Result<Shape<'_>, String> {
+    match source {
+        EventSource::Kinesis => read_kinesis(message),
+        EventSource::Kafka => super::kafka::read(message),
+    }
+}
+
+fn read_kinesis(message: &Message) -> Result<Shape<'_>, String> {
     let value = message.value();
     let Some(kinesis) = value.get("kinesis").and_then(Value::as_object) else {
         return Err("not a Kinesis record: no `kinesis` object".to_owned());
@@ -76,7 +99,7 @@ pub(super) fn read(message: &Message) -> Result<Shape<'_>, String> {
     let shard = shard_of(message).ok_or_else(|| {
         "not a Kinesis record: no shard (neither a `shard_id` attribute nor an `eventID` of the form `<shardId>:<sequenceNumber>`)".to_owned()
     })?;
-    Ok(Shape { shard, partition_key, data, arrival_ms: (arrival * 1000.0).round() as i64 })
+    Ok(Shape { shard: Cow::Borrowed(shard), partition_key, data, arrival_ms: (arrival * 1000.0).round() as i64 })
 }
 
 /// The record's shard: the `shard_id` attribute, or what its `eventID` has before `:`.

@@ -17,7 +17,7 @@ use super::failure::{Condition, Discard, iso_seconds, on_failure_record};
 use super::filter::Filters;
 use super::handler::{Handler, HandlerError};
 use super::lane::{Lane, MAX_PAYLOAD, MAX_STATE, OpenWindow, Pace, Part, Settings};
-use super::record::{Record, lane_of, read};
+use super::record::{EventSource, Record, lane_of, read};
 use super::response::{Verdict, judge};
 use crate::time::Clock;
 
@@ -38,6 +38,8 @@ pub(crate) struct Lambda {
     handler: Arc<dyn Handler>,
     settings: Settings,
     report_failures: bool,
+    source: EventSource,
+    bootstrap_servers: Option<Arc<str>>,
     lanes_per_shard: usize,
     filters: Filters,
     clock: Clock,
@@ -86,6 +88,8 @@ impl Lambda {
             name,
             handler: config.handler.handler(),
             report_failures: config.report_batch_item_failures,
+            source: config.event_source,
+            bootstrap_servers: config.bootstrap_servers.as_deref().map(Arc::from),
             lanes_per_shard: config.parallelization_factor.max(1),
             filters: Filters::new(&config.filter_criteria),
             settings,
@@ -108,12 +112,12 @@ impl Lambda {
         let mut failures = Vec::new();
         let mut filtered = 0;
         for message in batch {
-            let placed = match read(&message) {
+            let placed = match read(self.source, &message) {
                 Err(reason) => Err(reason),
-                Ok(shape) if !self.filters.keep(&message.value()["kinesis"], &shape) => Ok(None),
+                Ok(shape) if !self.filters.keep(self.source, &message, &shape) => Ok(None),
                 Ok(shape) => {
                     let arn = message.value()["eventSourceARN"].as_str().unwrap_or_default();
-                    let shard = self.shard(shape.shard, arn);
+                    let shard = self.shard(&shape.shard, arn);
                     let lane = lane_of(shape.partition_key, self.lanes_per_shard);
                     Ok(Some((shard, lane, shape.arrival_ms, Record::size_of(&message, &shape))))
                 }
@@ -174,7 +178,10 @@ impl Lambda {
                         self.discard(shard_index, lane_index, part, Condition::RecordAgeExceeded, now_ms, sends);
                         continue;
                     }
-                    let event = lane.start(&shard.id, &shard.arn, self.settings.window_ms);
+                    let event = match self.source {
+                        EventSource::Kinesis => lane.start(&shard.id, &shard.arn, self.settings.window_ms),
+                        EventSource::Kafka => lane.start_kafka(self.bootstrap_servers.as_deref()),
+                    };
                     let handler = Arc::clone(&self.handler);
                     in_flight.push(Box::pin(async move {
                         let response = handler.invoke(event).await;
@@ -279,7 +286,15 @@ impl Lambda {
             self.held -= 1;
             self.held_bytes -= record.size;
         }
-        let discard = Discard { function: &self.name, shard: &self.shards[shard].id, condition, invokes: part.invokes, now_ms };
+        let discard = Discard {
+            function: &self.name,
+            shard: &self.shards[shard].id,
+            condition,
+            invokes: part.invokes,
+            now_ms,
+            source: self.source,
+            bootstrap_servers: self.bootstrap_servers.as_deref(),
+        };
         sends.on_failure.push(on_failure_record(&discard, part.records));
     }
 

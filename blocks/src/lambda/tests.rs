@@ -426,3 +426,63 @@ fn out_of_range_fields_are_each_reported() {
     assert!(unknown.to_string().contains("unknown variant `javascript`"), "{unknown}");
     let _unused = Duration::ZERO;
 }
+
+/// Kafka messages (`event_source = "kafka"`) make Lambda's Kafka event, one topic-partition per
+/// batch, which reads back with the `aws_lambda_events` type with no field unknown.
+#[tokio::test(start_paused = true)]
+async fn kafka_messages_are_invoked_as_lambdas_kafka_event() {
+    use aws_lambda_events::event::kafka::KafkaEvent;
+    let handler = Recorder::new(|_, _| Ok(json!({})));
+    let messages = vec![
+        harness::kafka_message("chat", 0, 5, json!({"kind": "chat", "n": 1})),
+        harness::kafka_message("chat", 1, 9, json!({"kind": "chat", "n": 2})),
+        harness::kafka_message("chat", 0, 6, json!({"kind": "join", "n": 3})),
+    ];
+    let text = "event_source = \"kafka\"\nbootstrap_servers = \"127.0.0.1:9092\"";
+    let outcome = run(config(text, handler.config()), vec![Step::Messages(messages)]).await;
+    let calls = handler.calls();
+    assert_eq!(calls.len(), 2, "one batch per topic-partition");
+    let event: KafkaEvent = serde_json::from_value(calls[0].clone()).expect("a KafkaEvent");
+    assert!(event.other.is_empty(), "{:?}", event.other);
+    assert_eq!((event.event_source.as_deref(), event.bootstrap_servers.as_deref()), (Some("SelfManagedKafka"), Some("127.0.0.1:9092")));
+    let records = &event.records["chat-0"];
+    assert_eq!(records.iter().map(|r| r.offset).collect::<Vec<_>>(), [5, 6]);
+    let first = &records[0];
+    assert!(first.other.is_empty(), "{:?}", first.other);
+    let value = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, first.value.as_deref().unwrap()).unwrap();
+    assert_eq!(serde_json::from_slice::<Value>(&value).unwrap(), json!({"kind": "chat", "n": 1}));
+    assert_eq!(first.key.as_deref(), Some("a2V5LTU="), "base64 of key-5");
+    assert_eq!(first.headers[0]["headerKey"], b"headerValue".iter().map(|&b| b as i8).collect::<Vec<_>>());
+    assert_eq!((first.topic.as_deref(), first.partition, first.timestamp_type.as_deref()), (Some("chat"), 0, Some("CREATE_TIME")));
+    assert_eq!(outcome.acks, vec![Delivered; 3]);
+}
+
+/// Kafka batches retry and go to `on_failure` with a `KafkaBatchInfo`; filters see `value`.
+#[tokio::test(start_paused = true)]
+async fn kafka_batches_are_filtered_retried_and_discarded_as_lambda_does() {
+    let handler = Recorder::new(|_, _| Err(HandlerError::Function("no".into())));
+    let messages = vec![
+        harness::kafka_message("chat", 2, 7, json!({"kind": "chat"})),
+        harness::kafka_message("chat", 2, 8, json!({"kind": "join"})),
+        harness::kafka_message("chat", 2, 9, json!({"kind": "chat"})),
+    ];
+    let text = "event_source = \"kafka\"\nmaximum_retry_attempts = 1\nfilter_criteria = [{ value = { kind = [\"chat\"] } }]";
+    let outcome = run(config(text, handler.config()), vec![Step::Messages(messages)]).await;
+    assert_eq!(handler.calls().len(), 2);
+    let [failure] = &outcome.port("on_failure")[..] else { panic!("one on-failure record") };
+    assert_eq!(failure["requestContext"]["approximateInvokeCount"], 2);
+    let info = &failure["KafkaBatchInfo"];
+    assert_eq!(info["batchSize"], 2);
+    assert_eq!(info["recordsInfo"]["chat-2"]["firstRecordOffset"], "7");
+    assert_eq!(info["recordsInfo"]["chat-2"]["lastRecordOffset"], "9");
+    assert_eq!(failure["payload"], json!([{"kind": "chat"}, {"kind": "chat"}]));
+    assert_eq!(outcome.acks, [Delivered, Dropped, Delivered]);
+}
+
+#[test]
+fn kafka_rejects_what_aws_defines_for_kinesis_only() {
+    let text = "event_source = \"kafka\"\nparallelization_factor = 2\ntumbling_window = \"60s\"\nreport_batch_item_failures = true\n\
+                handler = { type = \"map\", program = \".\" }";
+    let problems = toml::from_str::<LambdaConfig>(text).unwrap().validate();
+    assert_eq!(problems.iter().filter(|p| p.contains("is for Kinesis records")).count(), 3, "{problems:#?}");
+}

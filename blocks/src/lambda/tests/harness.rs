@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
+use bytes::Bytes;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use runnel_engine::{
-    Ack, AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, CancellationToken, Component, Message, PipelineBuilder,
-    Role, RunContext, async_trait,
+    Ack, AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, CancellationToken, Component, Message, Metadata, Origin,
+    PipelineBuilder, Role, RunContext, Stream, async_trait,
 };
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -55,11 +56,27 @@ pub(super) fn records(shard: u32, range: std::ops::Range<u64>, key: impl Fn(u64)
     range.map(|i| record(shard, i, &key(i), &json!({"n": i}), arrival_ms(i) as f64 / 1000.0)).collect()
 }
 
+/// A message of the `kafka` source: the value, and topic, partition, offset, key, timestamp and
+/// one header in its metadata.
+pub(super) fn kafka_message(topic: &str, partition: i32, offset: u64, value: Value) -> Message {
+    let stream = Stream::new(Arc::from("kafka"), Some(Arc::from(topic)));
+    let meta = Metadata {
+        key: Some(Bytes::from(format!("key-{offset}"))),
+        timestamp: Some(1_545_084_650_987 + offset as i64),
+        headers: Some(Arc::new(vec![("headerKey".to_owned(), Bytes::from_static(b"headerValue"))])),
+        origin: Origin { from: Some(stream), partition: Some(partition), offset: Some(offset) },
+        ..Metadata::default()
+    };
+    Message::with_meta(value, meta)
+}
+
 /// What the scripted source does, in order.
 #[derive(Debug, Clone)]
 pub(super) enum Step {
     /// Sends these records as one batch.
     Send(Vec<Value>),
+    /// Sends these messages (with their metadata) as one batch.
+    Messages(Vec<Message>),
     /// Waits (paused time advances).
     SleepMs(u64),
     /// Waits until the wall clock (as the block's clock reads it) shows this many ms.
@@ -182,6 +199,17 @@ impl Block for Running {
                         .into_iter()
                         .map(|value| {
                             let mut message = Message::new(value);
+                            message.acks = tracker.token(next_id);
+                            next_id += 1;
+                            message
+                        })
+                        .collect();
+                    output.send(batch).await?;
+                }
+                Step::Messages(messages) => {
+                    let batch = messages
+                        .into_iter()
+                        .map(|mut message| {
                             message.acks = tracker.token(next_id);
                             next_id += 1;
                             message
