@@ -486,3 +486,23 @@ fn kafka_rejects_what_aws_defines_for_kinesis_only() {
     let problems = toml::from_str::<LambdaConfig>(text).unwrap().validate();
     assert_eq!(problems.iter().filter(|p| p.contains("is for Kinesis records")).count(), 3, "{problems:#?}");
 }
+
+/// Past what the block may hold (1,024 records here), it stops waiting for the batching window
+/// (and stops reading until it holds less): 25 shards of 50 records, none a full batch, do not
+/// wait 300 s.
+#[tokio::test(start_paused = true)]
+async fn a_full_block_invokes_without_waiting_for_the_batching_window() {
+    let started = tokio::time::Instant::now();
+    let first_call: &'static Mutex<Option<Duration>> = Box::leak(Box::default());
+    let handler = Recorder::new(move |_, _| {
+        first_call.lock().unwrap().get_or_insert(started.elapsed());
+        Ok(json!({}))
+    });
+    let inputs: Vec<Value> = (0..25).flat_map(|shard| records(shard, u64::from(shard) * 50..u64::from(shard + 1) * 50, |_| "k".into())).collect();
+    let steps = vec![Step::Send(inputs), Step::SleepMs(1000), Step::Send(records(99, 5000..5001, |_| "k".into()))];
+    let outcome = run(config("maximum_batching_window = \"300s\"", handler.config()), steps).await;
+    let waited = first_call.lock().unwrap().expect("invoked");
+    assert!(waited < Duration::from_secs(1), "the first invocation waited {waited:?}");
+    assert_eq!(sizes(&handler.calls()[..1]), [50]);
+    assert_eq!(outcome.acks, vec![Delivered; 1251]);
+}
