@@ -1,7 +1,8 @@
 //! The record messages a `lambda` block reads: each message's value is one record of Lambda's
 //! Kinesis event (`{"kinesis": {"partitionKey", "sequenceNumber", "data",
 //! "approximateArrivalTimestamp", ...}, "eventID": "<shardId>:<sequenceNumber>", ...}`), with
-//! the shard in the `shard_id` attribute or the `eventID` prefix.
+//! the shard in the `shard_id` attribute or the `eventID` prefix. Kafka messages
+//! (`event_source = "kafka"`) are read by module `kafka`, into the same [`Shape`].
 
 use std::borrow::Cow;
 
