@@ -68,7 +68,8 @@ pub mod connectors {
 /// a jq program compiled once.
 pub mod blocks {
     pub use runnel_blocks::{
-        BatchConfig, DedupeConfig, FilterConfig, JqError, JqProgram, MapConfig, RouteConfig, ThrottleConfig, UnbatchConfig, WindowConfig,
+        BatchConfig, DedupeConfig, FilterConfig, JqError, JqProgram, LambdaConfig, MapConfig, RouteConfig, ThrottleConfig, UnbatchConfig,
+        WindowConfig, event_pattern, lambda,
     };
 }
 

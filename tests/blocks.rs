@@ -66,3 +66,58 @@ fn docs_blocks_md_covers_every_block_and_its_examples_validate() {
     let blocks = registry.entries().filter(|e| e.role == runnel_engine::Role::Transform).count();
     assert!(examples >= blocks, "{examples} examples for {blocks} blocks");
 }
+
+/// A `lambda` block from a pipeline file: a jq handler counting messages per room in a tumbling
+/// window's state, over Kinesis records of two shards, one of them a poison record (data that is
+/// not JSON) that bisect isolates and `on_failure` receives with its payload.
+#[tokio::test]
+async fn a_lambda_block_counts_rooms_in_windows_and_isolates_a_poison_record() {
+    use base64::Engine;
+    let arn = "arn:aws:kinesis:us-east-1:000000000000:stream/chat";
+    let record = |shard: u32, i: u32, data: String| {
+        let seq = format!("4959033827149025660855969253836157109592157598913{i:07}");
+        serde_json::json!({
+            "kinesis": {"kinesisSchemaVersion": "1.0", "partitionKey": format!("k{i}"), "sequenceNumber": seq,
+                        "data": base64::engine::general_purpose::STANDARD.encode(data), "approximateArrivalTimestamp": 1_545_084_650.0 + f64::from(i % 10)},
+            "eventSource": "aws:kinesis", "eventVersion": "1.0", "eventID": format!("shardId-{shard:012}:{seq}"),
+            "eventName": "aws:kinesis:record", "invokeIdentityArn": "arn:aws:iam::000000000000:role/runnel",
+            "awsRegion": "us-east-1", "eventSourceARN": arn,
+        })
+    };
+    let mut messages: Vec<Value> = (0..8).map(|i| record(i % 2, i, format!(r#"{{"room":"r{}"}}"#, i % 3))).collect();
+    messages.insert(3, record(1, 100, "not json".to_owned()));
+    let pipeline = serde_json::json!({
+        "sources": {"in": {"type": "memory", "messages": messages}},
+        "blocks": {"count": {
+            "type": "lambda", "inputs": ["in"], "batch_size": 10, "tumbling_window": "60s", "maximum_retry_attempts": 0,
+            "bisect_batch_on_function_error": true,
+            "handler": {"type": "map", "program":
+                "{state: (reduce (.Records[] | .kinesis.data | @base64d | fromjson | .room) as $room (.state; .[$room] += 1))}"},
+        }},
+        "sinks": {
+            "out": {"type": "memory", "inputs": ["count"]},
+            "failed": {"type": "memory", "inputs": ["count.on_failure"]},
+            "windows": {"type": "memory", "inputs": ["count.windows"]},
+        },
+    });
+    let toml = toml::to_string(&toml::Value::try_from(pipeline).expect("TOML")).expect("TOML text");
+    let running = crate::support::pipeline(&toml).start().await.expect("starts");
+    let take = |name: &str| runnel_connectors::take_output(running.resources(), name).expect("a memory sink");
+    let (out, failed, windows) = (take("out"), take("failed"), take("windows"));
+    let (out, failed, windows, result) = tokio::join!(out.collect_values(), failed.collect_values(), windows.collect_values(), running.wait());
+    result.expect("runs cleanly");
+    assert_eq!(out.len(), 8, "every good record goes out once");
+    let [failure] = &failed[..] else { panic!("one on-failure record: {failed:?}") };
+    assert_eq!(failure["KinesisBatchInfo"]["batchSize"], 1);
+    assert_eq!(failure["KinesisBatchInfo"]["shardId"], "shardId-000000000001");
+    assert_eq!(failure["payload"][0]["kinesis"]["partitionKey"], "k100");
+    let mut counts: Vec<(String, Value)> = windows.iter().map(|w| (w["shardId"].as_str().unwrap_or("").to_owned(), w["state"].clone())).collect();
+    counts.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(
+        counts,
+        [
+            ("shardId-000000000000".to_owned(), serde_json::json!({"r0": 2, "r1": 1, "r2": 1})),
+            ("shardId-000000000001".to_owned(), serde_json::json!({"r0": 1, "r1": 2, "r2": 1})),
+        ]
+    );
+}

@@ -8,6 +8,8 @@
 //! - `route`: three conditions through `run_bool`, as a `route` block with three ports runs them;
 //! - `window`: the event time `.ts` and the key `.room` through `run_first`;
 //! - `process`: whole `filter`, `map` and `window` blocks on batches of 128 fresh messages;
+//! - `lambda`: the `lambda` block on 20,000 Kinesis records with a handler that answers at once,
+//!   next to the same batching by hand;
 //! - `state`: `window`, `dedupe` and `throttle` with 1,000, 100,000 and 1,000,000 distinct keys,
 //!   whose time per message should not grow with the keys held.
 //!
@@ -19,6 +21,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 mod common;
 mod filter;
+mod lambda;
 mod map;
 mod process;
 mod route;
@@ -41,5 +44,6 @@ fn main() {
     window::bench(&mut criterion);
     process::bench(&mut criterion);
     state::bench(&mut criterion);
+    lambda::bench(&mut criterion);
     criterion.final_summary();
 }

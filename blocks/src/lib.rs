@@ -7,6 +7,11 @@
 //! - [`filter`]: the `filter` block ([`FilterConfig`]), which keeps messages matching a jq condition.
 //! - [`map`]: the `map` block ([`MapConfig`]), which replaces each message with a jq program's
 //!   outputs: zero, one or many messages.
+//! - [`lambda`]: the `lambda` block ([`LambdaConfig`]), Lambda's event-source-mapping semantics
+//!   (batches per shard, retries, bisect, partial failures, tumbling windows, filter criteria)
+//!   around a handler.
+//! - [`event_pattern`]: [`EventPattern`](event_pattern::EventPattern), EventBridge's event
+//!   patterns (the `lambda` block's filter criteria).
 //! - [`registry`]: every block of this crate, for the engine's [`Registry`].
 //!
 //! Blocks only implement the engine's traits; the engine runs them.
@@ -19,8 +24,10 @@
 pub mod batch;
 mod cap;
 pub mod dedupe;
+pub mod event_pattern;
 pub mod filter;
 pub mod jq;
+pub mod lambda;
 pub mod map;
 pub mod route;
 pub mod throttle;
@@ -40,6 +47,7 @@ pub use batch::BatchConfig;
 pub use dedupe::DedupeConfig;
 pub use filter::FilterConfig;
 pub use jq::{JqError, JqProgram};
+pub use lambda::LambdaConfig;
 pub use map::MapConfig;
 pub use route::RouteConfig;
 pub use throttle::ThrottleConfig;
@@ -59,6 +67,7 @@ pub fn registry() -> Registry {
         .with::<WindowConfig>()
         .with::<DedupeConfig>()
         .with::<ThrottleConfig>()
+        .with::<LambdaConfig>()
 }
 
 #[cfg(test)]
@@ -85,6 +94,6 @@ mod tests {
     fn every_block_is_a_transform() {
         assert!(registry().entries().all(|entry| entry.role == Role::Transform));
         let names: Vec<_> = registry().entries().map(|entry| entry.type_name).collect();
-        assert_eq!(names, ["batch", "dedupe", "filter", "map", "route", "throttle", "unbatch", "window"]);
+        assert_eq!(names, ["batch", "dedupe", "filter", "lambda", "map", "route", "throttle", "unbatch", "window"]);
     }
 }

@@ -319,7 +319,7 @@ impl FileContext<'_> {
                 let key_or_value = |(key, value): &(Option<Location>, Option<Location>)| {
                     if e.message.starts_with("unknown field") { key.clone() } else { value.clone() }
                 };
-                let field_location = e.field.as_ref().and_then(|f| spans.get(f.split('.').next().unwrap_or(f))).and_then(key_or_value);
+                let field_location = e.field.as_ref().and_then(|f| spans.get(f.split(['.', '[']).next().unwrap_or(f))).and_then(key_or_value);
                 error(field_location.or(location.clone()), e.message);
                 return Some(unchecked(entry.type_name.to_owned(), inputs, on_error));
             }

@@ -1,0 +1,112 @@
+//! The function a `lambda` block invokes: the [`Handler`] trait, and its first implementation,
+//! a jq program ([`JqHandler`]).
+
+use std::fmt;
+use std::sync::Arc;
+
+use runnel_engine::async_trait;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::jq::JqProgram;
+
+/// A function invoked with one Lambda event (`{"Records": [...]}`, plus the window's fields
+/// under a tumbling window) that answers with Lambda's response shape: `null` or `{}` for
+/// success, `{"batchItemFailures": [...]}` for a partial failure, `{"state": ...}` under a
+/// tumbling window.
+///
+/// ```
+/// use runnel_blocks::lambda::{Handler, HandlerError};
+/// use serde_json::{Value, json};
+///
+/// /// Fails a batch that holds a record with partition key "poison".
+/// #[derive(Debug)]
+/// struct Picky;
+///
+/// #[runnel_engine::async_trait]
+/// impl Handler for Picky {
+///     async fn invoke(&self, event: Value) -> Result<Value, HandlerError> {
+///         let records = event["Records"].as_array().map_or(&[][..], Vec::as_slice);
+///         if records.iter().any(|r| r["kinesis"]["partitionKey"] == "poison") {
+///             return Err(HandlerError::Function("poison record".into()));
+///         }
+///         Ok(json!({}))
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait Handler: fmt::Debug + Send + Sync + 'static {
+    /// Handles one event and returns the response.
+    ///
+    /// # Errors
+    /// [`HandlerError`] when the function fails: the block retries or bisects the batch as
+    /// Lambda does for a function error.
+    async fn invoke(&self, event: Value) -> Result<Value, HandlerError>;
+}
+
+/// Why an invocation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HandlerError {
+    /// The function raised an error (Lambda's `Unhandled` function error).
+    #[error("the function failed: {0}")]
+    Function(String),
+}
+
+/// Which function a `lambda` block invokes: the `handler` table of its configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum HandlerConfig {
+    /// `{ type = "map", program = "..." }`: a jq program that receives the event and outputs
+    /// the response (no output is a `null` response; more than one output is a failure).
+    Map {
+        /// The jq program (a string, or a table with `source` and the budget's limits).
+        program: JqProgram,
+    },
+    /// A handler written in Rust, given by a program embedding runnel (not in pipeline files).
+    #[serde(skip)]
+    Rust(RustHandler),
+}
+
+impl HandlerConfig {
+    /// A configuration invoking `handler`.
+    pub fn rust(handler: impl Handler) -> Self {
+        Self::Rust(RustHandler(Arc::new(handler)))
+    }
+
+    /// The handler to invoke.
+    pub(super) fn handler(&self) -> Arc<dyn Handler> {
+        match self {
+            Self::Map { program } => Arc::new(JqHandler { program: program.clone() }),
+            Self::Rust(RustHandler(handler)) => Arc::clone(handler),
+        }
+    }
+}
+
+/// A handler given in Rust ([`HandlerConfig::rust`]).
+#[derive(Clone)]
+pub struct RustHandler(Arc<dyn Handler>);
+
+impl fmt::Debug for RustHandler {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A jq program as a handler. It runs synchronously, within the program's budget (1 s and
+/// 64 MiB by default), on the block's task.
+#[derive(Debug, Clone)]
+pub struct JqHandler {
+    program: JqProgram,
+}
+
+#[async_trait]
+impl Handler for JqHandler {
+    async fn invoke(&self, event: Value) -> Result<Value, HandlerError> {
+        let mut outputs = self.program.run(&event).map_err(|e| HandlerError::Function(e.to_string()))?;
+        match outputs.len() {
+            0 => Ok(Value::Null),
+            1 => Ok(outputs.swap_remove(0)),
+            n => Err(HandlerError::Function(format!("the program gave {n} responses; a handler answers with one"))),
+        }
+    }
+}
