@@ -38,18 +38,21 @@ impl Abi {
     }
 
     /// The event's name and arguments (by parameter name, or `_<index>` for unnamed ones) of a
-    /// log object, `None` when the ABI does not declare its selector.
+    /// log object.
     ///
     /// # Errors
-    /// Why a log of a declared event does not decode (the ABI does not match the contract).
-    pub(crate) fn decode(&self, log: &Map<String, Value>) -> Result<Option<(String, Value)>, String> {
+    /// Why the log does not decode: the ABI declares no event with its first topic (or it has
+    /// none), or a declared event's parameters do not match the log (the ABI does not match
+    /// the contract).
+    pub(crate) fn decode(&self, log: &Map<String, Value>) -> Result<(String, Value), String> {
         let topics: Vec<B256> = match log.get("topics") {
             Some(Value::Array(topics)) => {
                 topics.iter().map(|t| t.as_str().and_then(|t| t.parse().ok()).ok_or("a topic is not 32 bytes of hex")).collect::<Result<_, _>>()?
             }
-            _ => return Ok(None),
+            _ => return Err("a log without `topics`".into()),
         };
-        let Some(event) = topics.first().and_then(|selector| self.events.get(selector)) else { return Ok(None) };
+        let Some(selector) = topics.first() else { return Err("a log without topics (an anonymous event): the ABI cannot name it".into()) };
+        let Some(event) = self.events.get(selector) else { return Err(format!("the ABI declares no event with topic0 {selector}")) };
         let data = log.get("data").and_then(Value::as_str).unwrap_or("0x");
         let data = hex_bytes(data).ok_or("`data` is not hex")?;
         let decoded = event.decode_log_parts(topics, &data).map_err(|e| format!("event {} does not decode: {e}", event.name))?;
@@ -60,7 +63,7 @@ impl Abi {
             let name = if input.name.is_empty() { format!("_{index}") } else { input.name.clone() };
             args.insert(name, value.map_or(Value::Null, |v| json(&v)));
         }
-        Ok(Some((event.name.clone(), Value::Object(args))))
+        Ok((event.name.clone(), Value::Object(args)))
     }
 }
 
@@ -119,7 +122,7 @@ mod tests {
             ],
             "data": "0x00000000000000000000000000000000000000000000000000000000000f4240ffffffff"[..66].to_string()
         });
-        let (event, args) = abi.decode(log.as_object().expect("an object")).expect("decodes").expect("declared");
+        let (event, args) = abi.decode(log.as_object().expect("an object")).expect("decodes");
         assert_eq!(event, "Transfer");
         assert_eq!(
             args,
@@ -143,16 +146,21 @@ mod tests {
             "0000000000000000000000000000000000000000000000000000000000000000",
         ];
         let log = json!({"topics": [selector.to_string()], "data": format!("0x{}", words.concat())});
-        let (event, args) = abi.decode(log.as_object().expect("an object")).expect("decodes").expect("declared");
+        let (event, args) = abi.decode(log.as_object().expect("an object")).expect("decodes");
         assert_eq!(event, "Note");
         assert_eq!(args, json!({"_0": "hi", "flags": [true, false], "tag": "0xdeadbeef"}));
     }
 
     #[test]
-    fn an_undeclared_event_is_left_alone_and_a_mismatch_is_an_error() {
+    fn an_undeclared_event_and_a_mismatch_are_errors_naming_them() {
         let abi = Abi::parse(ERC20).expect("an ABI");
         let unknown = json!({"topics": ["0x1111111111111111111111111111111111111111111111111111111111111111"], "data": "0x"});
-        assert_eq!(abi.decode(unknown.as_object().expect("an object")), Ok(None));
+        assert_eq!(
+            abi.decode(unknown.as_object().expect("an object")),
+            Err("the ABI declares no event with topic0 0x1111111111111111111111111111111111111111111111111111111111111111".into())
+        );
+        let anonymous = json!({"topics": [], "data": "0x"});
+        assert!(abi.decode(anonymous.as_object().expect("an object")).expect_err("no topic0").contains("anonymous"));
         let short = json!({"topics": ["0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"], "data": "0x"});
         assert!(abi.decode(short.as_object().expect("an object")).expect_err("mismatch").starts_with("event Transfer does not decode"));
         assert!(Abi::parse("[]").is_err());
