@@ -417,7 +417,7 @@ impl Follower {
         };
         match abi.decode(fields) {
             Ok((event, args)) => {
-                fields.insert("event".into(), Value::from(event));
+                fields.insert("event".into(), event);
                 fields.insert("args".into(), args);
                 Ok(log)
             }
@@ -552,7 +552,13 @@ fn header(value: Value) -> Result<(Header, Value), String> {
 
 fn with_removed(mut value: Value, removed: bool) -> Value {
     if let Value::Object(fields) = &mut value {
-        fields.insert("removed".into(), Value::Bool(removed));
+        // Nodes send `removed` in logs: set in place rather than replaced.
+        match fields.get_mut("removed") {
+            Some(field) => *field = Value::Bool(removed),
+            None => {
+                fields.insert("removed".into(), Value::Bool(removed));
+            }
+        }
     }
     value
 }
