@@ -13,7 +13,10 @@ And the ways the real one misbehaves, on command (one per line on stdin):
 - `commit N [CREATE|TRANSFER]`: commits a block of N transactions and streams their events;
 - `lag MS`: from now on the API knows a block's transactions MS after its events went out;
 - `drop`: closes every stream connection abruptly (the node keeps committing);
-- `quiet`: commits without streaming events, as if every client was disconnected.
+- `quiet`: commits without streaming events, as if every client was disconnected;
+- `garbage`: streams frames that are not events (not JSON; JSON without a height);
+- `fail HEIGHT 500|text N`: the next N reads of block HEIGHT answer HTTP 500, or a 200 whose
+  body is not JSON (an HTML error page from a proxy).
 
 Prints `{"event": "listening", "api": port, "ws": port}`, then `{"event": "committed", ...}`
 for each block and `{"event": "connected"}` for each stream connection.
@@ -30,6 +33,7 @@ blocks = []  # committed blocks: {"height", "transactions", "known_at"}
 by_id = {}
 clients = set()
 state = {"lag": 0.0, "quiet": False, "counter": 0}
+failing = {}  # height -> list of failure kinds, the next first
 
 
 def out(**event):
@@ -101,7 +105,17 @@ async def api(reader, writer):
             height = int(path.rsplit("/", 1)[1])
         except ValueError:
             height = 0
-        if 1 <= height <= len(blocks) and known(blocks[height - 1]):
+        if failing.get(height):
+            kind = failing[height].pop(0)
+            if kind == "500":
+                status, body = 500, {"message": "Internal Server Error", "status": 500}
+            else:
+                page = b"<html><body>502 Bad Gateway</body></html>"
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(page) + page)
+                await writer.drain()
+                writer.close()
+                return
+        elif 1 <= height <= len(blocks) and known(blocks[height - 1]):
             block = blocks[height - 1]
             status, body = 200, {"height": height, "transactions": block["transactions"]}
     text = json.dumps(body).encode()
@@ -145,6 +159,14 @@ async def main():
             elif words[0] == "loud":
                 state["quiet"] = False
                 out(event="loud")
+            elif words[0] == "garbage":
+                for ws in list(clients):
+                    await ws.send("this is not JSON")
+                    await ws.send(json.dumps({"asset_id": "no height"}))
+                out(event="garbage")
+            elif words[0] == "fail":
+                failing.setdefault(int(words[1]), []).extend([words[2]] * int(words[3]))
+                out(event="fail")
             elif words[0] == "drop":
                 for ws in list(clients):
                     ws.transport.abort()

@@ -179,6 +179,32 @@ async fn blocks_committed_while_disconnected_are_read_after_reconnecting() {
 }
 
 #[tokio::test]
+async fn malformed_events_and_failing_api_reads_are_logged_naming_the_height_and_retried() {
+    let logs = crate::ethereum::logs::Logs::capture();
+    let Some(mut fake) = Fake::start().await else { return };
+    let mut running = start(&fake, "from_height = 1").await;
+    fake.until("connected").await;
+    let first = fake.commit(1, "").await;
+    assert_eq!(ids(&next(&mut running.out, 1).await), first);
+    fake.command("garbage").await;
+    // Block 2 is read after two HTTP 500s and an HTML page: nothing skipped.
+    fake.command("fail 2 500 2").await;
+    fake.command("fail 2 text 1").await;
+    let second = fake.commit(2, "").await;
+    assert_eq!(ids(&next(&mut running.out, 2).await), second);
+    logs.expect(&["node=chain", "an event that is not JSON with a `height` was skipped", "this is not JSON"]);
+    logs.expect(&["node=chain", "an event that is not JSON with a `height` was skipped", "no height"]);
+    logs.expect(&[
+        "node=chain",
+        "height=2",
+        "cannot read a committed block yet; retrying",
+        "HTTP 500 Internal Server Error: {\"message\": \"Internal Server Error\"",
+    ]);
+    logs.expect(&["node=chain", "height=2", "cannot read a committed block yet; retrying", "not a block", "502 Bad Gateway"]);
+    stop(running).await;
+}
+
+#[tokio::test]
 async fn a_restart_resumes_after_the_last_finished_height() {
     let Some(mut fake) = Fake::start().await else { return };
     let dir = tempfile::tempdir().expect("a folder");

@@ -1,9 +1,14 @@
 //! The `ethereum` source against real nodes, hardhat and ganache (the same tests on both): logs
 //! of a contract deployed from bytecode, decoded with an ABI; reorganisations made with
 //! `evm_snapshot` / `evm_revert`, retracted with confirmations 0 and never emitted with enough
-//! confirmations; resume from the state file after a restart; a wrong chain id.
+//! confirmations; resume from the state file after a restart; a wrong chain id; a log of an
+//! event the ABI does not declare. Bad input that real nodes never send on purpose is tested
+//! against a scripted fake node (`bad_input.rs`, `fake.rs`).
 
+mod bad_input;
 mod crash;
+mod fake;
+pub(crate) mod logs;
 mod node;
 mod proxy;
 
@@ -106,6 +111,47 @@ async fn logs_of_a_contract_are_emitted_decoded_in_chain_order() {
         }
         running.pipeline.shutdown_token().cancel();
         running.pipeline.wait().await.expect("stops cleanly");
+    }
+}
+
+#[tokio::test]
+async fn a_log_of_an_event_the_abi_does_not_declare_goes_to_errors_naming_its_block_and_topic() {
+    for node in Node::all().await {
+        let note = node.keccak(NOTE).await;
+        let other = node.keccak("Other(uint256)").await;
+        let (noting, undeclared) = (node.deploy_logger(&note).await, node.deploy_logger(&other).await);
+        let dir = tempfile::tempdir().expect("a folder");
+        let from = node::quantity(&node.call("eth_blockNumber", serde_json::json!([])).await) + 1;
+        std::fs::write(dir.path().join("note.abi.json"), ABI).expect("writes the ABI");
+        let toml = format!(
+            "[sources.chain]\ntype = \"ethereum\"\nurl = \"{}\"\naddress = [\"{noting}\", \"{undeclared}\"]\nabi = \"{}\"\nfrom_block = {from}\n\n\
+             [sinks.out]\ntype = \"memory\"\ninputs = [\"chain\"]\n\n[sinks.errors]\ntype = \"memory\"\ninputs = [\"chain.errors\"]\n",
+            node.ws(),
+            dir.path().join("note.abi.json").display()
+        );
+        let pipeline = runnel::Pipeline::from_toml(&toml, &runnel::registry()).expect("a valid pipeline").start().await.expect("starts");
+        let mut out = runnel_connectors::take_output(pipeline.resources(), "out").expect("the sink");
+        let mut errors = runnel_connectors::take_output(pipeline.resources(), "errors").expect("the errors sink");
+        let receipt = node.send(Some(&undeclared), &word(5)).await;
+        node.send(Some(&noting), &word(6)).await;
+        // The declared event is decoded and emitted; the other goes to `errors`, whole.
+        assert_eq!(noted(&next(&mut out, 1, node.name).await), vec![("6".to_owned(), false)], "{}", node.name);
+        let record = next(&mut errors, 1, node.name).await.remove(0);
+        let block = node::quantity(&receipt["blockNumber"]);
+        let error = record["error"].as_str().expect("a reason");
+        assert!(
+            error.starts_with(&format!(
+                "block {block} ({}), log 0: the ABI declares no event with topic0 {other}",
+                receipt["blockHash"].as_str().expect("a hash")
+            )),
+            "{}: {error}",
+            node.name
+        );
+        assert_eq!(record["node"], "chain");
+        assert_eq!(record["message"]["data"], Value::from(word(5)), "{}: the log itself", node.name);
+        assert_eq!(record["message"]["topics"][0], Value::from(other.clone()));
+        pipeline.shutdown_token().cancel();
+        pipeline.wait().await.expect("stops cleanly");
     }
 }
 

@@ -156,7 +156,8 @@ impl Block for BigchainDbSource {
                             Some(Ok(_)) => continue,
                         };
                         let Some(height) = serde_json::from_str::<Value>(&text).ok().and_then(|event| event["height"].as_u64()) else {
-                            tracing::warn!(node = %name, frame = %text.chars().take(200).collect::<String>(), "an event without a height was skipped");
+                            // The next event, or the next connection, reads what it announced.
+                            tracing::warn!(node = %name, frame = %excerpt(text.as_bytes()), "an event that is not JSON with a `height` was skipped");
                             continue;
                         };
                         if reader.catch_up(Some(height), &mut output, &shutdown).await?.is_none() {
@@ -204,32 +205,47 @@ impl Reader {
 
     /// Fetches a height. With `committed` (an event announced it), a 404 means the API lags
     /// behind the stream: retried with backoff, with a warning now and then, until it answers,
-    /// since skipping would lose transactions. `None` on shutdown.
+    /// since skipping would lose transactions. Any other failure (an error status, an answer
+    /// that is not a block) is retried the same way, and warned of at once; a warning is
+    /// repeated when the problem changes, or after 30 s.
+    /// `None` on shutdown.
     async fn fetch(&self, height: u64, committed: bool, shutdown: &CancellationToken) -> Option<Fetched> {
         let url = format!("{}/api/v1/blocks/{height}", self.settings.api);
         let mut delay = Duration::from_millis(50);
         let mut waited = Duration::ZERO;
-        let mut warned = Duration::ZERO;
+        // When the last warning was, and what it said.
+        let mut warned: Option<(Duration, String)> = None;
         loop {
             let outcome = match self.client.get(&url).send().await {
                 Ok(answer) if answer.status() == reqwest::StatusCode::NOT_FOUND => Err(None),
-                Ok(answer) if answer.status().is_success() => match answer.bytes().await.map(|body| serde_json::from_slice::<ApiBlock>(&body)) {
-                    Ok(Ok(block)) if block.height == height => Ok(block),
-                    Ok(Ok(block)) => Err(Some(format!("asked for height {height}, got {}", block.height))),
-                    Ok(Err(error)) => Err(Some(format!("not a block: {error}"))),
-                    Err(error) => Err(Some(error.to_string())),
-                },
-                Ok(answer) => Err(Some(format!("HTTP {}", answer.status()))),
+                Ok(answer) => {
+                    let status = answer.status();
+                    match answer.bytes().await {
+                        Ok(body) if status.is_success() => match serde_json::from_slice::<ApiBlock>(&body) {
+                            Ok(block) if block.height == height => Ok(block),
+                            Ok(block) => Err(Some(format!("asked for height {height}, got {}", block.height))),
+                            Err(error) => Err(Some(format!("not a block ({error}): {}", excerpt(&body)))),
+                        },
+                        Ok(body) => Err(Some(format!("HTTP {status}: {}", excerpt(&body)))),
+                        Err(error) => Err(Some(format!("HTTP {status}, and the body cannot be read: {error}"))),
+                    }
+                }
                 Err(error) => Err(Some(error.to_string())),
             };
             match outcome {
                 Ok(block) => return Some(Fetched::Block(block)),
                 Err(None) if !committed => return Some(Fetched::NotYet),
                 Err(problem) => {
-                    if waited >= warned + Duration::from_secs(30) || (warned.is_zero() && waited >= Duration::from_secs(5)) {
-                        warned = waited;
-                        let problem = problem.unwrap_or_else(|| "404: the API does not know it yet".into());
-                        tracing::warn!(node = %self.node, height, %problem, waited = ?waited, "cannot read a committed block yet; retrying");
+                    let lagging = problem.is_none();
+                    let problem = problem.unwrap_or_else(|| "404: the API does not know it yet".into());
+                    let due = match &warned {
+                        Some((at, said)) => *said != problem || waited >= *at + Duration::from_secs(30),
+                        // A lagging API is usual for a moment; anything else is said at once.
+                        None => !lagging || waited >= Duration::from_secs(5),
+                    };
+                    if due {
+                        tracing::warn!(node = %self.node, height, %url, %problem, waited = ?waited, "cannot read a committed block yet; retrying");
+                        warned = Some((waited, problem));
                     }
                 }
             }
@@ -347,6 +363,15 @@ async fn discover(
                 }
             }
         }
+    }
+}
+
+/// The start of a body, for a log line.
+fn excerpt(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.into_owned(),
     }
 }
 

@@ -8,13 +8,30 @@ use std::collections::HashMap;
 
 use alloy_dyn_abi::{DynSolValue, EventExt};
 use alloy_json_abi::{Event, JsonAbi};
-use alloy_primitives::B256;
+use alloy_primitives::{B256, hex};
 use serde_json::{Map, Value};
 
 /// The events of an ABI, by selector.
 #[derive(Debug)]
 pub(crate) struct Abi {
-    events: HashMap<B256, Event>,
+    events: HashMap<B256, Decoder>,
+}
+
+/// An event with what each decoded log repeats, made once.
+#[derive(Debug)]
+struct Decoder {
+    event: Event,
+    /// The event's name, as the message's `event`.
+    name: Value,
+    /// Each parameter's name in `args`.
+    args: Vec<String>,
+}
+
+impl Decoder {
+    fn new(event: &Event) -> Self {
+        let args = event.inputs.iter().enumerate().map(|(i, input)| if input.name.is_empty() { format!("_{i}") } else { input.name.clone() }).collect();
+        Self { event: event.clone(), name: Value::from(event.name.as_str()), args }
+    }
 }
 
 impl Abi {
@@ -30,7 +47,7 @@ impl Abi {
             other => other,
         };
         let abi: JsonAbi = serde_json::from_value(list).map_err(|e| format!("not an ABI: {e}"))?;
-        let events: HashMap<B256, Event> = abi.events().filter(|e| !e.anonymous).map(|e| (e.selector(), e.clone())).collect();
+        let events: HashMap<B256, Decoder> = abi.events().filter(|e| !e.anonymous).map(|e| (e.selector(), Decoder::new(e))).collect();
         if events.is_empty() {
             return Err("it declares no (non-anonymous) event".into());
         }
@@ -38,47 +55,37 @@ impl Abi {
     }
 
     /// The event's name and arguments (by parameter name, or `_<index>` for unnamed ones) of a
-    /// log object, `None` when the ABI does not declare its selector.
+    /// log object.
     ///
     /// # Errors
-    /// Why a log of a declared event does not decode (the ABI does not match the contract).
-    pub(crate) fn decode(&self, log: &Map<String, Value>) -> Result<Option<(String, Value)>, String> {
+    /// Why the log does not decode: the ABI declares no event with its first topic (or it has
+    /// none), or a declared event's parameters do not match the log (the ABI does not match
+    /// the contract).
+    pub(crate) fn decode(&self, log: &Map<String, Value>) -> Result<(Value, Value), String> {
         let topics: Vec<B256> = match log.get("topics") {
             Some(Value::Array(topics)) => {
                 topics.iter().map(|t| t.as_str().and_then(|t| t.parse().ok()).ok_or("a topic is not 32 bytes of hex")).collect::<Result<_, _>>()?
             }
-            _ => return Ok(None),
+            _ => return Err("a log without `topics`".into()),
         };
-        let Some(event) = topics.first().and_then(|selector| self.events.get(selector)) else { return Ok(None) };
+        let Some(selector) = topics.first() else { return Err("a log without topics (an anonymous event): the ABI cannot name it".into()) };
+        let Some(decoder) = self.events.get(selector) else { return Err(format!("the ABI declares no event with topic0 {selector}")) };
         let data = log.get("data").and_then(Value::as_str).unwrap_or("0x");
-        let data = hex_bytes(data).ok_or("`data` is not hex")?;
+        let data = hex::decode(data.strip_prefix("0x").unwrap_or(data)).map_err(|_| "`data` is not hex")?;
+        let event = &decoder.event;
         let decoded = event.decode_log_parts(topics, &data).map_err(|e| format!("event {} does not decode: {e}", event.name))?;
         let (mut indexed, mut body) = (decoded.indexed.into_iter(), decoded.body.into_iter());
         let mut args = Map::new();
-        for (index, input) in event.inputs.iter().enumerate() {
+        for (input, name) in event.inputs.iter().zip(&decoder.args) {
             let value = if input.indexed { indexed.next() } else { body.next() };
-            let name = if input.name.is_empty() { format!("_{index}") } else { input.name.clone() };
-            args.insert(name, value.map_or(Value::Null, |v| json(&v)));
+            args.insert(name.clone(), value.map_or(Value::Null, |v| json(&v)));
         }
-        Ok(Some((event.name.clone(), Value::Object(args))))
+        Ok((decoder.name.clone(), Value::Object(args)))
     }
 }
 
-fn hex_bytes(text: &str) -> Option<Vec<u8>> {
-    let hex = text.strip_prefix("0x").unwrap_or(text);
-    if hex.len() % 2 != 0 {
-        return None;
-    }
-    (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok()).collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let mut text = String::with_capacity(2 + bytes.len() * 2);
-    text.push_str("0x");
-    for byte in bytes {
-        text.push_str(&format!("{byte:02x}"));
-    }
-    text
+fn hex_text(bytes: &[u8]) -> String {
+    hex::encode_prefixed(bytes)
 }
 
 /// A decoded value as JSON.
@@ -87,9 +94,9 @@ fn json(value: &DynSolValue) -> Value {
         DynSolValue::Bool(b) => Value::Bool(*b),
         DynSolValue::Int(i, _) => Value::String(i.to_string()),
         DynSolValue::Uint(u, _) => Value::String(u.to_string()),
-        DynSolValue::FixedBytes(word, size) => Value::String(hex(&word[..*size])),
+        DynSolValue::FixedBytes(word, size) => Value::String(hex_text(&word[..*size])),
         DynSolValue::Address(address) => Value::String(address.to_checksum(None)),
-        DynSolValue::Bytes(bytes) => Value::String(hex(bytes)),
+        DynSolValue::Bytes(bytes) => Value::String(hex_text(bytes)),
         DynSolValue::String(text) => Value::String(text.clone()),
         DynSolValue::Array(items) | DynSolValue::FixedArray(items) | DynSolValue::Tuple(items) => Value::Array(items.iter().map(json).collect()),
         other => Value::String(format!("{other:?}")),
@@ -119,7 +126,7 @@ mod tests {
             ],
             "data": "0x00000000000000000000000000000000000000000000000000000000000f4240ffffffff"[..66].to_string()
         });
-        let (event, args) = abi.decode(log.as_object().expect("an object")).expect("decodes").expect("declared");
+        let (event, args) = abi.decode(log.as_object().expect("an object")).expect("decodes");
         assert_eq!(event, "Transfer");
         assert_eq!(
             args,
@@ -130,7 +137,7 @@ mod tests {
     #[test]
     fn unnamed_parameters_strings_arrays_and_fixed_bytes_decode() {
         let abi = Abi::parse(&format!("{{\"abi\": {ERC20}}}")).expect("an artifact");
-        let selector = abi.events.values().find(|e| e.name == "Note").expect("Note").selector();
+        let selector = abi.events.values().find(|d| d.event.name == "Note").expect("Note").event.selector();
         // ("hi", [true, false], 0xdeadbeef), ABI-encoded: three head words, then the tails.
         let words = [
             "0000000000000000000000000000000000000000000000000000000000000060",
@@ -143,16 +150,21 @@ mod tests {
             "0000000000000000000000000000000000000000000000000000000000000000",
         ];
         let log = json!({"topics": [selector.to_string()], "data": format!("0x{}", words.concat())});
-        let (event, args) = abi.decode(log.as_object().expect("an object")).expect("decodes").expect("declared");
+        let (event, args) = abi.decode(log.as_object().expect("an object")).expect("decodes");
         assert_eq!(event, "Note");
         assert_eq!(args, json!({"_0": "hi", "flags": [true, false], "tag": "0xdeadbeef"}));
     }
 
     #[test]
-    fn an_undeclared_event_is_left_alone_and_a_mismatch_is_an_error() {
+    fn an_undeclared_event_and_a_mismatch_are_errors_naming_them() {
         let abi = Abi::parse(ERC20).expect("an ABI");
         let unknown = json!({"topics": ["0x1111111111111111111111111111111111111111111111111111111111111111"], "data": "0x"});
-        assert_eq!(abi.decode(unknown.as_object().expect("an object")), Ok(None));
+        assert_eq!(
+            abi.decode(unknown.as_object().expect("an object")),
+            Err("the ABI declares no event with topic0 0x1111111111111111111111111111111111111111111111111111111111111111".into())
+        );
+        let anonymous = json!({"topics": [], "data": "0x"});
+        assert!(abi.decode(anonymous.as_object().expect("an object")).expect_err("no topic0").contains("anonymous"));
         let short = json!({"topics": ["0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"], "data": "0x"});
         assert!(abi.decode(short.as_object().expect("an object")).expect_err("mismatch").starts_with("event Transfer does not decode"));
         assert!(Abi::parse("[]").is_err());

@@ -128,42 +128,61 @@ async fn run(stream: WsStream, mut requests: mpsc::Receiver<Call>, notify: mpsc:
                     Some(Ok(Frame::Text(text))) => text,
                     Some(Ok(Frame::Binary(bytes))) => match String::from_utf8(bytes.to_vec()) {
                         Ok(text) => text.into(),
-                        Err(_) => continue,
+                        Err(_) => {
+                            tracing::warn!(%source, bytes = bytes.len(), "a binary frame that is not UTF-8 was skipped");
+                            continue;
+                        }
                     },
                     Some(Ok(Frame::Close(_))) | Some(Err(_)) | None => break,
                     Some(Ok(_)) => continue,
                 };
-                let Ok(value) = serde_json::from_str::<Value>(&text) else {
-                    tracing::warn!(%source, frame = %text.chars().take(200).collect::<String>(), "a frame that is not JSON was skipped");
+                let Ok(mut value) = serde_json::from_str::<Value>(&text) else {
+                    tracing::warn!(%source, frame = %excerpt(&text), "a frame that is not JSON was skipped");
                     continue;
                 };
                 if value.get("method").and_then(Value::as_str) == Some("eth_subscription") {
-                    let params = &value["params"];
-                    if let Some(id) = params["subscription"].as_str() {
-                        if notify.send((id.to_owned(), params["result"].clone())).await.is_err() {
-                            break;
-                        }
+                    let params = &mut value["params"];
+                    let (Some(id), Some(result)) = (params["subscription"].as_str().map(str::to_owned), params.get_mut("result").map(Value::take)) else {
+                        tracing::warn!(%source, frame = %excerpt(&text), "a notification without `subscription` or `result` was skipped");
+                        continue;
+                    };
+                    if notify.send((id, result)).await.is_err() {
+                        break;
                     }
                     continue;
                 }
                 let Some((method, answer)) = value.get("id").and_then(Value::as_u64).and_then(|id| pending.remove(&id)) else {
-                    tracing::warn!(%source, frame = %text.chars().take(200).collect::<String>(), "an answer to no call was skipped");
+                    tracing::warn!(%source, frame = %excerpt(&text), "an answer to no call was skipped");
                     continue;
                 };
-                let result = match value.get("error") {
-                    Some(error) => Err(RpcError::Node {
-                        method,
-                        code: error["code"].as_i64().unwrap_or(0),
-                        message: error["message"].as_str().unwrap_or("").to_owned(),
-                    }),
-                    None => Ok(value.get("result").cloned().unwrap_or(Value::Null)),
-                };
-                let _ = answer.send(result);
+                let _ = answer.send(outcome(method, &mut value, &text));
             }
         }
     }
     for (_, (_, answer)) in pending {
         let _ = answer.send(Err(RpcError::Lost));
+    }
+}
+
+/// What an answer to `method` says: its `result`, or its `error`.
+fn outcome(method: String, answer: &mut Value, text: &str) -> Result<Value, RpcError> {
+    if let Some(error) = answer.get("error") {
+        return Err(match (error["code"].as_i64(), error["message"].as_str()) {
+            (Some(code), Some(message)) => RpcError::Node { method, code, message: message.to_owned() },
+            _ => RpcError::Malformed { method, reason: format!("an `error` without a code and a message: {}", excerpt(text)) },
+        });
+    }
+    match answer.get_mut("result") {
+        Some(result) => Ok(result.take()),
+        None => Err(RpcError::Malformed { method, reason: format!("an answer with neither `result` nor `error`: {}", excerpt(text)) }),
+    }
+}
+
+/// The start of a frame, for a log line.
+pub(crate) fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(200) {
+        Some((at, _)) => format!("{}…", &text[..at]),
+        None => text.to_owned(),
     }
 }
 

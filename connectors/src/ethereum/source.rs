@@ -9,7 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
-use runnel_engine::{Ack, AckReceiver, AckStatus, AckTracker, Block, BlockError, Message, Metadata, Origin, Output, RunContext, Stream, async_trait};
+use runnel_engine::{
+    Ack, AckReceiver, AckStatus, AckTracker, Acks, Block, BlockError, Message, Metadata, Origin, Output, RunContext, SharedValue, Stream, Tokens,
+    async_trait,
+};
 use serde_json::{Map, Value, json};
 use tokio::sync::mpsc;
 
@@ -17,7 +20,7 @@ use super::abi::Abi;
 use super::chain::{Chain, Header, Step};
 use super::config::{FromBlock, Kind};
 use super::metrics::ChainMetrics;
-use super::rpc::{Notification, Rpc, RpcError, quantity};
+use super::rpc::{Notification, Rpc, RpcError, excerpt, quantity};
 use super::state::StateFile;
 use crate::websocket::config::{KeepaliveConfig, ReconnectConfig};
 use crate::websocket::connect::{Backoff, Endpoint, connect_with_retry, jitter_seed};
@@ -30,6 +33,13 @@ const FETCH_AHEAD: usize = 16;
 
 /// The most blocks fetched backwards for one head: a restart far behind catches up in steps.
 const MAX_BRANCH: usize = 10_000;
+
+/// How many times a block's content is asked for (a node error, a malformed answer, no answer
+/// in time) before the block goes to `errors`; the waits between double from [`RETRY_DELAY`].
+const READ_ATTEMPTS: u32 = 4;
+
+/// The first wait before asking for a block's content again.
+const RETRY_DELAY: Duration = Duration::from_millis(100);
 
 /// What the source does, from its configuration.
 #[derive(Debug)]
@@ -67,6 +77,9 @@ struct Pending {
     seq: u64,
     /// The block it finishes, for an emission.
     block: Option<Header>,
+    /// The block could not be read: once this is acknowledged the state stops, so that a
+    /// restart reads the block again.
+    unread: bool,
     status: Option<AckStatus>,
 }
 
@@ -76,7 +89,7 @@ struct Follower {
     settings: Settings,
     chain: Chain,
     /// What each emitted block still in the window emitted, to retract it.
-    kept: VecDeque<(Header, Vec<Value>)>,
+    kept: VecDeque<(Header, Vec<SharedValue>)>,
     tracker: AckTracker,
     pending: VecDeque<Pending>,
     next_seq: u64,
@@ -218,9 +231,12 @@ impl Follower {
 
     /// A new head: fetches the branch leading to it, applies it, emits and retracts.
     async fn on_head(&mut self, rpc: &Rpc, head: Value, output: &mut Output, batch: usize) -> Result<Option<Stop>, BlockError> {
-        let Some(head) = header(&head) else {
-            tracing::warn!(node = %self.node, %head, "a head without number, hash and parent hash was skipped");
-            return Ok(None);
+        let head = match header(head) {
+            Ok(head) => head,
+            Err(problem) => {
+                tracing::warn!(node = %self.node, %problem, "a new head was skipped: the next one fetches what it missed");
+                return Ok(None);
+            }
         };
         self.metrics.head.set(i64::try_from(head.0.number).unwrap_or(i64::MAX));
         if self.chain.knows(head.0.number, &head.0.hash) {
@@ -231,11 +247,12 @@ impl Follower {
                 return Ok(None);
             }
         }
+        let (number, hash) = (head.0.number, head.0.hash.clone());
         let branch = match self.branch(rpc, head).await {
             Ok(branch) => branch,
             Err(RpcError::Lost) => return Ok(Some(Stop::Lost("the connection was lost".into()))),
             Err(error) => {
-                tracing::warn!(node = %self.node, %error, "cannot fetch the blocks before a new head; trying again at the next one");
+                tracing::warn!(node = %self.node, head = number, %hash, %error, "cannot fetch the blocks before a new head; trying again at the next one");
                 return Ok(None);
             }
         };
@@ -251,29 +268,35 @@ impl Follower {
         // Each block's content is fetched a few blocks ahead (a catch-up reads many), and
         // applied in order; what is ready goes out a batch at a time.
         let (kind, filter) = (self.settings.kind, Arc::new(self.settings.filter.clone()));
-        let raw = Arc::new(raw);
+        let (raw, node) = (Arc::new(raw), Arc::clone(&self.node));
         let mut contents = futures::stream::iter(steps.into_iter().map(|step| {
-            let (rpc, filter, raw) = (rpc.clone(), Arc::clone(&filter), Arc::clone(&raw));
+            let (rpc, filter, raw, node) = (rpc.clone(), Arc::clone(&filter), Arc::clone(&raw), Arc::clone(&node));
             async move {
                 let content = match &step {
                     Step::Retract(_) => Ok(Vec::new()),
-                    Step::Emit(block) => content(&rpc, kind, &filter, block, raw.get(&block.hash)).await,
+                    Step::Emit(block) => read(&rpc, kind, &filter, block, raw.get(&block.hash), &node).await,
                 };
                 (step, content)
             }
         }))
         .buffered(FETCH_AHEAD);
         let mut messages = Vec::new();
+        let mut failures = Vec::new();
         while let Some((step, content)) = contents.next().await {
             match (step, content) {
                 (Step::Retract(block), _) => self.retract(&block, &mut messages),
-                (Step::Emit(block), Ok(values)) => self.emit(&block, values, &mut messages),
+                (Step::Emit(block), Ok(values)) => self.emit(&block, values, &mut messages, &mut failures),
                 (_, Err(RpcError::Lost)) => return Ok(Some(Stop::Lost("the connection was lost".into()))),
-                (Step::Emit(block), Err(error)) => return Err(BlockError::other(format!("cannot read block {}: {error}", block.number))),
+                (Step::Emit(block), Err(error)) => self.unread(&block, &error, &mut failures),
             }
             while messages.len() >= batch {
                 let rest = messages.split_off(batch);
                 output.send(std::mem::replace(&mut messages, rest)).await?;
+            }
+            if !failures.is_empty() {
+                // What came before goes out first.
+                output.send(std::mem::take(&mut messages)).await?;
+                output.fail(std::mem::take(&mut failures)).await?;
             }
         }
         if !messages.is_empty() {
@@ -300,11 +323,13 @@ impl Follower {
                 (None, FromBlock::Number(start)) if first.number <= *start => break,
                 _ => {}
             }
-            let parent = rpc.call("eth_getBlockByHash", json!([first.parent, false])).await?;
-            let parent = header(&parent).ok_or_else(|| RpcError::Malformed {
-                method: "eth_getBlockByHash".into(),
-                reason: format!("no block {} (the node may be reorganising)", first.parent),
-            })?;
+            let parent = match rpc.call("eth_getBlockByHash", json!([first.parent, false])).await? {
+                Value::Null => {
+                    let reason = format!("no block {} (the parent of block {}; the node may be reorganising)", first.parent, first.number);
+                    return Err(RpcError::Malformed { method: "eth_getBlockByHash".into(), reason });
+                }
+                parent => header(parent).map_err(|reason| RpcError::Malformed { method: "eth_getBlockByHash".into(), reason })?,
+            };
             self.metrics.backfilled.inc();
             branch.push_front(parent);
         }
@@ -335,7 +360,7 @@ impl Follower {
         .await;
         let mut gap = Vec::with_capacity(headers.len() + 1);
         for fetched in headers {
-            let Some((header, raw)) = header(&fetched?) else { return Ok(None) };
+            let Ok((header, raw)) = header(fetched?) else { return Ok(None) };
             if parent.as_ref().is_some_and(|parent| *parent != header.parent) {
                 return Ok(None);
             }
@@ -350,60 +375,93 @@ impl Follower {
         Ok(Some(gap))
     }
 
-    /// The messages of `block`, kept for a retraction, tracked for the state.
-    fn emit(&mut self, block: &Header, values: Vec<Value>, messages: &mut Vec<Message>) {
-        let values: Vec<Value> = match self.settings.kind {
-            Kind::Heads => values,
-            Kind::Logs => values.into_iter().map(|log| self.log_message(log)).collect(),
+    /// The messages of `block`, kept for a retraction, tracked for the state; a log that the
+    /// ABI does not decode goes to `failures`.
+    fn emit(&mut self, block: &Header, values: Vec<Value>, messages: &mut Vec<Message>, failures: &mut Vec<(Message, String)>) {
+        let values: Vec<Result<Value, (Value, String)>> = match self.settings.kind {
+            Kind::Heads => values.into_iter().map(|header| Ok(with_removed(header, false))).collect(),
+            Kind::Logs => values.into_iter().map(|log| self.log_message(block, log)).collect(),
         };
-        self.track(block, Some(block.clone()), &values, messages);
-        self.kept.push_back((block.clone(), values));
+        let (tokens, meta) = self.track(block, Some(block.clone()), false, values.len());
+        let mut kept = Vec::with_capacity(values.len());
+        for (value, acks) in values.into_iter().zip(tokens) {
+            match value {
+                Ok(value) => {
+                    let mut message = Message::with_meta(value, meta.clone());
+                    message.acks = acks;
+                    kept.push(message.shared_value());
+                    messages.push(message);
+                }
+                Err((value, reason)) => {
+                    let mut message = Message::with_meta(value, meta.clone());
+                    message.acks = acks;
+                    failures.push((message, reason));
+                }
+            }
+        }
+        self.kept.push_back((block.clone(), kept));
         let tip = self.chain.tip().map_or(block.number, |tip| tip.number);
         while self.kept.front().is_some_and(|(kept, _)| kept.number + (self.settings.window as u64) < tip) {
             self.kept.pop_front();
         }
     }
 
-    /// A log as a message: the node's fields, with `removed`, and the event decoded when the
-    /// ABI declares it.
-    fn log_message(&self, log: Value) -> Value {
+    /// A log as a message: the node's fields, with `removed`, and the event decoded when there
+    /// is an ABI; with one, a log of an event it does not declare, or that does not decode,
+    /// is a failure, with the reason.
+    fn log_message(&self, block: &Header, log: Value) -> Result<Value, (Value, String)> {
         let mut log = with_removed(log, false);
-        if let (Some(abi), Value::Object(fields)) = (&self.settings.abi, &mut log) {
-            match abi.decode(fields) {
-                Ok(Some((event, args))) => {
-                    fields.insert("event".into(), Value::from(event));
-                    fields.insert("args".into(), args);
-                }
-                Ok(None) => {}
-                Err(error) => {
-                    fields.insert("decode_error".into(), Value::from(error));
-                }
+        let Some(abi) = &self.settings.abi else { return Ok(log) };
+        let Value::Object(fields) = &mut log else {
+            return Err((log, format!("block {} ({}): a log that is not an object", block.number, block.hash)));
+        };
+        match abi.decode(fields) {
+            Ok((event, args)) => {
+                fields.insert("event".into(), event);
+                fields.insert("args".into(), args);
+                Ok(log)
+            }
+            Err(error) => {
+                let index = fields.get("logIndex").and_then(quantity).map_or_else(|| "?".to_owned(), |i| i.to_string());
+                Err((log, format!("block {} ({}), log {index}: {error}", block.number, block.hash)))
             }
         }
-        log
+    }
+
+    /// A block whose content could not be read: a failure naming it, so that it is seen (in
+    /// `errors`, or as `on_error` says), and the state stays before it.
+    fn unread(&mut self, block: &Header, error: &RpcError, failures: &mut Vec<(Message, String)>) {
+        let reason = format!("cannot read block {} ({}) after {READ_ATTEMPTS} attempts: {error}", block.number, block.hash);
+        tracing::error!(node = %self.node, block = block.number, hash = %block.hash, %error, "cannot read a block: the state stays before it, so a restart reads it again");
+        let (mut tokens, meta) = self.track(block, Some(block.clone()), true, 1);
+        let value = json!({"number": block.number, "hash": block.hash, "parentHash": block.parent});
+        let mut message = Message::with_meta(value, meta);
+        message.acks = tokens.next().unwrap_or_else(Acks::none);
+        failures.push((message, reason));
     }
 
     /// Retractions of what `block` emitted: the same messages, with `removed: true`.
     fn retract(&mut self, block: &Header, messages: &mut Vec<Message>) {
         let Some(at) = self.kept.iter().position(|(kept, _)| kept.hash == block.hash) else { return };
         let (_, values) = self.kept.remove(at).unwrap_or_else(|| unreachable!("found"));
-        let values: Vec<Value> = values.into_iter().map(|value| with_removed(value, true)).collect();
         self.metrics.retracted.inc_by(values.len() as u64);
-        self.track(block, None, &values, messages);
-    }
-
-    fn track(&mut self, block: &Header, finishes: Option<Header>, values: &[Value], messages: &mut Vec<Message>) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let tokens = self.tracker.batch_at(seq, values.len(), std::time::Instant::now());
-        self.pending.push_back(Pending { seq, block: finishes, status: None });
-        let key = Some(bytes::Bytes::from(block.hash.clone()));
-        for (value, acks) in values.iter().cloned().zip(tokens) {
-            let meta = Metadata { key: key.clone(), origin: Origin::at(&self.stream, block.number), ..Metadata::default() };
-            let mut message = Message::with_meta(value, meta);
+        let (tokens, meta) = self.track(block, None, false, values.len());
+        for (value, acks) in values.into_iter().zip(tokens) {
+            let mut message = Message::with_meta(with_removed(Value::clone(&value), true), meta.clone());
             message.acks = acks;
             messages.push(message);
         }
+    }
+
+    /// An acknowledgement batch of `count` messages of `block`: their tokens and metadata.
+    fn track(&mut self, block: &Header, finishes: Option<Header>, unread: bool, count: usize) -> (Tokens, Metadata) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let tokens = self.tracker.batch_at(seq, count, std::time::Instant::now());
+        self.pending.push_back(Pending { seq, block: finishes, unread, status: None });
+        let meta =
+            Metadata { key: Some(bytes::Bytes::from(block.hash.clone())), origin: Origin::at(&self.stream, block.number), ..Metadata::default() };
+        (tokens, meta)
     }
 
     /// Records an acknowledgement; the state moves past every block whose messages, and all
@@ -414,9 +472,9 @@ impl Follower {
         }
         while self.pending.front().is_some_and(|p| p.status.is_some()) {
             let Some(done) = self.pending.pop_front() else { break };
-            if done.status == Some(AckStatus::Failed) && !self.stalled {
+            if (done.status == Some(AckStatus::Failed) || done.unread) && !self.stalled {
                 self.stalled = true;
-                tracing::warn!(node = %self.node, seq = done.seq, "a message failed downstream: the state stays before it, so a restart reads it again");
+                tracing::warn!(node = %self.node, seq = done.seq, "a message failed: the state stays before it, so a restart reads it again");
             }
             if let (Some(block), false) = (done.block, self.stalled) {
                 self.metrics.finished.set(i64::try_from(block.number).unwrap_or(i64::MAX));
@@ -438,6 +496,23 @@ impl Follower {
     }
 }
 
+/// What `block` holds for the source, asked for up to [`READ_ATTEMPTS`] times.
+async fn read(rpc: &Rpc, kind: Kind, filter: &Map<String, Value>, block: &Header, raw: Option<&Value>, node: &str) -> Result<Vec<Value>, RpcError> {
+    let mut delay = RETRY_DELAY;
+    let mut attempt = 1;
+    loop {
+        match content(rpc, kind, filter, block, raw).await {
+            Err(error) if error != RpcError::Lost && attempt < READ_ATTEMPTS => {
+                tracing::warn!(%node, block = block.number, hash = %block.hash, %error, attempt, "cannot read a block; asking again");
+                tokio::time::sleep(delay).await;
+                delay *= 2;
+                attempt += 1;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// What `block` holds for the source: its header, or its logs that match `filter`.
 async fn content(rpc: &Rpc, kind: Kind, filter: &Map<String, Value>, block: &Header, raw: Option<&Value>) -> Result<Vec<Value>, RpcError> {
     match kind {
@@ -446,30 +521,44 @@ async fn content(rpc: &Rpc, kind: Kind, filter: &Map<String, Value>, block: &Hea
                 Some(raw) => raw.clone(),
                 None => rpc.call("eth_getBlockByHash", json!([block.hash, false])).await?,
             };
-            Ok(vec![with_removed(header, false)])
+            match header {
+                Value::Object(_) => Ok(vec![header]),
+                other => {
+                    Err(RpcError::Malformed { method: "eth_getBlockByHash".into(), reason: format!("not a block: {}", excerpt(&other.to_string())) })
+                }
+            }
         }
         Kind::Logs => {
             let mut filter = filter.clone();
             filter.insert("blockHash".into(), Value::from(block.hash.as_str()));
             match rpc.call("eth_getLogs", json!([filter])).await? {
-                Value::Array(logs) => Ok(logs),
-                other => Err(RpcError::Malformed { method: "eth_getLogs".into(), reason: format!("not a list: {other}") }),
+                Value::Array(logs) if logs.iter().all(Value::is_object) => Ok(logs),
+                other => {
+                    Err(RpcError::Malformed { method: "eth_getLogs".into(), reason: format!("not a list of logs: {}", excerpt(&other.to_string())) })
+                }
             }
         }
     }
 }
 
-/// A header's number, hash and parent hash, with its JSON; `None` when one is missing.
-fn header(value: &Value) -> Option<(Header, Value)> {
-    let number = quantity(&value["number"])?;
-    let hash = value["hash"].as_str()?.to_owned();
-    let parent = value["parentHash"].as_str()?.to_owned();
-    Some((Header { number, hash, parent }, value.clone()))
+/// A header's number, hash and parent hash, with its JSON; which is missing otherwise.
+fn header(value: Value) -> Result<(Header, Value), String> {
+    let field = |name: &str| value.get(name).ok_or_else(|| format!("a header without `{name}`: {}", excerpt(&value.to_string())));
+    let number = quantity(field("number")?).ok_or_else(|| format!("a header whose `number` is not a quantity: {}", excerpt(&value.to_string())))?;
+    let text = |name: &str| field(name)?.as_str().map(str::to_owned).ok_or_else(|| format!("a header whose `{name}` is not a string"));
+    let (hash, parent) = (text("hash")?, text("parentHash")?);
+    Ok((Header { number, hash, parent }, value))
 }
 
 fn with_removed(mut value: Value, removed: bool) -> Value {
     if let Value::Object(fields) = &mut value {
-        fields.insert("removed".into(), Value::Bool(removed));
+        // Nodes send `removed` in logs: set in place rather than replaced.
+        match fields.get_mut("removed") {
+            Some(field) => *field = Value::Bool(removed),
+            None => {
+                fields.insert("removed".into(), Value::Bool(removed));
+            }
+        }
     }
     value
 }
