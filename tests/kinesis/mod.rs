@@ -2,4 +2,5 @@
 //! here, into which the tests put records with boto3 (`boto.py`).
 
 mod boto;
+mod chat_ingest;
 mod consumer;

@@ -29,7 +29,8 @@ struct Decoder {
 
 impl Decoder {
     fn new(event: &Event) -> Self {
-        let args = event.inputs.iter().enumerate().map(|(i, input)| if input.name.is_empty() { format!("_{i}") } else { input.name.clone() }).collect();
+        let args =
+            event.inputs.iter().enumerate().map(|(i, input)| if input.name.is_empty() { format!("_{i}") } else { input.name.clone() }).collect();
         Self { event: event.clone(), name: Value::from(event.name.as_str()), args }
     }
 }
