@@ -59,7 +59,7 @@ pub mod connectors {
     #[cfg(feature = "kafka")]
     pub use runnel_connectors::{KafkaSinkConfig, KafkaSourceConfig};
     #[cfg(feature = "kinesis")]
-    pub use runnel_connectors::{KinesisServerConfig, kinesis, kinesis_server};
+    pub use runnel_connectors::{KinesisServerConfig, KinesisSourceConfig, kinesis, kinesis_server};
     #[cfg(feature = "websocket")]
     pub use runnel_connectors::{WebSocketServerConfig, WebSocketServerSinkConfig, WebSocketSinkConfig, WebSocketSourceConfig};
 }

@@ -3,11 +3,14 @@
 //! answer waits for its group commit's fsync), into kinesalite doing the same
 //! (`RUNNEL_KINESALITE_URL`, skipped when unset), and beside them the raw rate of the disk: a loop
 //! that appends the same frames for 500 records and fsyncs, once per batch (what one producer
-//! without group commit could reach). Prints records/s and the ratios.
+//! without group commit could reach). Prints records/s and the ratios. Then the end-to-end
+//! latency from `PutRecords` to a `lambda` block's handler at 1,000 records/s (module `latency`).
 //!
 //! `cargo bench --bench kinesis_server` (`RUNNEL_BENCH_BATCHES`, default 400 batches of 500
 //! records for runnel and the raw loop, a tenth of it for kinesalite; `RUNNEL_BENCH_PRODUCERS`,
-//! default 8).
+//! default 8; `RUNNEL_BENCH_LATENCY_SECONDS`, default 6).
+
+mod latency;
 
 /// jemalloc, as in the `runnel` binary.
 #[global_allocator]
@@ -134,4 +137,5 @@ fn main() {
         }
         _ => println!("  kinesalite: skipped (RUNNEL_KINESALITE_URL is not set)"),
     }
+    latency::run(&runtime, &dir.path().join("latency"), env("RUNNEL_BENCH_LATENCY_SECONDS", 6) as u64);
 }

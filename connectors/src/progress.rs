@@ -1,7 +1,9 @@
 //! How far a source may move its checkpoint: its batches in flight in read order, each with the
 //! position it reaches, and the last position before which every batch is finished. A failed
 //! or abandoned batch stalls the checkpoint for the rest of the run, so that a restart reads it
-//! again (at least once). Sources that stamp each batch with
+//! again (at least once): the rule of the Kafka source's commits (`kafka/offsets.rs`), per batch
+//! rather than per message. The file source (per file), the `kinesis` source (per shard) and
+//! sources like them that stamp each batch with
 //! [`runnel_engine::AckTracker::batch_at`] feed it the batch acknowledgements they receive.
 
 use std::collections::VecDeque;
@@ -23,12 +25,12 @@ pub(crate) enum Moved {
     Yes,
     /// Nothing to save: the batch is not the first unfinished one, or it was unknown.
     No,
-    /// A batch failed or was abandoned: the checkpoint stays where it is from now on (it may
-    /// have moved up to the batch before it first).
-    Stalled,
+    /// A batch failed or was abandoned (with this status): the checkpoint stays where it is from
+    /// now on (it may have moved up to the batch before it first).
+    Stalled(AckStatus),
 }
 
-/// The batches of one stream (a shard, a partition, a chain) in flight, in read order.
+/// The batches of one stream (a file, a shard) in flight, in read order.
 #[derive(Debug)]
 pub(crate) struct Progress<P> {
     pending: VecDeque<Pending<P>>,
@@ -58,7 +60,7 @@ impl<P> Progress<P> {
             let Some(Pending { position, .. }) = self.pending.pop_front() else { break };
             if matches!(done, AckStatus::Failed | AckStatus::Abandoned) && !self.stalled {
                 self.stalled = true;
-                moved = Moved::Stalled;
+                moved = Moved::Stalled(done);
             }
             if !self.stalled {
                 self.finished = Some(position);
@@ -74,11 +76,13 @@ impl<P> Progress<P> {
     }
 
     /// Whether no batch is in flight.
+    #[cfg(any(feature = "kinesis", test))]
     pub(crate) fn is_drained(&self) -> bool {
         self.pending.is_empty()
     }
 
     /// Whether a batch failed, so the checkpoint no longer moves.
+    #[cfg(any(feature = "kinesis", test))]
     pub(crate) fn is_stalled(&self) -> bool {
         self.stalled
     }
@@ -112,7 +116,7 @@ mod tests {
         progress.sent(2, 20);
         progress.sent(3, 30);
         assert_eq!(progress.acked(1, AckStatus::Delivered), Moved::Yes);
-        assert_eq!(progress.acked(2, AckStatus::Abandoned), Moved::Stalled);
+        assert_eq!(progress.acked(2, AckStatus::Abandoned), Moved::Stalled(AckStatus::Abandoned));
         assert_eq!(progress.acked(3, AckStatus::Delivered), Moved::No);
         assert_eq!(progress.finished(), Some(&10));
         assert!(progress.is_stalled() && progress.is_drained());

@@ -15,6 +15,7 @@ use super::config::{Checkpoints, place_all};
 use super::scan::{Patterns, Seen, scan};
 use super::watched::{Opened, Placed, ReadFrom, Watched};
 use crate::ndjson::{Decoded, LineDecoder, Lines};
+use crate::progress::Moved;
 
 /// Lines read from a file, to parse.
 #[derive(Debug)]
@@ -154,7 +155,7 @@ impl Files {
         let batch = self.store.is_some().then(|| {
             let id = self.next_batch;
             self.next_batch += 1;
-            file.progress.track(id, lines.end());
+            file.progress.sent(id, lines.end());
             self.owners.insert(id, key);
             id
         });
@@ -165,13 +166,14 @@ impl Files {
     pub(super) fn ack(&mut self, ack: Ack) {
         let Some(key) = self.owners.remove(&ack.id) else { return };
         let Some(file) = self.files.get_mut(&key) else { return };
-        let Some(stuck) = file.progress.ack(ack.id, ack.status) else { return };
-        if self.tracker.is_none() && stuck.status == AckStatus::Abandoned {
+        let Moved::Stalled(status) = file.progress.acked(ack.id, ack.status) else { return };
+        let line = file.progress.finished().map_or(0, |at| at.line) + 1;
+        if self.tracker.is_none() && status == AckStatus::Abandoned {
             // Read but not sent when the source stopped: read again after a restart, as expected.
-            tracing::debug!(node = %self.node, path = %file.path.display(), line = stuck.at.line + 1, "lines read at shutdown were not sent");
+            tracing::debug!(node = %self.node, path = %file.path.display(), line, "lines read at shutdown were not sent");
         } else {
             tracing::warn!(
-                node = %self.node, path = %file.path.display(), line = stuck.at.line + 1, status = %stuck.status,
+                node = %self.node, path = %file.path.display(), line, %status,
                 "lines failed downstream: the file's checkpoint stays before them, so a restart reads them again"
             );
         }

@@ -6,8 +6,8 @@
 //! - `config`: [`FileSourceConfig`], and building it: checkpoints loaded, files found and placed.
 //! - `scan`: finding the files `path` matches, and noticing truncated and renamed ones.
 //! - `identity`: device, inode and a fingerprint of the first bytes tell files apart.
-//! - `watched`: one file being read: where it starts, its reader, its checkpoint.
-//! - `progress`: a file's batches in flight; its checkpoint follows their acknowledgements.
+//! - `watched`: one file being read: where it starts, its reader, its checkpoint (its batches in
+//!   flight, `crate::progress`).
 //! - `checkpoint`: the checkpoint file, written atomically.
 //! - `files`: every file being read, and what the source does with reads, scans and
 //!   acknowledgements; this module runs the loop.
@@ -16,7 +16,6 @@ mod checkpoint;
 mod config;
 mod files;
 mod identity;
-mod progress;
 mod scan;
 #[cfg(test)]
 mod tests;

@@ -12,9 +12,9 @@ use tokio::io::AsyncSeekExt;
 
 use super::checkpoint::Checkpoint;
 use super::identity::{FileId, Fingerprint};
-use super::progress::Progress;
 use super::scan::{Found, Known};
 use crate::ndjson::{LineReader, Lines, Position};
+use crate::progress::Progress;
 
 /// How much of a file's end is searched for its last complete line, with `read_from = "end"`.
 const TAIL_SEARCHED: u64 = 64 * 1024;
@@ -100,7 +100,7 @@ pub(crate) struct Watched {
     handle: Arc<File>,
     /// `None` only while it starts over.
     reader: Option<LineReader<tokio::fs::File>>,
-    pub(crate) progress: Progress,
+    pub(crate) progress: Progress<Position>,
     /// Whether it may have lines to read: it is in the read queue.
     pub(crate) queued: bool,
     /// Since when no path the patterns match leads to it (renamed away, or deleted).
@@ -129,7 +129,7 @@ impl Watched {
             fingerprint,
             handle,
             reader: Some(reader),
-            progress: Progress::new(at),
+            progress: Progress::new(Some(at)),
             queued: true,
             gone: None,
             last_read: now,
@@ -178,7 +178,7 @@ impl Watched {
         let reader = LineReader::new(file).max_line_bytes(max_line_bytes);
         self.reader = Some(if follow { reader.following() } else { reader });
         self.fingerprint = fingerprint;
-        self.progress.restart(Position::default());
+        self.progress = Progress::new(Some(Position::default()));
         Ok(())
     }
 
@@ -190,7 +190,7 @@ impl Watched {
 
     /// Its checkpoint as written.
     pub(crate) fn checkpoint(&self) -> Checkpoint {
-        let at = self.progress.checkpoint();
+        let at = self.progress.finished().copied().unwrap_or_default();
         Checkpoint {
             path: self.path.clone(),
             dev: self.id.dev,

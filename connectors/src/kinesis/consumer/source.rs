@@ -470,9 +470,9 @@ impl Reader {
         let Some(shard) = self.shards.get_mut(slot) else { return false };
         match shard.progress.acked(ack.id, ack.status) {
             Moved::Yes => self.dirty = true,
-            Moved::Stalled => {
+            Moved::Stalled(status) => {
                 self.dirty = true;
-                tracing::warn!(node = %self.node, shard = %shard.id, status = ?ack.status, "records failed downstream: this shard's checkpoint stays before them, so a restart reads them again");
+                tracing::warn!(node = %self.node, shard = %shard.id, ?status, "records failed downstream: this shard's checkpoint stays before them, so a restart reads them again");
             }
             Moved::No => {}
         }
