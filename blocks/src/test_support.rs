@@ -83,10 +83,11 @@ impl Block for Values {
 
 /// A sink that keeps the values it receives and acknowledges them as delivered.
 #[derive(Clone, Debug, Default)]
-struct Collected(Arc<Mutex<Vec<Value>>>);
+pub(crate) struct Collected(Arc<Mutex<Vec<Value>>>);
 
 impl Collected {
-    fn take(&self) -> Vec<Value> {
+    /// What it received so far, taken out.
+    pub(crate) fn take(&self) -> Vec<Value> {
         std::mem::take(&mut *lock(&self.0))
     }
 }

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tokio::sync::Notify;
 
 use crate::lambda::{Handler, HandlerConfig, HandlerError, LambdaConfig};
+use crate::test_support::Collected;
 
 pub(super) const STREAM_ARN: &str = "arn:aws:kinesis:us-east-1:000000000000:stream/chat";
 
@@ -135,7 +136,7 @@ impl Pending {
     fn finish(self) -> Outcome {
         let mut acks = std::mem::take(&mut *lock(&self.acks));
         acks.sort_by_key(|ack| ack.id);
-        let ports = self.ports.into_iter().map(|(name, collected)| (name, std::mem::take(&mut *lock(&collected.0)))).collect();
+        let ports = self.ports.into_iter().map(|(name, collected)| (name, collected.take())).collect();
         Outcome { ports, acks: acks.into_iter().map(|ack| ack.status).collect() }
     }
 }
@@ -226,30 +227,6 @@ impl Block for Running {
         while let Some(ack) = received.recv().await {
             check(ack.id);
             lock(&self.acks).push(ack);
-        }
-        Ok(())
-    }
-}
-
-/// A sink keeping what it receives, acknowledging it as delivered.
-#[derive(Clone, Debug, Default)]
-struct Collected(Arc<Mutex<Vec<Value>>>);
-
-#[async_trait]
-impl BlockConfig for Collected {
-    async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
-        Ok(BuiltBlock::task(self.clone()))
-    }
-}
-
-#[async_trait]
-impl Block for Collected {
-    async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
-        while let Some(batch) = cx.input.next().await {
-            for message in batch {
-                lock(&self.0).push(message.value().clone());
-                message.ack(AckStatus::Delivered);
-            }
         }
         Ok(())
     }
