@@ -2,8 +2,8 @@
 //! position it reaches, and the last position before which every batch is finished. A failed
 //! or abandoned batch stalls the checkpoint for the rest of the run, so that a restart reads it
 //! again (at least once): the rule of the Kafka source's commits (`kafka/offsets.rs`), per batch
-//! rather than per message. The file source (per file), the `kinesis` source (per shard) and
-//! sources like them that stamp each batch with
+//! rather than per message. The file source (per file), the `kinesis` source (per shard), the
+//! `ethereum` and `bigchaindb` sources (per chain) and sources like them that stamp each batch with
 //! [`runnel_engine::AckTracker::batch_at`] feed it the batch acknowledgements they receive.
 
 use std::collections::VecDeque;
@@ -30,7 +30,7 @@ pub(crate) enum Moved {
     Stalled(AckStatus),
 }
 
-/// The batches of one stream (a file, a shard) in flight, in read order.
+/// The batches of one stream (a file, a shard, a chain) in flight, in read order.
 #[derive(Debug)]
 pub(crate) struct Progress<P> {
     pending: VecDeque<Pending<P>>,
@@ -76,7 +76,7 @@ impl<P> Progress<P> {
     }
 
     /// Whether no batch is in flight.
-    #[cfg(any(feature = "kinesis", test))]
+    #[cfg(any(feature = "kinesis", feature = "bigchaindb", feature = "ethereum", test))]
     pub(crate) fn is_drained(&self) -> bool {
         self.pending.is_empty()
     }

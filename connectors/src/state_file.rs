@@ -38,7 +38,7 @@ pub(crate) fn prepare(path: &Path) -> io::Result<()> {
     }
 }
 
-#[cfg(feature = "kinesis")]
+#[cfg(any(feature = "kinesis", feature = "bigchaindb"))]
 mod json;
-#[cfg(feature = "kinesis")]
+#[cfg(any(feature = "kinesis", feature = "bigchaindb"))]
 pub(crate) use json::{load_json, save_json};

@@ -11,6 +11,7 @@
 mod crash;
 mod delivery;
 mod group;
+mod lambda;
 mod rebalance;
 mod rooms;
 

@@ -5,7 +5,6 @@
 //! height the API does not have yet. So a reconnection or a restart leaves no gap, and each
 //! height is read once per run.
 
-use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +19,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message as Frame;
 
 use super::config::Operation;
+use crate::progress::{Moved, Progress};
 use crate::state_file;
 use crate::websocket::config::{KeepaliveConfig, ReconnectConfig};
 use crate::websocket::connect::{Backoff, Endpoint, Liveness, Tick, connect_with_retry, jitter_seed};
@@ -51,12 +51,14 @@ pub struct BigchainDbSource {
     pub(crate) state: Option<PathBuf>,
 }
 
+/// The state file's contents (format version [`STATE_VERSION`]).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Saved {
-    version: u32,
     finished_height: u64,
 }
+
+const STATE_VERSION: u32 = 1;
 
 /// A block as the API gives it.
 #[derive(Debug, Deserialize)]
@@ -79,11 +81,9 @@ struct Reader {
     stream: Arc<Stream>,
     /// The next height to read; unknown on a first start without `from_height` until an event.
     next: Option<u64>,
-    /// Heights sent and not yet acknowledged, oldest first, with their status once known.
-    pending: VecDeque<(u64, Option<AckStatus>)>,
-    finished: Option<u64>,
+    /// Heights sent and not yet acknowledged, and the last height finished with all before it.
+    progress: Progress<u64>,
     saved: Option<u64>,
-    stalled: bool,
     state: Option<PathBuf>,
 }
 
@@ -102,7 +102,7 @@ impl Block for BigchainDbSource {
             },
         };
         let finished = match &state {
-            Some(path) => load(path).map_err(BlockError::other)?,
+            Some(path) => state_file::load_json::<Saved>(path, STATE_VERSION).map_err(BlockError::other)?.map(|saved| saved.finished_height),
             None => None,
         };
         let next = finished.map(|h| h + 1).or(settings.from_height);
@@ -110,19 +110,8 @@ impl Block for BigchainDbSource {
             tracing::info!(node = %name, height = finished, "resuming after the last finished height");
         }
         let stream = Stream::new(name.clone(), Some(endpoint.url().clone()));
-        let mut reader = Reader {
-            node: name.clone(),
-            settings,
-            client,
-            tracker,
-            stream,
-            next,
-            pending: VecDeque::new(),
-            finished,
-            saved: finished,
-            stalled: false,
-            state,
-        };
+        let mut reader =
+            Reader { node: name.clone(), settings, client, tracker, stream, next, progress: Progress::new(finished), saved: finished, state };
         let mut after_loss = false;
         let mut save = tokio::time::interval(SAVE_EVERY);
         'connections: loop {
@@ -170,7 +159,7 @@ impl Block for BigchainDbSource {
         }
         drop(output);
         reader.tracker = AckTracker::new(None, None);
-        while !reader.pending.is_empty() {
+        while !reader.progress.is_drained() {
             match acks.recv().await {
                 Some(ack) => reader.acked(ack),
                 None => break,
@@ -279,7 +268,7 @@ impl Reader {
             values.push(value);
         }
         let tokens = self.tracker.batch_at(height, values.len(), std::time::Instant::now());
-        self.pending.push_back((height, None));
+        self.progress.sent(height, height);
         let mut messages = Vec::with_capacity(values.len());
         let mut failures = Vec::new();
         for (value, acks) in values.into_iter().zip(tokens) {
@@ -307,28 +296,18 @@ impl Reader {
     /// Records an acknowledgement; the state moves past every height whose messages, and all
     /// before them, are finished.
     fn acked(&mut self, ack: Ack) {
-        if let Some(entry) = self.pending.iter_mut().find(|(height, _)| *height == ack.id) {
-            entry.1 = Some(ack.status);
-        }
-        while let Some(&(height, Some(status))) = self.pending.front() {
-            self.pending.pop_front();
-            if status == AckStatus::Failed && !self.stalled {
-                self.stalled = true;
-                tracing::warn!(node = %self.node, height, "a message failed downstream: the state stays before it, so a restart reads it again");
-            }
-            if !self.stalled {
-                self.finished = Some(height);
-            }
+        if let Moved::Stalled(status) = self.progress.acked(ack.id, ack.status) {
+            let height = self.progress.finished().map_or(0, |h| h + 1);
+            tracing::warn!(node = %self.node, height, %status, "a message failed downstream: the state stays before it, so a restart reads it again");
         }
     }
 
     fn save(&mut self) {
-        let (Some(path), Some(finished)) = (&self.state, self.finished) else { return };
+        let (Some(path), Some(&finished)) = (&self.state, self.progress.finished()) else { return };
         if self.saved == Some(finished) {
             return;
         }
-        let text = serde_json::to_vec_pretty(&Saved { version: 1, finished_height: finished }).unwrap_or_default();
-        match state_file::prepare(path).and_then(|()| state_file::write_atomically(path, &text)) {
+        match state_file::save_json(path, STATE_VERSION, &Saved { finished_height: finished }) {
             Ok(()) => self.saved = Some(finished),
             Err(error) => tracing::warn!(node = %self.node, %error, path = %path.display(), "cannot write the state"),
         }
@@ -373,18 +352,4 @@ fn excerpt(body: &[u8]) -> String {
         Some((at, _)) => format!("{}…", &text[..at]),
         None => text.into_owned(),
     }
-}
-
-/// The last finished height in the state file; `None` without one.
-fn load(path: &std::path::Path) -> Result<Option<u64>, String> {
-    let text = match std::fs::read(path) {
-        Ok(text) => text,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(error) => return Err(format!("state file {}: {error}", path.display())),
-    };
-    let saved: Saved = serde_json::from_slice(&text).map_err(|e| format!("state file {} is corrupt: {e}", path.display()))?;
-    if saved.version != 1 {
-        return Err(format!("state file {}: version {}, and this runnel reads version 1", path.display(), saved.version));
-    }
-    Ok(Some(saved.finished_height))
 }

@@ -4,7 +4,7 @@
 //! retract and what is deep enough to emit; each emitted block's logs come from `eth_getLogs`
 //! by block hash, so a block's events are complete and belong to exactly that block.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +22,7 @@ use super::config::{FromBlock, Kind};
 use super::metrics::ChainMetrics;
 use super::rpc::{Notification, Rpc, RpcError, excerpt, quantity};
 use super::state::StateFile;
+use crate::progress::{Moved, Progress};
 use crate::websocket::config::{KeepaliveConfig, ReconnectConfig};
 use crate::websocket::connect::{Backoff, Endpoint, connect_with_retry, jitter_seed};
 
@@ -72,17 +73,6 @@ enum Stop {
     Lost(String),
 }
 
-/// An emission or retraction waiting for its acknowledgement.
-struct Pending {
-    seq: u64,
-    /// The block it finishes, for an emission.
-    block: Option<Header>,
-    /// The block could not be read: once this is acknowledged the state stops, so that a
-    /// restart reads the block again.
-    unread: bool,
-    status: Option<AckStatus>,
-}
-
 /// Everything that lives across connections.
 struct Follower {
     node: Arc<str>,
@@ -91,13 +81,16 @@ struct Follower {
     /// What each emitted block still in the window emitted, to retract it.
     kept: VecDeque<(Header, Vec<SharedValue>)>,
     tracker: AckTracker,
-    pending: VecDeque<Pending>,
+    /// Acknowledgement batches in flight, each with the last block finished once it and all
+    /// before it are: the state. A failed message stalls it, so a restart reads from the last
+    /// block whose messages were all delivered.
+    progress: Progress<Option<Header>>,
+    /// The newest block whose messages were all sent: the position of the next batch.
+    sent: Option<Header>,
+    /// Batches of blocks that could not be read: they stall the state once acknowledged.
+    unread: HashSet<u64>,
     next_seq: u64,
-    finished: Option<Header>,
     saved: Option<Header>,
-    /// A message failed: the state stops moving, so a restart reads from the last block whose
-    /// messages were all delivered.
-    stalled: bool,
     chain_id: Option<u64>,
     stream: Arc<Stream>,
     metrics: ChainMetrics,
@@ -128,11 +121,11 @@ impl Block for EthereumSource {
             chain,
             kept: VecDeque::new(),
             tracker,
-            pending: VecDeque::new(),
+            progress: Progress::new(Some(finished.clone())),
+            sent: finished.clone(),
+            unread: HashSet::new(),
             next_seq: 0,
-            saved: finished.clone(),
-            finished,
-            stalled: false,
+            saved: finished,
             chain_id,
             stream,
             metrics,
@@ -157,7 +150,7 @@ impl Block for EthereumSource {
         // move the state.
         drop(output);
         follower.tracker = AckTracker::new(None, None);
-        while !follower.pending.is_empty() {
+        while !follower.progress.is_drained() {
             match acks.recv().await {
                 Some(ack) => follower.acked(ack),
                 None => break,
@@ -458,7 +451,13 @@ impl Follower {
         let seq = self.next_seq;
         self.next_seq += 1;
         let tokens = self.tracker.batch_at(seq, count, std::time::Instant::now());
-        self.pending.push_back(Pending { seq, block: finishes, unread, status: None });
+        if let Some(block) = finishes {
+            self.sent = Some(block);
+        }
+        if unread {
+            self.unread.insert(seq);
+        }
+        self.progress.sent(seq, self.sent.clone());
         let meta =
             Metadata { key: Some(bytes::Bytes::from(block.hash.clone())), origin: Origin::at(&self.stream, block.number), ..Metadata::default() };
         (tokens, meta)
@@ -467,25 +466,23 @@ impl Follower {
     /// Records an acknowledgement; the state moves past every block whose messages, and all
     /// before them, are finished.
     fn acked(&mut self, ack: Ack) {
-        if let Some(pending) = self.pending.iter_mut().find(|p| p.seq == ack.id) {
-            pending.status = Some(ack.status);
-        }
-        while self.pending.front().is_some_and(|p| p.status.is_some()) {
-            let Some(done) = self.pending.pop_front() else { break };
-            if (done.status == Some(AckStatus::Failed) || done.unread) && !self.stalled {
-                self.stalled = true;
-                tracing::warn!(node = %self.node, seq = done.seq, "a message failed: the state stays before it, so a restart reads it again");
+        let status = if self.unread.remove(&ack.id) { AckStatus::Failed } else { ack.status };
+        match self.progress.acked(ack.id, status) {
+            Moved::Yes => {
+                if let Some(Some(block)) = self.progress.finished() {
+                    self.metrics.finished.set(i64::try_from(block.number).unwrap_or(i64::MAX));
+                }
             }
-            if let (Some(block), false) = (done.block, self.stalled) {
-                self.metrics.finished.set(i64::try_from(block.number).unwrap_or(i64::MAX));
-                self.finished = Some(block);
+            Moved::Stalled(status) => {
+                tracing::warn!(node = %self.node, seq = ack.id, %status, "a message failed: the state stays before it, so a restart reads it again");
             }
+            Moved::No => {}
         }
     }
 
     /// Writes the state when it moved.
     fn save(&mut self) {
-        let (Some(state), Some(finished), Some(chain_id)) = (&self.state, &self.finished, self.chain_id) else { return };
+        let (Some(state), Some(Some(finished)), Some(chain_id)) = (&self.state, self.progress.finished(), self.chain_id) else { return };
         if self.saved.as_ref() == Some(finished) {
             return;
         }

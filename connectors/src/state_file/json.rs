@@ -1,5 +1,5 @@
 //! Versioned JSON state, for sources whose state is a document (the `kinesis` source's
-//! per-shard checkpoints): `{"version": N, ...}`, read back only by a runnel that knows version N.
+//! per-shard checkpoints, the `bigchaindb` source's last finished height): `{"version": N, ...}`, read back only by a runnel that knows version N.
 
 use std::io;
 use std::path::{Path, PathBuf};
