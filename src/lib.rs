@@ -49,6 +49,8 @@ pub use runnel_engine::{
 pub mod connectors {
     #[cfg(feature = "http")]
     pub use runnel_connectors::HttpSinkConfig;
+    #[cfg(feature = "command")]
+    pub use runnel_connectors::{CommandConfig, command};
     pub use runnel_connectors::{
         FEATURES, FileSinkConfig, FileSourceConfig, GeneratorConfig, MemorySinkConfig, MemorySourceConfig, StdinConfig, StdoutConfig,
     };

@@ -6,6 +6,7 @@ mod bigchaindb;
 mod blocks;
 mod chat;
 mod cli;
+mod command;
 mod compliance;
 mod config;
 mod connectors;

@@ -17,6 +17,7 @@
 //! - [`ethereum`]: an Ethereum node's event logs or blocks, with confirmations, reorganisations
 //!   retracted, and resume after reconnections and restarts.
 //! - [`bigchaindb`]: a BigchainDB node's valid transactions, in height order, without gaps.
+//! - [`command`]: a block running a program per message (jobs), arguments never seen by a shell.
 //! - [`http_response`]: the reply half of request/response: answers the requests of
 //!   `http_server` routes with `ack = "reply"`.
 //! - [`kinesis`]: a Kinesis consumer (every shard, resharding, acknowledged checkpoints).
@@ -34,6 +35,8 @@
 pub mod auth;
 #[cfg(feature = "bigchaindb")]
 pub mod bigchaindb;
+#[cfg(feature = "command")]
+pub mod command;
 #[cfg(feature = "ethereum")]
 pub mod ethereum;
 pub mod file_sink;
@@ -56,7 +59,7 @@ pub mod kinesis_server;
 pub mod memory;
 pub mod stdin;
 pub mod stdout;
-#[cfg(any(feature = "http", feature = "websocket"))]
+#[cfg(any(feature = "http", feature = "websocket", feature = "command"))]
 pub mod template;
 #[cfg(feature = "websocket")]
 pub mod websocket;
@@ -64,6 +67,8 @@ pub mod websocket;
 pub mod websocket_server;
 
 mod codec;
+#[cfg(any(feature = "http", feature = "command"))]
+mod field_path;
 mod ndjson;
 mod numbers;
 mod progress;
@@ -74,6 +79,8 @@ use runnel_engine::Registry;
 
 #[cfg(feature = "bigchaindb")]
 pub use bigchaindb::BigchainDbSourceConfig;
+#[cfg(feature = "command")]
+pub use command::CommandConfig;
 #[cfg(feature = "ethereum")]
 pub use ethereum::EthereumSourceConfig;
 pub use file_sink::FileSinkConfig;
@@ -128,6 +135,8 @@ pub fn registry() -> Registry {
     let registry = registry.with::<ImageConfig>();
     #[cfg(feature = "kinesis")]
     let registry = registry.with::<KinesisSourceConfig>().with::<KinesisServerConfig>();
+    #[cfg(feature = "command")]
+    let registry = registry.with::<CommandConfig>();
     registry
 }
 
@@ -149,6 +158,8 @@ pub const FEATURES: &[&str] = &[
     "image",
     #[cfg(feature = "kinesis")]
     "kinesis",
+    #[cfg(feature = "command")]
+    "command",
 ];
 
 #[cfg(test)]
