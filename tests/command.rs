@@ -151,3 +151,45 @@ fn bad_configurations_are_located_errors() {
     .to_string();
     assert!(error.contains("node `job`") && error.contains("`concurrency` must be between 1 and 10000"), "{error}");
 }
+
+/// A job still running when `runnel run` stops past its shutdown timeout is killed with it, not
+/// left behind: the program's process is gone (or a zombie awaiting its reaper) once runnel
+/// has exited.
+#[test]
+fn a_job_running_when_runnel_stops_is_killed_with_it() {
+    use std::process::{Command, Stdio};
+
+    use crate::support::{runnel_bin, wait_for};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pid_file = dir.path().join("job.pid");
+    let file = dir.path().join("p.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[sources.in]\ntype = \"generator\"\ncount = 1\n\
+             [blocks.job]\ntype = \"command\"\ninputs = [\"in\"]\nprogram = 'echo $$$$ > \"$1\"; exec sleep 60'\nshell = true\nargs = ['{}']\nstdin = false\noutput = \"ignore\"\n\
+             [sinks.out]\ntype = \"file\"\ninputs = [\"job\"]\npath = \"{}\"\n",
+            pid_file.display(),
+            dir.path().join("out.ndjson").display()
+        ),
+    )
+    .expect("writes");
+    let mut child = Command::new(runnel_bin())
+        .args(["run", "--no-metrics", "--shutdown-timeout", "1s", file.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let pid: u32 = wait_for("the job to start", 30, || std::fs::read_to_string(&pid_file).ok().and_then(|text| text.trim().parse().ok()));
+    let alive = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| !stat.split(") ").nth(1).is_some_and(|rest| rest.starts_with('Z')))
+    };
+    assert!(alive(pid), "the job runs");
+    assert!(Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs").success());
+    let exited = wait_for("runnel to exit", 30, || child.try_wait().expect("waits"));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).expect("reads");
+    assert_eq!(exited.code(), Some(2), "stopped at its shutdown timeout: {stderr}");
+    wait_for("the job to be killed", 10, || (!alive(pid)).then_some(()));
+}

@@ -96,6 +96,10 @@ pub(super) async fn run(config: &CommandConfig, working_dir: Option<&Path>, time
         .stdout(if config.output == super::OutputFormat::Ignore { Stdio::null() } else { Stdio::piped() })
         .stderr(Stdio::piped())
         .kill_on_drop(true);
+    // Its own process group: a Ctrl-C at runnel's terminal stops runnel's sources, and the job
+    // finishes while the pipeline drains instead of dying with the terminal's signal.
+    #[cfg(unix)]
+    command.process_group(0);
     if let Some(dir) = working_dir {
         command.current_dir(dir);
     }
