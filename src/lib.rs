@@ -62,6 +62,8 @@ pub mod connectors {
     pub use runnel_connectors::{KafkaSinkConfig, KafkaSourceConfig};
     #[cfg(feature = "kinesis")]
     pub use runnel_connectors::{KinesisServerConfig, KinesisSourceConfig, kinesis, kinesis_server};
+    #[cfg(feature = "sql")]
+    pub use runnel_connectors::{SqlSinkConfig, sql};
     #[cfg(feature = "websocket")]
     pub use runnel_connectors::{WebSocketServerConfig, WebSocketServerSinkConfig, WebSocketSinkConfig, WebSocketSourceConfig};
 }

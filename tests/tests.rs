@@ -26,5 +26,6 @@ mod listener;
 mod metrics;
 mod pipelines;
 mod runtime;
+mod sql;
 mod support;
 mod websocket;

@@ -18,6 +18,7 @@
 //!   retracted, and resume after reconnections and restarts.
 //! - [`bigchaindb`]: a BigchainDB node's valid transactions, in height order, without gaps.
 //! - [`command`]: a block running a program per message (jobs), arguments never seen by a shell.
+//! - [`sql`]: rows into SQLite in transactions, a refused row failing alone.
 //! - [`http_response`]: the reply half of request/response: answers the requests of
 //!   `http_server` routes with `ack = "reply"`.
 //! - [`kinesis`]: a Kinesis consumer (every shard, resharding, acknowledged checkpoints).
@@ -57,6 +58,8 @@ pub mod kinesis;
 #[cfg(feature = "kinesis")]
 pub mod kinesis_server;
 pub mod memory;
+#[cfg(feature = "sql")]
+pub mod sql;
 pub mod stdin;
 pub mod stdout;
 #[cfg(any(feature = "http", feature = "websocket", feature = "command"))]
@@ -101,6 +104,8 @@ pub use kinesis::KinesisSourceConfig;
 #[cfg(feature = "kinesis")]
 pub use kinesis_server::KinesisServerConfig;
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
+#[cfg(feature = "sql")]
+pub use sql::SqlSinkConfig;
 pub use stdin::StdinConfig;
 pub use stdout::StdoutConfig;
 #[cfg(feature = "websocket")]
@@ -137,6 +142,8 @@ pub fn registry() -> Registry {
     let registry = registry.with::<KinesisSourceConfig>().with::<KinesisServerConfig>();
     #[cfg(feature = "command")]
     let registry = registry.with::<CommandConfig>();
+    #[cfg(feature = "sql")]
+    let registry = registry.with::<SqlSinkConfig>();
     registry
 }
 
@@ -160,6 +167,8 @@ pub const FEATURES: &[&str] = &[
     "kinesis",
     #[cfg(feature = "command")]
     "command",
+    #[cfg(feature = "sql")]
+    "sql",
 ];
 
 #[cfg(test)]

@@ -1,0 +1,131 @@
+//! The `sql` sink's configuration and its checks.
+
+use std::collections::BTreeMap;
+
+use runnel_blocks::JqProgram;
+use runnel_blocks::time::Span;
+use serde::Deserialize;
+
+/// The `sql` sink: messages as rows of a table, written in transactions.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SqlSinkConfig {
+    /// The database: `sqlite:<path>` (relative to the pipeline file; created if missing).
+    pub url: String,
+    /// The table rows go into, with `columns`.
+    #[serde(default)]
+    pub table: Option<String>,
+    /// Each column's value, a jq expression of the message (its first output; none is NULL).
+    #[serde(default)]
+    pub columns: BTreeMap<String, JqProgram>,
+    /// Columns of a unique key: a row whose key exists updates the other columns (an upsert).
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// Instead of `table`: a statement with named parameters (`:owner`), bound from `params`.
+    #[serde(default)]
+    pub statement: Option<String>,
+    /// Each named parameter of `statement`, a jq expression of the message.
+    #[serde(default)]
+    pub params: BTreeMap<String, JqProgram>,
+    /// Messages written in one transaction, at most.
+    #[serde(default = "default_max_messages")]
+    pub max_messages: usize,
+    /// How long the first message of a transaction waits for more before it is written.
+    #[serde(default = "default_linger")]
+    pub linger: Span,
+    /// The first wait before writing again after the database failed; it doubles up to 30 s.
+    #[serde(default = "default_retry_backoff")]
+    pub retry_backoff: Span,
+}
+
+fn default_max_messages() -> usize {
+    500
+}
+
+fn default_linger() -> Span {
+    Span::from_millis(50)
+}
+
+fn default_retry_backoff() -> Span {
+    Span::from_millis(200)
+}
+
+/// Whether `name` can be a table or column name as written (letters, digits, `_`).
+pub(crate) fn is_identifier(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+impl SqlSinkConfig {
+    /// Every problem with the configuration.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if self.url.strip_prefix("sqlite:").is_none_or(str::is_empty) {
+            problems.push(format!("`url` must be `sqlite:<path>` (PostgreSQL is not supported yet), not `{}`", self.url));
+        }
+        match (&self.table, &self.statement) {
+            (Some(_), Some(_)) => problems.push("give `table` (with `columns`) or `statement` (with `params`), not both".to_owned()),
+            (None, None) => problems.push("give `table` (with `columns`) or `statement` (with `params`)".to_owned()),
+            (Some(table), None) => {
+                if !is_identifier(table) {
+                    problems.push(format!("`table`: `{table}` is not a name of letters, digits and `_`"));
+                }
+                if self.columns.is_empty() {
+                    problems.push("`columns` is empty: name each column and the jq expression of its value".to_owned());
+                }
+                for column in self.columns.keys().chain(&self.key) {
+                    if !is_identifier(column) {
+                        problems.push(format!("`{column}` is not a column name of letters, digits and `_`"));
+                    }
+                }
+                for column in &self.key {
+                    if !self.columns.contains_key(column) {
+                        problems.push(format!("`key`: `{column}` is not one of `columns`"));
+                    }
+                }
+                if !self.params.is_empty() {
+                    problems.push("`params` go with `statement`; with `table`, use `columns`".to_owned());
+                }
+            }
+            (None, Some(_)) => {
+                if !self.columns.is_empty() || !self.key.is_empty() {
+                    problems.push("`columns` and `key` go with `table`; with `statement`, use `params`".to_owned());
+                }
+                for name in self.params.keys() {
+                    if !is_identifier(name) {
+                        problems.push(format!("`params`: `{name}` is not a parameter name of letters, digits and `_`"));
+                    }
+                }
+            }
+        }
+        if self.max_messages == 0 {
+            problems.push("`max_messages` must be at least 1".to_owned());
+        }
+        problems
+    }
+
+    /// The statement each message runs, and its parameters in order (`:name`).
+    pub(crate) fn sql(&self) -> (String, Vec<(String, JqProgram)>) {
+        if let Some(statement) = &self.statement {
+            return (statement.clone(), self.params.iter().map(|(name, program)| (name.clone(), program.clone())).collect());
+        }
+        let table = self.table.as_deref().unwrap_or_default();
+        let names: Vec<&String> = self.columns.keys().collect();
+        let quoted = |name: &str| format!("\"{name}\"");
+        let mut sql = format!(
+            "INSERT INTO {} ({}) VALUES ({})",
+            quoted(table),
+            names.iter().map(|n| quoted(n)).collect::<Vec<_>>().join(", "),
+            names.iter().map(|n| format!(":{n}")).collect::<Vec<_>>().join(", ")
+        );
+        if !self.key.is_empty() {
+            let rest: Vec<String> = names.iter().filter(|n| !self.key.contains(n)).map(|n| format!("{0} = excluded.{0}", quoted(n))).collect();
+            let key = self.key.iter().map(|k| quoted(k)).collect::<Vec<_>>().join(", ");
+            if rest.is_empty() {
+                sql.push_str(&format!(" ON CONFLICT ({key}) DO NOTHING"));
+            } else {
+                sql.push_str(&format!(" ON CONFLICT ({key}) DO UPDATE SET {}", rest.join(", ")));
+            }
+        }
+        (sql, self.columns.iter().map(|(name, program)| (name.clone(), program.clone())).collect())
+    }
+}

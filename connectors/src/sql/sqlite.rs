@@ -1,0 +1,104 @@
+//! The SQLite side of the `sql` sink: a connection (WAL, `synchronous = FULL`, so a commit is on
+//! disk), and one transaction of rows with a savepoint each, so that a row the database refuses
+//! is undone alone.
+
+use std::path::Path;
+use std::time::Duration;
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, ErrorCode};
+use serde_json::Value;
+
+/// One message's parameters, in the statement's order.
+pub(crate) type Row = Vec<Value>;
+
+/// An open database with the statement checked against it.
+pub(crate) struct Database {
+    connection: Connection,
+    sql: String,
+    /// The statement's parameter positions for `:name`, in the order rows hold them.
+    names: Vec<String>,
+}
+
+impl Database {
+    /// Opens (or creates) the database at `path` and prepares `sql` once, so a statement that
+    /// does not fit the schema is an error at start.
+    ///
+    /// # Errors
+    /// The database's message when it cannot be opened or the statement does not prepare.
+    pub(crate) fn open(path: &Path, sql: &str) -> Result<Self, String> {
+        let connection = Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+        connection.busy_timeout(Duration::from_secs(5)).map_err(|e| e.to_string())?;
+        connection.pragma_update(None, "journal_mode", "WAL").map_err(|e| e.to_string())?;
+        connection.pragma_update(None, "synchronous", "FULL").map_err(|e| e.to_string())?;
+        let names = {
+            let statement = connection.prepare_cached(sql).map_err(|e| format!("the statement `{sql}` does not prepare: {e}"))?;
+            (1..=statement.parameter_count())
+                .map(|i| statement.parameter_name(i).unwrap_or_default().trim_start_matches([':', '@', '$']).to_owned())
+                .collect()
+        };
+        Ok(Self { connection, sql: sql.to_owned(), names })
+    }
+
+    /// The statement's parameter names, as `:name` without the colon.
+    pub(crate) fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Writes `rows` in one transaction, each under a savepoint. Returns the rows the database
+    /// refused (a constraint, a type mismatch), by index, with its message; they are undone and
+    /// the others are committed.
+    ///
+    /// # Errors
+    /// When the transaction as a whole fails (the database is busy, the disk full, the file
+    /// gone): nothing of it is committed.
+    pub(crate) fn write(&mut self, rows: &[Row], order: &[String]) -> Result<Vec<(usize, String)>, String> {
+        let transaction = self.connection.transaction().map_err(|e| e.to_string())?;
+        let mut refused = Vec::new();
+        {
+            let mut statement = transaction.prepare_cached(&self.sql).map_err(|e| e.to_string())?;
+            let positions: Vec<Option<usize>> = self.names.iter().map(|name| order.iter().position(|o| o == name)).collect();
+            for (index, row) in rows.iter().enumerate() {
+                let values: Vec<SqlValue> = positions.iter().map(|at| at.and_then(|at| row.get(at)).map_or(SqlValue::Null, sql_value)).collect();
+                transaction.execute_batch("SAVEPOINT row").map_err(|e| e.to_string())?;
+                match statement.execute(rusqlite::params_from_iter(values)) {
+                    Ok(_) => transaction.execute_batch("RELEASE row").map_err(|e| e.to_string())?,
+                    Err(error) if refuses_the_row(&error) => {
+                        transaction.execute_batch("ROLLBACK TO row; RELEASE row").map_err(|e| e.to_string())?;
+                        refused.push((index, error.to_string()));
+                    }
+                    Err(error) => return Err(error.to_string()),
+                }
+            }
+        }
+        transaction.commit().map_err(|e| e.to_string())?;
+        Ok(refused)
+    }
+}
+
+/// Whether the error is about the row rather than the database: a constraint, a type the
+/// column does not take, a value too big.
+fn refuses_the_row(error: &rusqlite::Error) -> bool {
+    match error {
+        rusqlite::Error::SqliteFailure(failure, _) => {
+            matches!(failure.code, ErrorCode::ConstraintViolation | ErrorCode::TypeMismatch | ErrorCode::TooBig)
+        }
+        rusqlite::Error::ToSqlConversionFailure(_) | rusqlite::Error::InvalidParameterName(_) => true,
+        _ => false,
+    }
+}
+
+/// A JSON value as SQLite stores it: `null` as NULL, booleans as 0 and 1, integers as INTEGER,
+/// other numbers as REAL, strings as TEXT, arrays and objects as their JSON text.
+fn sql_value(value: &Value) -> SqlValue {
+    match value {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => SqlValue::Integer(i),
+            None => n.as_f64().map_or_else(|| SqlValue::Text(n.to_string()), SqlValue::Real),
+        },
+        Value::String(s) => SqlValue::Text(s.clone()),
+        other => SqlValue::Text(other.to_string()),
+    }
+}
