@@ -82,7 +82,8 @@ fn baseline_run(input: &Path, db: &Path) -> Duration {
 }
 
 fn count(db: &Path) -> usize {
-    Connection::open(db).expect("opens").query_row("SELECT count(*) FROM events", [], |row| row.get(0)).expect("counts")
+    let rows: i64 = Connection::open(db).expect("opens").query_row("SELECT count(*) FROM events", [], |row| row.get(0)).expect("counts");
+    usize::try_from(rows).expect("a count")
 }
 
 fn main() {
