@@ -129,7 +129,8 @@ async fn configurations_that_cannot_work_are_refused_before_start() {
 
 /// Durability: `runnel run` reading a file (with its checkpoints) into the `sql` sink is
 /// SIGKILLed 3 times while it writes 100,000 messages; after the last run every message is a row
-/// (missing: 0), and a restart writes again only what came after its last checkpoint. The
+/// (missing: 0), and a restart writes again only what came after its last checkpoint (saved
+/// every 50 ms here). The
 /// statement counts each write of a row before its upsert, so duplicates are counted, not
 /// hidden.
 #[test]
@@ -147,7 +148,7 @@ fn every_message_is_a_row_after_sigkills_of_runnel() {
     let file = dir.path().join("p.toml");
     std::fs::write(
         &file,
-        "[sources.in]\ntype = \"file\"\npath = \"in.ndjson\"\n\
+        "[sources.in]\ntype = \"file\"\npath = \"in.ndjson\"\ncheckpoint_interval_ms = 50\n\
          [sinks.db]\ntype = \"sql\"\ninputs = [\"in\"]\nurl = \"sqlite:events.db\"\n\
          statement = \"INSERT INTO events (id, writes) VALUES (:id, 1) ON CONFLICT (id) DO UPDATE SET writes = writes + 1\"\n\
          params = { id = \".id\" }\n",

@@ -1,8 +1,7 @@
 //! The `sql` sink: messages as rows, written in transactions to SQLite (embedded: a file, nothing
 //! to install). Each message's parameters come from jq expressions; a row the database refuses
 //! (a constraint, a type a `STRICT` table does not take) fails that message alone, to the
-//! `errors` port with the database's message, through a savepoint per row; the rest of the
-//! transaction commits. Messages are acknowledged only after the commit; when the database
+//! `errors` port with the database's message; the rest of the transaction commits. Messages are acknowledged only after the commit; when the database
 //! itself fails (busy, a full disk, a lost file), the whole transaction is written again after a
 //! backoff, and nothing of it is acknowledged before.
 //!
@@ -17,8 +16,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use runnel_engine::{
-    AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, CancellationToken, Component, Message, Role, RunContext,
-    async_trait,
+    AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, CancellationToken, Component, Role, RunContext, async_trait,
 };
 use serde_json::Value;
 
@@ -95,16 +93,20 @@ impl Block for SqlSink {
             }
             let timer = cx.metrics.batch_duration.start_timer();
             let mut rows = Vec::with_capacity(messages.len());
+            let mut written = Vec::with_capacity(messages.len());
             let mut failures = Vec::new();
             for message in messages {
                 match self.row(message.value()) {
-                    Ok(row) => rows.push((message, row)),
+                    Ok(row) => {
+                        rows.push(row);
+                        written.push(message);
+                    }
                     Err(error) => failures.push((message, error)),
                 }
             }
-            let refused = self.write(&rows, &cx.name, &cx.shutdown).await?;
-            for (index, (message, _)) in rows.into_iter().enumerate() {
-                match refused.iter().find(|(at, _)| *at == index) {
+            let mut refused = self.write(Arc::new(rows), &cx.name, &cx.shutdown).await?.into_iter().peekable();
+            for (index, message) in written.into_iter().enumerate() {
+                match refused.next_if(|(at, _)| *at == index) {
                     Some((_, error)) => failures.push((message, format!("the database refused the row: {error}"))),
                     None => message.ack(AckStatus::Delivered),
                 }
@@ -130,15 +132,14 @@ impl SqlSink {
 
     /// Writes `rows` in one transaction, again and again until the database takes it (or the
     /// pipeline stops); returns the rows it refused, by index, with its message.
-    async fn write(&self, rows: &[(Message, Row)], node: &str, shutdown: &CancellationToken) -> Result<Vec<(usize, String)>, BlockError> {
-        let values: Arc<Vec<Row>> = Arc::new(rows.iter().map(|(_, row)| row.clone()).collect());
+    async fn write(&self, values: Arc<Vec<Row>>, node: &str, shutdown: &CancellationToken) -> Result<Vec<(usize, String)>, BlockError> {
         let mut backoff = self.config.retry_backoff.duration();
         loop {
-            let (database, values, order) = (Arc::clone(&self.database), Arc::clone(&values), Arc::clone(&self.order));
+            let (database, rows, order) = (Arc::clone(&self.database), Arc::clone(&values), Arc::clone(&self.order));
             let (path, sql) = (self.path.clone(), self.sql.clone());
             let attempt = tokio::task::spawn_blocking(move || {
                 let mut database = database.lock().unwrap_or_else(PoisonError::into_inner);
-                let written = database.write(&values, &order);
+                let written = database.write(&rows, &order);
                 // The connection may be what failed: open it again for the next attempt.
                 if written.is_err()
                     && let Ok(reopened) = Database::open(&path, &sql)
@@ -152,10 +153,10 @@ impl SqlSink {
             match attempt {
                 Ok(refused) => return Ok(refused),
                 Err(error) => {
-                    tracing::warn!(node = %node, %error, retry_in = ?backoff, rows = rows.len(), "cannot write to the database; nothing of it is acknowledged, trying again");
+                    tracing::warn!(node = %node, %error, retry_in = ?backoff, rows = values.len(), "cannot write to the database; nothing of it is acknowledged, trying again");
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
-                        () = shutdown.cancelled() => return Err(BlockError::other(format!("stopping with {} rows not written: {error}", rows.len()))),
+                        () = shutdown.cancelled() => return Err(BlockError::other(format!("stopping with {} rows not written: {error}", values.len()))),
                     }
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }

@@ -1,11 +1,13 @@
 //! The SQLite side of the `sql` sink: a connection (WAL, `synchronous = FULL`, so a commit is on
-//! disk), and one transaction of rows with a savepoint each, so that a row the database refuses
-//! is undone alone.
+//! disk), and one transaction of rows. A row the database refuses is undone alone without a
+//! savepoint: SQLite's default conflict resolution (`ABORT`) backs out the failing statement and
+//! keeps the transaction and the rows before it.
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::types::Value as SqlValue;
+use rusqlite::ToSql;
+use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ErrorCode};
 use serde_json::Value;
 
@@ -45,9 +47,8 @@ impl Database {
         &self.names
     }
 
-    /// Writes `rows` in one transaction, each under a savepoint. Returns the rows the database
-    /// refused (a constraint, a type mismatch), by index, with its message; they are undone and
-    /// the others are committed.
+    /// Writes `rows` in one transaction. Returns the rows the database refused (a constraint, a
+    /// type mismatch), by index, with its message; they are undone and the others are committed.
     ///
     /// # Errors
     /// When the transaction as a whole fails (the database is busy, the disk full, the file
@@ -59,14 +60,10 @@ impl Database {
             let mut statement = transaction.prepare_cached(&self.sql).map_err(|e| e.to_string())?;
             let positions: Vec<Option<usize>> = self.names.iter().map(|name| order.iter().position(|o| o == name)).collect();
             for (index, row) in rows.iter().enumerate() {
-                let values: Vec<SqlValue> = positions.iter().map(|at| at.and_then(|at| row.get(at)).map_or(SqlValue::Null, sql_value)).collect();
-                transaction.execute_batch("SAVEPOINT row").map_err(|e| e.to_string())?;
-                match statement.execute(rusqlite::params_from_iter(values)) {
-                    Ok(_) => transaction.execute_batch("RELEASE row").map_err(|e| e.to_string())?,
-                    Err(error) if refuses_the_row(&error) => {
-                        transaction.execute_batch("ROLLBACK TO row; RELEASE row").map_err(|e| e.to_string())?;
-                        refused.push((index, error.to_string()));
-                    }
+                let params = positions.iter().map(|at| Param(at.and_then(|at| row.get(at))));
+                match statement.execute(rusqlite::params_from_iter(params)) {
+                    Ok(_) => {}
+                    Err(error) if refuses_the_row(&error) => refused.push((index, error.to_string())),
                     Err(error) => return Err(error.to_string()),
                 }
             }
@@ -88,17 +85,22 @@ fn refuses_the_row(error: &rusqlite::Error) -> bool {
     }
 }
 
-/// A JSON value as SQLite stores it: `null` as NULL, booleans as 0 and 1, integers as INTEGER,
-/// other numbers as REAL, strings as TEXT, arrays and objects as their JSON text.
-fn sql_value(value: &Value) -> SqlValue {
-    match value {
-        Value::Null => SqlValue::Null,
-        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => SqlValue::Integer(i),
-            None => n.as_f64().map_or_else(|| SqlValue::Text(n.to_string()), SqlValue::Real),
-        },
-        Value::String(s) => SqlValue::Text(s.clone()),
-        other => SqlValue::Text(other.to_string()),
+/// A JSON value bound as SQLite stores it: `null` (or a missing value) as NULL, booleans as 0
+/// and 1, integers as INTEGER, other numbers as REAL, strings as TEXT (borrowed, not copied),
+/// arrays and objects as their JSON text.
+struct Param<'a>(Option<&'a Value>);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            None | Some(Value::Null) => ToSqlOutput::Borrowed(ValueRef::Null),
+            Some(Value::Bool(b)) => ToSqlOutput::Owned(SqlValue::Integer(i64::from(*b))),
+            Some(Value::Number(n)) => ToSqlOutput::Owned(match n.as_i64() {
+                Some(i) => SqlValue::Integer(i),
+                None => n.as_f64().map_or_else(|| SqlValue::Text(n.to_string()), SqlValue::Real),
+            }),
+            Some(Value::String(s)) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+            Some(other) => ToSqlOutput::Owned(SqlValue::Text(other.to_string())),
+        })
     }
 }
