@@ -119,7 +119,10 @@ impl CommandBlock {
         let text = || std::str::from_utf8(stdout).map_err(|_| "its output is not UTF-8 text".to_owned());
         Ok(match self.config.output {
             OutputFormat::Ignore => None,
-            OutputFormat::Text => Some(Value::String(text()?.strip_suffix('\n').unwrap_or(text()?).trim_end_matches('\r').to_owned())),
+            OutputFormat::Text => {
+                let text = text()?;
+                Some(Value::String(text.strip_suffix('\n').unwrap_or(text).trim_end_matches('\r').to_owned()))
+            }
             OutputFormat::Json if stdout.iter().all(u8::is_ascii_whitespace) => Some(Value::Null),
             OutputFormat::Json => Some(serde_json::from_slice(stdout).map_err(|e| format!("its output is not one JSON document: {e}"))?),
             OutputFormat::Ndjson => Some(Value::Array(

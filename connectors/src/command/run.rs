@@ -120,7 +120,15 @@ pub(super) async fn run(config: &CommandConfig, working_dir: Option<&Path>, time
             }
             Ok(())
         };
-        let (fed, out, err) = tokio::join!(feed, read_capped(stdout, limit, false), read_capped(stderr, STDERR_EXCERPT, true));
+        let out = async {
+            let read = read_capped(stdout, limit, false).await;
+            if matches!(read, Ok((_, true))) {
+                // Past the cap: killed at once, not left to run until its next write fails.
+                let _ = child.start_kill();
+            }
+            read
+        };
+        let (fed, out, err) = tokio::join!(feed, out, read_capped(stderr, STDERR_EXCERPT, true));
         let status = child.wait().await;
         (fed, out, err, status)
     };
@@ -139,7 +147,6 @@ pub(super) async fn run(config: &CommandConfig, working_dir: Option<&Path>, time
     };
     let stderr = err.map(|(bytes, _)| excerpt(&bytes)).unwrap_or_default();
     if stdout_full {
-        let _ = child.start_kill();
         return Outcome::Failed(RunError::TooMuchOutput { limit });
     }
     match status {
@@ -154,8 +161,7 @@ pub(super) async fn run(config: &CommandConfig, working_dir: Option<&Path>, time
 
 /// Reads `pipe` to its end, keeping at most `limit` bytes; says whether there was more. Past
 /// the limit it reads the rest and drops it when `drain` (standard error: an excerpt is
-/// enough), or closes the pipe (standard output: the program's next write fails, and the
-/// caller kills it).
+/// enough), or stops and closes the pipe (standard output, whose program is then killed).
 async fn read_capped(pipe: Option<impl AsyncRead + Unpin>, limit: usize, drain: bool) -> std::io::Result<(Vec<u8>, bool)> {
     let Some(pipe) = pipe else { return Ok((Vec::new(), false)) };
     let mut kept = Vec::new();

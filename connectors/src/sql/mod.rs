@@ -49,19 +49,15 @@ impl BlockConfig for SqlSinkConfig {
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let path = cx.resolve(std::path::Path::new(self.url.strip_prefix("sqlite:").unwrap_or_default()));
         let (sql, params) = self.sql();
+        let order: Arc<Vec<String>> = Arc::new(params.iter().map(|(name, _)| name.clone()).collect());
         let database = {
-            let path = path.clone();
-            let sql = sql.clone();
-            tokio::task::spawn_blocking(move || Database::open(&path, &sql))
+            let (path, sql, order) = (path.clone(), sql.clone(), Arc::clone(&order));
+            tokio::task::spawn_blocking(move || Database::open(&path, &sql, &order))
                 .await
                 .map_err(|e| BuildError::Other(Box::new(e)))?
-                .map_err(|e| BuildError::Other(format!("`url`: {e}").into()))?
+                .map_err(|e| BuildError::Other(e.into()))?
         };
-        let order: Vec<String> = params.iter().map(|(name, _)| name.clone()).collect();
-        if let Some(missing) = database.names().iter().find(|name| !order.contains(name)) {
-            return Err(BuildError::Other(format!("`statement`: the parameter `:{missing}` has no expression in `params`").into()));
-        }
-        Ok(BuiltBlock::task(SqlSink { config: self.clone(), path, sql, params, order: Arc::new(order), database: Arc::new(Mutex::new(database)) }))
+        Ok(BuiltBlock::task(SqlSink { config: self.clone(), path, sql, params, order, database: Arc::new(Mutex::new(database)) }))
     }
 }
 
@@ -71,7 +67,7 @@ struct SqlSink {
     path: PathBuf,
     sql: String,
     params: Vec<(String, runnel_blocks::JqProgram)>,
-    /// The parameters' names, in the order rows hold them.
+    /// The parameters' names, in the order rows hold them (to open the database again).
     order: Arc<Vec<String>>,
     database: Arc<Mutex<Database>>,
 }
@@ -139,10 +135,10 @@ impl SqlSink {
             let (path, sql) = (self.path.clone(), self.sql.clone());
             let attempt = tokio::task::spawn_blocking(move || {
                 let mut database = database.lock().unwrap_or_else(PoisonError::into_inner);
-                let written = database.write(&rows, &order);
+                let written = database.write(&rows);
                 // The connection may be what failed: open it again for the next attempt.
                 if written.is_err()
-                    && let Ok(reopened) = Database::open(&path, &sql)
+                    && let Ok(reopened) = Database::open(&path, &sql, &order)
                 {
                     *database = reopened;
                 }

@@ -18,33 +18,32 @@ pub(crate) type Row = Vec<Value>;
 pub(crate) struct Database {
     connection: Connection,
     sql: String,
-    /// The statement's parameter positions for `:name`, in the order rows hold them.
-    names: Vec<String>,
+    /// For each of the statement's parameters, where rows hold its value.
+    positions: Vec<usize>,
 }
 
 impl Database {
     /// Opens (or creates) the database at `path` and prepares `sql` once, so a statement that
-    /// does not fit the schema is an error at start.
+    /// does not fit the schema is an error at start; rows hold the parameters named in `order`.
     ///
     /// # Errors
-    /// The database's message when it cannot be opened or the statement does not prepare.
-    pub(crate) fn open(path: &Path, sql: &str) -> Result<Self, String> {
+    /// The database's message when it cannot be opened or the statement does not prepare, or a
+    /// parameter of the statement that `order` does not name.
+    pub(crate) fn open(path: &Path, sql: &str, order: &[String]) -> Result<Self, String> {
         let connection = Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         connection.busy_timeout(Duration::from_secs(5)).map_err(|e| e.to_string())?;
         connection.pragma_update(None, "journal_mode", "WAL").map_err(|e| e.to_string())?;
         connection.pragma_update(None, "synchronous", "FULL").map_err(|e| e.to_string())?;
-        let names = {
+        let positions = {
             let statement = connection.prepare_cached(sql).map_err(|e| format!("the statement `{sql}` does not prepare: {e}"))?;
             (1..=statement.parameter_count())
-                .map(|i| statement.parameter_name(i).unwrap_or_default().trim_start_matches([':', '@', '$']).to_owned())
-                .collect()
+                .map(|i| {
+                    let name = statement.parameter_name(i).unwrap_or_default().trim_start_matches([':', '@', '$']);
+                    order.iter().position(|o| o == name).ok_or_else(|| format!("`statement`: the parameter `:{name}` has no expression in `params`"))
+                })
+                .collect::<Result<_, _>>()?
         };
-        Ok(Self { connection, sql: sql.to_owned(), names })
-    }
-
-    /// The statement's parameter names, as `:name` without the colon.
-    pub(crate) fn names(&self) -> &[String] {
-        &self.names
+        Ok(Self { connection, sql: sql.to_owned(), positions })
     }
 
     /// Writes `rows` in one transaction. Returns the rows the database refused (a constraint, a
@@ -53,14 +52,13 @@ impl Database {
     /// # Errors
     /// When the transaction as a whole fails (the database is busy, the disk full, the file
     /// gone): nothing of it is committed.
-    pub(crate) fn write(&mut self, rows: &[Row], order: &[String]) -> Result<Vec<(usize, String)>, String> {
+    pub(crate) fn write(&mut self, rows: &[Row]) -> Result<Vec<(usize, String)>, String> {
         let transaction = self.connection.transaction().map_err(|e| e.to_string())?;
         let mut refused = Vec::new();
         {
             let mut statement = transaction.prepare_cached(&self.sql).map_err(|e| e.to_string())?;
-            let positions: Vec<Option<usize>> = self.names.iter().map(|name| order.iter().position(|o| o == name)).collect();
             for (index, row) in rows.iter().enumerate() {
-                let params = positions.iter().map(|at| Param(at.and_then(|at| row.get(at))));
+                let params = self.positions.iter().map(|&at| Param(row.get(at)));
                 match statement.execute(rusqlite::params_from_iter(params)) {
                     Ok(_) => {}
                     Err(error) if refuses_the_row(&error) => refused.push((index, error.to_string())),
