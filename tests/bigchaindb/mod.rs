@@ -192,15 +192,16 @@ async fn malformed_events_and_failing_api_reads_are_logged_naming_the_height_and
     fake.command("fail 2 text 1").await;
     let second = fake.commit(2, "").await;
     assert_eq!(ids(&next(&mut running.out, 2).await), second);
-    logs.expect(&["node=chain", "an event that is not JSON with a `height` was skipped", "this is not JSON"]);
-    logs.expect(&["node=chain", "an event that is not JSON with a `height` was skipped", "no height"]);
+    logs.expect(&["node=chain", "an event that is not JSON with a `height` was skipped", "this is not JSON"]).await;
+    logs.expect(&["node=chain", "an event that is not JSON with a `height` was skipped", "no height"]).await;
     logs.expect(&[
         "node=chain",
         "height=2",
         "cannot read a committed block yet; retrying",
         "HTTP 500 Internal Server Error: {\"message\": \"Internal Server Error\"",
-    ]);
-    logs.expect(&["node=chain", "height=2", "cannot read a committed block yet; retrying", "not a block", "502 Bad Gateway"]);
+    ])
+    .await;
+    logs.expect(&["node=chain", "height=2", "cannot read a committed block yet; retrying", "not a block", "502 Bad Gateway"]).await;
     stop(running).await;
 }
 

@@ -80,11 +80,11 @@ async fn malformed_frames_and_heads_are_logged_naming_the_source_and_skipped() {
     fake.announce(3);
     let (noted, errors) = next(&mut out, 2).await;
     assert_eq!((noted, errors), (vec!["2".to_owned(), "3".to_owned()], vec![]));
-    logs.expect(&["source=frames", "a frame that is not JSON was skipped", "this is not JSON {"]);
-    logs.expect(&["source=frames", "an answer to no call was skipped", "424242"]);
-    logs.expect(&["source=frames", "a notification without `subscription` or `result` was skipped"]);
-    logs.expect(&["node=frames", "a new head was skipped", "a header without `hash`"]);
-    logs.expect(&["node=frames", "a new head was skipped", "`number` is not a quantity"]);
+    logs.expect(&["source=frames", "a frame that is not JSON was skipped", "this is not JSON {"]).await;
+    logs.expect(&["source=frames", "an answer to no call was skipped", "424242"]).await;
+    logs.expect(&["source=frames", "a notification without `subscription` or `result` was skipped"]).await;
+    logs.expect(&["node=frames", "a new head was skipped", "a header without `hash`"]).await;
+    logs.expect(&["node=frames", "a new head was skipped", "`number` is not a quantity"]).await;
     pipeline.shutdown_token().cancel();
     pipeline.wait().await.expect("stops cleanly");
 }
@@ -122,14 +122,14 @@ async fn answers_of_the_wrong_shape_and_node_errors_are_asked_again_and_then_rec
     );
     assert_eq!(errors[0]["node"], "answers");
     assert_eq!(errors[0]["message"]["number"], 2);
-    logs.expect(&["node=answers", "block=3", "asking again", "error -32000: header not found"]);
-    logs.expect(&["node=answers", "block=3", "asking again", "not a list of logs: {\"logs\":[]}"]);
-    logs.expect(&["node=answers", "block=3", "asking again", "neither `result` nor `error`"]);
-    logs.expect(&["node=answers", "block=4", "asking again", "no answer to `eth_getLogs`"]);
-    logs.expect(&["source=answers", "a frame that is not JSON was skipped", "not JSON, from the fake"]);
-    logs.expect(&["node=answers", "block=2", "cannot read a block: the state stays before it"]);
-    logs.expect(&["node=answers", "head=5", "cannot fetch the blocks before a new head", &format!("no block {}", hash(4))]);
-    logs.expect(&["node=answers", "head=5", "cannot fetch the blocks before a new head", "error -32603: internal error"]);
+    logs.expect(&["node=answers", "block=3", "asking again", "error -32000: header not found"]).await;
+    logs.expect(&["node=answers", "block=3", "asking again", "not a list of logs: {\"logs\":[]}"]).await;
+    logs.expect(&["node=answers", "block=3", "asking again", "neither `result` nor `error`"]).await;
+    logs.expect(&["node=answers", "block=4", "asking again", "no answer to `eth_getLogs`"]).await;
+    logs.expect(&["source=answers", "a frame that is not JSON was skipped", "not JSON, from the fake"]).await;
+    logs.expect(&["node=answers", "block=2", "cannot read a block: the state stays before it"]).await;
+    logs.expect(&["node=answers", "head=5", "cannot fetch the blocks before a new head", &format!("no block {}", hash(4))]).await;
+    logs.expect(&["node=answers", "head=5", "cannot fetch the blocks before a new head", "error -32603: internal error"]).await;
     pipeline.shutdown_token().cancel();
     pipeline.wait().await.expect("stops cleanly");
 }

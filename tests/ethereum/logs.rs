@@ -4,20 +4,30 @@
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use tokio::sync::Notify;
 use tracing::subscriber::DefaultGuard;
+
+/// The captured text, and a signal for each line written to it.
+#[derive(Default)]
+struct Text {
+    bytes: Mutex<Vec<u8>>,
+    written: Notify,
+}
 
 /// The captured lines, while it lives.
 pub(crate) struct Logs {
-    text: Arc<Mutex<Vec<u8>>>,
+    text: Arc<Text>,
     _guard: DefaultGuard,
 }
 
-struct Sink(Arc<Mutex<Vec<u8>>>);
+struct Sink(Arc<Text>);
 
 impl Write for Sink {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("the log").extend_from_slice(bytes);
+        self.0.bytes.lock().expect("the log").extend_from_slice(bytes);
+        self.0.written.notify_waiters();
         Ok(bytes.len())
     }
 
@@ -29,24 +39,34 @@ impl Write for Sink {
 impl Logs {
     /// Captures warnings and errors logged on this thread from now on.
     pub(crate) fn capture() -> Self {
-        let text = Arc::new(Mutex::new(Vec::new()));
+        let text = Arc::new(Text::default());
         let writer = Arc::clone(&text);
         let subscriber =
             tracing_subscriber::fmt().with_max_level(tracing::Level::WARN).with_ansi(false).with_writer(move || Sink(Arc::clone(&writer))).finish();
         Self { text, _guard: tracing::subscriber::set_default(subscriber) }
     }
 
-    /// The first line that contains every one of `parts`.
-    pub(crate) fn line(&self, parts: &[&str]) -> Option<String> {
-        let text = String::from_utf8_lossy(&self.text.lock().expect("the log")).into_owned();
-        text.lines().find(|line| parts.iter().all(|part| line.contains(part))).map(str::to_owned)
+    fn all(&self) -> String {
+        String::from_utf8_lossy(&self.text.bytes.lock().expect("the log")).into_owned()
     }
 
-    /// The first line that contains every one of `parts`; fails with the whole log.
-    pub(crate) fn expect(&self, parts: &[&str]) -> String {
-        self.line(parts).unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(&self.text.lock().expect("the log")).into_owned();
-            panic!("no log line with {parts:?} in:\n{text}")
-        })
+    /// The first line that contains every one of `parts`, once it is logged: the pipeline's
+    /// tasks may log it after the test saw the output that followed it. Fails with the whole
+    /// log if no such line comes within 20 s.
+    pub(crate) async fn expect(&self, parts: &[&str]) -> String {
+        let found = async {
+            loop {
+                // Registered before looking, so that a line written in between is not missed.
+                let written = self.text.written.notified();
+                if let Some(line) = self.all().lines().find(|line| parts.iter().all(|part| line.contains(part))) {
+                    return line.to_owned();
+                }
+                written.await;
+            }
+        };
+        match tokio::time::timeout(Duration::from_secs(20), found).await {
+            Ok(line) => line,
+            Err(_) => panic!("no log line with {parts:?} in:\n{}", self.all()),
+        }
     }
 }

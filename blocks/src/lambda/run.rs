@@ -271,9 +271,16 @@ impl Lambda {
 
     fn discard(&mut self, shard: usize, lane: usize, part: Option<Part>, condition: Condition, now_ms: i64, sends: &mut Sends) {
         let Some(part) = part else { return };
-        // A discarded final invocation closes its window: its state is lost with it.
         if part.window.is_some_and(|call| call.last) {
-            self.shards[shard].lanes[lane].window = None;
+            // A part that held records and carried "final" (the end of a batch, or of a
+            // bisected one) leaves the window open: what succeeded before built its state, and
+            // the window's final invocation comes next, without records. A final invocation
+            // without records that failed closes the window: its state is lost with it.
+            let open = &mut self.shards[shard].lanes[lane].window;
+            let owed = !part.records.is_empty() && open.as_ref().is_some_and(|open| open.invoked || open.early);
+            if !owed {
+                *open = None;
+            }
         }
         self.discard_records(shard, part, condition, now_ms, sends);
     }

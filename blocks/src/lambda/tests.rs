@@ -202,6 +202,40 @@ async fn tumbling_windows_carry_state_and_end_with_one_final_invocation() {
     assert_eq!(outcome.acks, vec![Delivered; 4]);
 }
 
+/// A poison record at the end of a window's last batch: bisect sets it aside, and the window
+/// still gets its final invocation with the state its other records built (the part that
+/// carried "final" was discarded, not the window).
+#[tokio::test(start_paused = true)]
+async fn a_window_whose_last_batch_held_a_poison_record_still_closes_with_its_state() {
+    let handler = Recorder::new(|event, _| {
+        let records = event["Records"].as_array().unwrap();
+        if records.iter().any(|r| r["kinesis"]["partitionKey"] == "poison") {
+            return Err(HandlerError::Function("poison".into()));
+        }
+        let count = event["state"]["count"].as_u64().unwrap_or(0);
+        Ok(json!({"state": {"count": count + records.len() as u64}}))
+    });
+    let first = (wall_ms() / 60_000 + 2) * 60_000;
+    let at = |ms: i64| ms as f64 / 1000.0;
+    let mut inputs: Vec<Value> =
+        (0..4).map(|i| record(0, i, if i == 3 { "poison" } else { "k" }, &json!({"i": i}), at(first + 1000 * i as i64))).collect();
+    // A record of the next window behind them: the first window's batch is its last.
+    inputs.push(record(0, 4, "k", &json!({"i": 4}), at(first + 61_000)));
+    let text = "batch_size = 10\ntumbling_window = \"60s\"\nbisect_batch_on_function_error = true\nmaximum_retry_attempts = 0";
+    let outcome = run(config(text, handler.config()), vec![Step::Send(inputs)]).await;
+    let windows = outcome.port("windows");
+    let states: Vec<(Value, Value)> = windows.iter().map(|w| (w["window"]["start"].clone(), w["state"].clone())).collect();
+    assert_eq!(
+        states,
+        [(json!(failure::iso_seconds(first)), json!({"count": 3})), (json!(failure::iso_seconds(first + 60_000)), json!({"count": 1}))],
+        "both windows close, the first with its three good records"
+    );
+    let finals = handler.calls().iter().filter(|e| e["isFinalInvokeForWindow"] == true && e["window"] == windows[0]["window"]).count();
+    assert!(finals >= 1, "the first window had a final invocation that succeeded");
+    assert_eq!(outcome.port("on_failure").len(), 1, "the poison record alone is set aside");
+    assert_eq!(outcome.acks, vec![Delivered; 5]);
+}
+
 /// §7 test 11: an answer without `state` fails the invocation; a state over 1 MB ends the
 /// window early, and the window goes on with a fresh state.
 #[tokio::test(start_paused = true)]
