@@ -170,6 +170,31 @@ if ! port_open 127.0.0.1 14567; then
     port_open 127.0.0.1 14567 || { cat "$PEERS/kinesalite.log"; echo "kinesalite did not start" >&2; exit 1; }
 fi
 
+# PostgreSQL (Debian's packages) for the sql sink and block: a throwaway cluster on
+# 127.0.0.1:15432 (trust auth, superuser `runnel`), made afresh each run and stopped at exit.
+apt_install pg_ctlcluster postgresql
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+export RUNNEL_POSTGRES_URL="${RUNNEL_POSTGRES_URL:-postgres://runnel@127.0.0.1:15432/runnel}"
+if ! port_open 127.0.0.1 15432; then
+    log "starting PostgreSQL ($PG_BIN) on 127.0.0.1:15432"
+    PG_DIR="$PEERS/postgres"
+    rm -rf "$PG_DIR" && mkdir -p "$PG_DIR"
+    AS_PG=()
+    # initdb refuses to run as root: the cluster belongs to Debian's `postgres` user then.
+    if [ "$(id -u)" = 0 ]; then chown postgres "$PG_DIR"; AS_PG=(runuser -u postgres --); fi
+    "${AS_PG[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U runnel --auth=trust -E UTF8 >"$PG_DIR/initdb.log" 2>&1 \
+        || { cat "$PG_DIR/initdb.log"; exit 1; }
+    "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
+        -o "-p 15432 -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null \
+        || { cat "$PG_DIR/server.log"; exit 1; }
+    PEER_PIDS+=("$(head -1 "$PG_DIR/data/postmaster.pid")")
+    "${AS_PG[@]}" "$PG_BIN/createdb" -h 127.0.0.1 -p 15432 -U runnel runnel
+fi
+
+# ffmpeg (Debian's) for the command block's jobs and the PetTube app: transcodes, and ffprobe
+# checks the outputs' real sizes and durations.
+apt_install ffmpeg ffmpeg
+
 log "cargo fmt --check"
 cargo fmt --all --check
 
@@ -190,7 +215,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 # Last, since it leaves target/debug/runnel built without connector features: a binary with the
 # core blocks and local connectors only, without librdkafka or the WebSocket stack.
 log "cargo build --no-default-features"
-if cargo tree -p runnel --no-default-features -e normal | grep -E "rdkafka|tungstenite|reqwest|hyper-rustls|alloy|md-5|crc32fast|rusqlite"; then
+if cargo tree -p runnel --no-default-features -e normal | grep -E "rdkafka|tungstenite|reqwest|hyper-rustls|alloy|md-5|crc32fast|rusqlite|postgres|moka"; then
     echo "a build without features still depends on a connector family's crates" >&2; exit 1
 fi
 cargo build --quiet --no-default-features --bin runnel

@@ -70,7 +70,7 @@ pub mod websocket;
 pub mod websocket_server;
 
 mod codec;
-#[cfg(any(feature = "http", feature = "command"))]
+#[cfg(any(feature = "http", feature = "command", feature = "sql"))]
 mod field_path;
 mod ndjson;
 mod numbers;
@@ -105,7 +105,7 @@ pub use kinesis::KinesisSourceConfig;
 pub use kinesis_server::KinesisServerConfig;
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
 #[cfg(feature = "sql")]
-pub use sql::SqlSinkConfig;
+pub use sql::{SqlLookupConfig, SqlSinkConfig};
 pub use stdin::StdinConfig;
 pub use stdout::StdoutConfig;
 #[cfg(feature = "websocket")]
@@ -143,7 +143,7 @@ pub fn registry() -> Registry {
     #[cfg(feature = "command")]
     let registry = registry.with::<CommandConfig>();
     #[cfg(feature = "sql")]
-    let registry = registry.with::<SqlSinkConfig>();
+    let registry = registry.with::<SqlSinkConfig>().with::<SqlLookupConfig>();
     registry
 }
 

@@ -10,8 +10,12 @@ use serde::Deserialize;
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SqlSinkConfig {
-    /// The database: `sqlite:<path>` (relative to the pipeline file; created if missing).
+    /// The database: `sqlite:<path>` (relative to the pipeline file; created if missing) or
+    /// `postgres://user:password@host:port/database` (TLS is not used).
     pub url: String,
+    /// PostgreSQL connections kept open, at most.
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
     /// The table rows go into, with `columns`.
     #[serde(default)]
     pub table: Option<String>,
@@ -38,6 +42,10 @@ pub struct SqlSinkConfig {
     pub retry_backoff: Span,
 }
 
+pub(crate) fn default_pool_size() -> usize {
+    4
+}
+
 fn default_max_messages() -> usize {
     500
 }
@@ -59,8 +67,9 @@ impl SqlSinkConfig {
     /// Every problem with the configuration.
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
-        if self.url.strip_prefix("sqlite:").is_none_or(str::is_empty) {
-            problems.push(format!("`url` must be `sqlite:<path>` (PostgreSQL is not supported yet), not `{}`", self.url));
+        problems.extend(super::database::Target::parse(&self.url).err());
+        if self.pool_size == 0 {
+            problems.push("`pool_size` must be at least 1".to_owned());
         }
         match (&self.table, &self.statement) {
             (Some(_), Some(_)) => problems.push("give `table` (with `columns`) or `statement` (with `params`), not both".to_owned()),

@@ -1,5 +1,5 @@
-//! The SQLite side of the `sql` sink: a connection (WAL, `synchronous = FULL`, so a commit is on
-//! disk), and one transaction of rows. A row the database refuses is undone alone without a
+//! The SQLite side of the `sql` sink and block: a connection (WAL, `synchronous = FULL`, so a
+//! commit is on disk; readers do not wait for the writer), one transaction of rows, and queries. A row the database refuses is undone alone without a
 //! savepoint: SQLite's default conflict resolution (`ABORT`) backs out the failing statement and
 //! keeps the transaction and the rows before it.
 
@@ -9,12 +9,13 @@ use std::time::Duration;
 use rusqlite::ToSql;
 use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ErrorCode};
-use serde_json::Value;
+use serde_json::{Map, Number, Value};
 
 /// One message's parameters, in the statement's order.
 pub(crate) type Row = Vec<Value>;
 
 /// An open database with the statement checked against it.
+#[derive(Debug)]
 pub(crate) struct Database {
     connection: Connection,
     sql: String,
@@ -68,6 +69,47 @@ impl Database {
         }
         transaction.commit().map_err(|e| e.to_string())?;
         Ok(refused)
+    }
+}
+
+impl Database {
+    /// Runs the query once per parameter row; each row's result is its rows as objects, or why
+    /// SQLite refused its parameters.
+    ///
+    /// # Errors
+    /// When the database fails (busy past the timeout, the file gone).
+    pub(crate) fn query(&mut self, rows: &[Row]) -> Result<Vec<Result<Vec<Value>, String>>, String> {
+        let mut statement = self.connection.prepare_cached(&self.sql).map_err(|e| e.to_string())?;
+        let names: Vec<String> = statement.column_names().map(str::to_owned).collect();
+        let mut results = Vec::with_capacity(rows.len());
+        for row in rows {
+            let params = self.positions.iter().map(|&at| Param(row.get(at)));
+            let found = statement.query_map(rusqlite::params_from_iter(params), |found| {
+                let mut object = Map::with_capacity(names.len());
+                for (index, name) in names.iter().enumerate() {
+                    object.insert(name.clone(), column(found.get_ref(index)?));
+                }
+                Ok(Value::Object(object))
+            });
+            match found.and_then(Iterator::collect::<Result<Vec<_>, _>>) {
+                Ok(objects) => results.push(Ok(objects)),
+                Err(error) if refuses_the_row(&error) => results.push(Err(error.to_string())),
+                Err(error) => return Err(error.to_string()),
+            }
+        }
+        Ok(results)
+    }
+}
+
+/// A column's value as JSON: integers and reals as numbers, text as strings, blobs as base64.
+fn column(value: ValueRef<'_>) -> Value {
+    use base64::Engine as _;
+    match value {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => Value::from(i),
+        ValueRef::Real(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
+        ValueRef::Text(text) => Value::String(String::from_utf8_lossy(text).into_owned()),
+        ValueRef::Blob(bytes) => Value::String(base64::engine::general_purpose::STANDARD.encode(bytes)),
     }
 }
 

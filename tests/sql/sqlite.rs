@@ -16,7 +16,7 @@ fn create(path: &Path, schema: &str) {
 
 /// Runs `messages` (NDJSON lines in a file) into a `sql` sink configured by `sink`, and returns
 /// the error records of its `errors` port.
-async fn run(dir: &Path, messages: &[Value], sink: &str) -> Vec<Value> {
+pub(super) async fn run(dir: &Path, messages: &[Value], sink: &str) -> Vec<Value> {
     let input = dir.join("in.ndjson");
     let lines: Vec<String> = messages.iter().map(Value::to_string).collect();
     std::fs::write(&input, lines.join("\n") + "\n").expect("writes");
@@ -112,8 +112,8 @@ async fn configurations_that_cannot_work_are_refused_before_start() {
     let base = "[sources.in]\ntype = \"memory\"\n[sinks.db]\ntype = \"sql\"\ninputs = [\"in\"]\n";
     let invalid =
         |sink: &str| runnel::Pipeline::parse(&format!("{base}{sink}"), None, &runnel::registry(), |_| None).expect_err("invalid").to_string();
-    let error = invalid("url = \"postgres://h/db\"\ntable = \"t\"\ncolumns = { a = \".a\" }\n");
-    assert!(error.contains("node `db`") && error.contains("`url` must be `sqlite:<path>`"), "{error}");
+    let error = invalid("url = \"mysql://h/db\"\ntable = \"t\"\ncolumns = { a = \".a\" }\n");
+    assert!(error.contains("node `db`") && error.contains("`url` must be `sqlite:<path>` or `postgres://"), "{error}");
     let error = invalid("url = \"sqlite:x.db\"\ntable = \"t; DROP TABLE t\"\ncolumns = { a = \".a\" }\n");
     assert!(error.contains("`table`: `t; DROP TABLE t` is not a name"), "{error}");
     let error = invalid("url = \"sqlite:x.db\"\ntable = \"t\"\ncolumns = { a = \".a\" }\nkey = [\"b\"]\n");
