@@ -1,8 +1,12 @@
-//! The `sql` sink's throughput into SQLite: an NDJSON file of chat events (~180 bytes each)
-//! stored as rows `(id, room, user, text, ts)`, through runnel (`file` source → `sql` sink) and
-//! through a hand-written loop with the same crate (rusqlite): lines parsed with serde_json, one
-//! prepared statement, transactions of 500 rows, WAL with `synchronous = FULL` as the sink sets.
-//! Each run writes a fresh database. Prints rows per second, best of 3, and the ratio.
+//! The `sql` sink's and block's throughput. An NDJSON file of chat events (~180 bytes each):
+//!
+//! - **sink**: stored as rows `(id, room, user, text, ts)` through runnel (`file` source → `sql`
+//!   sink) and through a hand-written loop with the same crate, into SQLite ([`sqlite`]) and into
+//!   PostgreSQL ([`postgres`], when `RUNNEL_POSTGRES_URL` names a database; `scripts/test.sh`
+//!   starts one). Each run writes a fresh table.
+//! - **lookup**: each event enriched with its user's row ([`lookup`]), without and with a cache.
+//!
+//! Prints messages per second, best of 3, and the ratios.
 //!
 //! `cargo bench --bench sql` (`RUNNEL_BENCH_MESSAGES`, default 200,000).
 
@@ -12,78 +16,21 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[path = "../throughput/input.rs"]
 mod input;
+mod lookup;
+mod postgres;
+mod sqlite;
 
-use std::io::BufRead;
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rusqlite::Connection;
-
-const SCHEMA: &str = "CREATE TABLE events (id INTEGER PRIMARY KEY, room TEXT, user TEXT, text TEXT, ts INTEGER)";
+/// Rows per transaction, in the sink and in the loops.
 const BATCH: usize = 500;
 
-fn fresh(path: &Path) -> Connection {
-    let _ = std::fs::remove_file(path);
-    let connection = Connection::open(path).expect("opens");
-    connection.pragma_update(None, "journal_mode", "WAL").expect("WAL");
-    connection.pragma_update(None, "synchronous", "FULL").expect("FULL");
-    connection.execute_batch(SCHEMA).expect("schema");
-    connection
+fn best_of_3(mut run: impl FnMut() -> Duration) -> Duration {
+    (0..3).map(|_| run()).min().unwrap_or(Duration::MAX)
 }
 
-fn runnel_run(input: &Path, db: &Path) -> Duration {
-    drop(fresh(db));
-    let pipeline = format!(
-        "[sources.in]\ntype = \"file\"\npath = {:?}\n[sinks.db]\ntype = \"sql\"\ninputs = [\"in\"]\nurl = \"sqlite:{}\"\ntable = \"events\"\n\
-         columns = {{ id = \".id\", room = \".room\", user = \".user\", text = \".text\", ts = \".ts\" }}\nmax_messages = {BATCH}\n",
-        input.display().to_string(),
-        db.display()
-    );
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
-    runtime.block_on(async {
-        let pipeline = runnel::Pipeline::from_toml(&pipeline, &runnel::registry()).expect("a valid pipeline");
-        let start = Instant::now();
-        pipeline.start().await.expect("starts").wait().await.expect("runs");
-        start.elapsed()
-    })
-}
-
-/// The fastest straightforward program: read, parse, bind, 500 rows per transaction.
-fn baseline_run(input: &Path, db: &Path) -> Duration {
-    let mut connection = fresh(db);
-    let start = Instant::now();
-    let mut lines = std::io::BufReader::new(std::fs::File::open(input).expect("the input")).lines();
-    let mut done = false;
-    while !done {
-        let transaction = connection.transaction().expect("begins");
-        {
-            let mut statement =
-                transaction.prepare_cached("INSERT INTO events (id, room, user, text, ts) VALUES (?1, ?2, ?3, ?4, ?5)").expect("prepares");
-            for _ in 0..BATCH {
-                let Some(line) = lines.next() else {
-                    done = true;
-                    break;
-                };
-                let event: serde_json::Value = serde_json::from_str(&line.expect("a line")).expect("JSON");
-                statement
-                    .execute(rusqlite::params![
-                        event["id"].as_i64(),
-                        event["room"].as_str(),
-                        event["user"].as_str(),
-                        event["text"].as_str(),
-                        event["ts"].as_i64()
-                    ])
-                    .expect("inserts");
-            }
-        }
-        transaction.commit().expect("commits");
-    }
-    start.elapsed()
-}
-
-fn count(db: &Path) -> usize {
-    let rows: i64 = Connection::open(db).expect("opens").query_row("SELECT count(*) FROM events", [], |row| row.get(0)).expect("counts");
-    usize::try_from(rows).expect("a count")
+fn per_second(messages: usize, took: Duration) -> f64 {
+    messages as f64 / took.as_secs_f64()
 }
 
 fn main() {
@@ -96,17 +43,67 @@ fn main() {
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("events.ndjson");
     input::write_chat_events(&input, messages).expect("writes the input");
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("a runtime");
+
     let db = dir.path().join("events.db");
-    let mut best = [Duration::MAX; 2];
-    for _ in 0..3 {
-        let hand = baseline_run(&input, &db);
-        assert_eq!(count(&db), messages, "the baseline stored every row");
-        let engine = runnel_run(&input, &db);
-        assert_eq!(count(&db), messages, "runnel stored every row");
-        best = [best[0].min(hand), best[1].min(engine)];
-    }
-    let [hand, engine] = best.map(|took| messages as f64 / took.as_secs_f64());
+    let hand = best_of_3(|| {
+        let took = sqlite::baseline_run(&input, &db);
+        assert_eq!(sqlite::count(&db), messages, "the baseline stored every row");
+        took
+    });
+    let engine = best_of_3(|| {
+        let took = sqlite::runnel_run(&input, &db, &runtime);
+        assert_eq!(sqlite::count(&db), messages, "runnel stored every row");
+        took
+    });
+    let (hand, engine) = (per_second(messages, hand), per_second(messages, engine));
     println!("sql sink → SQLite ({messages} chat events, {BATCH} rows per transaction, WAL, synchronous = FULL; best of 3, rows per second):");
     println!("  hand-written rusqlite loop: {hand:>10.0}");
     println!("  runnel sql sink:            {engine:>10.0}  ({:.2}x)", engine / hand);
+
+    let url = std::env::var("RUNNEL_POSTGRES_URL").ok();
+    if let Some(url) = &url {
+        let hand = best_of_3(|| {
+            let took = postgres::baseline_run(&input, url, &runtime);
+            assert_eq!(postgres::count(url, &runtime), messages, "the baseline stored every row");
+            took
+        });
+        let engine = best_of_3(|| {
+            let took = postgres::runnel_run(&input, url, &runtime);
+            assert_eq!(postgres::count(url, &runtime), messages, "runnel stored every row");
+            took
+        });
+        let (hand, engine) = (per_second(messages, hand), per_second(messages, engine));
+        println!("sql sink → PostgreSQL ({messages} chat events, {BATCH} rows per transaction, pipelined inserts; best of 3, rows per second):");
+        println!("  hand-written tokio-postgres loop: {hand:>10.0}");
+        println!("  runnel sql sink:                  {engine:>10.0}  ({:.2}x)", engine / hand);
+    } else {
+        println!("sql sink → PostgreSQL: skipped (set RUNNEL_POSTGRES_URL; scripts/test.sh starts PostgreSQL)");
+    }
+
+    let out = dir.path().join("out.ndjson");
+    let users = dir.path().join("users.db");
+    let _ = std::fs::remove_file(&users);
+    rusqlite::Connection::open(&users).expect("opens").execute_batch(&format!("{}{}", lookup::USERS, lookup::user_rows())).expect("users");
+    let sqlite_url = format!("sqlite:{}", users.display());
+    println!("sql block lookups ({messages} events, 500 users; best of 3, events per second):");
+    for cache in [false, true] {
+        let took = best_of_3(|| lookup::runnel_run(&input, &out, &sqlite_url, cache, &runtime));
+        println!("  SQLite, {:<14} runnel sql block: {:>10.0}", if cache { "with cache:" } else { "without cache:" }, per_second(messages, took));
+    }
+    if let Some(url) = &url {
+        runtime.block_on(async {
+            postgres::connect(url).await.batch_execute(&format!("{}{}", lookup::USERS, lookup::user_rows())).await.expect("users")
+        });
+        let hand = per_second(messages, best_of_3(|| lookup::baseline_run(&input, &out, url, &runtime)));
+        println!("  PostgreSQL, hand-written pipelined loop:      {hand:>10.0}");
+        for cache in [false, true] {
+            let engine = per_second(messages, best_of_3(|| lookup::runnel_run(&input, &out, url, cache, &runtime)));
+            println!(
+                "  PostgreSQL, {:<14} runnel sql block: {engine:>10.0}  ({:.2}x the loop)",
+                if cache { "with cache:" } else { "without cache:" },
+                engine / hand
+            );
+        }
+    }
 }
