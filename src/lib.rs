@@ -62,8 +62,10 @@ pub mod connectors {
     pub use runnel_connectors::{KafkaSinkConfig, KafkaSourceConfig};
     #[cfg(feature = "kinesis")]
     pub use runnel_connectors::{KinesisServerConfig, KinesisSourceConfig, kinesis, kinesis_server};
+    #[cfg(feature = "objects")]
+    pub use runnel_connectors::{ObjectsConfig, objects};
     #[cfg(feature = "sql")]
-    pub use runnel_connectors::{SqlSinkConfig, sql};
+    pub use runnel_connectors::{SqlLookupConfig, SqlSinkConfig, sql};
     #[cfg(feature = "websocket")]
     pub use runnel_connectors::{WebSocketServerConfig, WebSocketServerSinkConfig, WebSocketSinkConfig, WebSocketSourceConfig};
 }

@@ -24,6 +24,7 @@ mod kinesis_server;
 mod library;
 mod listener;
 mod metrics;
+mod pettube;
 mod pipelines;
 mod runtime;
 mod sql;

@@ -58,4 +58,16 @@ impl FieldPath {
         *at = value;
         Ok(())
     }
+
+    /// The value at the path, if every key on the way is there.
+    pub fn get<'a>(&self, root: &'a serde_json::Value) -> Option<&'a serde_json::Value> {
+        self.keys.iter().try_fold(root, |at, key| at.get(key))
+    }
+
+    /// Takes the value at the path out of `root` (its key removed), if it is there.
+    pub fn take(&self, root: &mut serde_json::Value) -> Option<serde_json::Value> {
+        let (last, parents) = self.keys.split_last()?;
+        let parent = parents.iter().try_fold(root, |at, key| at.get_mut(key))?;
+        parent.as_object_mut()?.remove(last)
+    }
 }

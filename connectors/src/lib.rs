@@ -58,11 +58,13 @@ pub mod kinesis;
 #[cfg(feature = "kinesis")]
 pub mod kinesis_server;
 pub mod memory;
+#[cfg(feature = "objects")]
+pub mod objects;
 #[cfg(feature = "sql")]
 pub mod sql;
 pub mod stdin;
 pub mod stdout;
-#[cfg(any(feature = "http", feature = "websocket", feature = "command"))]
+#[cfg(any(feature = "http", feature = "websocket", feature = "command", feature = "objects"))]
 pub mod template;
 #[cfg(feature = "websocket")]
 pub mod websocket;
@@ -70,7 +72,7 @@ pub mod websocket;
 pub mod websocket_server;
 
 mod codec;
-#[cfg(any(feature = "http", feature = "command", feature = "sql"))]
+#[cfg(any(feature = "http", feature = "command", feature = "sql", feature = "objects"))]
 mod field_path;
 mod ndjson;
 mod numbers;
@@ -104,6 +106,8 @@ pub use kinesis::KinesisSourceConfig;
 #[cfg(feature = "kinesis")]
 pub use kinesis_server::KinesisServerConfig;
 pub use memory::{MemoryInput, MemoryOutput, MemorySinkConfig, MemorySourceConfig, take_input, take_output};
+#[cfg(feature = "objects")]
+pub use objects::ObjectsConfig;
 #[cfg(feature = "sql")]
 pub use sql::{SqlLookupConfig, SqlSinkConfig};
 pub use stdin::StdinConfig;
@@ -144,6 +148,8 @@ pub fn registry() -> Registry {
     let registry = registry.with::<CommandConfig>();
     #[cfg(feature = "sql")]
     let registry = registry.with::<SqlSinkConfig>().with::<SqlLookupConfig>();
+    #[cfg(feature = "objects")]
+    let registry = registry.with::<ObjectsConfig>();
     registry
 }
 
@@ -169,6 +175,8 @@ pub const FEATURES: &[&str] = &[
     "command",
     #[cfg(feature = "sql")]
     "sql",
+    #[cfg(feature = "objects")]
+    "objects",
 ];
 
 #[cfg(test)]

@@ -53,6 +53,29 @@ pub enum RenderError {
     NotScalar(String),
 }
 
+/// Why [`Template::render_checked`] gave nothing.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Checked {
+    /// A placeholder had no value, or an object or array.
+    Render(RenderError),
+    /// The check refused this value.
+    Refused(String),
+}
+
+/// The text of the field at `path`: from the value, or (a top-level name) `meta`'s attribute.
+fn field<'a>(path: &[String], value: &'a Value, meta: Option<&'a Metadata>) -> Result<Cow<'a, str>, RenderError> {
+    let found = path.iter().try_fold(value, |v, key| v.get(key)).filter(|v| !v.is_null()).or_else(|| match path {
+        [name] => meta.and_then(|m| m.attribute(name)),
+        _ => None,
+    });
+    match found {
+        Some(Value::String(s)) => Ok(Cow::Borrowed(s.as_str())),
+        Some(v @ (Value::Number(_) | Value::Bool(_))) => Ok(Cow::Owned(v.to_string())),
+        Some(Value::Array(_) | Value::Object(_)) => Err(RenderError::NotScalar(path.join("."))),
+        Some(Value::Null) | None => Err(RenderError::Missing(path.join("."))),
+    }
+}
+
 impl fmt::Debug for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Template({:?})", self.text)
@@ -108,20 +131,34 @@ impl Template {
             match part {
                 Part::Literal(text) => out.push_str(text),
                 Part::Field(path) => {
-                    let found = path.iter().try_fold(value, |v, key| v.get(key)).filter(|v| !v.is_null()).or_else(|| match path.as_slice() {
-                        [name] => meta.and_then(|m| m.attribute(name)),
-                        _ => None,
-                    });
-                    let text = match found {
-                        Some(Value::String(s)) => Cow::Borrowed(s.as_str()),
-                        Some(v @ (Value::Number(_) | Value::Bool(_))) => Cow::Owned(v.to_string()),
-                        Some(Value::Array(_) | Value::Object(_)) => return Err(RenderError::NotScalar(path.join("."))),
-                        Some(Value::Null) | None => return Err(RenderError::Missing(path.join("."))),
-                    };
+                    let text = field(path, value, meta)?;
                     match escape {
                         Escape::None => out.push_str(&text),
                         Escape::Url => out.extend(utf8_percent_encode(&text, URL_ENCODED)),
                     }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Fills the template as [`Template::render`] with [`Escape::None`], each placeholder's
+    /// value first passing `check` (a file name's characters, say).
+    ///
+    /// # Errors
+    /// [`Checked::Render`] as `render`'s errors; [`Checked::Refused`] with the first value
+    /// `check` refused.
+    pub fn render_checked(&self, value: &Value, meta: Option<&Metadata>, check: impl Fn(&str) -> bool) -> Result<String, Checked> {
+        let mut out = String::with_capacity(self.text.len() + 16);
+        for part in &self.parts {
+            match part {
+                Part::Literal(text) => out.push_str(text),
+                Part::Field(path) => {
+                    let text = field(path, value, meta).map_err(Checked::Render)?;
+                    if !check(&text) {
+                        return Err(Checked::Refused(text.into_owned()));
+                    }
+                    out.push_str(&text);
                 }
             }
         }

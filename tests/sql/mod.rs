@@ -2,6 +2,6 @@
 //! PostgreSQL (a throwaway cluster `scripts/test.sh` starts, each test in a database of its own).
 
 mod lookup;
-mod pg;
+pub(crate) mod pg;
 mod postgres;
 mod sqlite;

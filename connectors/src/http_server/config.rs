@@ -22,6 +22,10 @@ pub struct HttpServerConfig {
     /// One route, `POST /events`, by default.
     #[serde(default = "default_routes")]
     pub routes: Vec<RouteConfig>,
+    /// Folders served as files (`GET` and `HEAD`, with ranges), such as a page and the files a
+    /// pipeline wrote; not messages, and without `auth`.
+    #[serde(default)]
+    pub files: Vec<FilesConfig>,
     /// When a request is answered: `accepted` (202 once its messages are in the pipeline),
     /// `delivered` (200 once every sink they reached confirmed them) or `reply` (with the reply
     /// of an `http_response` sink). Routes may choose their own.
@@ -75,6 +79,17 @@ pub struct HttpServerConfig {
     /// spend waiting silently.
     #[serde(default = "default_idle_timeout_ms")]
     pub idle_timeout_ms: u64,
+}
+
+/// A folder served as files under a path.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilesConfig {
+    /// The path the folder is served under, such as `/media` (`/media/a/b.webm` is
+    /// `<dir>/a/b.webm`); `/` serves it for every path no route or other folder takes.
+    pub path: String,
+    /// The folder, relative to the pipeline file.
+    pub dir: std::path::PathBuf,
 }
 
 /// One route: a method and a path whose requests become messages.
@@ -145,7 +160,10 @@ pub enum BodyFormat {
 }
 
 /// Attribute names the server sets itself, which path parameters may not take.
-pub(crate) const RESERVED_ATTRIBUTES: [&str; 6] = ["method", "path", "route", "query", "headers", REQUEST_ID];
+pub(crate) const RESERVED_ATTRIBUTES: [&str; 7] = ["method", "path", "route", "query", "headers", USER, REQUEST_ID];
+
+/// The attribute with the subject (`sub`) of the request's JWT, when it has one.
+pub(crate) const USER: &str = "user";
 
 /// The attribute that carries, on a route with `ack = "reply"`, the id of the request that waits
 /// for the message's reply.
@@ -207,6 +225,19 @@ impl HttpServerConfig {
         let mut problems = Vec::new();
         if self.address.parse::<std::net::SocketAddr>().is_err() {
             problems.push(format!("`address` `{}` is not an IP address and port", self.address));
+        }
+        for files in &self.files {
+            let path = files.path.as_str();
+            if !path.starts_with('/') || path.contains(['{', '}', '*']) || (path.len() > 1 && path.ends_with('/')) {
+                problems.push(format!("`files`: `{path}` must be a plain path starting with `/`, without a trailing `/` or parameters"));
+            } else if self.routes.iter().any(|route| route.path == path || route.path.starts_with(&format!("{path}/")) && path != "/") {
+                problems.push(format!("`files`: `{path}` is also a route's path"));
+            }
+        }
+        if self.files.iter().filter(|f| f.path == "/").count() > 1
+            || self.files.iter().enumerate().any(|(i, f)| self.files[..i].iter().any(|g| g.path == f.path))
+        {
+            problems.push("`files`: a path is listed twice".to_owned());
         }
         if self.routes.is_empty() {
             problems.push("`routes` needs at least one route".to_owned());

@@ -23,9 +23,10 @@ use runnel_engine::{AckMetrics, AckStatus, AckTracker, Message, Metadata};
 use serde_json::{Map, Value, json};
 use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
+use tower_http::services::ServeDir;
 
 use super::body::{self, Decoded, Read};
-use super::config::{AckMode, BodyFormat, REQUEST_ID, RouteConfig};
+use super::config::{AckMode, BodyFormat, FilesConfig, REQUEST_ID, RouteConfig, USER};
 use super::cors::CorsConfig;
 use super::metrics::ServerMetrics;
 use super::multipart;
@@ -95,8 +96,9 @@ struct Route {
     slots: Option<Semaphore>,
 }
 
-/// The router of `routes`: paths with several methods share one entry; other paths are 404.
-pub(crate) fn router(server: Arc<Server>, routes: &[RouteConfig], ack: AckMode) -> Router {
+/// The router of `routes`, and of the folders in `files`: paths with several methods share one
+/// entry; other paths are 404 (or a file of the folder served at `/`).
+pub(crate) fn router(server: Arc<Server>, routes: &[RouteConfig], ack: AckMode, files: &[FilesConfig]) -> Router {
     let mut by_path: Vec<(String, MethodRouter, Vec<String>)> = Vec::new();
     for config in routes {
         let timeout = config.timeout_ms.map_or(server.delivery_timeout, Duration::from_millis);
@@ -145,7 +147,22 @@ pub(crate) fn router(server: Arc<Server>, routes: &[RouteConfig], ack: AckMode) 
         server.metrics.answered("none", 404);
         error(StatusCode::NOT_FOUND, "no route takes this path")
     };
-    by_path.into_iter().fold(Router::new(), |router, (path, methods, _)| router.route(&path, methods)).fallback(fallback)
+    let mut router = by_path.into_iter().fold(Router::new(), |router, (path, methods, _)| router.route(&path, methods));
+    let mut root = None;
+    for folder in files {
+        // tower-http's ServeDir answers only paths inside the folder (`..` is refused), with
+        // ranges (a video seeks) and the content type of the file's extension.
+        let serve = ServeDir::new(&folder.dir).append_index_html_on_directories(true).call_fallback_on_method_not_allowed(true);
+        if folder.path == "/" {
+            root = Some(serve);
+        } else {
+            router = router.nest_service(&folder.path, serve);
+        }
+    }
+    match root {
+        Some(serve) => router.fallback_service(serve.fallback(axum::routing::any(fallback))),
+        None => router.fallback(fallback),
+    }
 }
 
 async fn handle(server: Arc<Server>, route: Arc<Route>, request: Request) -> Response {
@@ -172,15 +189,14 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
         None => None,
     };
     let (mut parts, body) = request.into_parts();
-    let (decoded, query) = match receive(server, route, &parts, body).await {
+    let (decoded, query, user) = match receive(server, route, &parts, body).await {
         Ok(received) => received,
         Err(response) => return *response,
     };
     let count = decoded.len();
-    let fixed = route
-        .fixed_attributes
-        .as_ref()
-        .filter(|_| query.is_empty() && route.ack != AckMode::Reply && parts.method == route.method && parts.uri.path() == route.path);
+    let fixed = route.fixed_attributes.as_ref().filter(|_| {
+        query.is_empty() && user.is_none() && route.ack != AckMode::Reply && parts.method == route.method && parts.uri.path() == route.path
+    });
     let (attributes, waiting) = match fixed {
         Some(fixed) if count > 0 => (Arc::clone(fixed), None),
         _ => {
@@ -188,6 +204,9 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
                 Ok(attributes) => attributes,
                 Err(response) => return *response,
             };
+            if let Some(user) = user {
+                attributes.insert(USER.into(), Value::from(user));
+            }
             if count == 0 {
                 return done(route.ack, 0);
             }
@@ -220,13 +239,17 @@ async fn answer(server: &Server, route: &Route, request: Request) -> Response {
 
 /// The checks a request passes before its messages may enter, in order: auth (401), content
 /// type (415), size (413), signature (401), decoding (400). Returns the decoded values and the
-/// query, the auth token taken out.
-async fn receive(server: &Server, route: &Route, parts: &Parts, body: Body) -> Result<(Vec<Decoded>, Vec<(String, String)>), Box<Response>> {
+/// query, the auth token taken out, and the subject of the request's JWT.
+async fn receive(server: &Server, route: &Route, parts: &Parts, body: Body) -> Result<Received, Box<Response>> {
     let mut query = Query::<Vec<(String, String)>>::try_from_uri(&parts.uri).map(|q| q.0).unwrap_or_default();
+    let mut user = None;
     if let Some(auth) = &server.auth {
-        if let Err(refusal) = auth.check(&parts.headers, &query) {
-            let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"runnel\"")];
-            return Err(Box::new((challenge, error(StatusCode::UNAUTHORIZED, &refusal.to_string())).into_response()));
+        match auth.check(&parts.headers, &query) {
+            Ok(identity) => user = identity.subject,
+            Err(refusal) => {
+                let challenge = [(header::WWW_AUTHENTICATE, "Bearer realm=\"runnel\"")];
+                return Err(Box::new((challenge, error(StatusCode::UNAUTHORIZED, &refusal.to_string())).into_response()));
+            }
         }
         // The token stays out of the messages' metadata.
         query.retain(|(key, _)| *key != auth.query_parameter);
@@ -245,15 +268,18 @@ async fn receive(server: &Server, route: &Route, parts: &Parts, body: Body) -> R
     if route.ack == AckMode::Reply && bytes.is_empty() && read != Read::Binary {
         // A request without a body (`GET /users/{id}`) still asks for a reply: one empty object,
         // which `request_field` can fill with the path parameters and query.
-        return Ok((vec![(Value::Object(Map::new()), None, 0)], query));
+        return Ok((vec![(Value::Object(Map::new()), None, 0)], query, user));
     }
     let decoded = match (read, content_type) {
         (Read::Multipart, Some(content_type)) => multipart::decode(content_type, bytes).await,
         _ => body::decode(read, content_type, &bytes),
     };
     let decoded = decoded.map_err(|refusal| Box::new(error(StatusCode::BAD_REQUEST, &refusal.to_string())))?;
-    Ok((decoded, query))
+    Ok((decoded, query, user))
 }
+
+/// What [`receive`] took from a request: its decoded values, its query, its JWT's subject.
+type Received = (Vec<Decoded>, Vec<(String, String)>, Option<String>);
 
 /// Counts a request in flight while it lives: a handler whose client went away is dropped
 /// mid-way, and must not stay counted.

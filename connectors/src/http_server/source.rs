@@ -53,10 +53,14 @@ impl BlockConfig for HttpServerConfig {
         let address = listener.local_addr()?;
         cx.resources.insert(address_key(&cx.name), address);
         tracing::info!(node = %cx.name, %address, "http server listening");
+        let mut config = self.clone();
+        for files in &mut config.files {
+            files.dir = cx.resolve(&files.dir);
+        }
         Ok(BuiltBlock::task(HttpServer {
             listener: HttpListener::new(listener, &cx.name, self.listener_limits(), &cx.metrics),
             metrics: ServerMetrics::register(&cx.metrics, &cx.name),
-            config: self.clone(),
+            config,
         }))
     }
 }
@@ -100,7 +104,7 @@ impl Block for HttpServer {
             submissions,
         };
         let routes: &[RouteConfig] = &config.routes;
-        let app = router(Arc::new(server), routes, config.ack);
+        let app = router(Arc::new(server), routes, config.ack, &config.files);
         let stop = cx.shutdown.clone();
         // Served alongside the pump, in this task: the listener keeps accepting (and refusing
         // with 503) while the pump waits for room in the pipeline.

@@ -13,6 +13,10 @@ pub struct SqlSinkConfig {
     /// The database: `sqlite:<path>` (relative to the pipeline file; created if missing) or
     /// `postgres://user:password@host:port/database` (TLS is not used).
     pub url: String,
+    /// Statements run once, when the database is first opened, before the node's own: the
+    /// schema it needs (`CREATE TABLE IF NOT EXISTS ...`).
+    #[serde(default)]
+    pub init: Option<String>,
     /// PostgreSQL connections kept open, at most.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,

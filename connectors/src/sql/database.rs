@@ -36,11 +36,27 @@ impl Target {
     }
 }
 
+/// What a node runs: its statement, the order rows hold its parameters in, and what to run
+/// once before it.
+#[derive(Clone, Debug)]
+pub(crate) struct Spec {
+    /// The statement, with `:name` parameters.
+    pub(crate) sql: String,
+    /// The parameters' names, in the order rows hold their values.
+    pub(crate) order: Vec<String>,
+    /// Statements run once when the database is opened (`CREATE TABLE IF NOT EXISTS ...`).
+    pub(crate) init: Option<String>,
+    /// PostgreSQL connections kept open, at most.
+    pub(crate) pool_size: usize,
+    /// What the statement is for.
+    pub(crate) purpose: Purpose,
+}
+
 /// An open database with a node's statement.
 #[derive(Debug)]
 pub(crate) enum Database {
     /// One SQLite connection; opened again after a failure.
-    Sqlite { connection: Arc<Mutex<sqlite::Database>>, path: PathBuf, sql: Arc<str>, order: Arc<Vec<String>> },
+    Sqlite { connection: Arc<Mutex<sqlite::Database>>, path: PathBuf, spec: Arc<Spec> },
     /// A pool of PostgreSQL connections.
     Postgres(Arc<postgres::Database>),
 }
@@ -53,26 +69,18 @@ impl Database {
     ///
     /// # Errors
     /// The database's message, for what trying again will not mend.
-    pub(crate) async fn open(
-        target: &Target,
-        resolve: impl Fn(&str) -> PathBuf,
-        sql: &str,
-        order: Vec<String>,
-        pool_size: usize,
-        purpose: Purpose,
-        node: &str,
-    ) -> Result<Self, String> {
+    pub(crate) async fn open(target: &Target, resolve: impl Fn(&str) -> PathBuf, spec: Spec, node: &str) -> Result<Self, String> {
         match target {
             Target::Sqlite(path) => {
-                let (path, sql, order) = (resolve(path), Arc::<str>::from(sql), Arc::new(order));
+                let (path, spec) = (resolve(path), Arc::new(spec));
                 let connection = {
-                    let (path, sql, order) = (path.clone(), Arc::clone(&sql), Arc::clone(&order));
-                    tokio::task::spawn_blocking(move || sqlite::Database::open(&path, &sql, &order)).await.map_err(|e| e.to_string())??
+                    let (path, spec) = (path.clone(), Arc::clone(&spec));
+                    tokio::task::spawn_blocking(move || sqlite::Database::open(&path, &spec)).await.map_err(|e| e.to_string())??
                 };
-                Ok(Self::Sqlite { connection: Arc::new(Mutex::new(connection)), path, sql, order })
+                Ok(Self::Sqlite { connection: Arc::new(Mutex::new(connection)), path, spec })
             }
             Target::Postgres(url) => {
-                let database = postgres::Database::new(url, sql, &order, pool_size, purpose)?;
+                let database = postgres::Database::new(url, &spec)?;
                 match database.check().await {
                     Ok(()) => {}
                     Err(Failure::Statement(message)) => return Err(message),
@@ -115,13 +123,13 @@ impl Database {
         &self,
         work: impl FnOnce(&mut sqlite::Database) -> Result<T, String> + Send + 'static,
     ) -> Result<T, Failure> {
-        let Self::Sqlite { connection, path, sql, order } = self else { unreachable!("called for SQLite only") };
-        let (connection, path, sql, order) = (Arc::clone(connection), path.clone(), Arc::clone(sql), Arc::clone(order));
+        let Self::Sqlite { connection, path, spec } = self else { unreachable!("called for SQLite only") };
+        let (connection, path, spec) = (Arc::clone(connection), path.clone(), Arc::clone(spec));
         tokio::task::spawn_blocking(move || {
             let mut database = connection.lock().unwrap_or_else(PoisonError::into_inner);
             let done = work(&mut database);
             if done.is_err()
-                && let Ok(reopened) = sqlite::Database::open(&path, &sql, &order)
+                && let Ok(reopened) = sqlite::Database::open(&path, &spec)
             {
                 *database = reopened;
             }

@@ -29,7 +29,7 @@ use std::sync::Arc;
 use runnel_engine::{BlockConfig, BuildContext, BuildError, BuiltBlock, Component, Role, async_trait};
 
 pub use self::config::SqlSinkConfig;
-use self::database::{Database, Purpose, Target};
+use self::database::{Database, Purpose, Spec, Target};
 pub use self::lookup::SqlLookupConfig;
 use self::sink::SqlSink;
 
@@ -56,10 +56,15 @@ impl BlockConfig for SqlSinkConfig {
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let target = Target::parse(&self.url).map_err(|e| BuildError::Other(e.into()))?;
         let (sql, params) = self.sql();
-        let order = params.iter().map(|(name, _)| name.clone()).collect();
+        let spec = Spec {
+            sql,
+            order: params.iter().map(|(name, _)| name.clone()).collect(),
+            init: self.init.clone(),
+            pool_size: self.pool_size,
+            purpose: Purpose::Write,
+        };
         let resolve = |path: &str| cx.resolve(std::path::Path::new(path));
-        let database =
-            Database::open(&target, resolve, &sql, order, self.pool_size, Purpose::Write, &cx.name).await.map_err(|e| BuildError::Other(e.into()))?;
+        let database = Database::open(&target, resolve, spec, &cx.name).await.map_err(|e| BuildError::Other(e.into()))?;
         Ok(BuiltBlock::task(SqlSink::new(self.clone(), params, Arc::new(database))))
     }
 }

@@ -7,6 +7,7 @@
 
 mod value;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -16,6 +17,7 @@ use serde_json::{Map, Value};
 use tokio_postgres::{NoTls, Statement};
 
 use self::value::{Bind, BindError};
+use super::database::Spec;
 use super::named;
 use super::sqlite::Row;
 
@@ -31,6 +33,9 @@ pub(crate) enum Purpose {
 /// A pool of connections to one database, and the statement checked against it.
 pub(crate) struct Database {
     pool: Pool,
+    /// Run before the statement is first prepared, once.
+    init: Option<String>,
+    initialized: AtomicBool,
     sql: String,
     /// For each numbered parameter, where rows hold its value.
     positions: Vec<usize>,
@@ -50,7 +55,8 @@ impl Database {
     ///
     /// # Errors
     /// A URL that does not parse, a parameter that `order` does not name.
-    pub(crate) fn new(url: &str, sql: &str, order: &[String], pool_size: usize, purpose: Purpose) -> Result<Self, String> {
+    pub(crate) fn new(url: &str, spec: &Spec) -> Result<Self, String> {
+        let (sql, order, pool_size, purpose) = (spec.sql.as_str(), spec.order.as_slice(), spec.pool_size, spec.purpose);
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| format!("`url`: {e}"))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
@@ -65,7 +71,7 @@ impl Database {
                 order.iter().position(|o| o == name).ok_or_else(|| format!("`statement`: the parameter `:{name}` has no expression in `params`"))
             })
             .collect::<Result<_, _>>()?;
-        Ok(Self { pool, sql: numbered.sql, positions, purpose })
+        Ok(Self { pool, init: spec.init.clone(), initialized: AtomicBool::new(false), sql: numbered.sql, positions, purpose })
     }
 
     /// Connects and prepares the statement: an error says what does not fit the schema.
@@ -79,6 +85,13 @@ impl Database {
     }
 
     async fn prepare(&self, client: &deadpool_postgres::Client) -> Result<Statement, Failure> {
+        if let Some(init) = self.init.as_deref().filter(|_| !self.initialized.load(Ordering::Acquire)) {
+            client.batch_execute(init).await.map_err(|error| match error.as_db_error() {
+                Some(db) => Failure::Statement(format!("`init`: {}", db.message())),
+                None => Failure::Unreachable(error.to_string()),
+            })?;
+            self.initialized.store(true, Ordering::Release);
+        }
         let statement = client.prepare_cached(&self.sql).await.map_err(|error| match error.as_db_error() {
             Some(db) => Failure::Statement(format!("the statement `{}` does not prepare: {}", self.sql, db.message())),
             None => Failure::Unreachable(error.to_string()),

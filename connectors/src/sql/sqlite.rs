@@ -11,6 +11,8 @@ use rusqlite::types::{ToSqlOutput, Value as SqlValue, ValueRef};
 use rusqlite::{Connection, ErrorCode};
 use serde_json::{Map, Number, Value};
 
+use super::database::Spec;
+
 /// One message's parameters, in the statement's order.
 pub(crate) type Row = Vec<Value>;
 
@@ -24,17 +26,22 @@ pub(crate) struct Database {
 }
 
 impl Database {
-    /// Opens (or creates) the database at `path` and prepares `sql` once, so a statement that
-    /// does not fit the schema is an error at start; rows hold the parameters named in `order`.
+    /// Opens (or creates) the database at `path`, runs `spec.init`, and prepares the statement
+    /// once, so a statement that does not fit the schema is an error at start; rows hold the
+    /// parameters named in `spec.order`.
     ///
     /// # Errors
-    /// The database's message when it cannot be opened or the statement does not prepare, or a
-    /// parameter of the statement that `order` does not name.
-    pub(crate) fn open(path: &Path, sql: &str, order: &[String]) -> Result<Self, String> {
+    /// The database's message when it cannot be opened, `init` fails or the statement does not
+    /// prepare, or a parameter of the statement that `order` does not name.
+    pub(crate) fn open(path: &Path, spec: &Spec) -> Result<Self, String> {
+        let (sql, order) = (spec.sql.as_str(), spec.order.as_slice());
         let connection = Connection::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
         connection.busy_timeout(Duration::from_secs(5)).map_err(|e| e.to_string())?;
         connection.pragma_update(None, "journal_mode", "WAL").map_err(|e| e.to_string())?;
         connection.pragma_update(None, "synchronous", "FULL").map_err(|e| e.to_string())?;
+        if let Some(init) = &spec.init {
+            connection.execute_batch(init).map_err(|e| format!("`init`: {e}"))?;
+        }
         let positions = {
             let statement = connection.prepare_cached(sql).map_err(|e| format!("the statement `{sql}` does not prepare: {e}"))?;
             (1..=statement.parameter_count())

@@ -29,6 +29,10 @@ pub struct SqlLookupConfig {
     /// Answers kept for the same parameters, for a while.
     #[serde(default)]
     pub cache: Option<CacheConfig>,
+    /// Statements run once, when the database is first opened, before the node's own: the
+    /// schema it needs (`CREATE TABLE IF NOT EXISTS ...`).
+    #[serde(default)]
+    pub init: Option<String>,
     /// PostgreSQL connections kept open, at most (queries of a batch share one, pipelined).
     #[serde(default = "super::super::config::default_pool_size")]
     pub pool_size: usize,

@@ -22,7 +22,7 @@ use runnel_engine::{
 use serde_json::Value;
 
 pub use self::config::{CacheConfig, Rows, SqlLookupConfig};
-use super::database::{Database, Failure, Purpose, Target};
+use super::database::{Database, Failure, Purpose, Spec, Target};
 use super::sqlite::Row;
 
 /// The longest wait between two attempts at a failing database.
@@ -54,11 +54,15 @@ impl BlockConfig for SqlLookupConfig {
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let target = Target::parse(&self.url).map_err(|e| BuildError::Other(e.into()))?;
         let params: Vec<(String, runnel_blocks::JqProgram)> = self.params.iter().map(|(name, program)| (name.clone(), program.clone())).collect();
-        let order = params.iter().map(|(name, _)| name.clone()).collect();
+        let spec = Spec {
+            sql: self.query.clone(),
+            order: params.iter().map(|(name, _)| name.clone()).collect(),
+            init: self.init.clone(),
+            pool_size: self.pool_size,
+            purpose: Purpose::Query,
+        };
         let resolve = |path: &str| cx.resolve(std::path::Path::new(path));
-        let database = Database::open(&target, resolve, &self.query, order, self.pool_size, Purpose::Query, &cx.name)
-            .await
-            .map_err(|e| BuildError::Other(e.into()))?;
+        let database = Database::open(&target, resolve, spec, &cx.name).await.map_err(|e| BuildError::Other(e.into()))?;
         let cache = self.cache.as_ref().map(|cache| Cache::builder().max_capacity(cache.max_entries).time_to_live(cache.ttl.duration()).build());
         let family = cx.metrics.counter_family(
             LOOKUPS,
