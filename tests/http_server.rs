@@ -785,3 +785,52 @@ async fn multipart_uploads_with_curl_become_a_message_per_file_and_a_cut_form_is
     stop(running).await;
     assert!(out.recv().await.is_none(), "none of the refused requests entered");
 }
+
+/// `files`: a folder served under a path (with ranges, as a video player asks), a folder at `/`
+/// for every other path; nothing outside the folder, even through `..` or an encoded `..`; and
+/// the JWT's subject becomes the `user` attribute of the route's messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folders_are_served_with_ranges_and_the_jwt_subject_is_the_user() {
+    if !have_curl() {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (site, media) = (dir.path().join("site"), dir.path().join("media"));
+    std::fs::create_dir_all(media.join("ann")).expect("folders");
+    std::fs::create_dir_all(&site).expect("folders");
+    std::fs::write(site.join("index.html"), "<title>the page</title>").expect("writes");
+    std::fs::write(media.join("ann/clip.webm"), b"0123456789").expect("writes");
+    std::fs::write(dir.path().join("secret.txt"), "not served").expect("writes");
+    let secret = "a-secret-of-at-least-16-bytes";
+    let (sink, mut out) = runnel::connectors::MemorySinkConfig::channel();
+    let config = server(&format!(
+        "auth = {{ hmac_secret = \"{secret}\" }}\nrequest_field = \"request\"\nroutes = [{{ path = \"/api/events\" }}]\n\
+         files = [{{ path = \"/media\", dir = \"{}\" }}, {{ path = \"/\", dir = \"{}\" }}]",
+        media.display(),
+        site.display()
+    ));
+    let running = PipelineBuilder::new().source("web", config).sink("out", ["web"], sink).build().expect("valid").start().await.expect("starts");
+    let addr = take_address(running.resources(), "web").expect("listening");
+    let get = |args: Vec<String>| post(args);
+    let page = get(vec![format!("http://{addr}/")]).await;
+    assert_eq!((page.status, page.body.as_str()), (200, "<title>the page</title>"));
+    assert!(page.head.contains("content-type: text/html"), "{page:?}");
+    let part = get(vec!["-H".into(), "Range: bytes=2-5".into(), format!("http://{addr}/media/ann/clip.webm")]).await;
+    assert_eq!((part.status, part.body.as_str()), (206, "2345"));
+    assert!(part.head.contains("content-type: video/webm") && part.head.contains("content-range: bytes 2-5/10"), "{part:?}");
+    for path in ["/media/../secret.txt", "/media/%2e%2e/secret.txt", "/media/ann/../../secret.txt", "/..%2fsecret.txt"] {
+        let answer = get(vec!["--path-as-is".into(), format!("http://{addr}{path}")]).await;
+        assert!(answer.status == 404 || answer.status == 400, "{path}: {answer:?}");
+        assert!(!answer.body.contains("not served"), "{path}");
+    }
+    assert_eq!(get(vec![format!("http://{addr}/media/nobody.webm")]).await.status, 404);
+    // The routes still need a token; the token's subject is the messages' `user`.
+    assert_eq!(get(vec!["-d".into(), "{}".into(), format!("http://{addr}/api/events")]).await.status, 401);
+    let jwt = runnel_connectors::websocket_server::sign_jwt(secret.as_bytes(), &json!({"sub": "ann", "exp": 4_000_000_000_u64}));
+    let sent = get(vec!["-H".into(), format!("Authorization: Bearer {jwt}"), "-H".into(), "Content-Type: application/json".into(), "-d".into(), "{\"n\": 1}".into(), format!("http://{addr}/api/events")]).await;
+    assert_eq!(sent.status, 202, "{sent:?}");
+    let message = recv(&mut out).await;
+    assert_eq!(message.meta().attribute("user"), Some(&json!("ann")));
+    assert_eq!(message.value()["request"]["user"], "ann");
+    stop(running).await;
+}
