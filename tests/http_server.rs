@@ -827,7 +827,16 @@ async fn folders_are_served_with_ranges_and_the_jwt_subject_is_the_user() {
     // The routes still need a token; the token's subject is the messages' `user`.
     assert_eq!(get(vec!["-d".into(), "{}".into(), format!("http://{addr}/api/events")]).await.status, 401);
     let jwt = runnel_connectors::websocket_server::sign_jwt(secret.as_bytes(), &json!({"sub": "ann", "exp": 4_000_000_000_u64}));
-    let sent = get(vec!["-H".into(), format!("Authorization: Bearer {jwt}"), "-H".into(), "Content-Type: application/json".into(), "-d".into(), "{\"n\": 1}".into(), format!("http://{addr}/api/events")]).await;
+    let sent = get(vec![
+        "-H".into(),
+        format!("Authorization: Bearer {jwt}"),
+        "-H".into(),
+        "Content-Type: application/json".into(),
+        "-d".into(),
+        "{\"n\": 1}".into(),
+        format!("http://{addr}/api/events"),
+    ])
+    .await;
     assert_eq!(sent.status, 202, "{sent:?}");
     let message = recv(&mut out).await;
     assert_eq!(message.meta().attribute("user"), Some(&json!("ann")));

@@ -19,6 +19,8 @@ struct Looked {
     errors: Vec<Value>,
     hits: f64,
     misses: f64,
+    /// The block's `runnel_node_errors_total`.
+    counted_errors: f64,
 }
 
 /// Runs `messages` (in batches of 10) through a `sql` block configured by `block`.
@@ -41,7 +43,8 @@ async fn look(dir: &Path, messages: &[Value], block: &str) -> Looked {
     result.expect("runs");
     let hits = metrics.total("runnel_sql_lookups_total", Some(("result", "hit")));
     let misses = metrics.total("runnel_sql_lookups_total", Some(("result", "miss")));
-    Looked { out, errors, hits, misses }
+    let counted_errors = metrics.total("runnel_node_errors_total", Some(("node", "media")));
+    Looked { out, errors, hits, misses, counted_errors }
 }
 
 /// The databases to run a test against: SQLite in `dir`, and PostgreSQL when there is one.
@@ -116,6 +119,7 @@ async fn what_cannot_be_looked_up_fails_alone_with_why() {
         let failed: Vec<(u64, &str)> =
             looked.errors.iter().map(|e| (e["origin"]["offset"].as_u64().expect("an offset"), e["error"].as_str().expect("why"))).collect();
         assert!(failed.iter().any(|(line, why)| *line == 3 && why.contains("cannot set `rows`: the message is not an object")), "{url}: {failed:?}");
+        assert_eq!(looked.counted_errors, failed.len() as f64, "{url}: each failure counted once");
         if url.starts_with("postgres") {
             assert_eq!(found, [&json!("/v/ann-1.webm"), &json!("/v/bob-1.webm")], "{url}");
             assert!(

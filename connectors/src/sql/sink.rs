@@ -63,10 +63,7 @@ impl Block for SqlSink {
                     None => message.ack(AckStatus::Delivered),
                 }
             }
-            if !failures.is_empty() {
-                cx.metrics.errors.inc_by(failures.len() as u64);
-                cx.output.fail(failures).await?;
-            }
+            cx.output.fail(failures).await?;
             timer.observe_duration();
         }
         Ok(())

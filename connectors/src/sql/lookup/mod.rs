@@ -140,10 +140,7 @@ impl Block for SqlLookup {
             if !out.is_empty() {
                 cx.output.send(out).await?;
             }
-            if !failures.is_empty() {
-                cx.metrics.errors.inc_by(failures.len() as u64);
-                cx.output.fail(failures).await?;
-            }
+            cx.output.fail(failures).await?;
         }
         Ok(())
     }
