@@ -175,18 +175,29 @@ fi
 apt_install pg_ctlcluster postgresql
 PG_BIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
 export RUNNEL_POSTGRES_URL="${RUNNEL_POSTGRES_URL:-postgres://runnel@127.0.0.1:15432/runnel}"
+# It takes TLS too, with a certificate of an authority the tests trust (RUNNEL_POSTGRES_CA).
+PG_DIR="$PEERS/postgres"
+export RUNNEL_POSTGRES_CA="${RUNNEL_POSTGRES_CA:-$PG_DIR/ca.crt}"
+apt_install openssl openssl
 if ! port_open 127.0.0.1 15432; then
     log "starting PostgreSQL ($PG_BIN) on 127.0.0.1:15432"
-    PG_DIR="$PEERS/postgres"
     rm -rf "$PG_DIR" && mkdir -p "$PG_DIR"
+    # A certificate authority of the tests' own, and the server's certificate it signs.
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=runnel test CA" \
+        -keyout "$PG_DIR/ca.key" -out "$PG_DIR/ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout "$PG_DIR/server.key" -out "$PG_DIR/server.csr" 2>/dev/null
+    printf "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n" > "$PG_DIR/server.ext"
+    openssl x509 -req -in "$PG_DIR/server.csr" -CA "$PG_DIR/ca.crt" -CAkey "$PG_DIR/ca.key" -CAcreateserial -days 3650 \
+        -extfile "$PG_DIR/server.ext" -out "$PG_DIR/server.crt" 2>/dev/null
+    chmod 600 "$PG_DIR/server.key"
     AS_PG=()
     # initdb refuses to run as root: the cluster belongs to Debian's `postgres` user then.
-    if [ "$(id -u)" = 0 ]; then chown postgres "$PG_DIR"; AS_PG=(runuser -u postgres --); fi
+    if [ "$(id -u)" = 0 ]; then chown -R postgres "$PG_DIR"; AS_PG=(runuser -u postgres --); fi
     "${AS_PG[@]}" "$PG_BIN/initdb" -D "$PG_DIR/data" -U runnel --auth=trust -E UTF8 >"$PG_DIR/initdb.log" 2>&1 \
         || { cat "$PG_DIR/initdb.log"; exit 1; }
     "${AS_PG[@]}" "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-        -o "-p 15432 -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null \
-        || { cat "$PG_DIR/server.log"; exit 1; }
+        -o "-p 15432 -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200 -c ssl=on -c ssl_cert_file=$PG_DIR/server.crt -c ssl_key_file=$PG_DIR/server.key" \
+        start >/dev/null || { cat "$PG_DIR/server.log"; exit 1; }
     PEER_PIDS+=("$(head -1 "$PG_DIR/data/postmaster.pid")")
     "${AS_PG[@]}" "$PG_BIN/createdb" -h 127.0.0.1 -p 15432 -U runnel runnel
 fi

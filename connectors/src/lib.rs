@@ -66,6 +66,8 @@ pub mod stdin;
 pub mod stdout;
 #[cfg(any(feature = "http", feature = "websocket", feature = "command", feature = "objects"))]
 pub mod template;
+#[cfg(any(feature = "websocket", feature = "sql"))]
+pub mod tls;
 #[cfg(feature = "websocket")]
 pub mod websocket;
 #[cfg(feature = "websocket")]

@@ -245,3 +245,31 @@ fn every_message_is_a_row_after_sigkills_of_runnel() {
     assert_eq!(missing, 0);
     assert!(duplicates < MESSAGES, "a restart resumes after its checkpoint, not from the start: {duplicates} duplicates");
 }
+
+/// TLS to PostgreSQL: with `tls` (and the server's certificate as `ca_file`), the sink's and the
+/// block's connections are encrypted, as the server itself reports (`pg_stat_ssl`); an URL that
+/// asks for TLS without `tls` is refused before start.
+#[tokio::test]
+async fn with_tls_the_connections_are_encrypted() {
+    let Some(db) = pg::database("CREATE TABLE seen (id bigint PRIMARY KEY, ssl boolean NOT NULL)").await else { return };
+    let Some(ca) = std::env::var_os("RUNNEL_POSTGRES_CA") else {
+        assert!(!crate::support::peers_required(), "RUNNEL_POSTGRES_CA is not set; scripts/test.sh makes the server's certificate");
+        return;
+    };
+    let url = format!("{}?sslmode=require", db.url);
+    let tls = format!("tls = {{ ca_file = \"{}\" }}", std::path::Path::new(&ca).display());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let messages: Vec<Value> = (0..20).map(|n| json!({"id": n})).collect();
+    let sink = format!(
+        "url = \"{url}\"\n{tls}\nstatement = \"INSERT INTO seen (id, ssl) VALUES (:id, (SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()))\"\nparams = {{ id = \".id\" }}"
+    );
+    let errors = run(dir.path(), &messages, &sink).await;
+    assert!(errors.is_empty(), "{errors:?}");
+    let row = db.client.query_one("SELECT count(*), bool_and(ssl) FROM seen", &[]).await.expect("counts");
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, bool>(1)), (20, true), "every row written over TLS");
+    let toml = format!(
+        "[sources.in]\ntype = \"memory\"\n[sinks.db]\ntype = \"sql\"\ninputs = [\"in\"]\nurl = \"{url}\"\ntable = \"seen\"\ncolumns = {{ id = \".id\" }}\n"
+    );
+    let error = runnel::Pipeline::parse(&toml, None, &runnel::registry(), |_| None).expect_err("invalid").to_string();
+    assert!(error.contains("`url` asks for TLS (`sslmode`): add `tls = {}`"), "{error}");
+}

@@ -20,6 +20,9 @@ pub struct SqlSinkConfig {
     /// PostgreSQL connections kept open, at most.
     #[serde(default = "default_pool_size")]
     pub pool_size: usize,
+    /// TLS to PostgreSQL (off unless given).
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
     /// The table rows go into, with `columns`.
     #[serde(default)]
     pub table: Option<String>,
@@ -62,6 +65,28 @@ fn default_retry_backoff() -> Span {
     Span::from_millis(200)
 }
 
+/// TLS to PostgreSQL: on with this table (`tls = {}` trusts the Mozilla roots), with
+/// `ca_file` for a private authority or a server's self-signed certificate.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificates trusted besides the Mozilla roots, relative to the pipeline file.
+    #[serde(default)]
+    pub ca_file: Option<std::path::PathBuf>,
+}
+
+/// The problems of `tls` with `url`: TLS is for PostgreSQL, and an URL that asks for TLS needs it.
+pub(crate) fn tls_problems(url: &str, tls: Option<&TlsConfig>) -> Vec<String> {
+    let asks = url.contains("sslmode=require") || url.contains("sslmode=verify");
+    match (super::database::Target::parse(url), tls) {
+        (Ok(super::database::Target::Sqlite(_)), Some(_)) => vec!["`tls` is for PostgreSQL; SQLite is a local file".to_owned()],
+        (Ok(super::database::Target::Postgres(_)), None) if asks => {
+            vec!["`url` asks for TLS (`sslmode`): add `tls = {}` (or `tls = { ca_file = \"...\" }`)".to_owned()]
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Whether `name` can be a table or column name as written (letters, digits, `_`).
 pub(crate) fn is_identifier(name: &str) -> bool {
     name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
@@ -72,6 +97,7 @@ impl SqlSinkConfig {
     pub fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         problems.extend(super::database::Target::parse(&self.url).err());
+        problems.extend(tls_problems(&self.url, self.tls.as_ref()));
         if self.pool_size == 0 {
             problems.push("`pool_size` must be at least 1".to_owned());
         }

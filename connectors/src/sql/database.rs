@@ -50,6 +50,8 @@ pub(crate) struct Spec {
     pub(crate) pool_size: usize,
     /// What the statement is for.
     pub(crate) purpose: Purpose,
+    /// TLS to PostgreSQL, with the `ca_file` resolved.
+    pub(crate) tls: Option<super::config::TlsConfig>,
 }
 
 /// An open database with a node's statement.

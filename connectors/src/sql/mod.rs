@@ -62,6 +62,7 @@ impl BlockConfig for SqlSinkConfig {
             init: self.init.clone(),
             pool_size: self.pool_size,
             purpose: Purpose::Write,
+            tls: self.tls.clone().map(|tls| self::config::TlsConfig { ca_file: tls.ca_file.map(|file| cx.resolve(&file)) }),
         };
         let resolve = |path: &str| cx.resolve(std::path::Path::new(path));
         let database = Database::open(&target, resolve, spec, &cx.name).await.map_err(|e| BuildError::Other(e.into()))?;

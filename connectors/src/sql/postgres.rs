@@ -7,6 +7,7 @@
 
 mod value;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -14,7 +15,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use futures::TryStreamExt as _;
 use futures::future::join_all;
 use serde_json::{Map, Value};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::{NoTls, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use self::value::{Bind, BindError};
 use super::database::Spec;
@@ -61,7 +64,18 @@ impl Database {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(5));
         }
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let recycling = ManagerConfig { recycling_method: RecyclingMethod::Fast };
+        let manager = match &spec.tls {
+            None => Manager::from_config(config, NoTls, recycling),
+            Some(tls) => {
+                // With TLS asked for, a server that does not offer it is refused, not used in clear.
+                if config.get_ssl_mode() == SslMode::Prefer {
+                    config.ssl_mode(SslMode::Require);
+                }
+                let client = crate::tls::client_config(tls.ca_file.as_deref()).map_err(|e| format!("`tls`: {e}"))?;
+                Manager::from_config(config, MakeRustlsConnect::new(Arc::unwrap_or_clone(client)), recycling)
+            }
+        };
         let pool = Pool::builder(manager).max_size(pool_size.max(1)).build().map_err(|e| e.to_string())?;
         let numbered = named::number(sql);
         let positions = numbered

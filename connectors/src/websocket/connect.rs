@@ -10,8 +10,6 @@ use axum::http::{HeaderName, HeaderValue};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use runnel_engine::CancellationToken;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -29,17 +27,9 @@ pub enum ConnectError {
     /// The URL or a header cannot be used in a handshake.
     #[error("invalid request: {0}")]
     Request(String),
-    /// The certificate authority file cannot be read.
-    #[error("cannot load `ca_file` {path}: {error}")]
-    CaFile {
-        /// The file.
-        path: String,
-        /// What went wrong.
-        error: String,
-    },
-    /// TLS could not be set up.
-    #[error("TLS: {0}")]
-    Tls(#[from] rustls::Error),
+    /// TLS could not be set up (the `ca_file`, or rustls's settings).
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
     /// The attempt took longer than `connect_timeout_ms`.
     #[error("connecting took longer than {0:?}")]
     Timeout(Duration),
@@ -80,7 +70,7 @@ impl Endpoint {
                 Ok((name, value))
             })
             .collect::<Result<_, ConnectError>>()?;
-        let connector = if url.starts_with("wss://") { Some(Connector::Rustls(tls_config(ca_file)?)) } else { None };
+        let connector = if url.starts_with("wss://") { Some(Connector::Rustls(crate::tls::client_config(ca_file)?)) } else { None };
         let config = WebSocketConfig::default().max_message_size(Some(max_message_bytes)).max_frame_size(Some(max_message_bytes));
         Ok(Self { url: Arc::from(url), headers, connector, config, timeout })
     }
@@ -102,29 +92,6 @@ impl Endpoint {
             Err(_) => Err(ConnectError::Timeout(self.timeout)),
         }
     }
-}
-
-/// rustls with the Mozilla roots (webpki-roots), plus the certificates of `ca_file`.
-fn tls_config(ca_file: Option<&Path>) -> Result<Arc<rustls::ClientConfig>, ConnectError> {
-    let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
-    if let Some(path) = ca_file {
-        let ca_error = |error: String| ConnectError::CaFile { path: path.display().to_string(), error };
-        let certs = CertificateDer::pem_file_iter(path).map_err(|e| ca_error(e.to_string()))?;
-        let mut added = 0;
-        for cert in certs {
-            roots.add(cert.map_err(|e| ca_error(e.to_string()))?).map_err(|e| ca_error(e.to_string()))?;
-            added += 1;
-        }
-        if added == 0 {
-            return Err(ca_error("no certificate in the file".to_owned()));
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(Arc::new(config))
 }
 
 /// Delays between connection attempts: doubling from `initial` to `max`, each drawn between

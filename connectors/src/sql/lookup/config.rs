@@ -36,6 +36,9 @@ pub struct SqlLookupConfig {
     /// PostgreSQL connections kept open, at most (queries of a batch share one, pipelined).
     #[serde(default = "super::super::config::default_pool_size")]
     pub pool_size: usize,
+    /// TLS to PostgreSQL (off unless given).
+    #[serde(default)]
+    pub tls: Option<super::super::config::TlsConfig>,
     /// The first wait before querying again after the database failed; it doubles up to 30 s.
     #[serde(default = "default_retry_backoff")]
     pub retry_backoff: Span,
@@ -79,6 +82,7 @@ impl SqlLookupConfig {
     /// Every problem with the configuration.
     pub fn problems(&self) -> Vec<String> {
         let mut problems: Vec<String> = super::super::database::Target::parse(&self.url).err().into_iter().collect();
+        problems.extend(super::super::config::tls_problems(&self.url, self.tls.as_ref()));
         for name in self.params.keys() {
             if !super::super::config::is_identifier(name) {
                 problems.push(format!("`params`: `{name}` is not a parameter name of letters, digits and `_`"));

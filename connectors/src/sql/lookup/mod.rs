@@ -60,6 +60,7 @@ impl BlockConfig for SqlLookupConfig {
             init: self.init.clone(),
             pool_size: self.pool_size,
             purpose: Purpose::Query,
+            tls: self.tls.clone().map(|tls| crate::sql::config::TlsConfig { ca_file: tls.ca_file.map(|file| cx.resolve(&file)) }),
         };
         let resolve = |path: &str| cx.resolve(std::path::Path::new(path));
         let database = Database::open(&target, resolve, spec, &cx.name).await.map_err(|e| BuildError::Other(e.into()))?;

@@ -59,7 +59,8 @@ impl ToSql for Bind<'_> {
             None | Some(Value::Null) => return Ok(IsNull::Yes),
             Some(value) => value,
         };
-        let mismatch = || Box::new(BindError(format!("{} does not fit a parameter of type {ty}", describe(value))));
+        // A `BindError`, not a box of one: `?` boxes it, so that the error's source downcasts to it.
+        let mismatch = || BindError(format!("{} does not fit a parameter of type {ty}", describe(value)));
         match *ty {
             Type::BOOL => value.as_bool().ok_or_else(mismatch)?.to_sql(ty, out),
             Type::INT2 => i16::try_from(value.as_i64().ok_or_else(mismatch)?).map_err(|_| mismatch())?.to_sql(ty, out),
