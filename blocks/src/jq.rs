@@ -21,6 +21,8 @@ mod nesting;
 pub use nesting::MAX_NESTING;
 mod program_config;
 mod repeat;
+#[cfg(test)]
+mod suite;
 
 use std::borrow::Cow;
 use std::fmt;
