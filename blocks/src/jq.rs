@@ -17,6 +17,7 @@ pub use convert::MAX_DEPTH;
 mod error;
 mod fast;
 mod instrument;
+mod natives;
 mod nesting;
 pub use nesting::MAX_NESTING;
 mod program_config;
@@ -300,7 +301,7 @@ impl JqProgram {
     fn each_output(&self, input: &Value, mut f: impl FnMut(Result<Val, JqError>) -> Result<bool, JqError>) -> Result<(), JqError> {
         self.stacked(|| {
             budget::within(self.limits, || {
-                let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
+                let ctx = Ctx::<Data>::new(&self.filter.lut, globals());
                 for output in self.filter.id.run((ctx, convert::to_val(input))) {
                     if !f(output.map_err(JqError::from_exception))? {
                         break;
@@ -368,15 +369,32 @@ impl FromStr for JqProgram {
     }
 }
 
-/// Loads `source` with the standard library's definitions and compiles it with its native
-/// filters. jaq reports problems as slices of `source`, which [`error`] turns into positions.
+/// Loads `source` with jq's library (module `natives`: jaq's definitions and runnel's prelude)
+/// and compiles it with its native filters. jaq reports problems as slices of `source`, which
+/// [`error`] turns into positions.
 fn compile(source: &str) -> Result<jaq_core::Filter<Data>, Vec<CompileProblem>> {
-    let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-    let funs = jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>());
     // The arena holds the text of imported modules; the default loader imports none.
     let arena = Arena::default();
-    let modules = Loader::new(defs).load(&arena, File { code: source, path: () }).map_err(|errors| error::load_problems(source, errors))?;
-    Compiler::default().with_funs(funs).compile(modules).map_err(|errors| error::compile_problems(source, errors))
+    let modules =
+        Loader::new(natives::defs()).load(&arena, File { code: source, path: () }).map_err(|errors| error::load_problems(source, errors))?;
+    compiler().compile(modules).map_err(|errors| error::compile_problems(source, errors))
+}
+
+/// A compiler with the library's natives and its global variables ([`GLOBALS`]).
+fn compiler<'s>() -> Compiler<&'s str, Data> {
+    let funs = natives::funs().into_iter().chain([budget::tick(), repeat::mul()]);
+    Compiler::default().with_funs(funs).with_global_vars(GLOBALS)
+}
+
+/// The global variables of every program, bound by [`globals`].
+const GLOBALS: [&str; 1] = ["$ENV"];
+
+/// The values of [`GLOBALS`]: `$ENV` is the process's environment, read once per thread.
+fn globals() -> Vars<Val> {
+    thread_local! {
+        static ENV: Val = Val::obj(std::env::vars().map(|(k, v)| (Val::utf8_str(k.into_bytes()), Val::utf8_str(v.into_bytes()))).collect());
+    }
+    Vars::new([ENV.with(Val::clone)])
 }
 
 /// `source`, which [`compile`] accepted, instrumented with the budget's checkpoints: parsed here,
@@ -385,14 +403,11 @@ fn compile(source: &str) -> Result<jaq_core::Filter<Data>, Vec<CompileProblem>> 
 fn compile_instrumented(source: &str) -> Option<jaq_core::Filter<Data>> {
     let tokens = Lexer::new(source).lex().ok()?;
     let main = Parser::new(&tokens).parse(Parser::term).ok()?;
-    let prelude = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-    let funs: Vec<_> = jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>()).collect();
-    let natives = funs.iter().filter(|(_, args, _)| !args.is_empty()).map(|(name, _, _)| *name).collect();
-    let defs = instrument::instrument(prelude, main, &natives);
-    let funs = funs.into_iter().chain([budget::tick(), repeat::mul()]);
+    let natives = natives::funs().iter().filter(|(_, args, _)| !args.is_empty()).map(|(name, _, _)| *name).collect();
+    let defs = instrument::instrument(natives::defs(), main, &natives);
     let arena = Arena::default();
     let modules = Loader::new(defs).load(&arena, File { code: instrument::MAIN, path: () }).ok()?;
-    Compiler::default().with_funs(funs).compile(modules).ok()
+    compiler().compile(modules).ok()
 }
 
 #[cfg(test)]

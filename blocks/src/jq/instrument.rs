@@ -18,6 +18,7 @@ use jaq_core::path::{Part, Path};
 use jaq_core::ops::Math;
 
 use super::budget::TICK;
+use super::natives::UPDATE;
 use super::repeat::MUL;
 
 /// The names of the native filters (jaq's, written in Rust) that take filter arguments.
@@ -106,6 +107,34 @@ fn checked_mul(t: &mut Term<&str>) {
     };
 }
 
+/// `p |= f` becomes `UPDATE(p; f)`; `p = v` becomes `v as $V | UPDATE(p; $V)`, and so on for
+/// `p op= v` (`. op $V`) and `p //= v` (`. // $V`), as jaq defines them. The `p |= MUL(.; $F)`
+/// that [`checked_mul`] makes of a `*=` is found inside its pipe.
+fn growing_update(t: &mut Term<&str>) {
+    let Term::BinOp(l, op, r) = std::mem::take(t) else { return };
+    let value = || Box::new(Term::Var(VALUE));
+    *t = match op {
+        BinaryOp::Update => Term::Call(UPDATE, vec![*l, *r]),
+        BinaryOp::Assign => bound(r, Term::Call(UPDATE, vec![*l, *value()])),
+        BinaryOp::UpdateMath(math) => bound(r, Term::Call(UPDATE, vec![*l, Term::BinOp(Box::new(Term::Id), BinaryOp::Math(math), value())])),
+        BinaryOp::UpdateAlt => bound(r, Term::Call(UPDATE, vec![*l, Term::BinOp(Box::new(Term::Id), BinaryOp::Alt, value())])),
+        BinaryOp::Pipe(Some(Pattern::Var(FACTOR))) => {
+            let mut body = *r;
+            growing_update(&mut body);
+            Term::BinOp(l, BinaryOp::Pipe(Some(Pattern::Var(FACTOR))), Box::new(body))
+        }
+        op => Term::BinOp(l, op, r),
+    };
+}
+
+/// `v as $V | body`.
+fn bound<'s>(v: Box<Term<&'s str>>, body: Term<&'s str>) -> Term<&'s str> {
+    Term::BinOp(v, BinaryOp::Pipe(Some(Pattern::Var(VALUE))), Box::new(body))
+}
+
+/// The variable holding the value an assignment sets.
+const VALUE: &str = "$__runnel_value";
+
 /// The variable holding the right side of a `*=`.
 const FACTOR: &str = "$__runnel_factor";
 
@@ -141,8 +170,12 @@ fn term(t: &mut Term<&str>, natives: &Natives) {
                 pattern(p, natives);
             }
             term(right, natives);
+            let update = matches!(op, BinaryOp::Assign | BinaryOp::Update | BinaryOp::UpdateMath(_) | BinaryOp::UpdateAlt);
             if matches!(op, BinaryOp::Math(Math::Mul) | BinaryOp::UpdateMath(Math::Mul)) {
                 checked_mul(t);
+            }
+            if update {
+                growing_update(t);
             }
         }
         Term::Fold(_, xs, p, args) => {

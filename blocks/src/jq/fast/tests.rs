@@ -260,6 +260,29 @@ fn assignments_as_in_jaq() {
     ]);
 }
 
+/// jq grows `null` into the container a path needs and an array to hold a position past its
+/// end; both paths do, and agree on the errors for positions jq refuses.
+#[test]
+fn assignments_grow_values_as_jq_does() {
+    let cases = [
+        (".a.b = 1", json!(null), json!({"a": {"b": 1}})),
+        (".tags[2] = \"x\"", json!({"id": 7}), json!({"id": 7, "tags": [null, null, "x"]})),
+        (".[1].n += 2", json!([]), json!([null, {"n": 2}])),
+        (".a[0] |= 5", json!({"a": null}), json!({"a": [5]})),
+        (".m.k |= empty", json!(null), json!({"m": {}})),
+        (".[0].a.b = true", json!(null), json!([{"a": {"b": true}}])),
+    ];
+    for (source, input, expected) in &cases {
+        assert_eq!(JqProgram::new(*source).unwrap().run(input).unwrap(), std::slice::from_ref(expected), "`{source}` on {input}");
+    }
+    same_as_jaq(&cases.map(|(source, input, _)| (source, input)));
+    let refused = [(".a[-2] = 1", json!(null), "Out of bounds negative array index"), (".[600000000] = 1", json!([]), "Array index too large")];
+    for (source, input, message) in &refused {
+        assert_eq!(jaq(source, input), Outcome::Error((*message).into()), "`{source}` on {input}");
+    }
+    same_as_jaq(&refused.map(|(source, input, _)| (source, input)));
+}
+
 #[test]
 fn what_the_fast_path_leaves_to_jaq_gives_jaqs_answer() {
     let cases = [

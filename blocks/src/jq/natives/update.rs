@@ -1,0 +1,158 @@
+//! Updates as jq makes them: `null` grows into the object or array a path needs, and an array
+//! grows with `null`s up to a position past its end (`.a[2] = 1` on `null` is
+//! `{"a": [null, null, 1]}`), where jaq refuses both.
+//!
+//! The instrumented program (module `instrument`) runs every update (`p |= f`, and `p = v`,
+//! `p op= v`, `p //= v` for each `v`) through [`UPDATE`]. It first runs jaq's own update, which
+//! costs nothing more when it succeeds. When that fails, the paths of `p` on the input show what
+//! is missing: the input gets the containers and `null`s they need ([`vivify`]) and jaq's update
+//! runs again on it. A failure the paths do not explain fails the same way the second time.
+
+use std::rc::Rc;
+
+use jaq_core::box_iter::box_once;
+use jaq_core::native::Fun;
+use jaq_core::{Bind, Error, Exn, Native};
+use jaq_json::{Map, Num, Val};
+
+use super::super::Data;
+
+/// The name of the update the instrumented program calls: `UPDATE(p; f)` is `p |= f`.
+pub(in crate::jq) const UPDATE: &str = "__runnel_update";
+
+/// The largest position jq lets an update write in an array.
+const MAX_POSITION: usize = 536_870_911;
+
+/// The longest path jq follows.
+pub(super) const MAX_PATH: usize = 10_000;
+
+/// [`UPDATE`] as a native filter.
+pub(in crate::jq) fn update() -> Fun<Data> {
+    let native = Native::<Data>::new(|mut cv| {
+        let (f, f_ctx) = cv.0.pop_fun();
+        let (path, path_ctx) = cv.0.pop_fun();
+        let input = cv.1;
+        let apply = |value: Val| {
+            let (f, f_ctx) = (f, f_ctx.clone());
+            path.update((path_ctx.clone(), value), Box::new(move |v| f.run((f_ctx.clone(), v))))
+        };
+        let mut first = apply(input.clone());
+        match first.next() {
+            // An error: retried below. Anything else jaq raises (`halt`, a `break`) goes on.
+            Some(Err(exn)) => match exn.get_err() {
+                Ok(_) => {}
+                Err(other) => return box_once(Err(other)),
+            },
+            Some(output) => return Box::new(std::iter::once(output).chain(first)),
+            None => return first,
+        }
+        let mut grown = input.clone();
+        for found in path.paths((path_ctx.clone(), (input, Default::default()))) {
+            let Ok((_value, mut reversed)) = found else { break };
+            let mut parts = Vec::new();
+            while let Some((part, rest)) = reversed.pop() {
+                parts.push(part);
+                reversed = rest;
+            }
+            parts.reverse();
+            grown = match vivify(grown, &parts) {
+                Ok(grown) => grown,
+                Err(error) => return box_once(Err(Exn::from(error))),
+            };
+        }
+        apply(grown)
+    });
+    (UPDATE, Box::new([Bind::Fun(()), Bind::Fun(())]), native)
+}
+
+/// `value` with the containers and positions `path` needs to be updated, as jq creates them:
+/// `null` becomes `{}` before a string and `[]` before a number, an array grows with `null`s
+/// to hold a position past its end. The value at the end of the path is left as it is.
+///
+/// # Errors
+/// jq's errors for a negative position before the start of an array, a position past
+/// [`MAX_POSITION`] and a path longer than [`MAX_PATH`].
+pub(super) fn vivify(value: Val, path: &[Val]) -> Result<Val, Error<Val>> {
+    if path.len() > MAX_PATH {
+        return Err(Error::str("Path too deep"));
+    }
+    grow(value, path)
+}
+
+fn grow(value: Val, path: &[Val]) -> Result<Val, Error<Val>> {
+    let [key, rest @ ..] = path else { return Ok(value) };
+    let value = match (value, key) {
+        (Val::Null, Val::TStr(_) | Val::BStr(_)) => Val::obj(Map::default()),
+        (Val::Null, Val::Num(_)) => Val::Arr(Rc::default()),
+        (value, _) => value,
+    };
+    match (value, key) {
+        (Val::Obj(mut fields), Val::TStr(_) | Val::BStr(_)) if !rest.is_empty() => {
+            let map = Rc::make_mut(&mut fields);
+            let child = map.get(key).cloned().unwrap_or_default();
+            map.insert(key.clone(), grow(child, rest)?);
+            Ok(Val::Obj(fields))
+        }
+        (Val::Arr(mut items), Val::Num(n)) => {
+            let Some(at) = position(n, items.len())? else { return Ok(Val::Arr(items)) };
+            let items_mut = Rc::make_mut(&mut items);
+            if at >= items_mut.len() {
+                items_mut.resize(at + 1, Val::Null);
+            }
+            if !rest.is_empty() {
+                let child = std::mem::take(&mut items_mut[at]);
+                items_mut[at] = grow(child, rest)?;
+            }
+            Ok(Val::Arr(items))
+        }
+        (value, _) => Ok(value),
+    }
+}
+
+/// Where the number `n` points in an array of `len` items, as jq reads it: a fraction rounds
+/// down, a negative number counts from the end. `None` for NaN, which points nowhere.
+fn position(n: &Num, len: usize) -> Result<Option<usize>, Error<Val>> {
+    let n = match n {
+        Num::Int(i) => *i as f64,
+        other => jaq_std::ValT::as_f64(&Val::Num(other.clone())).unwrap_or(f64::NAN),
+    };
+    if n.is_nan() {
+        return Ok(None);
+    }
+    let n = n.floor();
+    let at = if n < 0.0 { n + len as f64 } else { n };
+    if at < 0.0 {
+        return Err(Error::str("Out of bounds negative array index"));
+    }
+    if at > MAX_POSITION as f64 {
+        return Err(Error::str("Array index too large"));
+    }
+    Ok(Some(at as usize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn num(i: isize) -> Val {
+        Val::from(i)
+    }
+
+    fn key(s: &str) -> Val {
+        Val::utf8_str(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn null_grows_into_what_the_path_needs() {
+        let grown = vivify(Val::Null, &[key("a"), num(2), key("b")]).unwrap();
+        assert_eq!(grown.to_string(), r#"{"a":[null,null,{}]}"#);
+    }
+
+    #[test]
+    fn positions_count_from_the_end_and_fail_before_the_start() {
+        let items: Val = [num(1), num(2)].into_iter().collect();
+        assert_eq!(vivify(items.clone(), &[num(-1)]).unwrap().to_string(), "[1,2]");
+        assert_eq!(vivify(items.clone(), &[num(3)]).unwrap().to_string(), "[1,2,null,null]");
+        assert_eq!(vivify(items, &[num(-3)]).unwrap_err().to_string(), Error::<Val>::str("Out of bounds negative array index").to_string());
+    }
+}

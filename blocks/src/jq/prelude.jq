@@ -1,0 +1,125 @@
+# runnel's prelude: jq 1.8 definitions that jaq lacks or defines otherwise, loaded after jaq's
+# own (a later definition hides an earlier one of the same name and arity, for the definitions
+# after it only: define a name before the ones that call it). Names starting
+# with `__runnel_` are runnel's natives (module `natives`); `__jaq_` ones are jaq's natives
+# under a second name, for the definitions here that wrap them.
+
+# What this build has: numbers are jaq's (64-bit integers, big integer literals, floats).
+def have_literal_numbers: true;
+def have_decnum: false;
+
+# SQL-style helpers.
+def IN(s): any(s == .; .);
+def IN(source; s): any(source == s; .);
+def INDEX(stream; key): reduce stream as $row ({}; .[$row | key | tostring] |= $row);
+def INDEX(key): INDEX(.[]; key);
+def JOIN($index; key): [.[] | [., $index[key]]];
+def JOIN($index; stream; key): stream | [., $index[key]];
+def JOIN($index; stream; key; join): stream | [., $index[key]] | join;
+
+# Strings.
+def ltrimstr($prefix):
+  if type == "string" and ($prefix | type) == "string" then __jaq_ltrimstr($prefix)
+  else error("startswith() requires string inputs") end;
+def rtrimstr($suffix):
+  if type == "string" and ($suffix | type) == "string" then __jaq_rtrimstr($suffix)
+  else error("endswith() requires string inputs") end;
+def trimstr($s): ltrimstr($s) | rtrimstr($s);
+def trim: if type == "string" then __jaq_trim else error("trim input must be a string") end;
+def ltrim: if type == "string" then __jaq_ltrim else error("trim input must be a string") end;
+def rtrim: if type == "string" then __jaq_rtrim else error("trim input must be a string") end;
+def ascii: [.] | implode;
+def _strindices($i):
+  if type != "string" then error("\(type) (\(tojson)) cannot be searched, as it is not a string")
+  elif ($i | type) != "string" then error("\($i | type) (\($i | tojson)) is not a string")
+  else indices($i) end;
+def join($sep):
+  reduce .[] as $x (null;
+    (if . == null then "" else . + $sep end) as $acc
+    | if $x == null then $acc
+      elif ($x | type) == "boolean" or ($x | type) == "number" then $acc + ($x | tojson)
+      else $acc + $x end)
+  // "";
+def implode:
+  if type != "array" then error("implode input must be an array")
+  else map(if type != "number" then error("\(type) (\(tojson)) can't be imploded, unicode codepoint needs to be numeric")
+           elif . < 0 or . > 1114111 or (. >= 55296 and . <= 57343) then 65533
+           else floor end)
+       | __jaq_implode end;
+def @csv: __runnel_format("csv");
+def @tsv: __runnel_format("tsv");
+def @base32: __runnel_format("base32");
+def @base32d: __runnel_format("base32d");
+
+# Conversions.
+def tonumber: __runnel_tonumber;
+def toboolean:
+  if type == "boolean" then .
+  elif . == "true" then true
+  elif . == "false" then false
+  else error("\(type) (\(tojson)) cannot be parsed as a boolean") end;
+def toarray: if type == "array" then . else [.] end;
+def from_entries:
+  reduce .[] as $x ({};
+    . + { ($x | if type == "object" then (if has("key") then .key elif has("k") then .k elif has("name") then .name
+                                         elif has("Name") then .Name elif has("Key") then .Key elif has("K") then .K else null end)
+                   else . end
+                 | if type == "string" then . elif type == "null" then "null" else tojson end):
+          ($x | if type == "object" then (if has("value") then .value elif has("v") then .v elif has("Value") then .Value
+                                          elif has("V") then .V else null end)
+                else null end) });
+
+# Generators.
+def limit($n; f):
+  if $n > 0 then __jaq_limit($n; f) elif $n == 0 then empty
+  else error("limit doesn't support negative count") end;
+def skip($n; f):
+  if $n >= 0 then __jaq_skip($n; f) else error("skip doesn't support negative count") end;
+def nth($n; f):
+  if $n < 0 then error("nth doesn't support negative indices") else first(skip($n; f)) end;
+
+# Paths.
+def pick(pathexps): . as $top | reduce path(pathexps) as $p (null; setpath($p; $top | getpath($p)));
+def delpaths($paths): __runnel_delpaths($paths);
+def del(f): delpaths([path(f)]);
+def leaf_paths: paths(scalars);
+def tostream:
+  def events($at):
+    if (type == "array" or type == "object") and length > 0 then
+      keys_unsorted as $keys
+      | ($keys[] as $k | .[$k] | events($at + [$k])), [$at + [$keys[-1]]]
+    else [$at, .] end;
+  events([]);
+def fromstream(events):
+  foreach events as $event ({value: null, done: false};
+    if .done then {value: null, done: false} end
+    | if ($event | length) == 2 then
+        if ($event[0] | length) == 0 then {value: $event[1], done: true}
+        else .value |= setpath($event[0]; $event[1]) end
+      elif ($event[0] | length) == 1 then .done = true
+      end;
+    select(.done) | .value);
+def truncate_stream(events): . as $depth | events | select((.[0] | length) > $depth) | .[0] |= .[$depth:];
+
+# Numbers.
+def flatten($depth):
+  if $depth < 0 then error("flatten depth must not be negative")
+  else reduce .[] as $x ([]; if ($x | type) == "array" and $depth > 0 then . + ($x | flatten($depth - 1)) else . + [$x] end) end;
+def has($key): if ($key | type) == "number" and ($key | isnan) then false else __jaq_has($key) end;
+
+# Dates: jq fills a broken-down time shorter than 8 numbers with zeros.
+def mktime: if type == "array" and length < 8 and all(type == "number") then . + [range(8 - length) | 0] else . end | __jaq_mktime;
+def strftime(f): if type == "array" and length < 8 and all(type == "number") then . + [range(8 - length) | 0] else . end | __jaq_strftime(f);
+def date: todate;
+def dateadd(u; n): . + n;
+def datesub(u; n): . - n;
+
+# One message is the whole input: there are no others, no file and no modules.
+def input: error("No more inputs");
+def inputs: empty;
+def input_filename: null;
+def input_line_number: 0;
+def get_search_list: [];
+def get_prog_origin: null;
+def get_jq_origin: null;
+def builtins: __runnel_builtins;
