@@ -22,6 +22,7 @@ mod nesting;
 pub use nesting::MAX_NESTING;
 mod program_config;
 mod repeat;
+mod rewrite;
 #[cfg(test)]
 mod suite;
 
@@ -104,12 +105,20 @@ impl JqProgram {
         // jaq and the translations recurse once per level of the program: on a stack of their
         // own, a program at the nesting limit compiles on any thread.
         stacker::grow(COMPILE_STACK, || {
-            let filter = compile(&source).map_err(|problems| JqError::Compile { program: source.to_string(), problems })?;
-            let filter = compile_instrumented(&source).unwrap_or_else(|| {
+            // jq syntax jaq does not read is rewritten (module `rewrite`) only when the program
+            // does not compile as it is; its errors are reported on the original text.
+            let (filter, text) = match compile(&source) {
+                Ok(filter) => (filter, Cow::Borrowed(&*source)),
+                Err(problems) => match rewrite::rewrite(&source).and_then(|text| Some((compile(&text).ok()?, text))) {
+                    Some((filter, text)) => (filter, Cow::Owned(text)),
+                    None => return Err(JqError::Compile { program: source.to_string(), problems }),
+                },
+            };
+            let filter = compile_instrumented(&text).unwrap_or_else(|| {
                 tracing::warn!(program = %source, "jq program could not be instrumented for its time and memory budget; it runs without");
                 filter
             });
-            let fast = fast::FastProgram::translate(&source).map(Arc::new);
+            let fast = fast::FastProgram::translate(&text).map(Arc::new);
             Ok(Self { source: source.clone(), filter: Arc::new(filter), limits: Limits::default(), fast, nesting })
         })
     }

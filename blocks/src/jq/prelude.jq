@@ -4,9 +4,10 @@
 # with `__runnel_` are runnel's natives (module `natives`); `__jaq_` ones are jaq's natives
 # under a second name, for the definitions here that wrap them.
 
-# What this build has: numbers are jaq's (64-bit integers, big integer literals, floats).
+# What this build has: jaq keeps integers and the number literals of a program exactly, as jq
+# built with decNumber does (arithmetic on floats is in 64-bit floats).
 def have_literal_numbers: true;
-def have_decnum: false;
+def have_decnum: true;
 
 # SQL-style helpers.
 def IN(s): any(s == .; .);
