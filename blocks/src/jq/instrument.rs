@@ -18,7 +18,7 @@ use jaq_core::path::{Part, Path};
 use jaq_core::ops::Math;
 
 use super::budget::TICK;
-use super::natives::UPDATE;
+use super::natives::{INDEX, SLICE_END, SLICE_START, UPDATE};
 use super::repeat::MUL;
 
 /// The names of the native filters (jaq's, written in Rust) that take filter arguments.
@@ -138,6 +138,20 @@ const VALUE: &str = "$__runnel_value";
 /// The variable holding the right side of a `*=`.
 const FACTOR: &str = "$__runnel_factor";
 
+/// An index or slice bound `i` becomes `i | filter`, which reads a fraction as jq does (module
+/// `natives::index`), unless it is a literal string or integer.
+fn as_position(index: &mut Term<&str>, filter: &'static str) {
+    let literal = match index {
+        Term::Str(None, parts) => parts.iter().all(|part| matches!(part, StrPart::Str(_) | StrPart::Char(_))),
+        Term::Num(n) => n.bytes().all(|b| b.is_ascii_digit()),
+        _ => false,
+    };
+    if !literal {
+        let inner = std::mem::take(index);
+        *index = Term::BinOp(Box::new(inner), BinaryOp::Pipe(None), Box::new(Term::Call(filter, Vec::new())));
+    }
+}
+
 /// `item` becomes `item | TICK`.
 fn then_checked(item: &mut Term<&str>) {
     let inner = std::mem::take(item);
@@ -217,10 +231,19 @@ fn term(t: &mut Term<&str>, natives: &Natives) {
         Term::Path(head, Path(parts)) => {
             term(head, natives);
             parts.iter_mut().for_each(|(part, _)| match part {
-                Part::Index(index) => term(index, natives),
+                Part::Index(index) => {
+                    term(index, natives);
+                    as_position(index, INDEX);
+                }
                 Part::Range(from, to) => {
-                    from.iter_mut().for_each(|t| term(t, natives));
-                    to.iter_mut().for_each(|t| term(t, natives));
+                    from.iter_mut().for_each(|t| {
+                        term(t, natives);
+                        as_position(t, SLICE_START);
+                    });
+                    to.iter_mut().for_each(|t| {
+                        term(t, natives);
+                        as_position(t, SLICE_END);
+                    });
                 }
             });
         }

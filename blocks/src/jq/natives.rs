@@ -3,12 +3,13 @@
 //! otherwise, and the natives both call.
 //!
 //! The prelude is jq where jq is fast enough; natives do what jq would do slowly or cannot
-//! (module `update`: jq's updates; `delete`: jq's `delpaths`; `format`: `@csv`, `@tsv`,
-//! `@base32`, `@base32d`, `tonumber`). A prelude definition that only adds a check to one of
+//! (module `update`: jq's updates; `delete`: jq's `delpaths`; `index`: fractional positions;
+//! `format`: `@csv`, `@tsv`, `@base32`, `@base32d`, `tonumber`). A prelude definition that only adds a check to one of
 //! jaq's natives calls it under a second name (`__jaq_...`, see [`RENAMED`]).
 
 mod delete;
 mod format;
+mod index;
 mod update;
 
 use std::sync::OnceLock;
@@ -21,6 +22,7 @@ use jaq_json::Val;
 
 use super::Data;
 
+pub(super) use index::{INDEX, SLICE_END, SLICE_START};
 pub(super) use update::UPDATE;
 
 /// runnel's prelude, in jq.
@@ -52,7 +54,7 @@ pub(super) fn funs() -> Vec<Fun<Data>> {
     let jaq = || jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>());
     let renamed = jaq().filter_map(|(name, args, native)| RENAMED.iter().find(|(from, _)| *from == name).map(|(_, to)| (*to, args, native)));
     let ours = [update::update(), format_native(), tonumber(), delpaths(), builtins()];
-    jaq().chain(renamed).chain(ours).collect()
+    jaq().chain(renamed).chain(ours).chain(index::funs()).collect()
 }
 
 /// `__runnel_format($name)`: the input in jq's format `@name` (see `format`).

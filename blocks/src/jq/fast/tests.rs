@@ -260,6 +260,24 @@ fn assignments_as_in_jaq() {
     ]);
 }
 
+/// jq reads a fractional position rounded down (a slice's end rounded up); both paths do.
+#[test]
+fn fractional_positions_round_as_in_jq() {
+    let cases = [
+        (".[1.5]", json!([10, 11, 12]), json!(11)),
+        (".[.k]", json!({"k": 0.9}), json!(null)),
+        (".a[.i]", json!({"a": ["x", "y"], "i": -0.5}), json!("y")),
+        (".[1.2] = 5", json!([0, 1, 2]), json!([0, 5, 2])),
+        (".[2.7] |= . + 1", json!([0, 1, 2]), json!([0, 1, 3])),
+    ];
+    for (source, input, expected) in &cases {
+        assert_eq!(JqProgram::new(*source).unwrap().run(input).unwrap(), std::slice::from_ref(expected), "`{source}` on {input}");
+    }
+    same_as_jaq(&cases.map(|(source, input, _)| (source, input)));
+    let on_jaq = JqProgram::new("[.[1.2:3.5], .[nan], .[:nan]]").unwrap();
+    assert_eq!(on_jaq.run(&json!([0, 1, 2, 3, 4])).unwrap(), [json!([[1, 2, 3], null, [0, 1, 2, 3, 4]])]);
+}
+
 /// jq grows `null` into the container a path needs and an array to hold a position past its
 /// end; both paths do, and agree on the errors for positions jq refuses.
 #[test]

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::compare::Num;
 use super::display::jaq_text;
 use super::eval::{Out, product};
-use super::path::position;
+use super::path::{position, rounded};
 use super::{Expr, Part, Stop, math};
 
 /// `assignment` (an [`Expr::Assign`], [`Expr::Update`] or [`Expr::UpdateMath`]) on a copy of
@@ -252,13 +252,16 @@ const MAX_POSITION: u64 = 536_870_911;
 fn array_position(index: &Value, len: usize) -> Result<usize, Stop> {
     let negative = || Stop::Error("Out of bounds negative array index".into());
     let too_large = || Stop::Error("Array index too large".into());
-    match index {
+    let rounded = rounded(index);
+    match rounded.as_ref().unwrap_or(index) {
         Value::Number(n) => match Num::of(n) {
             Num::Int(i) if i < 0 => position(i, len).ok_or_else(negative),
             Num::Int(i) if i as u64 > MAX_POSITION => Err(too_large()),
             Num::Int(i) => Ok(i as usize),
             Num::Big(_) => Err(too_large()),
-            Num::Float(_) => Err(Stop::Error(format!("cannot use {} as integer", jaq_text(index)))),
+            // Too far from zero for a position, as `natives::update` finds it.
+            Num::Float(f) if f < 0.0 => Err(negative()),
+            Num::Float(_) => Err(too_large()),
         },
         _ => Err(Stop::Error(format!("cannot use {} as integer", jaq_text(index)))),
     }
