@@ -3,10 +3,11 @@
 //! otherwise, and the natives both call.
 //!
 //! The prelude is jq where jq is fast enough; natives do what jq would do slowly or cannot
-//! (module `update`: jq's updates; `delete`: jq's `delpaths`; `index`: fractional positions;
+//! (module `update`: jq's updates; `delete`: jq's `delpaths`; `index`: fractional positions; `arith`: `/` and `%`;
 //! `format`: `@csv`, `@tsv`, `@base32`, `@base32d`, `tonumber`). A prelude definition that only adds a check to one of
 //! jaq's natives calls it under a second name (`__jaq_...`, see [`RENAMED`]).
 
+mod arith;
 mod delete;
 mod format;
 mod index;
@@ -22,6 +23,7 @@ use jaq_json::Val;
 
 use super::Data;
 
+pub(super) use arith::{DIV, Operand, REM, remainder, zero_divisor};
 pub(super) use index::{INDEX, SLICE_END, SLICE_START};
 pub(super) use update::UPDATE;
 
@@ -45,8 +47,17 @@ const RENAMED: [(&str, &str); 11] = [
 
 /// The definitions of jq's library, in the order they are loaded: jaq's, then the prelude.
 pub(super) fn defs() -> impl Iterator<Item = Def> {
-    let prelude = jaq_core::load::parse(PRELUDE, |p| p.defs()).unwrap_or_else(|| unreachable!("the prelude parses (see its test)"));
-    jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs()).chain(prelude)
+    jaq_defs().chain(prelude_defs())
+}
+
+/// jaq's definitions.
+pub(super) fn jaq_defs() -> impl Iterator<Item = Def> {
+    jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs())
+}
+
+/// runnel's prelude.
+pub(super) fn prelude_defs() -> impl Iterator<Item = Def> {
+    jaq_core::load::parse(PRELUDE, |p| p.defs()).unwrap_or_else(|| unreachable!("the prelude parses (see its test)")).into_iter()
 }
 
 /// jaq's natives, those of [`RENAMED`] a second time under their second name, and runnel's.
@@ -54,7 +65,7 @@ pub(super) fn funs() -> Vec<Fun<Data>> {
     let jaq = || jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>());
     let renamed = jaq().filter_map(|(name, args, native)| RENAMED.iter().find(|(from, _)| *from == name).map(|(_, to)| (*to, args, native)));
     let ours = [update::update(), format_native(), tonumber(), delpaths(), builtins()];
-    jaq().chain(renamed).chain(ours).chain(index::funs()).collect()
+    jaq().chain(renamed).chain(ours).chain(index::funs()).chain(arith::funs()).collect()
 }
 
 /// `__runnel_format($name)`: the input in jq's format `@name` (see `format`).
