@@ -18,7 +18,7 @@ use jaq_core::path::{Part, Path};
 use jaq_core::ops::Math;
 
 use super::budget::TICK;
-use super::natives::{DIV, INDEX, REM, SLICE_END, SLICE_START, UPDATE};
+use super::natives::{DIV, INDEX, JQ_ERRORS, REM, SLICE_END, SLICE_START, UPDATE};
 use super::repeat::MUL;
 
 /// What instrumenting a definition needs to know.
@@ -26,8 +26,8 @@ use super::repeat::MUL;
 pub(super) struct Natives {
     /// The native filters (jaq's, written in Rust) that take filter arguments.
     pub(super) names: std::collections::HashSet<&'static str>,
-    /// Whether `*`, `/` and `%` follow jq's rules: in the program and runnel's prelude, not in
-    /// jaq's own definitions (its `nan` is `0 / 0`).
+    /// Whether `*`, `/`, `%` and caught errors follow jq's rules: in the program and runnel's
+    /// prelude, not in jaq's own definitions (its `nan` is `0 / 0`).
     pub(super) jq_arithmetic: bool,
 }
 
@@ -212,6 +212,11 @@ fn term(t: &mut Term<&str>, natives: &Natives) {
             term(body, natives);
             if let Some(catch) = catch {
                 term(catch, natives);
+                // What `catch` sees is worded as in jq (module `natives::errors`).
+                if natives.jq_arithmetic {
+                    let inner = std::mem::take(&mut **body);
+                    **body = Term::Call(JQ_ERRORS, vec![inner]);
+                }
             }
         }
         Term::IfThenElse(branches, otherwise) => {

@@ -3,12 +3,14 @@
 //! otherwise, and the natives both call.
 //!
 //! The prelude is jq where jq is fast enough; natives do what jq would do slowly or cannot
-//! (module `update`: jq's updates; `delete`: jq's `delpaths`; `index`: fractional positions; `arith`: `/` and `%`;
+//! (module `update`: jq's updates; `delete`: jq's `delpaths`; `index`: fractional positions; `arith`: `/` and `%`; `errors`: jq's wording
+//! for caught errors;
 //! `format`: `@csv`, `@tsv`, `@base32`, `@base32d`, `tonumber`). A prelude definition that only adds a check to one of
 //! jaq's natives calls it under a second name (`__jaq_...`, see [`RENAMED`]).
 
 mod arith;
 mod delete;
+mod errors;
 mod format;
 mod index;
 mod update;
@@ -24,6 +26,7 @@ use jaq_json::Val;
 use super::Data;
 
 pub(super) use arith::{DIV, Operand, REM, remainder, zero_divisor};
+pub(super) use errors::JQ_ERRORS;
 pub(super) use index::{INDEX, SLICE_END, SLICE_START};
 pub(super) use update::UPDATE;
 
@@ -31,7 +34,11 @@ pub(super) use update::UPDATE;
 const PRELUDE: &str = include_str!("prelude.jq");
 
 /// jaq's natives the prelude wraps, each with the second name it calls it by.
-const RENAMED: [(&str, &str); 11] = [
+const RENAMED: [(&str, &str); 15] = [
+    ("strflocaltime", "__jaq_strflocaltime"),
+    ("fromjson", "__jaq_fromjson"),
+    ("utf8bytelength", "__jaq_utf8bytelength"),
+    ("bsearch", "__jaq_bsearch"),
     ("ltrimstr", "__jaq_ltrimstr"),
     ("rtrimstr", "__jaq_rtrimstr"),
     ("trim", "__jaq_trim"),
@@ -64,7 +71,7 @@ pub(super) fn prelude_defs() -> impl Iterator<Item = Def> {
 pub(super) fn funs() -> Vec<Fun<Data>> {
     let jaq = || jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>());
     let renamed = jaq().filter_map(|(name, args, native)| RENAMED.iter().find(|(from, _)| *from == name).map(|(_, to)| (*to, args, native)));
-    let ours = [update::update(), format_native(), tonumber(), delpaths(), builtins()];
+    let ours = [update::update(), format_native(), tonumber(), delpaths(), builtins(), errors::jq_errors(), parse_depth()];
     jaq().chain(renamed).chain(ours).chain(index::funs()).chain(arith::funs()).collect()
 }
 
@@ -93,6 +100,24 @@ fn delpaths() -> Fun<Data> {
         box_once(delete::delpaths(cv.1, &paths).map_err(Exn::from))
     });
     ("__runnel_delpaths", v(1), native)
+}
+
+/// How deeply a JSON text `fromjson` reads may nest, as jq's parser allows: past it, the text
+/// is refused before jaq's parser, which recurses once per level, reads it.
+const MAX_PARSE_DEPTH: usize = 10_000;
+
+/// `__runnel_parse_depth`: its input, or jq's error when that is a string nesting brackets
+/// deeper than [`MAX_PARSE_DEPTH`].
+fn parse_depth() -> Fun<Data> {
+    let native = Native::<Data>::new(|cv| {
+        if let Val::TStr(bytes) | Val::BStr(bytes) = &cv.1 {
+            if format::nesting(bytes) > MAX_PARSE_DEPTH {
+                return box_once(Err(Exn::from(jaq_core::Error::str("Exceeds depth limit for parsing"))));
+            }
+        }
+        box_once(Ok(cv.1))
+    });
+    ("__runnel_parse_depth", v(0), native)
 }
 
 /// `__runnel_builtins`: jq's `builtins`, every public definition as `name/arity`.

@@ -30,6 +30,9 @@ def trim: if type == "string" then __jaq_trim else error("trim input must be a s
 def ltrim: if type == "string" then __jaq_ltrim else error("trim input must be a string") end;
 def rtrim: if type == "string" then __jaq_rtrim else error("trim input must be a string") end;
 def ascii: [.] | implode;
+def utf8bytelength:
+  if type == "string" then __jaq_utf8bytelength
+  else error("\(type) (\(tojson)) only strings have UTF-8 byte length") end;
 def _strindices($i):
   if type != "string" then error("\(type) (\(tojson)) cannot be searched, as it is not a string")
   elif ($i | type) != "string" then error("\($i | type) (\($i | tojson)) is not a string")
@@ -60,6 +63,9 @@ def toboolean:
   elif . == "false" then false
   else error("\(type) (\(tojson)) cannot be parsed as a boolean") end;
 def toarray: if type == "array" then . else [.] end;
+def fromjson:
+  if . == "nan" or . == "NaN" or . == "-nan" or . == "-NaN" then nan
+  else __runnel_parse_depth | __jaq_fromjson end;
 def from_entries:
   reduce .[] as $x ({};
     . + { ($x | if type == "object" then (if has("key") then .key elif has("k") then .k elif has("name") then .name
@@ -79,7 +85,15 @@ def skip($n; f):
 def nth($n; f):
   if $n < 0 then error("nth doesn't support negative indices") else first(skip($n; f)) end;
 
+# Arrays.
+def bsearch($target):
+  if type == "array" then __jaq_bsearch($target)
+  else error("\(type) (\(tojson)) cannot be searched from") end;
+
 # Paths.
+def getpath($path):
+  if ($path | type) == "array" and ($path | length) > 10000 then error("Path too deep")
+  else reduce $path[] as $key (.; .[$key]) end;
 def pick(pathexps): . as $top | reduce path(pathexps) as $p (null; setpath($p; $top | getpath($p)));
 def delpaths($paths): __runnel_delpaths($paths);
 def del(f): delpaths([path(f)]);
@@ -108,9 +122,18 @@ def flatten($depth):
   else reduce .[] as $x ([]; if ($x | type) == "array" and $depth > 0 then . + ($x | flatten($depth - 1)) else . + [$x] end) end;
 def has($key): if ($key | type) == "number" and ($key | isnan) then false else __jaq_has($key) end;
 
-# Dates: jq fills a broken-down time shorter than 8 numbers with zeros.
-def mktime: if type == "array" and length < 8 and all(type == "number") then . + [range(8 - length) | 0] else . end | __jaq_mktime;
-def strftime(f): if type == "array" and length < 8 and all(type == "number") then . + [range(8 - length) | 0] else . end | __jaq_strftime(f);
+# Dates: jq fills a broken-down time shorter than 8 numbers with zeros, and words its errors.
+def __runnel_broken_down($name):
+  if type == "array" and all(type == "number") then . + [range(8 - length) | 0]
+  elif type == "number" and $name != "mktime" then .
+  else error("\($name) requires parsed datetime inputs") end;
+def mktime: __runnel_broken_down("mktime") | __jaq_mktime;
+def strftime($format):
+  if ($format | type) != "string" then error("strftime/1 requires a string format")
+  else __runnel_broken_down("strftime/1") | __jaq_strftime($format) end;
+def strflocaltime($format):
+  if ($format | type) != "string" then error("strflocaltime/1 requires a string format")
+  else __runnel_broken_down("strflocaltime/1") | __jaq_strflocaltime($format) end;
 def date: todate;
 def dateadd(u; n): . + n;
 def datesub(u; n): . - n;

@@ -109,6 +109,25 @@ pub(super) fn tonumber(value: &Val) -> Result<Val, Error<Val>> {
     unsigned.parse::<f64>().map(Val::from).map_err(|_| fail())
 }
 
+/// How deeply the JSON `text` nests arrays and objects (brackets inside strings do not count).
+pub(super) fn nesting(text: &[u8]) -> usize {
+    let (mut depth, mut deepest, mut in_string, mut escaped) = (0_usize, 0, false, false);
+    for &b in text {
+        match (in_string, b) {
+            (true, _) if escaped => escaped = false,
+            (true, b'\\') => escaped = true,
+            (true, b'"') | (false, b'"') => in_string = !in_string,
+            (false, b'[' | b'{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (false, b']' | b'}') => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
+}
+
 fn is_number_literal(text: &str) -> bool {
     let bytes = text.strip_prefix(['+', '-']).unwrap_or(text).as_bytes();
     let digits = |from: usize| bytes[from..].iter().take_while(|b| b.is_ascii_digit()).count();
@@ -160,6 +179,12 @@ mod tests {
         assert_eq!(format(&cells, "csv").unwrap().to_string(), r#""2,\"a\"\"b\",,false,\"t\tn\n\"""#);
         assert_eq!(format(&cells, "tsv").unwrap().to_string(), r#""2\ta\"b\t\tfalse\tt\\tn\\n""#);
         assert!(format(&s("x"), "csv").is_err());
+    }
+
+    #[test]
+    fn nesting_skips_brackets_in_strings() {
+        assert_eq!(nesting(br#"[{"a": "[[[\"]]"}, [1]]"#), 2);
+        assert_eq!(nesting(b"1"), 0);
     }
 
     #[test]
