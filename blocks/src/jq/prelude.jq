@@ -65,7 +65,8 @@ def toboolean:
 def toarray: if type == "array" then . else [.] end;
 def fromjson:
   if . == "nan" or . == "NaN" or . == "-nan" or . == "-NaN" then nan
-  else __runnel_parse_depth | __jaq_fromjson end;
+  else . as $text | [__runnel_parse_depth | __jaq_fromjson]
+    | if length == 1 then .[0] else error("Unexpected extra JSON values (while parsing '\($text)')") end end;
 def from_entries:
   reduce .[] as $x ({};
     . + { ($x | if type == "object" then (if has("key") then .key elif has("k") then .k elif has("name") then .name

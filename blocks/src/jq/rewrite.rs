@@ -17,6 +17,11 @@ pub(super) fn rewrite(source: &str) -> Option<String> {
     let located = locations(source);
     let fields = pattern_fields(&located);
     let mut text = fields.unwrap_or_else(|| located.clone());
+    for pass in [fold_sources, leading_dots] {
+        if let Some(next) = pass(&text) {
+            text = next;
+        }
+    }
     let mut changed = located != source || text != located;
     // One alternative at a time, leftmost first: the copies of its body hold the next ones.
     while let Some(next) = alternatives(&text) {
@@ -239,6 +244,57 @@ fn pattern_fields(source: &str) -> Option<String> {
     })
 }
 
+/// `source` with the source of each `reduce` and `foreach` in parentheses: jq reads
+/// `reduce .[] / .[] as $x (...)` with `.[] / .[]` as the source, jaq only a term.
+fn fold_sources(source: &str) -> Option<String> {
+    let tokens = tokens(source);
+    let mut inserts = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        if t.kind != Kind::Word || !(t.text == "reduce" || t.text == "foreach") {
+            continue;
+        }
+        let ends = |n: &&Token<'_>| (n.depth == t.depth && n.text == "as") || (n.kind == Kind::Close && n.depth < t.depth);
+        let Some(binder) = tokens[i + 1..].iter().find(ends) else { continue };
+        let between = &tokens[i + 1..].iter().take_while(|n| n.start < binder.start).collect::<Vec<_>>();
+        let simple = between.iter().all(|n| n.depth > t.depth || !matches!(n.kind, Kind::Punct) || n.text == "." || n.text == "?");
+        if let (true, false, Some(last)) = (binder.text == "as", simple, between.last()) {
+            inserts.push((tokens[i + 1].start, "("));
+            inserts.push((last.start + last.text.len(), ")"));
+        }
+    }
+    insert(source, inserts)
+}
+
+/// `source` with a `0` before each number written from its point (`.5`), which jaq does not read.
+fn leading_dots(source: &str) -> Option<String> {
+    let tokens = tokens(source);
+    let mut inserts = Vec::new();
+    for (i, t) in tokens.iter().enumerate() {
+        let number_follows = tokens.get(i + 1).is_some_and(|n| n.start == t.start + 1 && n.text.bytes().all(|b| b.is_ascii_digit()));
+        let after_term = i > 0 && matches!(tokens[i - 1].kind, Kind::Word | Kind::Var | Kind::Str | Kind::Close);
+        if t.text == "." && number_follows && !after_term {
+            inserts.push((t.start, "0"));
+        }
+    }
+    insert(source, inserts)
+}
+
+/// `source` with each text inserted at its byte offset (in increasing order); `None` for none.
+fn insert(source: &str, inserts: Vec<(usize, &str)>) -> Option<String> {
+    if inserts.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(source.len() + inserts.len() * 2);
+    let mut last = 0;
+    for (at, text) in inserts {
+        out.push_str(&source[last..at]);
+        out.push_str(text);
+        last = at;
+    }
+    out.push_str(&source[last..]);
+    Some(out)
+}
+
 /// The words that end a body at the depth it started.
 const BODY_ENDS: [&str; 5] = ["then", "elif", "else", "end", "catch"];
 
@@ -299,6 +355,14 @@ mod tests {
             )
         );
         assert_eq!(rewrite(r#""at \($__loc__.line)""#).as_deref(), Some(r#""at \({"file":"<top-level>","line":1}.line)""#));
+    }
+
+    #[test]
+    fn fold_sources_may_be_expressions_and_numbers_may_start_with_a_point() {
+        assert_eq!(rewrite("reduce .[] * 2 as $x (0; . + $x)").as_deref(), Some("reduce (.[] * 2) as $x (0; . + $x)"));
+        assert_eq!(rewrite("[foreach .a[] as $x (0; .)]"), None);
+        assert_eq!(rewrite("select(. > .5)").as_deref(), Some("select(. > 0.5)"));
+        assert_eq!(rewrite("[.5, -.25]").as_deref(), Some("[0.5, -0.25]"));
     }
 
     #[test]

@@ -97,17 +97,24 @@ fn type_of(json: &str) -> Option<&'static str> {
     })
 }
 
-/// `json` cut as jq cuts values in its errors: past 28 bytes, the first 25 (whole characters)
-/// and `...`.
+/// `json` cut as jq cuts values in its errors: a string's text past 26 bytes to its first 24
+/// (whole characters) and `...` inside the quotes; another value's text past 28 bytes to its
+/// first 25 and `...`.
 fn truncated(json: &str) -> String {
-    if json.len() <= 28 {
-        return json.to_owned();
+    let cut = |text: &str, limit: usize, keep: usize| {
+        if text.len() <= limit {
+            return text.to_owned();
+        }
+        let mut end = keep;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}...", &text[..end])
+    };
+    match json.strip_prefix('"').and_then(|inner| inner.strip_suffix('"')) {
+        Some(text) => format!("\"{}\"", cut(text, 26, 24)),
+        None => cut(json, 28, 25),
     }
-    let mut end = 25;
-    while !json.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}...", &json[..end])
 }
 
 #[cfg(test)]
@@ -123,7 +130,7 @@ mod tests {
             (r#"cannot calculate "a b" - {"x":[1]}"#, r#"string ("a b") and object ({"x":[1]}) cannot be subtracted"#),
             (
                 r#"cannot calculate "a text that is well past the limit" + 1"#,
-                r#"string ("a text that is well past...) and number (1) cannot be added"#,
+                r#"string ("a text that is well past...") and number (1) cannot be added"#,
             ),
             ("invalid path expression with input [1]", "Invalid path expression with result [1]"),
         ];
