@@ -13,7 +13,7 @@
 
 use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Def, Pattern, Term};
-use jaq_core::path::{Opt, Part, Path};
+use jaq_core::path::{Part, Path};
 
 use jaq_core::ops::Math;
 
@@ -165,17 +165,6 @@ fn as_position(index: &mut Term<&str>, filter: &'static str) {
     }
 }
 
-/// A slice `.[from:to]` becomes the index `.[{"start": from, "end": to}]`, which jaq reads
-/// the same way on strings and arrays, and as `null` on `null`, where jq gives `null` and jaq
-/// refuses a slice. A missing bound is `null`.
-fn slice_as_index<'s>(from: Option<Term<&'s str>>, to: Option<Term<&'s str>>) -> Part<Term<&'s str>> {
-    let key = |name: &'s str| Term::Str(None, vec![StrPart::Str(name)]);
-    // `[][0]`: jaq's own definitions slice before `null` is defined.
-    let null = || Term::Path(Box::new(Term::Arr(None)), Path(vec![(Part::Index(Term::Num("0")), Opt::Essential)]));
-    let bound = |t: Option<Term<&'s str>>| t.unwrap_or_else(null);
-    Part::Index(Term::Obj(vec![(key("start"), Some(bound(from))), (key("end"), Some(bound(to)))]))
-}
-
 /// `item` becomes `item | TICK`.
 fn then_checked(item: &mut Term<&str>) {
     let inner = std::mem::take(item);
@@ -267,10 +256,6 @@ fn term(t: &mut Term<&str>, natives: &Natives) {
                         term(t, natives);
                         as_position(t, SLICE_END);
                     });
-                    // `.[]` is a range without bounds: it iterates, it does not slice.
-                    if from.is_some() || to.is_some() {
-                        *part = slice_as_index(from.take(), to.take());
-                    }
                 }
             });
         }

@@ -279,11 +279,13 @@ fn leading_dots(source: &str) -> Option<String> {
     insert(source, inserts)
 }
 
-/// `source` with each text inserted at its byte offset (in increasing order); `None` for none.
-fn insert(source: &str, inserts: Vec<(usize, &str)>) -> Option<String> {
+/// `source` with each text inserted at its byte offset; `None` for none.
+fn insert(source: &str, mut inserts: Vec<(usize, &str)>) -> Option<String> {
     if inserts.is_empty() {
         return None;
     }
+    // Stable: texts at one offset keep their order (`)` of an inner fold before `)` of an outer).
+    inserts.sort_by_key(|(at, _)| *at);
     let mut out = String::with_capacity(source.len() + inserts.len() * 2);
     let mut last = 0;
     for (at, text) in inserts {
@@ -363,6 +365,8 @@ mod tests {
         assert_eq!(rewrite("[foreach .a[] as $x (0; .)]"), None);
         assert_eq!(rewrite("select(. > .5)").as_deref(), Some("select(. > 0.5)"));
         assert_eq!(rewrite("[.5, -.25]").as_deref(), Some("[0.5, -0.25]"));
+        let nested = "reduce (reduce .[] - 1 as $y (0; .)) + 1 as $x (0; .)";
+        assert_eq!(rewrite(nested).as_deref(), Some("reduce ((reduce (.[] - 1) as $y (0; .)) + 1) as $x (0; .)"));
     }
 
     #[test]

@@ -47,6 +47,7 @@ pub(in crate::jq) fn update() -> Fun<Data> {
             None => return first,
         }
         let mut grown = input.clone();
+        let mut paths = Vec::new();
         for found in path.paths((path_ctx.clone(), (input, Default::default()))) {
             let Ok((_value, mut reversed)) = found else { break };
             let mut parts = Vec::new();
@@ -59,10 +60,71 @@ pub(in crate::jq) fn update() -> Fun<Data> {
                 Ok(grown) => grown,
                 Err(error) => return box_once(Err(Exn::from(error))),
             };
+            paths.push(parts);
         }
-        apply(grown)
+        let mut second = apply(grown.clone());
+        match second.next() {
+            // jaq removes each path `|= empty` removes at once, which moves the positions after
+            // it: with several paths, jq's way (remove them all at the end) may succeed.
+            Some(Err(error)) if paths.len() > 1 => {
+                let f = |v: Val| f.run((f_ctx.clone(), v)).next();
+                box_once(jq_update(grown, &paths, f).ok_or(error))
+            }
+            Some(output) => Box::new(std::iter::once(output).chain(second)),
+            None => second,
+        }
     });
     (UPDATE, Box::new([Bind::Fun(()), Bind::Fun(())]), native)
+}
+
+/// `p |= f` as jq 1.8 runs it, on `value` already grown for `paths` (the paths of `p`): each
+/// path's value replaced by the first output of `f`, the paths without one removed at the end.
+/// `None` when a path cannot be read or written, or `f` fails.
+fn jq_update<'a>(mut value: Val, paths: &[Vec<Val>], f: impl Fn(Val) -> Option<Result<Val, Exn<'a, Val>>>) -> Option<Val> {
+    let mut removed = Vec::new();
+    for path in paths {
+        match f(get(&value, path)?) {
+            Some(Ok(new)) => value = set(value, path, new)?,
+            Some(Err(_)) => return None,
+            None => removed.push(path.iter().cloned().collect::<Val>()),
+        }
+    }
+    super::delete::delpaths(value, &removed.into_iter().collect()).ok()
+}
+
+/// The value at `path` (`null` past the end of what is there).
+fn get(value: &Val, path: &[Val]) -> Option<Val> {
+    let mut at = value.clone();
+    for key in path {
+        at = match (&at, key) {
+            (Val::Null, _) => Val::Null,
+            (Val::Obj(fields), Val::TStr(_) | Val::BStr(_)) => fields.get(key).cloned().unwrap_or_default(),
+            (Val::Arr(items), Val::Num(n)) => position(n, items.len()).ok()?.and_then(|i| items.get(i).cloned()).unwrap_or_default(),
+            _ => return None,
+        };
+    }
+    Some(at)
+}
+
+/// `value` with `new` at `path`, which [`vivify`] has made room for.
+fn set(value: Val, path: &[Val], new: Val) -> Option<Val> {
+    let [key, rest @ ..] = path else { return Some(new) };
+    match (value, key) {
+        (Val::Obj(mut fields), Val::TStr(_) | Val::BStr(_)) => {
+            let map = Rc::make_mut(&mut fields);
+            let child = map.get(key).cloned().unwrap_or_default();
+            map.insert(key.clone(), set(child, rest, new)?);
+            Some(Val::Obj(fields))
+        }
+        (Val::Arr(mut items), Val::Num(n)) => {
+            let at = position(n, items.len()).ok()??;
+            let list = Rc::make_mut(&mut items);
+            let child = std::mem::take(list.get_mut(at)?);
+            list[at] = set(child, rest, new)?;
+            Some(Val::Arr(items))
+        }
+        _ => None,
+    }
 }
 
 /// `value` with the containers and positions `path` needs to be updated, as jq creates them:
@@ -71,7 +133,7 @@ pub(in crate::jq) fn update() -> Fun<Data> {
 ///
 /// # Errors
 /// jq's errors for a negative position before the start of an array, a position past
-/// [`MAX_POSITION`] and a path longer than [`MAX_PATH`].
+/// [`MAX_POSITION`], an array as a key into an array and a path longer than [`MAX_PATH`].
 pub(super) fn vivify(value: Val, path: &[Val]) -> Result<Val, Error<Val>> {
     if path.len() > MAX_PATH {
         return Err(Error::str("Path too deep"));
@@ -87,6 +149,7 @@ fn grow(value: Val, path: &[Val]) -> Result<Val, Error<Val>> {
         (value, _) => value,
     };
     match (value, key) {
+        (Val::Arr(_), Val::Arr(_)) => Err(Error::str("Cannot update field at array index of array")),
         (Val::Obj(mut fields), Val::TStr(_) | Val::BStr(_)) if !rest.is_empty() => {
             let map = Rc::make_mut(&mut fields);
             let child = map.get(key).cloned().unwrap_or_default();
@@ -146,6 +209,16 @@ mod tests {
     fn null_grows_into_what_the_path_needs() {
         let grown = vivify(Val::Null, &[key("a"), num(2), key("b")]).unwrap();
         assert_eq!(grown.to_string(), r#"{"a":[null,null,{}]}"#);
+    }
+
+    #[test]
+    fn paths_an_update_removes_are_removed_at_the_end() {
+        let items: Val = (0..6).map(num).collect();
+        let paths: Vec<Vec<Val>> = [4, 1, 2].into_iter().map(|i| vec![num(i)]).collect();
+        let emptied = jq_update(items.clone(), &paths, |_| None).unwrap();
+        assert_eq!(emptied.to_string(), "[0,3,5]");
+        let doubled = jq_update(items, &paths, |v| Some(Ok(Val::from(jaq_std::ValT::as_isize(&v).unwrap() * 2)))).unwrap();
+        assert_eq!(doubled.to_string(), "[0,2,4,3,8,5]");
     }
 
     #[test]
