@@ -192,7 +192,7 @@ fn deeper_than(value: &Val, limit: usize) -> bool {
     [false, true].into_iter().any(|last| {
         let mut at = value;
         let mut depth = 0;
-        while let Some(next) = child(&at, last) {
+        while let Some(next) = child(at, last) {
             depth += 1;
             if depth > limit {
                 return true;
