@@ -9,6 +9,8 @@
 //! jaq's natives calls it under a second name (`__jaq_...`, see [`RENAMED`]).
 
 mod arith;
+#[cfg(test)]
+mod compat_tests;
 mod delete;
 mod errors;
 mod format;

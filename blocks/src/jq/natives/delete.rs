@@ -29,8 +29,20 @@ pub(super) fn delpaths(value: Val, paths: &Val) -> Result<Val, Error<Val>> {
         if path.is_empty() {
             return Ok(Val::Null);
         }
-        if let Some(path) = resolve(&value, path)? {
-            resolved.push(path);
+        if let Some(mut path) = resolve(&value, path)? {
+            // A slice is removed position by position, so that it sorts with the positions
+            // other paths remove from the same array.
+            match path.pop() {
+                Some(Val::Obj(range)) => {
+                    let (start, end) = range_of(&range);
+                    resolved.extend((start..end).map(|at| path.iter().cloned().chain([Val::from(at as isize)]).collect::<Vec<_>>()));
+                }
+                Some(last) => {
+                    path.push(last);
+                    resolved.push(path);
+                }
+                None => {}
+            }
         }
     }
     resolved.sort();
@@ -90,6 +102,12 @@ fn slice(range: &Map, len: usize) -> (usize, usize) {
     };
     let start = bound("start", f64::floor, 0);
     (start, bound("end", f64::ceil, len).max(start))
+}
+
+/// The positions of a slice that [`resolve`] made absolute.
+fn range_of(range: &Map) -> (usize, usize) {
+    let at = |name: &str| range.get(&text(name)).and_then(|v| v.as_isize()).and_then(|i| usize::try_from(i).ok()).unwrap_or(0);
+    (at("start"), at("end"))
 }
 
 fn delete(value: Val, path: &[Val]) -> Result<Val, Error<Val>> {

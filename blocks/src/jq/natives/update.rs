@@ -8,6 +8,7 @@
 //! is missing: the input gets the containers and `null`s they need ([`vivify`]) and jaq's update
 //! runs again on it. A failure the paths do not explain fails the same way the second time.
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use jaq_core::box_iter::box_once;
@@ -32,10 +33,38 @@ pub(in crate::jq) fn update() -> Fun<Data> {
         let (f, f_ctx) = cv.0.pop_fun();
         let (path, path_ctx) = cv.0.pop_fun();
         let input = cv.1;
+        // Whether `f` had no output for some path: jaq removes each such path at once.
+        let emptied = Rc::new(Cell::new(false));
         let apply = |value: Val| {
-            let (f, f_ctx) = (f, f_ctx.clone());
-            path.update((path_ctx.clone(), value), Box::new(move |v| f.run((f_ctx.clone(), v))))
+            let (f, f_ctx, emptied) = (f, f_ctx.clone(), emptied.clone());
+            path.update(
+                (path_ctx.clone(), value),
+                Box::new(move |v| {
+                    let mut outputs = f.run((f_ctx.clone(), v)).peekable();
+                    if outputs.peek().is_none() {
+                        emptied.set(true);
+                    }
+                    Box::new(outputs)
+                }),
+            )
         };
+        let paths = || -> Result<(Val, Vec<Vec<Val>>), Error<Val>> {
+            let mut grown = input.clone();
+            let mut all = Vec::new();
+            for found in path.paths((path_ctx.clone(), (input.clone(), Default::default()))) {
+                let Ok((_value, mut reversed)) = found else { break };
+                let mut parts = Vec::new();
+                while let Some((part, rest)) = reversed.pop() {
+                    parts.push(part);
+                    reversed = rest;
+                }
+                parts.reverse();
+                grown = vivify(grown, &parts)?;
+                all.push(parts);
+            }
+            Ok((grown, all))
+        };
+        let first_output = |v: Val| f.run((f_ctx.clone(), v)).next();
         let mut first = apply(input.clone());
         match first.next() {
             // An error: retried below. Anything else jaq raises (`halt`, a `break`) goes on.
@@ -43,33 +72,22 @@ pub(in crate::jq) fn update() -> Fun<Data> {
                 Ok(_) => {}
                 Err(other) => return box_once(Err(other)),
             },
+            // Several paths, some removed one by one: jq removes them all at the end.
+            Some(Ok(output)) if emptied.get() => {
+                let again = paths().ok().filter(|(_, all)| all.len() > 1).and_then(|(grown, all)| jq_update(grown, &all, first_output));
+                return box_once(Ok(again.unwrap_or(output)));
+            }
             Some(output) => return Box::new(std::iter::once(output).chain(first)),
             None => return first,
         }
-        let mut grown = input.clone();
-        let mut paths = Vec::new();
-        for found in path.paths((path_ctx.clone(), (input, Default::default()))) {
-            let Ok((_value, mut reversed)) = found else { break };
-            let mut parts = Vec::new();
-            while let Some((part, rest)) = reversed.pop() {
-                parts.push(part);
-                reversed = rest;
-            }
-            parts.reverse();
-            grown = match vivify(grown, &parts) {
-                Ok(grown) => grown,
-                Err(error) => return box_once(Err(Exn::from(error))),
-            };
-            paths.push(parts);
-        }
+        let (grown, all) = match paths() {
+            Ok(found) => found,
+            Err(error) => return box_once(Err(Exn::from(error))),
+        };
         let mut second = apply(grown.clone());
         match second.next() {
-            // jaq removes each path `|= empty` removes at once, which moves the positions after
-            // it: with several paths, jq's way (remove them all at the end) may succeed.
-            Some(Err(error)) if paths.len() > 1 => {
-                let f = |v: Val| f.run((f_ctx.clone(), v)).next();
-                box_once(jq_update(grown, &paths, f).ok_or(error))
-            }
+            // jaq's one-by-one removal may fail where jq's succeeds.
+            Some(Err(error)) if all.len() > 1 => box_once(jq_update(grown, &all, first_output).ok_or(error)),
             Some(output) => Box::new(std::iter::once(output).chain(second)),
             None => second,
         }
