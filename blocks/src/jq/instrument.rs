@@ -18,7 +18,7 @@ use jaq_core::path::{Part, Path};
 use jaq_core::ops::Math;
 
 use super::budget::TICK;
-use super::natives::{DIV, INDEX, JQ_ERRORS, REM, SLICE_END, SLICE_START, UPDATE};
+use super::natives::{DIV, INDEX, JQ_ERRORS, REM, SLICE_END, SLICE_START, TOSTRING, UPDATE};
 use super::repeat::MUL;
 
 /// What instrumenting a definition needs to know.
@@ -174,11 +174,19 @@ fn then_checked(item: &mut Term<&str>) {
 fn term(t: &mut Term<&str>, natives: &Natives) {
     match t {
         Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) => {}
-        Term::Str(_, parts) => parts.iter_mut().for_each(|part| {
-            if let StrPart::Term(inner) = part {
-                term(inner, natives);
-            }
-        }),
+        Term::Str(format, parts) => {
+            let plain = format.is_none() && natives.jq_arithmetic;
+            parts.iter_mut().for_each(|part| {
+                if let StrPart::Term(inner) = part {
+                    term(inner, natives);
+                    // `"\(x)"` writes `x` as jq's `tostring` does (module `natives::text`).
+                    if plain {
+                        let value = std::mem::take(inner);
+                        *inner = Term::BinOp(Box::new(value), BinaryOp::Pipe(None), Box::new(Term::Call(TOSTRING, Vec::new())));
+                    }
+                }
+            })
+        }
         Term::Arr(None) => {}
         Term::Arr(Some(items)) => {
             term(items, natives);

@@ -4,7 +4,7 @@
 //!
 //! The prelude is jq where jq is fast enough; natives do what jq would do slowly or cannot
 //! (module `update`: jq's updates; `delete`: jq's `delpaths`; `index`: fractional positions; `arith`: `/` and `%`; `errors`: jq's wording
-//! for caught errors;
+//! for caught errors; `text`: numbers in `tojson`, `tostring` and interpolation;
 //! `format`: `@csv`, `@tsv`, `@base32`, `@base32d`, `tonumber`). A prelude definition that only adds a check to one of
 //! jaq's natives calls it under a second name (`__jaq_...`, see [`RENAMED`]).
 
@@ -15,6 +15,7 @@ mod delete;
 mod errors;
 mod format;
 mod index;
+mod text;
 mod update;
 
 use std::sync::OnceLock;
@@ -30,6 +31,7 @@ use super::Data;
 pub(super) use arith::{DIV, Operand, REM, remainder, zero_divisor};
 pub(super) use errors::JQ_ERRORS;
 pub(super) use index::{INDEX, SLICE_END, SLICE_START};
+pub(super) use text::TOSTRING;
 pub(super) use update::UPDATE;
 
 /// runnel's prelude, in jq.
@@ -73,7 +75,7 @@ pub(super) fn prelude_defs() -> impl Iterator<Item = Def> {
 pub(super) fn funs() -> Vec<Fun<Data>> {
     let jaq = || jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>());
     let renamed = jaq().filter_map(|(name, args, native)| RENAMED.iter().find(|(from, _)| *from == name).map(|(_, to)| (*to, args, native)));
-    let ours = [update::update(), format_native(), tonumber(), delpaths(), builtins(), errors::jq_errors(), parse_depth()];
+    let ours = [update::update(), format_native(), tonumber(), delpaths(), builtins(), errors::jq_errors(), parse_depth(), writers().0, writers().1];
     jaq().chain(renamed).chain(ours).chain(index::funs()).chain(arith::funs()).collect()
 }
 
@@ -88,6 +90,13 @@ fn format_native() -> Fun<Data> {
         box_once(format::format(&cv.1, &name).map_err(Exn::from))
     });
     ("__runnel_format", v(1), native)
+}
+
+/// jq's `tojson` and `tostring` (module `text`).
+fn writers() -> (Fun<Data>, Fun<Data>) {
+    let tojson = Native::<Data>::new(|cv| box_once(Ok(Val::utf8_str(text::tojson(&cv.1).into_bytes()))));
+    let tostring = Native::<Data>::new(|cv| box_once(Ok(text::tostring(cv.1))));
+    ((text::TOJSON, v(0), tojson), (text::TOSTRING, v(0), tostring))
 }
 
 /// `__runnel_tonumber`: jq's `tonumber`.

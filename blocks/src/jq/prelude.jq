@@ -56,6 +56,8 @@ def @base32: __runnel_format("base32");
 def @base32d: __runnel_format("base32d");
 
 # Conversions.
+def tojson: __runnel_tojson;
+def tostring: __runnel_tostring;
 def tonumber: __runnel_tonumber;
 def toboolean:
   if type == "boolean" then .

@@ -145,6 +145,16 @@ fn dates_accept_short_broken_down_times() {
 }
 
 #[test]
+fn numbers_in_text_are_written_as_jq_writes_them() {
+    check(&[
+        ("[.n / 2 | tostring, tojson], \"\\(.n * 0.5) of \\(.n / 4)\"", json!({"n": 4}), json!([["2", "2"], "2 of 1"])),
+        ("{a: (.n / 3)} | tojson", json!({"n": 3}), json!(["{\"a\":1}"])),
+        ("[infinite, -infinite, nan] | tojson", json!(null), json!(["[1.7976931348623157e+308,-1.7976931348623157e+308,null]"])),
+        ("\"\\(.)\"", json!(0.25), json!(["0.25"])),
+    ]);
+}
+
+#[test]
 fn caught_errors_read_as_in_jq() {
     check(&[
         ("try .[] catch .", json!(7), json!(["Cannot iterate over number (7)"])),
