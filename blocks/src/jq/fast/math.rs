@@ -1,7 +1,8 @@
 //! Arithmetic, negation and `length` with jaq's semantics (`jaq_json`'s `Add`, `Sub`, ... for
 //! `Val` and `Num`): integers stay integers under `+ - * %`, `/` always gives a float, `null` is
 //! neutral for `+`, strings, arrays and objects add, arrays subtract, strings repeat and objects
-//! merge deeply under `*`. Integer overflow (jaq goes on with big integers) and non-finite
+//! merge deeply under `*`; `%` and string repetition as runnel's jq programs compute them
+//! (`natives::arith`, `repeat`). Integer overflow (jaq goes on with big integers) and non-finite
 //! results (which JSON cannot hold) fall back to jaq.
 
 use std::borrow::Cow;
