@@ -278,6 +278,27 @@ fn fractional_positions_round_as_in_jq() {
     assert_eq!(on_jaq.run(&json!([0, 1, 2, 3, 4])).unwrap(), [json!([[1, 2, 3], null, [0, 1, 2, 3, 4]])]);
 }
 
+/// `%` on truncated integers and string repetition by jq's counts: both paths agree, and give
+/// jq's answers.
+#[test]
+fn remainders_and_repetitions_as_in_jq() {
+    let cases = [
+        (".a % .b", json!({"a": 7.9, "b": 2}), json!(1)),
+        (".a % .b", json!({"a": -7, "b": 2.5}), json!(-1)),
+        (".s * .n", json!({"s": "ab", "n": 0}), json!("")),
+        (".s * .n", json!({"s": "ab", "n": 2.7}), json!("abab")),
+        (".n * .s", json!({"s": "ab", "n": -0.5}), json!(null)),
+        (".x %= 3", json!({"x": 10.5}), json!({"x": 1})),
+    ];
+    for (source, input, expected) in &cases {
+        assert_eq!(JqProgram::new(*source).unwrap().run(input).unwrap(), std::slice::from_ref(expected), "`{source}` on {input}");
+    }
+    same_as_jaq(&cases.map(|(source, input, _)| (source, input)));
+    let zero = (".a % .b", json!({"a": 1, "b": 0.5}));
+    assert_eq!(jaq(zero.0, &zero.1), Outcome::Error("number (1) and number (0.5) cannot be divided (remainder) because the divisor is zero".into()));
+    same_as_jaq(&[zero]);
+}
+
 /// jq grows `null` into the container a path needs and an array to hold a position past its
 /// end; both paths do, and agree on the errors for positions jq refuses.
 #[test]

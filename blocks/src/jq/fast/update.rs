@@ -46,20 +46,36 @@ struct Growth {
     needed: bool,
 }
 
-/// [`update_at`], growing `value` where the path needs it: first without growing, which
-/// leaves `value` as it was when it stops; then, if it stopped because the value must grow,
-/// again on a copy that replaces `value` once the update has succeeded.
+/// [`update_at`], growing `value` where the path needs it ([`grows`]): then on a copy that
+/// replaces `value` once the update has succeeded, so that `value` is unchanged on error.
 fn update_growing(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf: Leaf<'_>) -> Result<(), Stop> {
-    let mut growth = Growth::default();
-    let again = leaf.clone();
-    match update_at(value, parts, computed, leaf, &mut growth) {
-        Err(Stop::Fallback) if growth.needed => {
-            let mut grown = value.clone();
-            update_at(&mut grown, parts, computed, again, &mut Growth { allowed: true, needed: false })?;
-            *value = grown;
-            Ok(())
-        }
-        other => other,
+    if !grows(value, parts, computed) {
+        // Should the walk find it must grow after all, it falls back to jaq.
+        return update_at(value, parts, computed, leaf, &mut Growth::default());
+    }
+    let mut grown = value.clone();
+    update_at(&mut grown, parts, computed, leaf, &mut Growth { allowed: true, needed: false })?;
+    *value = grown;
+    Ok(())
+}
+
+/// Whether updating `value` at `parts` grows it, as [`update_at`] decides: a `null` to index
+/// or an array too short, on a part without `?`. Reads only.
+fn grows(value: &Value, parts: &[Part], computed: Option<&[Value]>) -> bool {
+    let [part, rest @ ..] = parts else { return false };
+    let (index, computed) = match computed {
+        Some([index, rest @ ..]) => (index, Some(rest)),
+        _ => (if let Expr::Lit(index) = &part.index { index } else { &Value::Null }, None),
+    };
+    match (value, index) {
+        (Value::Null, Value::String(_) | Value::Number(_)) => !part.optional,
+        (Value::Object(fields), Value::String(key)) => grows(fields.get(key).unwrap_or(&Value::Null), rest, computed),
+        (Value::Array(items), _) => match array_position(index, items.len()) {
+            Ok(at) if at >= items.len() => !part.optional,
+            Ok(at) => grows(&items[at], rest, computed),
+            Err(_) => false,
+        },
+        _ => false,
     }
 }
 
@@ -115,7 +131,6 @@ enum Indices {
 }
 
 /// What goes at the end of the path.
-#[derive(Clone)]
 enum Leaf<'a> {
     /// `= f`: `f`'s output, computed on the input.
     Set(Value),
