@@ -20,18 +20,18 @@ def JOIN($index; stream; key; join): stream | [., $index[key]] | join;
 
 # Strings.
 def ltrimstr($prefix):
-  if type == "string" and ($prefix | type) == "string" then __jaq_ltrimstr($prefix)
+  if isstring and ($prefix | isstring) then __jaq_ltrimstr($prefix)
   else error("startswith() requires string inputs") end;
 def rtrimstr($suffix):
-  if type == "string" and ($suffix | type) == "string" then __jaq_rtrimstr($suffix)
+  if isstring and ($suffix | isstring) then __jaq_rtrimstr($suffix)
   else error("endswith() requires string inputs") end;
 def trimstr($s): ltrimstr($s) | rtrimstr($s);
-def trim: if type == "string" then __jaq_trim else error("trim input must be a string") end;
-def ltrim: if type == "string" then __jaq_ltrim else error("trim input must be a string") end;
-def rtrim: if type == "string" then __jaq_rtrim else error("trim input must be a string") end;
+def trim: if isstring then __jaq_trim else error("trim input must be a string") end;
+def ltrim: if isstring then __jaq_ltrim else error("trim input must be a string") end;
+def rtrim: if isstring then __jaq_rtrim else error("trim input must be a string") end;
 def ascii: [.] | implode;
 def utf8bytelength:
-  if type == "string" then __jaq_utf8bytelength
+  if isstring then __jaq_utf8bytelength
   else error("\(type) (\(tojson)) only strings have UTF-8 byte length") end;
 def _strindices($i):
   if type != "string" then error("\(type) (\(tojson)) cannot be searched, as it is not a string")
@@ -39,10 +39,8 @@ def _strindices($i):
   else indices($i) end;
 def join($sep):
   reduce .[] as $x (null;
-    (if . == null then "" else . + $sep end) as $acc
-    | if $x == null then $acc
-      elif ($x | type) == "boolean" or ($x | type) == "number" then $acc + ($x | tojson)
-      else $acc + $x end)
+    (if . == null then "" else . + $sep end)
+      + ($x | if . == null then "" elif isstring then . elif isboolean or isnumber then tojson else . end))
   // "";
 def implode:
   if type != "array" then error("implode input must be an array")
@@ -90,12 +88,12 @@ def nth($n; f):
 
 # Arrays.
 def bsearch($target):
-  if type == "array" then __jaq_bsearch($target)
+  if isarray then __jaq_bsearch($target)
   else error("\(type) (\(tojson)) cannot be searched from") end;
 
 # Paths.
 def getpath($path):
-  if ($path | type) == "array" and ($path | length) > 10000 then error("Path too deep")
+  if ($path | isarray) and ($path | length) > 10000 then error("Path too deep")
   else reduce $path[] as $key (.; .[$key]) end;
 def pick(pathexps): . as $top | reduce path(pathexps) as $p (null; setpath($p; $top | getpath($p)));
 def delpaths($paths): __runnel_delpaths($paths);
@@ -123,7 +121,7 @@ def truncate_stream(events): . as $depth | events | select((.[0] | length) > $de
 def flatten($depth):
   if $depth < 0 then error("flatten depth must not be negative")
   else reduce .[] as $x ([]; if ($x | type) == "array" and $depth > 0 then . + ($x | flatten($depth - 1)) else . + [$x] end) end;
-def has($key): if ($key | type) == "number" and ($key | isnan) then false else __jaq_has($key) end;
+def has($key): if $key | isnan then false else __jaq_has($key) end;
 
 # Dates: jq fills a broken-down time shorter than 8 numbers with zeros, and words its errors.
 def __runnel_broken_down($name):
