@@ -9,6 +9,30 @@
 def have_literal_numbers: true;
 def have_decnum: true;
 
+# Conversions.
+def tojson: __runnel_tojson;
+def tostring: __runnel_tostring;
+def tonumber: __runnel_tonumber;
+def toboolean:
+  if type == "boolean" then .
+  elif . == "true" then true
+  elif . == "false" then false
+  else error("\(type) (\(tojson)) cannot be parsed as a boolean") end;
+def toarray: if type == "array" then . else [.] end;
+def fromjson:
+  if . == "nan" or . == "NaN" or . == "-nan" or . == "-NaN" then nan
+  else . as $text | [__runnel_parse_depth | __jaq_fromjson]
+    | if length == 1 then .[0] else error("Unexpected extra JSON values (while parsing '\($text)')") end end;
+def from_entries:
+  reduce .[] as $x ({};
+    . + { ($x | if type == "object" then (if has("key") then .key elif has("k") then .k elif has("name") then .name
+                                         elif has("Name") then .Name elif has("Key") then .Key elif has("K") then .K else null end)
+                   else . end
+                 | if type == "string" then . elif type == "null" then "null" else tojson end):
+          ($x | if type == "object" then (if has("value") then .value elif has("v") then .v elif has("Value") then .Value
+                                          elif has("V") then .V else null end)
+                else null end) });
+
 # SQL-style helpers.
 def IN(s): any(s == .; .);
 def IN(source; s): any(source == s; .);
@@ -48,34 +72,22 @@ def implode:
            elif . < 0 or . > 1114111 or (. >= 55296 and . <= 57343) then 65533
            else floor end)
        | __jaq_implode end;
+# Formats write numbers as `tostring` does here (jaq's are defined on its own `tostring`).
+def @text: __runnel_tostring;
+def @json: __runnel_tojson;
+def @html: __runnel_tostring | escape_html;
+def @uri: __runnel_tostring | encode_uri;
+def @base64: __runnel_tostring | encode_base64;
+def @sh:
+  [if isarray then .[] end
+   | if isstring then "'" + escape_sh + "'"
+     elif isarray or isobject then error("\(type) (\(tojson)) can not be escaped for shell")
+     else __runnel_tojson end]
+  | join(" ");
 def @csv: __runnel_format("csv");
 def @tsv: __runnel_format("tsv");
 def @base32: __runnel_format("base32");
 def @base32d: __runnel_format("base32d");
-
-# Conversions.
-def tojson: __runnel_tojson;
-def tostring: __runnel_tostring;
-def tonumber: __runnel_tonumber;
-def toboolean:
-  if type == "boolean" then .
-  elif . == "true" then true
-  elif . == "false" then false
-  else error("\(type) (\(tojson)) cannot be parsed as a boolean") end;
-def toarray: if type == "array" then . else [.] end;
-def fromjson:
-  if . == "nan" or . == "NaN" or . == "-nan" or . == "-NaN" then nan
-  else . as $text | [__runnel_parse_depth | __jaq_fromjson]
-    | if length == 1 then .[0] else error("Unexpected extra JSON values (while parsing '\($text)')") end end;
-def from_entries:
-  reduce .[] as $x ({};
-    . + { ($x | if type == "object" then (if has("key") then .key elif has("k") then .k elif has("name") then .name
-                                         elif has("Name") then .Name elif has("Key") then .Key elif has("K") then .K else null end)
-                   else . end
-                 | if type == "string" then . elif type == "null" then "null" else tojson end):
-          ($x | if type == "object" then (if has("value") then .value elif has("v") then .v elif has("Value") then .Value
-                                          elif has("V") then .V else null end)
-                else null end) });
 
 # Generators.
 def limit($n; f):

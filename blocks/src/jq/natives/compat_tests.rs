@@ -151,6 +151,9 @@ fn numbers_in_text_are_written_as_jq_writes_them() {
         ("{a: (.n / 3)} | tojson", json!({"n": 3}), json!(["{\"a\":1}"])),
         ("[infinite, -infinite, nan] | tojson", json!(null), json!(["[1.7976931348623157e+308,-1.7976931348623157e+308,null]"])),
         ("\"\\(.)\"", json!(0.25), json!(["0.25"])),
+        ("10 / 4 * 2 | [@text, @json, @html, @uri, @sh, @base64]", json!(null), json!([["5", "5", "5", "5", "5", "NQ=="]])),
+        ("@sh", json!(["a'b", 1, null]), json!(["'a'\\''b' 1 null"])),
+        ("try @sh catch .", json!([{}]), json!(["object ({}) can not be escaped for shell"])),
     ]);
 }
 
