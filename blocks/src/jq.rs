@@ -17,10 +17,14 @@ pub use convert::MAX_DEPTH;
 mod error;
 mod fast;
 mod instrument;
+mod natives;
 mod nesting;
 pub use nesting::MAX_NESTING;
 mod program_config;
 mod repeat;
+mod rewrite;
+#[cfg(test)]
+mod suite;
 
 use std::borrow::Cow;
 use std::fmt;
@@ -33,7 +37,7 @@ use jaq_json::Val;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use budget::{Exceeded, Limits};
+pub use budget::{Exceeded, Limits, MAX_VALUE_DEPTH};
 pub use error::{CompileProblem, JqError, Position, ProblemKind};
 
 /// What jaq calls the data a filter runs with: here only jaq's values and its lookup table
@@ -101,12 +105,20 @@ impl JqProgram {
         // jaq and the translations recurse once per level of the program: on a stack of their
         // own, a program at the nesting limit compiles on any thread.
         stacker::grow(COMPILE_STACK, || {
-            let filter = compile(&source).map_err(|problems| JqError::Compile { program: source.to_string(), problems })?;
-            let filter = compile_instrumented(&source).unwrap_or_else(|| {
+            // jq syntax jaq does not read is rewritten (module `rewrite`) only when the program
+            // does not compile as it is; its errors are reported on the original text.
+            let (filter, text) = match compile(&source) {
+                Ok(filter) => (filter, Cow::Borrowed(&*source)),
+                Err(problems) => match rewrite::rewrite(&source).and_then(|text| Some((compile(&text).ok()?, text))) {
+                    Some((filter, text)) => (filter, Cow::Owned(text)),
+                    None => return Err(JqError::Compile { program: source.to_string(), problems }),
+                },
+            };
+            let filter = compile_instrumented(&text).unwrap_or_else(|| {
                 tracing::warn!(program = %source, "jq program could not be instrumented for its time and memory budget; it runs without");
                 filter
             });
-            let fast = fast::FastProgram::translate(&source).map(Arc::new);
+            let fast = fast::FastProgram::translate(&text).map(Arc::new);
             Ok(Self { source: source.clone(), filter: Arc::new(filter), limits: Limits::default(), fast, nesting })
         })
     }
@@ -298,7 +310,7 @@ impl JqProgram {
     fn each_output(&self, input: &Value, mut f: impl FnMut(Result<Val, JqError>) -> Result<bool, JqError>) -> Result<(), JqError> {
         self.stacked(|| {
             budget::within(self.limits, || {
-                let ctx = Ctx::<Data>::new(&self.filter.lut, Vars::new([]));
+                let ctx = Ctx::<Data>::new(&self.filter.lut, globals());
                 for output in self.filter.id.run((ctx, convert::to_val(input))) {
                     if !f(output.map_err(JqError::from_exception))? {
                         break;
@@ -366,15 +378,32 @@ impl FromStr for JqProgram {
     }
 }
 
-/// Loads `source` with the standard library's definitions and compiles it with its native
-/// filters. jaq reports problems as slices of `source`, which [`error`] turns into positions.
+/// Loads `source` with jq's library (module `natives`: jaq's definitions and runnel's prelude)
+/// and compiles it with its native filters. jaq reports problems as slices of `source`, which
+/// [`error`] turns into positions.
 fn compile(source: &str) -> Result<jaq_core::Filter<Data>, Vec<CompileProblem>> {
-    let defs = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-    let funs = jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>());
     // The arena holds the text of imported modules; the default loader imports none.
     let arena = Arena::default();
-    let modules = Loader::new(defs).load(&arena, File { code: source, path: () }).map_err(|errors| error::load_problems(source, errors))?;
-    Compiler::default().with_funs(funs).compile(modules).map_err(|errors| error::compile_problems(source, errors))
+    let modules =
+        Loader::new(natives::defs()).load(&arena, File { code: source, path: () }).map_err(|errors| error::load_problems(source, errors))?;
+    compiler().compile(modules).map_err(|errors| error::compile_problems(source, errors))
+}
+
+/// A compiler with the library's natives and its global variables ([`GLOBALS`]).
+fn compiler<'s>() -> Compiler<&'s str, Data> {
+    let funs = natives::funs().into_iter().chain([budget::tick(), repeat::mul()]);
+    Compiler::default().with_funs(funs).with_global_vars(GLOBALS)
+}
+
+/// The global variables of every program, bound by [`globals`].
+const GLOBALS: [&str; 1] = ["$ENV"];
+
+/// The values of [`GLOBALS`]: `$ENV` is the process's environment, read once per thread.
+fn globals() -> Vars<Val> {
+    thread_local! {
+        static ENV: Val = Val::obj(std::env::vars().map(|(k, v)| (Val::utf8_str(k.into_bytes()), Val::utf8_str(v.into_bytes()))).collect());
+    }
+    Vars::new([ENV.with(Val::clone)])
 }
 
 /// `source`, which [`compile`] accepted, instrumented with the budget's checkpoints: parsed here,
@@ -383,14 +412,12 @@ fn compile(source: &str) -> Result<jaq_core::Filter<Data>, Vec<CompileProblem>> 
 fn compile_instrumented(source: &str) -> Option<jaq_core::Filter<Data>> {
     let tokens = Lexer::new(source).lex().ok()?;
     let main = Parser::new(&tokens).parse(Parser::term).ok()?;
-    let prelude = jaq_core::defs().chain(jaq_std::defs()).chain(jaq_json::defs());
-    let funs: Vec<_> = jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>()).collect();
-    let natives = funs.iter().filter(|(_, args, _)| !args.is_empty()).map(|(name, _, _)| *name).collect();
-    let defs = instrument::instrument(prelude, main, &natives);
-    let funs = funs.into_iter().chain([budget::tick(), repeat::mul()]);
+    let names = natives::funs().iter().filter(|(_, args, _)| !args.is_empty()).map(|(name, _, _)| *name).collect();
+    let natives = instrument::Natives { names, jq_arithmetic: true };
+    let defs = instrument::instrument(natives::jaq_defs(), natives::prelude_defs(), main, &natives);
     let arena = Arena::default();
     let modules = Loader::new(defs).load(&arena, File { code: instrument::MAIN, path: () }).ok()?;
-    Compiler::default().with_funs(funs).compile(modules).ok()
+    compiler().compile(modules).ok()
 }
 
 #[cfg(test)]
@@ -464,13 +491,12 @@ mod tests {
     fn an_output_nested_too_deep_fails_the_message_instead_of_the_process() {
         for source in ["reduce range(5000) as $i (.; {a: .})", "[limit(3000; repeat(.))] | reduce .[] as $x (null; [.])"] {
             let program = JqProgram::new(source).expect("compiles");
-            assert_eq!(
-                program.run(&json!(1)).map_err(|e| e.to_string()),
-                Err("jq program's output is nested deeper than 256 levels".into()),
-                "{source}"
-            );
+            // On a test thread's small stack, the value is refused as it is built; on a
+            // worker's, as it is converted.
+            let too_deep = |error: &JqError| matches!(error, JqError::TooDeep { limit: MAX_DEPTH } | JqError::OverBudget(Exceeded::Depth(_)));
+            assert!(program.run(&json!(1)).is_err_and(|e| too_deep(&e)), "{source}");
             let mut value = json!(1);
-            assert!(matches!(program.run_in_place(&mut value), Err(JqError::TooDeep { limit: MAX_DEPTH })), "{source}");
+            assert!(program.run_in_place(&mut value).is_err_and(|e| too_deep(&e)), "{source}");
         }
         let shallow = JqProgram::new("reduce range(255) as $i (.; [.])").expect("compiles");
         assert_eq!(shallow.run(&json!(1)).expect("within the limit").len(), 1);
@@ -513,7 +539,6 @@ mod tests {
             "(1,2) * (10,100)",
             "(.a, .b) * (.c, .d)",
             "\"ab\" * 3",
-            "\"ab\" * 0",
             "{a: {b: 1}} * {a: {c: 2}}",
             "{a: 3} | .a *= (2, 4) | .a",
             "{a: \"x\"} | .a *= 2",
@@ -523,6 +548,22 @@ mod tests {
             let plain = JqProgram::without_budget(source).expect("compiles");
             assert_eq!(instrumented.run(&json!(null)), plain.run(&json!(null)), "{source}");
         }
+    }
+
+    /// Where jq 1.8 and jaq disagree on `*`, `/` and `%`, runnel follows jq.
+    #[test]
+    fn arithmetic_follows_jq_where_jaq_differs() {
+        let run = |source: &str| JqProgram::new(source).expect("compiles").run(&json!(null)).map_err(|e| e.to_string());
+        assert_eq!(run("[\"ab\" * (0, 1.9, -1, nan)]"), Ok(vec![json!(["", "ab", null, null])]));
+        assert_eq!(run("[5.5 % 2, -7 % 2.9, infinite % 3]"), Ok(vec![json!([1, -1, 1])]));
+        assert_eq!(run("try (4 / 0) catch ."), Ok(vec![json!("number (4) and number (0) cannot be divided because the divisor is zero")]));
+        assert_eq!(
+            run("try (4 % 0.4) catch ."),
+            Ok(vec![json!("number (4) and number (0.4) cannot be divided (remainder) because the divisor is zero")])
+        );
+        assert_eq!(run("try (\"x\" * 3000000000) catch ."), Ok(vec![json!("Repeat string result too long")]));
+        assert_eq!(run("[nan, infinite] | map(isnan)"), Ok(vec![json!([true, false])]), "jaq's own definitions keep its arithmetic");
+        assert_eq!(run("\"a,b\" / \",\""), Ok(vec![json!(["a", "b"])]));
     }
 
     #[test]
@@ -551,11 +592,30 @@ mod tests {
         for source in ["[range(1e9)]", "[repeat(\"abcdefgh\")]", "reduce range(1e9) as $i ([]; . + [$i])", "[range(1e9) | tostring]"] {
             assert_eq!(over_budget(source, roomy), Exceeded::Memory(roomy.memory), "{source}");
         }
-        for source in ["\"ab\" * 10000000", "\"ab\" * 1000000000000", "{s: \"ab\"} | .s *= 1000000000000", "10000000 * \"ab\""] {
+        for source in ["\"ab\" * 10000000", "\"ab\" * 1000000000", "{s: \"ab\"} | .s *= 1000000000", "10000000 * \"ab\""] {
             assert_eq!(over_budget(source, roomy), Exceeded::Memory(roomy.memory), "{source}");
         }
         let error = JqError::OverBudget(Exceeded::Memory(roomy.memory));
         assert_eq!(error.to_string(), "jq program allocated more than its memory budget of 16 MiB");
+    }
+
+    /// A value nested far deeper than jq's 10,000 levels fails its message: jaq would overflow the
+    /// stack printing, comparing or freeing it.
+    #[test]
+    fn a_value_nested_past_what_the_stack_can_walk_fails_its_message() {
+        let worker = std::thread::Builder::new().stack_size(64 << 20);
+        let outcome = worker
+            .spawn(|| {
+                let roomy = Limits { time: Duration::from_secs(120), ..Limits::default() };
+                for source in ["reduce range(20000) as $i ([]; [.]) | tojson | length", "reduce range(20000) as $i (0; {a: 1, b: .}) | . == ."] {
+                    assert_eq!(over_budget(source, roomy), Exceeded::Depth(MAX_VALUE_DEPTH), "{source}");
+                }
+                let program = JqProgram::new("reduce range(9000) as $i ([]; [.]) | flatten").unwrap().with_limits(roomy);
+                assert_eq!(program.run(&json!(null)).unwrap(), [json!([])]);
+            })
+            .expect("spawns")
+            .join();
+        assert!(outcome.is_ok());
     }
 
     #[test]

@@ -17,9 +17,12 @@ use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::time::{Duration, Instant};
 
+use jaq_core::Native;
 use jaq_core::box_iter::box_once;
 use jaq_core::native::Fun;
-use jaq_core::{DataT, Native};
+use jaq_json::Val;
+
+use super::Data;
 
 /// The name of the checkpoint filter the instrumented program calls.
 pub(super) const TICK: &str = "__runnel_tick";
@@ -67,6 +70,9 @@ pub enum Exceeded {
     Memory(u64),
     /// It recursed until less than 512 KiB of stack remained.
     Stack,
+    /// It built a value nested deeper than this many levels (at most
+    /// [`MAX_VALUE_DEPTH`], fewer on a thread with a small stack).
+    Depth(usize),
 }
 
 impl fmt::Display for Exceeded {
@@ -75,6 +81,7 @@ impl fmt::Display for Exceeded {
             Self::Time(limit) => write!(f, "ran longer than its time budget of {} ms", limit.as_millis()),
             Self::Memory(limit) => write!(f, "allocated more than its memory budget of {} MiB", limit / (1024 * 1024)),
             Self::Stack => f.write_str("recursed deeper than the stack allows"),
+            Self::Depth(limit) => write!(f, "built a value nested deeper than {limit} levels"),
         }
     }
 }
@@ -117,16 +124,24 @@ pub(super) fn within<T>(limits: Limits, evaluate: impl FnOnce() -> T) -> Result<
     })
 }
 
-/// The checkpoint: unwinds with [`Exceeded`] when the running evaluation is past its budget.
-fn check() {
+/// The checkpoint: unwinds with [`Exceeded`] when the running evaluation is past its budget,
+/// or when `value` (the value passing the checkpoint) nests deeper than the stack left can walk.
+fn check(value: &Val) {
     let Some(mut running) = RUNNING.get() else { return };
-    if stacker::remaining_stack().is_some_and(|left| left < STACK_RESERVE) {
+    let left = stacker::remaining_stack();
+    if left.is_some_and(|left| left < STACK_RESERVE) {
         resume_unwind(Box::new(Exceeded::Stack));
     }
     running.ticks = running.ticks.wrapping_add(1);
     RUNNING.set(Some(running));
     if running.ticks % CHECK_EVERY != 0 {
         return;
+    }
+    // A loop deepens a value by a level or so per checkpoint: looking every few is enough.
+    let deepest =
+        left.map_or(MAX_VALUE_DEPTH, |left| (left.saturating_sub(STACK_RESERVE) / STACK_PER_VALUE_LEVEL).clamp(MIN_VALUE_DEPTH, MAX_VALUE_DEPTH));
+    if deeper_than(value, deepest) {
+        resume_unwind(Box::new(Exceeded::Depth(deepest)));
     }
     if Instant::now() >= running.deadline {
         resume_unwind(Box::new(Exceeded::Time(running.limits.time)));
@@ -148,19 +163,59 @@ pub(super) fn reserve(bytes: u64) {
     }
 }
 
+/// The deepest a value may nest, as jq prints and parses values: jaq compares, prints and frees
+/// values by recursing as deep as they nest, and a value nested much deeper would overflow the
+/// stack and abort the process.
+pub const MAX_VALUE_DEPTH: usize = 10_000;
+
+/// The depth every value may reach, however small the thread's stack: on a thread so short of
+/// stack that it cannot walk this deep, recursion stops first ([`Exceeded::Stack`]).
+const MIN_VALUE_DEPTH: usize = 256;
+
+/// The stack jaq's native code (printing, comparing, freeing) takes per level of a value, in a
+/// debug build, with room to spare.
+const STACK_PER_VALUE_LEVEL: usize = 4 * 1024;
+
+/// Whether `value` nests deeper than `limit` along its first or its last elements, where loops
+/// build deep values (`[.]`, `{a: .}`, `[1, .]`). A walk down one element per level: it costs
+/// what the value is deep, not what it holds.
+fn deeper_than(value: &Val, limit: usize) -> bool {
+    fn child(v: &Val, last: bool) -> Option<&Val> {
+        match v {
+            Val::Arr(items) if last => items.last(),
+            Val::Arr(items) => items.first(),
+            Val::Obj(fields) if last => fields.last().map(|(_, v)| v),
+            Val::Obj(fields) => fields.first().map(|(_, v)| v),
+            _ => None,
+        }
+    }
+    [false, true].into_iter().any(|last| {
+        let mut at = value;
+        let mut depth = 0;
+        while let Some(next) = child(at, last) {
+            depth += 1;
+            if depth > limit {
+                return true;
+            }
+            at = next;
+        }
+        false
+    })
+}
+
 /// [`TICK`] as a native filter: its input unchanged, as a value, a path and an update, after
 /// a checkpoint.
-pub(super) fn tick<D: DataT>() -> Fun<D> {
-    let native = Native::<D>::new(|cv| {
-        check();
+pub(super) fn tick() -> Fun<Data> {
+    let native = Native::<Data>::new(|cv| {
+        check(&cv.1);
         box_once(Ok(cv.1))
     })
     .with_paths(|cv| {
-        check();
+        check(&cv.1.0);
         box_once(Ok(cv.1))
     })
     .with_update(|cv, f| {
-        check();
+        check(&cv.1);
         f(cv.1)
     });
     (TICK, Box::new([]), native)

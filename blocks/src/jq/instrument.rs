@@ -18,29 +18,51 @@ use jaq_core::path::{Part, Path};
 use jaq_core::ops::Math;
 
 use super::budget::TICK;
+use super::natives::{DIV, INDEX, JQ_ERRORS, REM, SLICE_END, SLICE_START, TOSTRING, UPDATE};
 use super::repeat::MUL;
 
-/// The names of the native filters (jaq's, written in Rust) that take filter arguments.
-pub(super) type Natives = std::collections::HashSet<&'static str>;
+/// What instrumenting a definition needs to know.
+#[derive(Clone)]
+pub(super) struct Natives {
+    /// The native filters (jaq's, written in Rust) that take filter arguments.
+    pub(super) names: std::collections::HashSet<&'static str>,
+    /// Whether `*`, `/`, `%` and caught errors follow jq's rules: in the program and runnel's
+    /// prelude, not in jaq's own definitions (its `nan` is `0 / 0`).
+    pub(super) jq_arithmetic: bool,
+}
+
+impl Natives {
+    fn contains(&self, name: &str) -> bool {
+        self.names.contains(name)
+    }
+}
 
 /// The name of the definition holding the user's program.
 pub(super) const MAIN: &str = "__runnel_main";
 
-/// `prelude` with a checkpoint in every body, followed by the program `main` as the definition
-/// [`MAIN`], itself instrumented.
+/// jaq's definitions `jaq` and runnel's `prelude` with a checkpoint in every body, followed by
+/// the program `main` as the definition [`MAIN`], itself instrumented.
 #[allow(clippy::map_identity)]
-pub(super) fn instrument<'s>(prelude: impl IntoIterator<Item = Def>, main: Term<&'s str>, natives: &Natives) -> Vec<Def<&'s str>> {
+pub(super) fn instrument<'s>(
+    jaq: impl IntoIterator<Item = Def>,
+    prelude: impl IntoIterator<Item = Def>,
+    main: Term<&'s str>,
+    natives: &Natives,
+) -> Vec<Def<&'s str>> {
     let main = Def { name: MAIN, args: Vec::new(), body: main };
-    prelude
-        .into_iter()
-        // Not the identity: it shortens the prelude's `&'static str` names to the program's `'s`.
-        .map(|def| -> Def<&'s str> { def })
-        .chain([main])
-        .map(|mut def| {
-            instrument_def(&mut def, natives);
-            def
-        })
-        .collect()
+    let jaqs = Natives { jq_arithmetic: false, ..natives.clone() };
+    let ours = Natives { jq_arithmetic: true, ..natives.clone() };
+    // Not the identity: it shortens the prelude's `&'static str` names to the program's `'s`.
+    let shorten = |def| -> Def<&'s str> { def };
+    let jaq = jaq.into_iter().map(shorten).map(|mut def| {
+        instrument_def(&mut def, &jaqs);
+        def
+    });
+    let ours = prelude.into_iter().map(shorten).chain([main]).map(|mut def| {
+        instrument_def(&mut def, &ours);
+        def
+    });
+    jaq.chain(ours).collect()
 }
 
 /// Checks a definition's body when it is recursive: only a recursive definition can loop.
@@ -92,22 +114,56 @@ fn checked(body: &mut Term<&str>) {
     *body = Term::BinOp(Box::new(Term::Call(TICK, Vec::new())), BinaryOp::Pipe(None), Box::new(inner));
 }
 
-/// `l * r` becomes `MUL(l; r)`, and `l *= r` becomes `r as $R | l |= MUL(.; $R)`: a
-/// multiplication that checks a repeated string against the budget first.
-fn checked_mul(t: &mut Term<&str>) {
+/// `l op r` for `op` among `*`, `/` and `%` becomes `MUL(l; r)`, `DIV(l; r)` or `REM(l; r)`:
+/// jq's rules for repeated strings, zero divisors and remainders (modules `repeat` and
+/// `natives::arith`); any other operation stays as it is.
+fn arithmetic<'s>(l: Term<&'s str>, op: Math, r: Term<&'s str>) -> Term<&'s str> {
+    match op {
+        Math::Mul => Term::Call(MUL, vec![l, r]),
+        Math::Div => Term::Call(DIV, vec![l, r]),
+        Math::Rem => Term::Call(REM, vec![l, r]),
+        op => Term::BinOp(Box::new(l), BinaryOp::Math(op), Box::new(r)),
+    }
+}
+
+/// `p |= f` becomes `UPDATE(p; f)`; `p = v` becomes `v as $V | UPDATE(p; $V)`, and so on for
+/// `p op= v` (`. op $V`, through [`arithmetic`]) and `p //= v` (`. // $V`), as jaq defines
+/// them. `l op r` goes through [`arithmetic`].
+fn rewritten_op(t: &mut Term<&str>, jq_arithmetic: bool) {
     let Term::BinOp(l, op, r) = std::mem::take(t) else { return };
+    let value = || Term::Var(VALUE);
+    let arithmetic = |l, math, r| if jq_arithmetic { arithmetic(l, math, r) } else { Term::BinOp(Box::new(l), BinaryOp::Math(math), Box::new(r)) };
     *t = match op {
-        BinaryOp::UpdateMath(_) => {
-            let update = Term::Call(MUL, vec![Term::Id, Term::Var(FACTOR)]);
-            let body = Term::BinOp(l, BinaryOp::Update, Box::new(update));
-            Term::BinOp(r, BinaryOp::Pipe(Some(Pattern::Var(FACTOR))), Box::new(body))
-        }
-        _ => Term::Call(MUL, vec![*l, *r]),
+        BinaryOp::Math(math) => arithmetic(*l, math, *r),
+        BinaryOp::Update => Term::Call(UPDATE, vec![*l, *r]),
+        BinaryOp::Assign => bound(r, Term::Call(UPDATE, vec![*l, value()])),
+        BinaryOp::UpdateMath(math) => bound(r, Term::Call(UPDATE, vec![*l, arithmetic(Term::Id, math, value())])),
+        BinaryOp::UpdateAlt => bound(r, Term::Call(UPDATE, vec![*l, Term::BinOp(Box::new(Term::Id), BinaryOp::Alt, Box::new(value()))])),
+        op => Term::BinOp(l, op, r),
     };
 }
 
-/// The variable holding the right side of a `*=`.
-const FACTOR: &str = "$__runnel_factor";
+/// `v as $V | body`.
+fn bound<'s>(v: Box<Term<&'s str>>, body: Term<&'s str>) -> Term<&'s str> {
+    Term::BinOp(v, BinaryOp::Pipe(Some(Pattern::Var(VALUE))), Box::new(body))
+}
+
+/// The variable holding the value an assignment sets or an arithmetic update applies.
+const VALUE: &str = "$__runnel_value";
+
+/// An index or slice bound `i` becomes `i | filter`, which reads a fraction as jq does (module
+/// `natives::index`), unless it is a literal string or integer.
+fn as_position(index: &mut Term<&str>, filter: &'static str) {
+    let literal = match index {
+        Term::Str(None, parts) => parts.iter().all(|part| matches!(part, StrPart::Str(_) | StrPart::Char(_))),
+        Term::Num(n) => n.bytes().all(|b| b.is_ascii_digit()),
+        _ => false,
+    };
+    if !literal {
+        let inner = std::mem::take(index);
+        *index = Term::BinOp(Box::new(inner), BinaryOp::Pipe(None), Box::new(Term::Call(filter, Vec::new())));
+    }
+}
 
 /// `item` becomes `item | TICK`.
 fn then_checked(item: &mut Term<&str>) {
@@ -118,11 +174,19 @@ fn then_checked(item: &mut Term<&str>) {
 fn term(t: &mut Term<&str>, natives: &Natives) {
     match t {
         Term::Id | Term::Recurse | Term::Num(_) | Term::Break(_) | Term::Var(_) => {}
-        Term::Str(_, parts) => parts.iter_mut().for_each(|part| {
-            if let StrPart::Term(inner) = part {
-                term(inner, natives);
-            }
-        }),
+        Term::Str(format, parts) => {
+            let plain = format.is_none() && natives.jq_arithmetic;
+            parts.iter_mut().for_each(|part| {
+                if let StrPart::Term(inner) = part {
+                    term(inner, natives);
+                    // `"\(x)"` writes `x` as jq's `tostring` does (module `natives::text`).
+                    if plain {
+                        let value = std::mem::take(inner);
+                        *inner = Term::BinOp(Box::new(value), BinaryOp::Pipe(None), Box::new(Term::Call(TOSTRING, Vec::new())));
+                    }
+                }
+            })
+        }
         Term::Arr(None) => {}
         Term::Arr(Some(items)) => {
             term(items, natives);
@@ -141,9 +205,7 @@ fn term(t: &mut Term<&str>, natives: &Natives) {
                 pattern(p, natives);
             }
             term(right, natives);
-            if matches!(op, BinaryOp::Math(Math::Mul) | BinaryOp::UpdateMath(Math::Mul)) {
-                checked_mul(t);
-            }
+            rewritten_op(t, natives.jq_arithmetic);
         }
         Term::Fold(_, xs, p, args) => {
             term(xs, natives);
@@ -158,6 +220,11 @@ fn term(t: &mut Term<&str>, natives: &Natives) {
             term(body, natives);
             if let Some(catch) = catch {
                 term(catch, natives);
+                // What `catch` sees is worded as in jq (module `natives::errors`).
+                if natives.jq_arithmetic {
+                    let inner = std::mem::take(&mut **body);
+                    **body = Term::Call(JQ_ERRORS, vec![inner]);
+                }
             }
         }
         Term::IfThenElse(branches, otherwise) => {
@@ -184,10 +251,19 @@ fn term(t: &mut Term<&str>, natives: &Natives) {
         Term::Path(head, Path(parts)) => {
             term(head, natives);
             parts.iter_mut().for_each(|(part, _)| match part {
-                Part::Index(index) => term(index, natives),
+                Part::Index(index) => {
+                    term(index, natives);
+                    as_position(index, INDEX);
+                }
                 Part::Range(from, to) => {
-                    from.iter_mut().for_each(|t| term(t, natives));
-                    to.iter_mut().for_each(|t| term(t, natives));
+                    from.iter_mut().for_each(|t| {
+                        term(t, natives);
+                        as_position(t, SLICE_START);
+                    });
+                    to.iter_mut().for_each(|t| {
+                        term(t, natives);
+                        as_position(t, SLICE_END);
+                    });
                 }
             });
         }

@@ -5,14 +5,14 @@
 //! once (which aborts the process) and a repetition longer than memory can address would panic.
 //! The instrumented program (module `instrument`) multiplies through [`MUL`] instead, which
 //! checks the length of a repeated string against the budget before jaq builds it. jq 1.8
-//! refuses a repetition past its limits with the error kept here, "Repeat string result too
-//! long"; a program can catch that one, not an overrun budget.
-
-use std::cmp::Ordering;
+//! refuses a repetition longer than 2^31 bytes with the error kept here, "Repeat string result
+//! too long"; a program can catch that one, not an overrun budget. It also follows jq's rules
+//! where jaq's differ: `"ab" * 0` is `""` (jaq: `null`) and a fraction counts whole repetitions
+//! (jaq refuses it).
 
 use jaq_core::native::Fun;
 use jaq_core::{Bind, Error, Exn, Native};
-use jaq_json::{Num, Val};
+use jaq_json::Val;
 
 use super::Data;
 use super::budget;
@@ -33,28 +33,35 @@ pub(super) fn mul() -> Fun<Data> {
     (MUL, Box::new([Bind::Fun(()), Bind::Fun(())]), native)
 }
 
-/// `l * r`, checking a repeated string against the budget first.
+/// The longest string a repetition may make, as jq 1.8 allows it (its length is a C `int`).
+const MAX_REPEATED: usize = i32::MAX as usize;
+
+/// `l * r`, with jq's rules for a repeated string (`s * n` or `n * s`): a negative or NaN `n`
+/// gives `null`, a fraction rounds down (`"ab" * 1.5` is `"ab"`, `* 0` is `""`), a result past
+/// jq's limit is its error; the budget is checked before the string is built.
 fn multiply<'a>(l: Val, r: Val) -> Result<Val, Exn<'a, Val>> {
-    if let Some(bytes) = repeated_len(&l, &r) {
-        match bytes {
-            Some(bytes) if isize::try_from(bytes).is_ok() => budget::reserve(bytes as u64),
-            _ => return Err(Exn::from(Error::str("Repeat string result too long"))),
-        }
+    let Some((text, times)) = repetition(&l, &r) else { return (l * r).map_err(Exn::from) };
+    if times.is_nan() || times < 0.0 {
+        return Ok(Val::Null);
     }
-    (l * r).map_err(Exn::from)
+    // `as` saturates: a huge count is past the limit whatever the string.
+    let times = times as usize;
+    match text.len().checked_mul(times) {
+        Some(bytes) if bytes <= MAX_REPEATED => budget::reserve(bytes as u64),
+        _ if text.is_empty() => {}
+        _ => return Err(Exn::from(Error::str("Repeat string result too long"))),
+    }
+    let repeated = text.repeat(times);
+    Ok(match (&l, &r) {
+        (Val::BStr(_), _) | (_, Val::BStr(_)) => Val::byte_str(repeated),
+        _ => Val::utf8_str(repeated),
+    })
 }
 
-/// When `l * r` repeats a string: how many bytes the result takes, `None` when that overflows.
-fn repeated_len(l: &Val, r: &Val) -> Option<Option<usize>> {
-    let (text, times) = match (l, r) {
-        (Val::TStr(s) | Val::BStr(s), Val::Num(n)) | (Val::Num(n), Val::TStr(s) | Val::BStr(s)) => (s, n),
-        _ => return None,
-    };
-    let times = match times {
-        Num::Int(i) => usize::try_from(*i).ok()?,
-        // jaq saturates a big integer: a positive one repeats past any memory.
-        Num::BigInt(_) if Val::Num(times.clone()).cmp(&Val::Num(Num::Int(0))) == Ordering::Greater => usize::MAX,
-        _ => return None,
-    };
-    Some(text.len().checked_mul(times))
+/// When `l * r` repeats a string: the string's bytes and how many times, as a float.
+fn repetition<'v>(l: &'v Val, r: &'v Val) -> Option<(&'v [u8], f64)> {
+    match (l, r) {
+        (Val::TStr(s) | Val::BStr(s), n @ Val::Num(_)) | (n @ Val::Num(_), Val::TStr(s) | Val::BStr(s)) => Some((&s[..], jaq_std::ValT::as_f64(n)?)),
+        _ => None,
+    }
 }

@@ -1,7 +1,8 @@
 //! Arithmetic, negation and `length` with jaq's semantics (`jaq_json`'s `Add`, `Sub`, ... for
 //! `Val` and `Num`): integers stay integers under `+ - * %`, `/` always gives a float, `null` is
 //! neutral for `+`, strings, arrays and objects add, arrays subtract, strings repeat and objects
-//! merge deeply under `*`. Integer overflow (jaq goes on with big integers) and non-finite
+//! merge deeply under `*`; `%` and string repetition as runnel's jq programs compute them
+//! (`natives::arith`, `repeat`). Integer overflow (jaq goes on with big integers) and non-finite
 //! results (which JSON cannot hold) fall back to jaq.
 
 use std::borrow::Cow;
@@ -12,6 +13,7 @@ use serde_json::{Map, Number, Value};
 use super::Stop;
 use super::compare::{self, Num};
 use super::display::jaq_text;
+use crate::jq::natives::{Operand, remainder, zero_divisor};
 
 /// Longer string repetitions (`"ab" * n`) are left to jaq.
 const MAX_REPEAT: i64 = 4096;
@@ -42,12 +44,15 @@ pub(super) fn run<'a>(op: Math, l: Cow<'a, Value>, r: Cow<'a, Value>) -> Result<
             items.retain(|x| !y.iter().any(|y| compare::order(x, y).is_eq()));
             Value::Array(items)
         }
+        // jq's repetition (module `repeat`): negative counts give `null`, fractions round down.
         (Math::Mul, Value::String(s), Value::Number(n)) | (Math::Mul, Value::Number(n), Value::String(s)) => match Num::of(n) {
             Num::Int(times) if times > MAX_REPEAT => return Err(Stop::Fallback),
-            Num::Int(times) if times > 0 => Value::String(s.repeat(times as usize)),
+            Num::Int(times) if times >= 0 => Value::String(s.repeat(times as usize)),
             Num::Int(_) => Value::Null,
             Num::Big(_) => return Err(Stop::Fallback),
-            Num::Float(_) => return Err(error(op, &l, &r)),
+            Num::Float(f) if f < 0.0 => Value::Null,
+            Num::Float(f) if f >= MAX_REPEAT as f64 => return Err(Stop::Fallback),
+            Num::Float(f) => Value::String(s.repeat(f as usize)),
         },
         (Math::Mul, Value::Object(_), Value::Object(_)) => {
             let mut fields = into_object(l);
@@ -66,6 +71,9 @@ fn error(op: Math, l: &Value, r: &Value) -> Stop {
 }
 
 fn number(op: Math, x: Num, y: Num) -> Result<Value, Stop> {
+    if op == Math::Rem {
+        return remainder_of(x, y);
+    }
     let (Num::Int(i), Num::Int(j)) = (x, y) else {
         if matches!(x, Num::Big(_)) || matches!(y, Num::Big(_)) {
             return Err(Stop::Fallback);
@@ -77,11 +85,32 @@ fn number(op: Math, x: Num, y: Num) -> Result<Value, Stop> {
         Math::Sub => i.checked_sub(j),
         Math::Mul => i.checked_mul(j),
         Math::Div => return float(i as f64 / j as f64),
-        Math::Rem if j == 0 => return Err(error(op, &Value::from(i), &Value::from(j))),
-        // Only `i64::MIN % -1` overflows; its remainder is 0.
-        Math::Rem => Some(i.checked_rem(j).unwrap_or(0)),
+        Math::Rem => return remainder_of(x, y),
     };
     int.map(Value::from).ok_or(Stop::Fallback)
+}
+
+/// `x % y` as jq computes it (`natives::remainder`); big integers fall back.
+fn remainder_of(x: Num, y: Num) -> Result<Value, Stop> {
+    let operand = |n: Num| match n {
+        Num::Int(i) => Ok(Operand::Int(i)),
+        Num::Float(f) => Ok(Operand::Float(f)),
+        Num::Big(_) => Err(Stop::Fallback),
+    };
+    match remainder(operand(x)?, operand(y)?) {
+        Ok(Some(i)) => Ok(Value::from(i)),
+        Ok(None) => Err(Stop::Fallback),
+        Err(()) => Err(Stop::Error(zero_divisor(&jaq_number(x), &jaq_number(y), true))),
+    }
+}
+
+/// A number as jaq writes it.
+fn jaq_number(n: Num) -> String {
+    match n {
+        Num::Int(i) => i.to_string(),
+        Num::Big(u) => u.to_string(),
+        Num::Float(f) => jaq_text(&Number::from_f64(f).map_or(Value::Null, Value::Number)),
+    }
 }
 
 /// A float result; jaq keeps infinities and NaN, which JSON cannot hold, so those fall back.

@@ -20,7 +20,9 @@
 //! Each construct follows the rules of jaq's evaluator (`jaq_core::filter`), including which
 //! operand is evaluated first and what happens when one side has no output and the other fails
 //! (see [`eval`]), and jaq's value semantics (`jaq_json`): number kinds, ordering, indexing,
-//! error messages. Where reproducing jaq exactly would cost more than it is worth (integer
+//! error messages; except where runnel's jq programs follow jq instead (module `natives`), and
+//! so does this: updates grow `null` and arrays, fractional positions round down, `%` works on
+//! truncated integers, string repetition follows jq's counts. Where reproducing jaq exactly would cost more than it is worth (integer
 //! overflow into big integers, non-finite floats, non-string object keys, string division,
 //! range indices), evaluation stops with [`Stop::Fallback`] and the whole program runs on jaq for
 //! that input; evaluation has no side effects, so starting over is always correct.

@@ -48,11 +48,13 @@ fn walk<'a, 'i>(mut value: Cow<'a, Value>, steps: impl Iterator<Item = (&'a Part
     Ok(Some(value))
 }
 
-/// `value[index]` as jaq reads it (`Val::index`): `None` is `null`. Null gives null whatever the
-/// index; objects give null for keys that are not strings; arrays take integer positions,
-/// counting from the end when negative. Array and object indices (jaq's `indices` and slices)
-/// fall back.
+/// `value[index]` as jaq reads it (`Val::index`), with positions rounded down as jq rounds them
+/// (module `natives::index`): `None` is `null`. Null gives null whatever the index; objects
+/// give null for keys that are not strings; arrays take integer positions, counting from the
+/// end when negative. Array and object indices (jaq's `indices` and slices) fall back.
 pub(super) fn index_of<'v>(value: &'v Value, index: &Value) -> Result<Option<&'v Value>, Stop> {
+    let rounded = rounded(index);
+    let index = rounded.as_ref().unwrap_or(index);
     match (value, index) {
         (Value::Null, _) => Ok(None),
         (Value::Object(fields), Value::String(key)) => Ok(fields.get(key)),
@@ -64,6 +66,15 @@ pub(super) fn index_of<'v>(value: &'v Value, index: &Value) -> Result<Option<&'v
         },
         (Value::Array(_), Value::Array(_)) | (Value::Array(_) | Value::String(_), Value::Object(_)) => Err(Stop::Fallback),
         _ => Err(index_error(value, index)),
+    }
+}
+
+/// A number with a fraction as the integer jq reads it as (rounded down), when an `i64` holds it.
+pub(super) fn rounded(index: &Value) -> Option<Value> {
+    let Value::Number(n) = index else { return None };
+    match Num::of(n) {
+        Num::Float(f) if f.floor().abs() < 9.0e18 => Some(Value::from(f.floor() as i64)),
+        _ => None,
     }
 }
 

@@ -1,10 +1,12 @@
-//! `path = f`, `path |= f` and `path op= f`, following jaq's `map_index`: objects gain or
-//! replace the field (`|= empty` removes it); arrays replace an existing position (negative from
-//! the end) and fail past the end; anything else, `null` included, cannot be updated, and a part
-//! marked `?` leaves such a value as it is.
+//! `path = f`, `path |= f` and `path op= f`, following jaq's `map_index` and runnel's growth of
+//! values (module `natives::update`): objects gain or replace the field (`|= empty` removes
+//! it); arrays replace an existing position (negative from the end) and grow with `null`s to
+//! hold one past their end; `null` becomes the object or array the path needs; anything else
+//! cannot be updated, and a part marked `?` leaves such a value as it is.
 //!
 //! Everything that can fail is computed before anything is written, so an update can run on the
 //! input itself ([`in_place`]) as well as on a copy ([`copy`]): on error the value is unchanged.
+//! A path that needs to grow the value is walked a second time, on a copy ([`Growth`]).
 
 use std::borrow::Cow;
 
@@ -14,7 +16,7 @@ use serde_json::Value;
 use super::compare::Num;
 use super::display::jaq_text;
 use super::eval::{Out, product};
-use super::path::position;
+use super::path::{position, rounded};
 use super::{Expr, Part, Stop, math};
 
 /// `assignment` (an [`Expr::Assign`], [`Expr::Update`] or [`Expr::UpdateMath`]) on a copy of
@@ -26,14 +28,54 @@ pub(super) fn copy<'a>(assignment: &'a Expr, input: &'a Value) -> Out<'a> {
         Indices::Missing => Ok(Some(Cow::Borrowed(input))),
         Indices::Literal => {
             let mut output = input.clone();
-            update_at(&mut output, parts, None, leaf)?;
+            update_growing(&mut output, parts, None, leaf)?;
             Ok(Some(Cow::Owned(output)))
         }
         Indices::Computed(indices) => {
             let mut output = input.clone();
-            update_at(&mut output, parts, Some(&indices), leaf)?;
+            update_growing(&mut output, parts, Some(&indices), leaf)?;
             Ok(Some(Cow::Owned(output)))
         }
+    }
+}
+
+/// Whether a walk may grow the value it updates, and whether it found it had to.
+#[derive(Clone, Copy, Default)]
+struct Growth {
+    allowed: bool,
+    needed: bool,
+}
+
+/// [`update_at`], growing `value` where the path needs it ([`grows`]): then on a copy that
+/// replaces `value` once the update has succeeded, so that `value` is unchanged on error.
+fn update_growing(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf: Leaf<'_>) -> Result<(), Stop> {
+    if !grows(value, parts, computed) {
+        // Should the walk find it must grow after all, it falls back to jaq.
+        return update_at(value, parts, computed, leaf, &mut Growth::default());
+    }
+    let mut grown = value.clone();
+    update_at(&mut grown, parts, computed, leaf, &mut Growth { allowed: true, needed: false })?;
+    *value = grown;
+    Ok(())
+}
+
+/// Whether updating `value` at `parts` grows it, as [`update_at`] decides: a `null` to index
+/// or an array too short, on a part without `?`. Reads only.
+fn grows(value: &Value, parts: &[Part], computed: Option<&[Value]>) -> bool {
+    let [part, rest @ ..] = parts else { return false };
+    let (index, computed) = match computed {
+        Some([index, rest @ ..]) => (index, Some(rest)),
+        _ => (if let Expr::Lit(index) = &part.index { index } else { &Value::Null }, None),
+    };
+    match (value, index) {
+        (Value::Null, Value::String(_) | Value::Number(_)) => !part.optional,
+        (Value::Object(fields), Value::String(key)) => grows(fields.get(key).unwrap_or(&Value::Null), rest, computed),
+        (Value::Array(items), _) => match array_position(index, items.len()) {
+            Ok(at) if at >= items.len() => !part.optional,
+            Ok(at) => grows(&items[at], rest, computed),
+            Err(_) => false,
+        },
+        _ => false,
     }
 }
 
@@ -65,8 +107,8 @@ pub(super) fn in_place(assignment: &Expr, value: &mut Value) -> Result<bool, Sto
             None => return Ok(false),
         },
         Indices::Missing => {}
-        Indices::Literal => update_at(value, parts, None, leaf)?,
-        Indices::Computed(indices) => update_at(value, parts, Some(&indices), leaf)?,
+        Indices::Literal => update_growing(value, parts, None, leaf)?,
+        Indices::Computed(indices) => update_growing(value, parts, Some(&indices), leaf)?,
     }
     Ok(true)
 }
@@ -148,13 +190,21 @@ fn plan<'a>(assignment: &'a Expr, input: &Value) -> Result<Option<Plan<'a>>, Sto
 
 /// Updates `value` at `parts`; `computed` holds their indices unless they are all constant.
 /// Values move as little as possible: `serde_json::Value` is slow to move through layers of
-/// `Result` and `Option`.
-fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf: Leaf<'_>) -> Result<(), Stop> {
+/// `Result` and `Option`. Where the value must grow and `growth` does not allow it, stops with
+/// [`Stop::Fallback`] and notes it in `growth`, before anything is written.
+fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf: Leaf<'_>, growth: &mut Growth) -> Result<(), Stop> {
     let [part, rest @ ..] = parts else { return Ok(()) };
     let (index, computed) = match computed {
         Some([index, rest @ ..]) => (index, Some(rest)),
         _ => (if let Expr::Lit(index) = &part.index { index } else { &Value::Null }, None),
     };
+    if value.is_null() && !part.optional && matches!(index, Value::String(_) | Value::Number(_)) {
+        if !growth.allowed {
+            growth.needed = true;
+            return Err(Stop::Fallback);
+        }
+        *value = if index.is_string() { Value::Object(serde_json::Map::new()) } else { Value::Array(Vec::new()) };
+    }
     match (value, index) {
         // jaq updates slices here.
         (Value::String(_) | Value::Array(_), Value::Object(_)) => Err(Stop::Fallback),
@@ -165,11 +215,12 @@ fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf
                 }
                 Ok(())
             }
-            Some(slot) => update_at(slot, rest, computed, leaf),
+            Some(slot) => update_at(slot, rest, computed, leaf, growth),
             None => {
                 // As jaq: the update runs on `null`, and adds the field if it has an output.
                 let mut child = Value::Null;
-                let output = if rest.is_empty() { leaf.replace(&mut child)? } else { update_at(&mut child, rest, computed, leaf).map(|()| true)? };
+                let output =
+                    if rest.is_empty() { leaf.replace(&mut child)? } else { update_at(&mut child, rest, computed, leaf, growth).map(|()| true)? };
                 if output {
                     fields.insert(key.clone(), child);
                 }
@@ -184,8 +235,19 @@ fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf
                 Err(_) if part.optional => return Ok(()),
                 Err(error) => return Err(error),
             };
+            if at >= items.len() {
+                // As jaq: `?` leaves an array too short for the position as it is.
+                if part.optional {
+                    return Ok(());
+                }
+                if !growth.allowed {
+                    growth.needed = true;
+                    return Err(Stop::Fallback);
+                }
+                items.resize(at + 1, Value::Null);
+            }
             if !rest.is_empty() {
-                return update_at(&mut items[at], rest, computed, leaf);
+                return update_at(&mut items[at], rest, computed, leaf, growth);
             }
             if !leaf.replace(&mut items[at])? {
                 items.remove(at);
@@ -197,15 +259,25 @@ fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf
     }
 }
 
-/// Where `index` points in an array of `len` items, or jaq's error.
+/// The largest position jq lets an update write in an array (as `natives::update`).
+const MAX_POSITION: u64 = 536_870_911;
+
+/// Where `index` points in an array of `len` items, or jaq's error: past the end is a position
+/// the array grows to hold, before its start jq's error.
 fn array_position(index: &Value, len: usize) -> Result<usize, Stop> {
-    let i = match index {
+    let negative = || Stop::Error("Out of bounds negative array index".into());
+    let too_large = || Stop::Error("Array index too large".into());
+    let rounded = rounded(index);
+    match rounded.as_ref().unwrap_or(index) {
         Value::Number(n) => match Num::of(n) {
-            Num::Int(i) => position(i, len),
-            Num::Big(_) => None,
-            Num::Float(_) => return Err(Stop::Error(format!("cannot use {} as integer", jaq_text(index)))),
+            Num::Int(i) if i < 0 => position(i, len).ok_or_else(negative),
+            Num::Int(i) if i as u64 > MAX_POSITION => Err(too_large()),
+            Num::Int(i) => Ok(i as usize),
+            Num::Big(_) => Err(too_large()),
+            // Too far from zero for a position, as `natives::update` finds it.
+            Num::Float(f) if f < 0.0 => Err(negative()),
+            Num::Float(_) => Err(too_large()),
         },
-        _ => return Err(Stop::Error(format!("cannot use {} as integer", jaq_text(index)))),
-    };
-    i.filter(|&i| i < len).ok_or_else(|| Stop::Error(format!("index {} out of bounds", jaq_text(index))))
+        _ => Err(Stop::Error(format!("cannot use {} as integer", jaq_text(index)))),
+    }
 }
