@@ -285,7 +285,7 @@ fn a_value_nested_too_deep_fails_its_message_not_the_process() {
     let done = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).output().expect("runs");
     let stderr = String::from_utf8_lossy(&done.stderr);
     assert!(done.status.success(), "{:?}: {stderr}", done.status);
-    assert!(stderr.contains("nested deeper than 256 levels") && stderr.contains("2 messages in, 1 out, 1 errors"), "{stderr}");
+    assert!(stderr.contains("nested deeper than 10000 levels") && stderr.contains("2 messages in, 1 out, 1 errors"), "{stderr}");
     assert_eq!(std::fs::read_to_string(&out).expect("written").lines().count(), 1);
 }
 

@@ -2,7 +2,8 @@
 //! handles every message (each acknowledged as delivered or dropped, none lost), is counted in
 //! the metrics, and finishes when its input ends. Examples that call out (the `http` block) name
 //! `https://api.example.com`, which does not exist here: they are pointed at a local server that
-//! answers every request 200 with JSON (the `http` tests' scripted peer).
+//! answers every request 200 with JSON (the `http` tests' scripted peer); examples that keep files
+//! keep them in a temporary folder.
 
 use runnel::PipelineBuilder;
 use runnel_connectors::{MemorySinkConfig, MemorySourceConfig};
@@ -15,8 +16,14 @@ async fn every_block_handles_every_message_and_finishes() {
     let blocks: Vec<_> = registry.entries().filter(|e| e.role == Role::Transform).collect();
     assert!(blocks.len() >= 8);
     let peer = crate::http::peer::Peer::start().await;
+    // Examples that keep files (a database, a folder of objects) keep them here.
+    let dir = tempfile::tempdir().expect("tempdir");
     for entry in blocks {
-        let example = entry.example.replace("https://api.example.com", &format!("http://{}", peer.addr));
+        let example = entry
+            .example
+            .replace("https://api.example.com", &format!("http://{}", peer.addr))
+            .replace("sqlite:media.db", &format!("sqlite:{}", dir.path().join("media.db").display()))
+            .replace("dir = \"media\"", &format!("dir = \"{}\"", dir.path().join("media").display()));
         let config = entry.parse(toml::from_str(&example).expect("TOML")).expect("example parses");
         let ports = config.outputs();
         let (source, input) = MemorySourceConfig::channel();

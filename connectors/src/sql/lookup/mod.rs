@@ -38,6 +38,7 @@ impl Component for SqlLookupConfig {
     const ROLE: Role = Role::Transform;
     const DESCRIPTION: &'static str = "Looks up rows in SQLite or PostgreSQL for each message (a query with named parameters from jq) and sets them in the message; optional cache.";
     const EXAMPLE: &'static str = r#"url = "sqlite:media.db"
+init = "CREATE TABLE IF NOT EXISTS media (owner TEXT, url TEXT PRIMARY KEY, width INTEGER, height INTEGER)"
 query = "SELECT url, width, height FROM media WHERE owner = :owner ORDER BY url"
 params = { owner = ".user" }
 result_at = "media"
