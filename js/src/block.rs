@@ -1,0 +1,155 @@
+//! The running `function` block, and its registration: validation compiles inline code, the
+//! build loads the handler on its thread, and each batch goes there and back.
+
+use std::sync::Arc;
+
+use runnel_engine::{
+    AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Role, RunContext, async_trait,
+};
+use serde_json::Value as Json;
+
+use crate::config::{FunctionConfig, OUT};
+use crate::engine::{Failure, Limits, Source};
+use crate::worker::Worker;
+
+impl Component for FunctionConfig {
+    const TYPE: &'static str = "function";
+    const ROLE: Role = Role::Transform;
+    const DESCRIPTION: &'static str = "Runs a JavaScript handler per message (an ES module's default export, sync or async, sandboxed in QuickJS): it returns the message, several, none, or {port, message}.";
+    const EXAMPLE: &'static str = r#"code = '''
+export default (event, meta) => {
+  if (event.kind !== "chat") return null;
+  return { ...event, text: event.text.trim(), room: meta.attributes.room ?? event.room };
+};
+'''
+timeout = "1s"
+memory_mib = 64"#;
+}
+
+#[async_trait]
+impl BlockConfig for FunctionConfig {
+    fn outputs(&self) -> Vec<String> {
+        std::iter::once(OUT.to_owned()).chain(self.ports.iter().cloned()).collect()
+    }
+
+    fn validate(&self) -> Vec<String> {
+        let mut problems = self.problems();
+        if let Some(code) = &self.code
+            && let Err(error) = compile("code", code)
+        {
+            problems.push(format!("`code` does not compile: {error}"));
+        }
+        problems
+    }
+
+    async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        let source = match (&self.code, &self.file) {
+            (Some(code), _) => Source { name: format!("{}.js", cx.name), code: code.clone(), root: cx.resolve(std::path::Path::new(".")) },
+            (None, Some(file)) => {
+                let path = cx.resolve(file);
+                let code = std::fs::read_to_string(&path).map_err(|e| BuildError::Invalid(format!("cannot read `file` {}: {e}", path.display())))?;
+                let root = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
+                Source { name: path.display().to_string(), code, root }
+            }
+            (None, None) => return Err(BuildError::Invalid("no handler".to_owned())),
+        };
+        let limits = Limits { timeout: self.timeout.duration(), memory: self.memory_mib.saturating_mul(1024 * 1024) };
+        let worker = Worker::start(&cx.name, source, limits).await.map_err(BuildError::Invalid)?;
+        Ok(BuiltBlock::task(Function { config: Arc::new(self.clone()), worker }))
+    }
+}
+
+/// Compiles a module's text without running it: a syntax error with its line and column.
+fn compile(name: &str, code: &str) -> Result<(), String> {
+    let runtime = rquickjs::Runtime::new().map_err(|e| e.to_string())?;
+    let context = rquickjs::Context::full(&runtime).map_err(|e| e.to_string())?;
+    context.with(|ctx| {
+        use rquickjs::CatchResultExt as _;
+        rquickjs::Module::declare(ctx.clone(), name, code).catch(&ctx).map(drop).map_err(crate::engine::describe)
+    })
+}
+
+/// The running block.
+struct Function {
+    config: Arc<FunctionConfig>,
+    worker: Worker,
+}
+
+#[async_trait]
+impl Block for Function {
+    async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
+        let ports: Vec<(String, usize)> =
+            self.config.outputs().into_iter().filter_map(|name| cx.output.port_id(&name).map(|id| (name, id))).collect();
+        while let Some(batch) = cx.input.next().await {
+            let done = self.worker.run(batch).await.map_err(BlockError::other)?;
+            let mut out: Vec<Vec<Message>> = vec![Vec::new(); ports.len()];
+            let mut failures = Vec::new();
+            let mut dropped = 0;
+            for (message, result) in done {
+                let values = match result {
+                    Ok(None | Some(Json::Null)) => Vec::new(),
+                    Ok(Some(Json::Array(items))) if items.len() > self.config.max_outputs => {
+                        failures.push((
+                            message,
+                            format!("the handler returned {} messages, more than `max_outputs` ({})", items.len(), self.config.max_outputs),
+                        ));
+                        continue;
+                    }
+                    Ok(Some(Json::Array(items))) => items,
+                    Ok(Some(value)) => vec![value],
+                    Err(Failure::Error(error)) => {
+                        failures.push((message, error));
+                        continue;
+                    }
+                    Err(Failure::TimedOut { .. }) => {
+                        failures.push((message, format!("the handler ran past its timeout of {}", self.config.timeout)));
+                        continue;
+                    }
+                };
+                let routed: Result<Vec<(usize, Json)>, String> = values.into_iter().map(|value| route(value, &ports)).collect();
+                match routed {
+                    Err(error) => failures.push((message, error)),
+                    Ok(routed) if routed.is_empty() => {
+                        dropped += 1;
+                        message.ack(AckStatus::Dropped);
+                    }
+                    Ok(mut routed) => {
+                        let last = routed.pop();
+                        for (port, value) in routed {
+                            out[port].push(message.derive(value));
+                        }
+                        if let Some((port, value)) = last {
+                            let mut message = message;
+                            message.set_value(value);
+                            out[port].push(message);
+                        }
+                    }
+                }
+            }
+            cx.output.count_filtered(dropped);
+            for ((_, id), batch) in ports.iter().zip(out) {
+                if !batch.is_empty() {
+                    cx.output.send_to(*id, batch).await?;
+                }
+            }
+            cx.output.fail(failures).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a returned value goes: `{port, message}` to that port (one of `ports`), anything else
+/// to `out`.
+fn route(value: Json, ports: &[(String, usize)]) -> Result<(usize, Json), String> {
+    if let Json::Object(object) = &value
+        && object.len() == 2
+        && let (Some(Json::String(port)), Some(_)) = (object.get("port"), object.get("message"))
+    {
+        let Some(at) = ports.iter().position(|(name, _)| name == port) else {
+            return Err(format!("the handler sent to the port `{port}`, which is not in `ports`"));
+        };
+        let Json::Object(mut object) = value else { unreachable!("matched as an object") };
+        return Ok((at, object.remove("message").unwrap_or_default()));
+    }
+    Ok((0, value))
+}

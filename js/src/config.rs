@@ -1,0 +1,73 @@
+//! The `function` block's configuration and its checks.
+
+use std::path::PathBuf;
+
+use runnel_blocks::time::Span;
+use serde::Deserialize;
+
+/// The `function` block: a JavaScript handler run per message.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionConfig {
+    /// The handler module's text: `export default (event, meta) => ...`.
+    #[serde(default)]
+    pub code: Option<String>,
+    /// Instead of `code`: the module's file, relative to the pipeline file; its folder is where
+    /// it may import other modules from.
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+    /// Named output ports a handler may send to with `{port, message}`, besides `out`.
+    #[serde(default)]
+    pub ports: Vec<String>,
+    /// Wall time one invocation may take (running or waiting); past it the message fails.
+    #[serde(default = "default_timeout")]
+    pub timeout: Span,
+    /// Memory the handler's runtime may hold, in MiB; an allocation past it fails the message.
+    #[serde(default = "default_memory_mib")]
+    pub memory_mib: usize,
+    /// Messages one invocation may return, at most; more fails the message.
+    #[serde(default = "default_max_outputs")]
+    pub max_outputs: usize,
+}
+
+fn default_timeout() -> Span {
+    Span::from_millis(1_000)
+}
+
+fn default_memory_mib() -> usize {
+    64
+}
+
+fn default_max_outputs() -> usize {
+    1_000
+}
+
+/// The port every handler's plain results go to.
+pub(crate) const OUT: &str = "out";
+
+impl FunctionConfig {
+    /// Every problem with the configuration (the handler's own errors are found when it loads).
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        match (&self.code, &self.file) {
+            (Some(_), Some(_)) => problems.push("give `code` or `file`, not both".to_owned()),
+            (None, None) => problems.push("give the handler: `code` (a module's text) or `file`".to_owned()),
+            _ => {}
+        }
+        for port in &self.ports {
+            if port == OUT || port == "errors" || port.is_empty() {
+                problems.push(format!("`ports`: `{port}` cannot be a named port (`out` and `errors` are there already)"));
+            }
+        }
+        if self.timeout.duration().is_zero() {
+            problems.push("`timeout` must be more than 0".to_owned());
+        }
+        if self.memory_mib == 0 {
+            problems.push("`memory_mib` must be at least 1".to_owned());
+        }
+        if self.max_outputs == 0 {
+            problems.push("`max_outputs` must be at least 1".to_owned());
+        }
+        problems
+    }
+}

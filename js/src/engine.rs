@@ -1,0 +1,182 @@
+//! One QuickJS runtime with the handler loaded: its limits (an interrupt at the wall-time
+//! deadline, a memory limit, a stack limit), a resolver that keeps imports inside the handler's
+//! folder, and one invocation. Everything here lives on one thread: QuickJS values cannot cross
+//! threads (see `worker`).
+
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use rquickjs::promise::MaybePromise;
+use rquickjs::{AsyncContext, AsyncRuntime, CatchResultExt, CaughtError, Ctx, Function, Module, Persistent, Value};
+use serde_json::Value as Json;
+
+use crate::convert::{from_js, to_js};
+
+/// The handler's code and where its imports may come from.
+#[derive(Clone, Debug)]
+pub(crate) struct Source {
+    /// The module's name in stack traces: its file, or `<node>.js` for inline code.
+    pub(crate) name: String,
+    /// The module's text.
+    pub(crate) code: String,
+    /// The folder imports resolve in; nothing outside it can be imported.
+    pub(crate) root: PathBuf,
+}
+
+/// What one engine may use.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    /// Wall time per invocation.
+    pub(crate) timeout: Duration,
+    /// Bytes the runtime may allocate.
+    pub(crate) memory: usize,
+}
+
+/// Why an invocation gave no result.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The handler threw, its promise was rejected, or its result has no JSON form.
+    Error(String),
+    /// It ran (or waited) past the time limit. After a timeout while waiting, the engine must be
+    /// built again: the handler's pending work is still queued in it.
+    TimedOut { waiting: bool },
+}
+
+/// A runtime, its context and the handler. The fields drop in this order: the handler and the
+/// context before the runtime that holds them (QuickJS asserts that nothing outlives it).
+pub(crate) struct Engine {
+    handler: Persistent<Function<'static>>,
+    context: AsyncContext,
+    runtime: AsyncRuntime,
+    /// Nanoseconds after `epoch` when the running invocation must stop; 0: none runs.
+    deadline: Arc<AtomicU64>,
+    epoch: Instant,
+    limits: Limits,
+}
+
+impl Engine {
+    /// Builds a runtime with `limits`, loads `source` and keeps its default export.
+    ///
+    /// # Errors
+    /// A compile error, an import that fails, a module without a default export function, all
+    /// with the file, line and column QuickJS gives.
+    pub(crate) async fn new(source: &Source, limits: Limits) -> Result<Self, String> {
+        let runtime = AsyncRuntime::new().map_err(|e| e.to_string())?;
+        let deadline = Arc::new(AtomicU64::new(0));
+        let epoch = Instant::now();
+        let watched = Arc::clone(&deadline);
+        runtime
+            .set_interrupt_handler(Some(Box::new(move || {
+                let at = watched.load(Ordering::Relaxed);
+                at != 0 && nanos(epoch.elapsed()) > at
+            })))
+            .await;
+        runtime.set_memory_limit(limits.memory).await;
+        runtime.set_max_stack_size(512 * 1024).await;
+        let sandbox = Sandbox { root: source.root.clone() };
+        runtime.set_loader(sandbox.clone(), sandbox).await;
+        let context = AsyncContext::full(&runtime).await.map_err(|e| e.to_string())?;
+        let handler = context
+            .async_with(async |ctx| {
+                let module = Module::declare(ctx.clone(), source.name.as_str(), source.code.as_str()).catch(&ctx).map_err(describe)?;
+                let (module, loaded) = module.eval().catch(&ctx).map_err(describe)?;
+                loaded.into_future::<()>().await.catch(&ctx).map_err(describe)?;
+                let handler: Value<'_> = module.get("default").catch(&ctx).map_err(describe)?;
+                let Some(handler) = handler.into_function() else {
+                    return Err(format!("{}: the module's default export is not a function (`export default (event) => ...`)", source.name));
+                };
+                Ok(Persistent::save(&ctx, handler))
+            })
+            .await?;
+        Ok(Self { handler, context, runtime, deadline, epoch, limits })
+    }
+
+    /// Calls the handler with the message's value and metadata and waits for its result
+    /// (`None`: `undefined`), within the time limit.
+    pub(crate) async fn call(&self, event: &Json, meta: &Json) -> Result<Option<Json>, Failure> {
+        self.deadline.store(nanos(self.epoch.elapsed() + self.limits.timeout), Ordering::Relaxed);
+        let call = self.context.async_with(async |ctx| {
+            let handler = self.handler.clone().restore(&ctx).map_err(|e| e.to_string())?;
+            let (event, meta) = (to_js(&ctx, event).map_err(|e| e.to_string())?, to_js(&ctx, meta).map_err(|e| e.to_string())?);
+            let returned: MaybePromise<'_> = handler.call((event, meta)).catch(&ctx).map_err(describe)?;
+            let value: Value<'_> = returned.into_future().await.catch(&ctx).map_err(describe)?;
+            from_js(&value)
+        });
+        let outcome = tokio::time::timeout(self.limits.timeout, call).await;
+        self.deadline.store(0, Ordering::Relaxed);
+        match outcome {
+            Err(_) => Err(Failure::TimedOut { waiting: true }),
+            Ok(Err(error)) if error.starts_with("InternalError: interrupted") => Err(Failure::TimedOut { waiting: false }),
+            Ok(Err(error)) => Err(Failure::Error(error)),
+            Ok(Ok(value)) => Ok(value),
+        }
+    }
+
+    /// Frees what the last invocations left (after one ran out of memory, say).
+    pub(crate) async fn collect_garbage(&self) {
+        self.runtime.run_gc().await;
+    }
+}
+
+fn nanos(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// An error as users read them: `TypeError: bad event` and its stack (`at default (h.js:3:9)`).
+pub(crate) fn describe(error: CaughtError<'_>) -> String {
+    match error {
+        CaughtError::Exception(exception) => {
+            let name: String = exception.get("name").unwrap_or_else(|_| "Error".to_owned());
+            let message = exception.message().unwrap_or_default();
+            match exception.stack().filter(|stack| !stack.trim().is_empty()) {
+                Some(stack) => format!("{name}: {message}\n{}", stack.trim_end()),
+                None => format!("{name}: {message}"),
+            }
+        }
+        CaughtError::Value(value) => match from_js(&value) {
+            Ok(Some(Json::String(text))) => format!("thrown: {text}"),
+            Ok(Some(other)) => format!("thrown: {other}"),
+            _ => "thrown: a value that is not an Error".to_owned(),
+        },
+        CaughtError::Error(error) => error.to_string(),
+    }
+}
+
+/// Imports: files under `root` only, named relative to the importing module (`./lib/util.js`);
+/// a name that is not relative, or that climbs out of the folder, is refused.
+#[derive(Clone)]
+struct Sandbox {
+    root: PathBuf,
+}
+
+impl Resolver for Sandbox {
+    fn resolve<'js>(&mut self, _: &Ctx<'js>, base: &str, name: &str, _: Option<ImportAttributes<'js>>) -> rquickjs::Result<String> {
+        if !name.starts_with("./") && !name.starts_with("../") {
+            return Err(rquickjs::Error::new_resolving_message(base, name, "only files beside the handler can be imported (`./name.js`)"));
+        }
+        let mut path = Path::new(base).parent().filter(|p| p.starts_with(&self.root)).map_or_else(|| self.root.clone(), Path::to_path_buf);
+        for component in Path::new(name).components() {
+            match component {
+                Component::ParentDir => {
+                    path.pop();
+                }
+                Component::Normal(part) => path.push(part),
+                _ => {}
+            }
+        }
+        if !path.starts_with(&self.root) {
+            return Err(rquickjs::Error::new_resolving_message(base, name, "it is outside the handler's folder"));
+        }
+        Ok(path.to_string_lossy().into_owned())
+    }
+}
+
+impl Loader for Sandbox {
+    fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str, _: Option<ImportAttributes<'js>>) -> rquickjs::Result<Module<'js>> {
+        let code = std::fs::read(name).map_err(|e| rquickjs::Error::new_loading_message(name, e.to_string()))?;
+        Module::declare(ctx.clone(), name, code)
+    }
+}

@@ -1,0 +1,38 @@
+//! The JavaScript `function` block: a serverless function as users write one for Lambda or
+//! PubNub, run per message in QuickJS (through rquickjs), sandboxed.
+//!
+//! The handler is the default export of an ES module, inline (`code`) or a file (`file`):
+//! `export default (event, meta) => ...`, or `async`. It gets the message's value and its
+//! metadata (`key`, `timestamp`, `attributes`, `origin`), and returns the message (a value), an
+//! array of messages (fan-out), `null` or `undefined` (the message is dropped, acknowledged as
+//! dropped), or `{port: "name", message}` for a named port. A thrown error or a rejected promise
+//! fails the message, to the `errors` port, with the error's stack (file, line and column).
+//!
+//! The sandbox: QuickJS has no file system, process or network access of its own (runnel does not
+//! build QuickJS's `std` and `os` modules), imports resolve only to files under the handler's
+//! folder, and each invocation has a wall-time limit (an interrupt; the message fails, the
+//! context goes on) and the context a memory limit.
+//!
+//! - [`config`]: [`FunctionConfig`], its fields and their checks (a compile error is located).
+//! - `convert`: JSON values into JavaScript and back.
+//! - `engine`: one QuickJS runtime with the handler loaded, and one invocation.
+//! - `worker`: the thread that owns the engine (QuickJS values cannot cross threads).
+//! - `block`: the running block.
+
+pub mod config;
+
+mod block;
+mod convert;
+mod engine;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+pub use config::FunctionConfig;
+use runnel_engine::Registry;
+
+/// The JavaScript blocks, to add to a registry: `function`.
+pub fn registry() -> Registry {
+    Registry::new().with::<FunctionConfig>()
+}
