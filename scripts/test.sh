@@ -226,7 +226,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --quiet
 # Last, since it leaves target/debug/runnel built without connector features: a binary with the
 # core blocks and local connectors only, without librdkafka or the WebSocket stack.
 log "cargo build --no-default-features"
-if cargo tree -p runnel --no-default-features -e normal | grep -E "rdkafka|tungstenite|reqwest|hyper-rustls|alloy|md-5|crc32fast|rusqlite|postgres|moka"; then
+if cargo tree -p runnel --no-default-features -e normal | grep -E "rdkafka|tungstenite|reqwest|hyper-rustls|alloy|md-5|crc32fast|rusqlite|postgres|moka|rquickjs"; then
     echo "a build without features still depends on a connector family's crates" >&2; exit 1
 fi
 cargo build --quiet --no-default-features --bin runnel

@@ -77,11 +77,17 @@ pub mod blocks {
         BatchConfig, DedupeConfig, FilterConfig, JqError, JqProgram, LambdaConfig, MapConfig, RouteConfig, ThrottleConfig, UnbatchConfig,
         WindowConfig, event_pattern, lambda,
     };
+    #[cfg(feature = "js")]
+    pub use runnel_js::FunctionConfig;
 }
 
-/// Every built-in type: the blocks and the connectors.
+/// Every built-in type: the blocks and the connectors (and, with the `js` feature, the
+/// JavaScript `function` block).
 pub fn registry() -> Registry {
-    runnel_connectors::registry().merge(runnel_blocks::registry())
+    let registry = runnel_connectors::registry().merge(runnel_blocks::registry());
+    #[cfg(feature = "js")]
+    let registry = registry.merge(runnel_js::registry());
+    registry
 }
 
 /// Reads and validates the pipeline file at `path` with the built-in registry.

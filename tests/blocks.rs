@@ -59,7 +59,7 @@ async fn the_tag_cloud_pipeline_renders_the_expected_html() {
 #[test]
 fn docs_blocks_md_covers_every_block_and_its_examples_validate() {
     let (text, examples) = validate_doc_examples("docs/blocks.md");
-    let registry = runnel_blocks::registry();
+    let registry = runnel_blocks::registry().merge(runnel_js::registry());
     for entry in registry.entries().filter(|e| e.role == runnel_engine::Role::Transform) {
         assert!(text.contains(&format!("\n## `{}`\n", entry.type_name)), "docs/blocks.md has no section for `{}`", entry.type_name);
     }

@@ -226,7 +226,7 @@ fn unix_now() -> u64 {
 
 /// `text` as bytes, two hexadecimal digits each.
 fn from_hex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 {
+    if !text.len().is_multiple_of(2) {
         return None;
     }
     let digit = |b: u8| char::from(b).to_digit(16).map(|d| d as u8);

@@ -488,7 +488,7 @@ impl Rng {
         let kinds = if depth == 0 { 6 } else { 9 };
         match self.next() % kinds {
             0 => Value::Null,
-            1 => Value::Bool(self.next() % 2 == 0),
+            1 => Value::Bool(self.next().is_multiple_of(2)),
             2 => json!((self.next() % 7) as i64 - 3),
             3 => json!(((self.next() % 9) as f64 - 4.0) / 2.0),
             4 => json!(self.pick(&["", "a", "b", "é", "ab"])),
@@ -497,7 +497,7 @@ impl Rng {
             _ => {
                 let mut fields = serde_json::Map::new();
                 for key in ["a", "b", "k"] {
-                    if self.next() % 2 == 0 {
+                    if self.next().is_multiple_of(2) {
                         fields.insert(key.to_owned(), self.value(depth - 1));
                     }
                 }
@@ -535,7 +535,7 @@ impl Rng {
             "not",
             "empty",
         ];
-        if depth == 0 || self.next() % 4 == 0 {
+        if depth == 0 || self.next().is_multiple_of(4) {
             return self.pick(LEAVES).to_owned();
         }
         let (a, b) = (self.expr(depth - 1), self.expr(depth - 1));
