@@ -6,6 +6,8 @@ use runnel_blocks::JqProgram;
 use runnel_blocks::time::Span;
 use serde::Deserialize;
 
+use super::params::Params;
+
 /// The `sql` sink: messages as rows of a table, written in transactions.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -73,6 +75,13 @@ pub struct TlsConfig {
     /// PEM certificates trusted besides the Mozilla roots, relative to the pipeline file.
     #[serde(default)]
     pub ca_file: Option<std::path::PathBuf>,
+}
+
+impl TlsConfig {
+    /// The settings with `ca_file` resolved against the pipeline file.
+    pub(crate) fn resolved(&self, cx: &runnel_engine::BuildContext) -> Self {
+        Self { ca_file: self.ca_file.as_ref().map(|file| cx.resolve(file)) }
+    }
 }
 
 /// The problems of `tls` with `url`: TLS is for PostgreSQL, and an URL that asks for TLS needs it.
@@ -143,9 +152,9 @@ impl SqlSinkConfig {
     }
 
     /// The statement each message runs, and its parameters in order (`:name`).
-    pub(crate) fn sql(&self) -> (String, Vec<(String, JqProgram)>) {
+    pub(crate) fn sql(&self) -> (String, Params) {
         if let Some(statement) = &self.statement {
-            return (statement.clone(), self.params.iter().map(|(name, program)| (name.clone(), program.clone())).collect());
+            return (statement.clone(), Params::new(&self.params));
         }
         let table = self.table.as_deref().unwrap_or_default();
         let names: Vec<&String> = self.columns.keys().collect();
@@ -165,6 +174,6 @@ impl SqlSinkConfig {
                 sql.push_str(&format!(" ON CONFLICT ({key}) DO UPDATE SET {}", rest.join(", ")));
             }
         }
-        (sql, self.columns.iter().map(|(name, program)| (name.clone(), program.clone())).collect())
+        (sql, Params::new(&self.columns))
     }
 }

@@ -15,11 +15,13 @@
 //! - `database`: SQLite or PostgreSQL behind one interface.
 //! - `sqlite`, `postgres`: each database's connection, transaction and query.
 //! - `named`: `:name` parameters numbered for PostgreSQL.
+//! - `params`: a node's parameters, jq expressions of the message.
 
 pub mod config;
 mod database;
 pub mod lookup;
 mod named;
+mod params;
 mod postgres;
 mod sink;
 mod sqlite;
@@ -58,11 +60,11 @@ impl BlockConfig for SqlSinkConfig {
         let (sql, params) = self.sql();
         let spec = Spec {
             sql,
-            order: params.iter().map(|(name, _)| name.clone()).collect(),
+            order: params.names(),
             init: self.init.clone(),
             pool_size: self.pool_size,
             purpose: Purpose::Write,
-            tls: self.tls.clone().map(|tls| self::config::TlsConfig { ca_file: tls.ca_file.map(|file| cx.resolve(&file)) }),
+            tls: self.tls.as_ref().map(|tls| tls.resolved(cx)),
         };
         let resolve = |path: &str| cx.resolve(std::path::Path::new(path));
         let database = Database::open(&target, resolve, spec, &cx.name).await.map_err(|e| BuildError::Other(e.into()))?;

@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use runnel_engine::{AckStatus, Block, BlockError, CancellationToken, RunContext, async_trait};
-use serde_json::Value;
 
 use super::config::SqlSinkConfig;
 use super::database::{Database, Failure};
+use super::params::Params;
 use super::sqlite::Row;
 
 /// The longest wait between two attempts at a failing database.
@@ -18,12 +18,12 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 pub(super) struct SqlSink {
     config: SqlSinkConfig,
     /// Each parameter's name and expression, in the order rows hold them.
-    params: Vec<(String, runnel_blocks::JqProgram)>,
+    params: Params,
     database: Arc<Database>,
 }
 
 impl SqlSink {
-    pub(super) fn new(config: SqlSinkConfig, params: Vec<(String, runnel_blocks::JqProgram)>, database: Arc<Database>) -> Self {
+    pub(super) fn new(config: SqlSinkConfig, params: Params, database: Arc<Database>) -> Self {
         Self { config, params, database }
     }
 }
@@ -48,7 +48,7 @@ impl Block for SqlSink {
             let mut written = Vec::with_capacity(messages.len());
             let mut failures = Vec::new();
             for message in messages {
-                match self.row(message.value()) {
+                match self.params.row(message.value()) {
                     Ok(row) => {
                         rows.push(row);
                         written.push(message);
@@ -71,14 +71,6 @@ impl Block for SqlSink {
 }
 
 impl SqlSink {
-    /// The parameters of a message's row.
-    fn row(&self, value: &Value) -> Result<Row, String> {
-        self.params
-            .iter()
-            .map(|(name, program)| program.run_first(value).map(|v| v.unwrap_or(Value::Null)).map_err(|e| format!("`{name}`: {e}")))
-            .collect()
-    }
-
     /// Writes `rows` in one transaction, again and again until the database takes it (or the
     /// pipeline stops); returns the rows it refused, by index, with its message. A statement
     /// that does not fit the database (found at first use, when PostgreSQL was not reachable at

@@ -23,6 +23,7 @@ use serde_json::Value;
 
 pub use self::config::{CacheConfig, Rows, SqlLookupConfig};
 use super::database::{Database, Failure, Purpose, Spec, Target};
+use super::params::Params;
 use super::sqlite::Row;
 
 /// The longest wait between two attempts at a failing database.
@@ -54,21 +55,21 @@ impl BlockConfig for SqlLookupConfig {
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let target = Target::parse(&self.url).map_err(|e| BuildError::Other(e.into()))?;
-        let params: Vec<(String, runnel_blocks::JqProgram)> = self.params.iter().map(|(name, program)| (name.clone(), program.clone())).collect();
+        let params = Params::new(&self.params);
         let spec = Spec {
             sql: self.query.clone(),
-            order: params.iter().map(|(name, _)| name.clone()).collect(),
+            order: params.names(),
             init: self.init.clone(),
             pool_size: self.pool_size,
             purpose: Purpose::Query,
-            tls: self.tls.clone().map(|tls| crate::sql::config::TlsConfig { ca_file: tls.ca_file.map(|file| cx.resolve(&file)) }),
+            tls: self.tls.as_ref().map(|tls| tls.resolved(cx)),
         };
         let resolve = |path: &str| cx.resolve(std::path::Path::new(path));
         let database = Database::open(&target, resolve, spec, &cx.name).await.map_err(|e| BuildError::Other(e.into()))?;
         let cache = self.cache.as_ref().map(|cache| Cache::builder().max_capacity(cache.max_entries).time_to_live(cache.ttl.duration()).build());
         let family = cx.metrics.counter_family(
             LOOKUPS,
-            "Lookups of a sql block, by result: hit (the cache answered) or miss (the database did).",
+            "Lookups of a sql block, one per message, by result: hit (no query: the cache, or the same parameters earlier in the batch) or miss (a query).",
             &["node", "result"],
         );
         Ok(BuiltBlock::task(SqlLookup {
@@ -86,7 +87,7 @@ impl BlockConfig for SqlLookupConfig {
 
 /// The running block.
 struct SqlLookup {
-    params: Vec<(String, runnel_blocks::JqProgram)>,
+    params: Params,
     result_at: crate::field_path::FieldPath,
     rows: Rows,
     retry_backoff: Duration,
@@ -107,7 +108,7 @@ impl Block for SqlLookup {
             let mut answers: HashMap<String, Option<Arc<Value>>> = HashMap::new();
             let mut asked: Vec<(String, Row)> = Vec::new();
             for message in batch {
-                let row = match self.row(message.value()) {
+                let row = match self.params.row(message.value()) {
                     Ok(row) => row,
                     Err(error) => {
                         failures.push((message, error));
@@ -149,14 +150,6 @@ impl Block for SqlLookup {
 }
 
 impl SqlLookup {
-    /// The parameters of a message's query.
-    fn row(&self, value: &Value) -> Result<Row, String> {
-        self.params
-            .iter()
-            .map(|(name, program)| program.run_first(value).map(|v| v.unwrap_or(Value::Null)).map_err(|e| format!("`{name}`: {e}")))
-            .collect()
-    }
-
     /// Asks the database for the keys the cache did not answer (trying again while it fails),
     /// and fills `answers`; returns the keys whose parameters it refused, with why. When the
     /// pipeline stops while the database fails, every key asked is refused with the failure.
