@@ -206,6 +206,10 @@ fi
 # checks the outputs' real sizes and durations.
 apt_install ffmpeg ffmpeg
 
+# CI builds once from a clean clone: incremental state would only take gigabytes of disk.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+log "disk before the build: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
+
 log "cargo fmt --check"
 cargo fmt --all --check
 
@@ -230,6 +234,7 @@ if cargo tree -p runnel --no-default-features -e normal | grep -E "rdkafka|tungs
     echo "a build without features still depends on a connector family's crates" >&2; exit 1
 fi
 cargo build --quiet --no-default-features --bin runnel
+log "disk after the build: $(df -h . | awk 'NR==2 {print $4 " free of " $2}'), target $(du -sh target | cut -f1)"
 listed=$(target/debug/runnel list)
 if echo "$listed" | grep -qE "kafka|kinesis|websocket|ethereum|bigchaindb|^sinks +http " || ! echo "$listed" | grep -q "connector features: none"; then
     echo "runnel list on a build without features:"; echo "$listed"; exit 1

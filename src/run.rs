@@ -90,6 +90,9 @@ const WORKER_STACK: usize = 64 << 20;
 const RUNTIME_GRACE: Duration = Duration::from_millis(200);
 
 async fn run_pipeline(pipeline: runnel::Pipeline, args: RunArgs) -> ExitCode {
+    // Listening first: a signal that arrives while the pipeline starts stops it gracefully
+    // instead of killing the process with the signal's default action.
+    let signals = Signals::listen();
     let metrics = PipelineMetrics::new();
     let phase = PhaseHandle::default();
     let stop_server = CancellationToken::new();
@@ -118,7 +121,7 @@ async fn run_pipeline(pipeline: runnel::Pipeline, args: RunArgs) -> ExitCode {
     };
     let started = running.started();
     let progress = Progress::start(args.progress, metrics.clone(), sources.clone(), sinks.clone());
-    let result = running.run_until(shutdown_signal(), args.shutdown_timeout).await;
+    let result = running.run_until(signals.wait(), args.shutdown_timeout).await;
     progress.finish();
     stop_server.cancel();
     let elapsed = started.elapsed();
@@ -140,26 +143,53 @@ fn names(pipeline: &runnel::Pipeline, role: runnel::Role) -> Vec<String> {
     pipeline.node_names(role)
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// SIGINT and SIGTERM, listened for from the moment this is made (tokio's handlers are
+/// installed when a listener is created, not when it is first awaited).
+struct Signals {
     #[cfg(unix)]
-    {
-        let mut terminate = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(signal) => signal,
-            Err(error) => {
-                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the pipeline");
-                let _ = interrupt.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = interrupt => tracing::info!("SIGINT received"),
-            _ = terminate.recv() => tracing::info!("SIGTERM received"),
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn listen() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let listen = |kind: SignalKind, name: &str| match signal(kind) {
+                Ok(signal) => Some(signal),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot listen for {name}; it will not stop the pipeline gracefully");
+                    None
+                }
+            };
+            Self { interrupt: listen(SignalKind::interrupt(), "SIGINT"), terminate: listen(SignalKind::terminate(), "SIGTERM") }
         }
+        #[cfg(not(unix))]
+        Self {}
     }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
+
+    /// Completes on SIGINT or SIGTERM.
+    async fn wait(self) {
+        #[cfg(unix)]
+        {
+            async fn next(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                () = next(self.interrupt) => tracing::info!("SIGINT received"),
+                () = next(self.terminate) => tracing::info!("SIGTERM received"),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

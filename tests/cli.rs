@@ -239,6 +239,37 @@ fn run_refuses_a_memory_sink_nobody_can_read() {
     assert!(stderr.contains("sink(s) `mem` of type `memory` can only be read by a program embedding runnel"), "{stderr}");
 }
 
+/// A SIGTERM that arrives while the pipeline is still starting (its `/health` answers as soon as
+/// the process listens) stops it gracefully: exit 0 and the summary, not death by the signal.
+#[test]
+fn a_sigterm_while_the_pipeline_starts_stops_it_gracefully() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("p.toml");
+    // Blocks that take a while to build widen the window between listening and running.
+    let mut toml = String::from("[sources.gen]\ntype = \"generator\"\ncount = 100000000\n");
+    for i in 0..20 {
+        toml.push_str(&format!(
+            "[blocks.f{i}]\ntype = \"function\"\ninputs = [\"gen\"]\ncode = \"export default (m) => m\"\n[sinks.s{i}]\ntype = \"stdout\"\ninputs = [\"f{i}\"]\n"
+        ));
+    }
+    std::fs::write(&file, toml).expect("writes");
+    let addr = free_addr();
+    let mut child = Command::new(runnel_bin())
+        .args(["run", "--metrics-addr", &addr.to_string(), file.to_str().expect("utf-8")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("starts");
+    wait_for("the process to listen", 30, || crate::support::http_get(addr, "/health"));
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+    assert!(status.success());
+    let exited = wait_for("the process to exit", 30, || child.try_wait().expect("waits"));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("piped"), &mut stderr).expect("reads");
+    assert_eq!(exited.code(), Some(0), "{exited:?}: {stderr}");
+    assert!(stderr.contains("messages in"), "{stderr}");
+}
+
 /// A WebSocket sink whose server is down does not hold SIGTERM until the shutdown deadline: what
 /// it could not deliver fails (for its sources to replay) and the process ends.
 #[test]
