@@ -48,6 +48,7 @@ mod registry;
 mod render;
 mod runtime;
 mod serve;
+mod span;
 mod time;
 
 pub use ack::{Ack, AckReceiver, AckStatus, AckTracker, Acks, Tokens};
@@ -67,6 +68,7 @@ pub use pipeline::{Pipeline, PipelineBuilder};
 pub use registry::{Component, Entry, FieldError, Registry};
 pub use runtime::{RunError, RunningPipeline, StartError};
 pub use serve::serve_metrics;
+pub use span::Span;
 pub use time::sleep_until;
 
 /// Re-exported so block authors need not depend on these crates directly.

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt as _;
+use futures::stream::FuturesOrdered;
 use runnel_engine::{
     AckStatus, Block, BlockConfig, BlockError, BuildContext, BuildError, BuiltBlock, Component, Message, Role, RunContext, async_trait,
 };
@@ -10,7 +12,8 @@ use serde_json::Value as Json;
 
 use crate::config::{FunctionConfig, OUT};
 use crate::engine::{Failure, Limits, Source};
-use crate::worker::Worker;
+use crate::shape::Invocation;
+use crate::worker::{Done, Worker};
 
 impl Component for FunctionConfig {
     const TYPE: &'static str = "function";
@@ -43,19 +46,32 @@ impl BlockConfig for FunctionConfig {
     }
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
+        let invocation = Invocation {
+            node: cx.name.to_string(),
+            memory_mib: self.memory_mib,
+            timeout_ms: u64::try_from(self.timeout.duration().as_millis()).unwrap_or(u64::MAX),
+        };
         let source = match (&self.code, &self.file) {
-            (Some(code), _) => Source { name: format!("{}.js", cx.name), code: code.clone(), root: cx.resolve(std::path::Path::new(".")) },
+            (Some(code), _) => Source {
+                name: format!("{}.js", cx.name),
+                code: code.clone(),
+                root: cx.resolve(std::path::Path::new(".")),
+                shape: self.shape,
+                invocation,
+            },
             (None, Some(file)) => {
                 let path = cx.resolve(file);
                 let code = std::fs::read_to_string(&path).map_err(|e| BuildError::Invalid(format!("cannot read `file` {}: {e}", path.display())))?;
                 let root = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-                Source { name: path.display().to_string(), code, root }
+                Source { name: path.display().to_string(), code, root, shape: self.shape, invocation }
             }
             (None, None) => return Err(BuildError::Invalid("no handler".to_owned())),
         };
         let limits = Limits { timeout: self.timeout.duration(), memory: self.memory_mib.saturating_mul(1024 * 1024) };
-        let worker = Worker::start(&cx.name, source, limits).await.map_err(BuildError::Invalid)?;
-        Ok(BuiltBlock::task(Function { config: Arc::new(self.clone()), worker }))
+        let workers = futures::future::try_join_all((0..self.worker_count()).map(|i| Worker::start(&cx.name, i, source.clone(), limits)))
+            .await
+            .map_err(BuildError::Invalid)?;
+        Ok(BuiltBlock::task(Function { config: Arc::new(self.clone()), workers }))
     }
 }
 
@@ -72,7 +88,7 @@ fn compile(name: &str, code: &str) -> Result<(), String> {
 /// The running block.
 struct Function {
     config: Arc<FunctionConfig>,
-    worker: Worker,
+    workers: Vec<Worker>,
 }
 
 #[async_trait]
@@ -80,60 +96,91 @@ impl Block for Function {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
         let ports: Vec<(String, usize)> =
             self.config.outputs().into_iter().filter_map(|name| cx.output.port_id(&name).map(|id| (name, id))).collect();
-        while let Some(batch) = cx.input.next().await {
-            let done = self.worker.run(batch).await.map_err(BlockError::other)?;
-            let mut out: Vec<Vec<Message>> = vec![Vec::new(); ports.len()];
-            let mut failures = Vec::new();
-            let mut dropped = 0;
-            for (message, result) in done {
-                let values = match result {
-                    Ok(None | Some(Json::Null)) => Vec::new(),
-                    Ok(Some(Json::Array(items))) if items.len() > self.config.max_outputs => {
-                        failures.push((
-                            message,
-                            format!("the handler returned {} messages, more than `max_outputs` ({})", items.len(), self.config.max_outputs),
-                        ));
-                        continue;
+        let keep = self.workers.first().is_some_and(|w| w.shape().keeps_message());
+        // Each batch goes to the next worker in turn; up to one per worker is in flight, and
+        // their results are handed on in the order the batches came.
+        let mut in_flight = FuturesOrdered::new();
+        let mut next_worker = 0;
+        let mut input_open = true;
+        loop {
+            tokio::select! {
+                batch = cx.input.next(), if input_open && in_flight.len() < self.workers.len() => match batch {
+                    Some(batch) => {
+                        in_flight.push_back(self.workers[next_worker].run(batch));
+                        next_worker = (next_worker + 1) % self.workers.len();
                     }
-                    Ok(Some(Json::Array(items))) => items,
-                    Ok(Some(value)) => vec![value],
-                    Err(Failure::Error(error)) => {
-                        failures.push((message, error));
-                        continue;
-                    }
-                    Err(Failure::TimedOut { .. }) => {
-                        failures.push((message, format!("the handler ran past its timeout of {}", self.config.timeout)));
-                        continue;
-                    }
-                };
-                let routed: Result<Vec<(usize, Json)>, String> = values.into_iter().map(|value| route(value, &ports)).collect();
-                match routed {
-                    Err(error) => failures.push((message, error)),
-                    Ok(routed) if routed.is_empty() => {
-                        dropped += 1;
-                        message.ack(AckStatus::Dropped);
-                    }
-                    Ok(mut routed) => {
-                        let last = routed.pop();
-                        for (port, value) in routed {
-                            out[port].push(message.derive(value));
-                        }
-                        if let Some((port, value)) = last {
-                            let mut message = message;
-                            message.set_value(value);
-                            out[port].push(message);
-                        }
-                    }
+                    None => input_open = false,
+                },
+                Some(done) = in_flight.next(), if !in_flight.is_empty() => {
+                    let done = done.map_err(BlockError::other)?;
+                    self.settle(done, &ports, keep, &mut cx).await?;
                 }
+                else => break,
             }
-            cx.output.count_filtered(dropped);
-            for ((_, id), batch) in ports.iter().zip(out) {
-                if !batch.is_empty() {
-                    cx.output.send_to(*id, batch).await?;
-                }
-            }
-            cx.output.fail(failures).await?;
         }
+        Ok(())
+    }
+}
+
+impl Function {
+    /// Hands on what the handler made of one batch: its messages to their ports, failures to
+    /// `errors`, drops acknowledged.
+    async fn settle(&self, done: Vec<Done>, ports: &[(String, usize)], keep: bool, cx: &mut RunContext) -> Result<(), BlockError> {
+        let mut out: Vec<Vec<Message>> = vec![Vec::new(); ports.len()];
+        let mut failures = Vec::new();
+        let mut dropped = 0;
+        for (message, result) in done {
+            let values = match result {
+                Ok(None | Some(Json::Null)) => Vec::new(),
+                Ok(Some(_)) if keep => {
+                    out[0].push(message);
+                    continue;
+                }
+                Ok(Some(Json::Array(items))) if items.len() > self.config.max_outputs => {
+                    failures.push((
+                        message,
+                        format!("the handler returned {} messages, more than `max_outputs` ({})", items.len(), self.config.max_outputs),
+                    ));
+                    continue;
+                }
+                Ok(Some(Json::Array(items))) => items,
+                Ok(Some(value)) => vec![value],
+                Err(Failure::Error(error)) => {
+                    failures.push((message, error));
+                    continue;
+                }
+                Err(Failure::TimedOut { .. }) => {
+                    failures.push((message, format!("the handler ran past its timeout of {}", self.config.timeout)));
+                    continue;
+                }
+            };
+            let routed: Result<Vec<(usize, Json)>, String> = values.into_iter().map(|value| route(value, ports)).collect();
+            match routed {
+                Err(error) => failures.push((message, error)),
+                Ok(routed) if routed.is_empty() => {
+                    dropped += 1;
+                    message.ack(AckStatus::Dropped);
+                }
+                Ok(mut routed) => {
+                    let last = routed.pop();
+                    for (port, value) in routed {
+                        out[port].push(message.derive(value));
+                    }
+                    if let Some((port, value)) = last {
+                        let mut message = message;
+                        message.set_value(value);
+                        out[port].push(message);
+                    }
+                }
+            }
+        }
+        cx.output.count_filtered(dropped);
+        for ((_, id), batch) in ports.iter().zip(out) {
+            if !batch.is_empty() {
+                cx.output.send_to(*id, batch).await?;
+            }
+        }
+        cx.output.fail(failures).await?;
         Ok(())
     }
 }

@@ -2,8 +2,10 @@
 
 use std::path::PathBuf;
 
-use runnel_blocks::time::Span;
+use runnel_engine::Span;
 use serde::Deserialize;
+
+use crate::shape::Shape;
 
 /// The `function` block: a JavaScript handler run per message.
 #[derive(Clone, Debug, Deserialize)]
@@ -28,7 +30,19 @@ pub struct FunctionConfig {
     /// Messages one invocation may return, at most; more fails the message.
     #[serde(default = "default_max_outputs")]
     pub max_outputs: usize,
+    /// How the handler is written (`event`, `lambda`, PubNub's `before_publish`,
+    /// `after_publish`, `on_interval`, `on_request`); unset: a default export is an `event`
+    /// handler, else a `handler` export a Lambda one.
+    #[serde(default)]
+    pub shape: Option<Shape>,
+    /// Threads running the handler, each with its own engine (and its own module state, as
+    /// warm Lambda containers have); results keep the input's order. Unset: one per CPU core.
+    #[serde(default)]
+    pub workers: Option<usize>,
 }
+
+/// The most `workers` a block may have.
+pub const MAX_WORKERS: usize = 64;
 
 fn default_timeout() -> Span {
     Span::from_millis(1_000)
@@ -65,9 +79,19 @@ impl FunctionConfig {
         if self.memory_mib == 0 {
             problems.push("`memory_mib` must be at least 1".to_owned());
         }
+        if let Some(workers) = self.workers
+            && !(1..=MAX_WORKERS).contains(&workers)
+        {
+            problems.push(format!("`workers` must be 1 to {MAX_WORKERS}, not {workers}"));
+        }
         if self.max_outputs == 0 {
             problems.push("`max_outputs` must be at least 1".to_owned());
         }
         problems
+    }
+
+    /// The threads to run: `workers`, or one per CPU core.
+    pub fn worker_count(&self) -> usize {
+        self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)).clamp(1, MAX_WORKERS)
     }
 }

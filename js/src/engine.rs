@@ -14,6 +14,7 @@ use rquickjs::{AsyncContext, AsyncRuntime, CatchResultExt, CaughtError, Ctx, Fun
 use serde_json::Value as Json;
 
 use crate::convert::{from_js, to_js};
+use crate::shape::{Invocation, Shape};
 
 /// The handler's code and where its imports may come from.
 #[derive(Clone, Debug)]
@@ -24,6 +25,10 @@ pub(crate) struct Source {
     pub(crate) code: String,
     /// The folder imports resolve in; nothing outside it can be imported.
     pub(crate) root: PathBuf,
+    /// How the handler is written; `None`: found from the module's exports.
+    pub(crate) shape: Option<Shape>,
+    /// What the shapes' adapters tell the handler of the block.
+    pub(crate) invocation: Invocation,
 }
 
 /// What one engine may use.
@@ -49,6 +54,7 @@ pub(crate) enum Failure {
 /// context before the runtime that holds them (QuickJS asserts that nothing outlives it).
 pub(crate) struct Engine {
     handler: Persistent<Function<'static>>,
+    shape: Shape,
     context: AsyncContext,
     runtime: AsyncRuntime,
     /// Nanoseconds after `epoch` when the running invocation must stop; 0: none runs.
@@ -79,19 +85,22 @@ impl Engine {
         let sandbox = Sandbox { root: source.root.clone() };
         runtime.set_loader(sandbox.clone(), sandbox).await;
         let context = AsyncContext::full(&runtime).await.map_err(|e| e.to_string())?;
-        let handler = context
+        let (shape, handler) = context
             .async_with(async |ctx| {
                 let module = Module::declare(ctx.clone(), source.name.as_str(), source.code.as_str()).catch(&ctx).map_err(describe)?;
                 let (module, loaded) = module.eval().catch(&ctx).map_err(describe)?;
                 loaded.into_future::<()>().await.catch(&ctx).map_err(describe)?;
-                let handler: Value<'_> = module.get("default").catch(&ctx).map_err(describe)?;
-                let Some(handler) = handler.into_function() else {
-                    return Err(format!("{}: the module's default export is not a function (`export default (event) => ...`)", source.name));
-                };
-                Ok(Persistent::save(&ctx, handler))
+                let exports = module.namespace().catch(&ctx).map_err(describe)?;
+                let (shape, handler) = crate::shape::handler(&ctx, &exports, source.shape, &source.invocation, &source.name)?;
+                Ok::<_, String>((shape, Persistent::save(&ctx, handler)))
             })
             .await?;
-        Ok(Self { handler, context, runtime, deadline, epoch, limits })
+        Ok(Self { handler, shape, context, runtime, deadline, epoch, limits })
+    }
+
+    /// How the loaded handler is written.
+    pub(crate) fn shape(&self) -> Shape {
+        self.shape
     }
 
     /// Calls the handler with the message's value and metadata and waits for its result

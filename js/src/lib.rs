@@ -24,6 +24,7 @@ pub mod config;
 mod block;
 mod convert;
 mod engine;
+mod shape;
 mod worker;
 
 #[cfg(test)]
@@ -31,6 +32,7 @@ mod tests;
 
 pub use config::FunctionConfig;
 use runnel_engine::Registry;
+pub use shape::Shape;
 
 /// The JavaScript blocks, to add to a registry: `function`.
 pub fn registry() -> Registry {

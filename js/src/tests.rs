@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 use super::*;
 
+mod shapes;
+
 fn config(text: &str) -> FunctionConfig {
     toml::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
 }
@@ -25,11 +27,16 @@ struct Outcome {
 }
 
 async fn run(block: FunctionConfig, inputs: Vec<Value>) -> Outcome {
+    run_in_batches(block, inputs, usize::MAX).await
+}
+
+/// As [`run`], with the inputs sent in batches of `size`.
+async fn run_in_batches(block: FunctionConfig, inputs: Vec<Value>, size: usize) -> Outcome {
     let (out, alerts, errors) = (Collected::default(), Collected::default(), Collected::default());
     let acks = Arc::new(Mutex::new(Vec::new()));
     let alerts_port = block.ports.iter().any(|p| p == "alerts");
     let mut builder = PipelineBuilder::new()
-        .source("in", Values { values: inputs, acks: acks.clone() })
+        .source("in", Values { values: inputs, acks: acks.clone(), size })
         .block("block", ["in"], block)
         .sink("out", ["block"], out.clone())
         .sink("errors", ["block.errors"], errors.clone());
@@ -153,7 +160,7 @@ async fn a_file_imports_modules_beside_it_and_nothing_outside_its_folder() {
     assert_eq!(run(block, vec![json!({"a": 1})]).await.out, [json!({"a": 1, "tagged": true})]);
     let escape = config(&format!("file = '{}'", root.join("escape.js").display()));
     let error = PipelineBuilder::new()
-        .source("in", Values { values: Vec::new(), acks: Arc::default() })
+        .source("in", Values { values: Vec::new(), acks: Arc::default(), size: 1 })
         .block("block", ["in"], escape)
         .sink("out", ["block"], Collected::default())
         .build()
@@ -165,17 +172,18 @@ async fn a_file_imports_modules_beside_it_and_nothing_outside_its_folder() {
     assert!(error.contains("outside the handler's folder"), "{error}");
 }
 
-/// A source that sends `values` as one batch, then waits for every acknowledgement.
+/// A source that sends `values` in batches of `size`, then waits for every acknowledgement.
 #[derive(Debug)]
 struct Values {
     values: Vec<Value>,
     acks: Arc<Mutex<Vec<Ack>>>,
+    size: usize,
 }
 
 #[async_trait]
 impl BlockConfig for Values {
     async fn build(&self, _cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
-        Ok(BuiltBlock::task(Values { values: self.values.clone(), acks: self.acks.clone() }))
+        Ok(BuiltBlock::task(Values { values: self.values.clone(), acks: self.acks.clone(), size: self.size }))
     }
 }
 
@@ -184,15 +192,18 @@ impl Block for Values {
     async fn run(self: Box<Self>, cx: RunContext) -> Result<(), BlockError> {
         let (tracker, mut received) = cx.ack_tracker();
         let mut output = cx.output;
-        let batch = (0..)
-            .zip(self.values)
-            .map(|(id, value)| {
-                let mut message = Message::new(value);
-                message.acks = tracker.token(id);
-                message
-            })
-            .collect();
-        output.send(batch).await?;
+        let mut messages = (0..).zip(self.values).map(|(id, value)| {
+            let mut message = Message::new(value);
+            message.acks = tracker.token(id);
+            message
+        });
+        loop {
+            let batch: Vec<Message> = messages.by_ref().take(self.size).collect();
+            if batch.is_empty() {
+                break;
+            }
+            output.send(batch).await?;
+        }
         drop((output, tracker));
         while let Some(ack) = received.recv().await {
             self.acks.lock().unwrap_or_else(PoisonError::into_inner).push(ack);

@@ -8,6 +8,7 @@ use serde_json::{Map, Value as Json, json};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::engine::{Engine, Failure, Limits, Source};
+use crate::shape::Shape;
 
 /// A message and what the handler made of it.
 pub(crate) type Done = (Message, Result<Option<Json>, Failure>);
@@ -20,6 +21,7 @@ struct Job {
 /// The engine's thread, while it lives.
 pub(crate) struct Worker {
     jobs: mpsc::Sender<Job>,
+    shape: Shape,
 }
 
 impl Worker {
@@ -27,14 +29,14 @@ impl Worker {
     ///
     /// # Errors
     /// The handler does not load (a compile error, a failed import), or the thread cannot start.
-    pub(crate) async fn start(node: &str, source: Source, limits: Limits) -> Result<Self, String> {
+    pub(crate) async fn start(node: &str, index: usize, source: Source, limits: Limits) -> Result<Self, String> {
         let (jobs, mut queue) = mpsc::channel::<Job>(2);
-        let (ready, loaded) = oneshot::channel::<Result<(), String>>();
+        let (ready, loaded) = oneshot::channel::<Result<Shape, String>>();
         std::thread::Builder::new()
-            .name(format!("js-{node}"))
+            .name(format!("js-{node}-{index}"))
             .stack_size(8 * 1024 * 1024)
             .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_time().build() {
+                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
                     Ok(runtime) => runtime,
                     Err(error) => {
                         let _ = ready.send(Err(error.to_string()));
@@ -49,7 +51,7 @@ impl Worker {
                             return;
                         }
                     };
-                    let _ = ready.send(Ok(()));
+                    let _ = ready.send(Ok(engine.shape()));
                     while let Some(job) = queue.recv().await {
                         let mut done = Vec::with_capacity(job.messages.len());
                         for message in job.messages {
@@ -70,18 +72,26 @@ impl Worker {
                 });
             })
             .map_err(|e| format!("cannot start the handler's thread: {e}"))?;
-        loaded.await.map_err(|_| "the handler's thread stopped".to_owned())??;
-        Ok(Self { jobs })
+        let shape = loaded.await.map_err(|_| "the handler's thread stopped".to_owned())??;
+        Ok(Self { jobs, shape })
+    }
+
+    /// How the handler is written.
+    pub(crate) fn shape(&self) -> Shape {
+        self.shape
     }
 
     /// Runs the handler on each message, in order.
     ///
     /// # Errors
     /// The thread stopped (it does not, unless it panicked).
-    pub(crate) async fn run(&self, messages: Vec<Message>) -> Result<Vec<Done>, String> {
-        let (reply, done) = oneshot::channel();
-        self.jobs.send(Job { messages, reply }).await.map_err(|_| "the handler's thread stopped".to_owned())?;
-        done.await.map_err(|_| "the handler's thread stopped".to_owned())
+    pub(crate) fn run(&self, messages: Vec<Message>) -> impl Future<Output = Result<Vec<Done>, String>> + Send + 'static {
+        let jobs = self.jobs.clone();
+        async move {
+            let (reply, done) = oneshot::channel();
+            jobs.send(Job { messages, reply }).await.map_err(|_| "the handler's thread stopped".to_owned())?;
+            done.await.map_err(|_| "the handler's thread stopped".to_owned())
+        }
     }
 }
 
