@@ -38,7 +38,7 @@ impl BlockConfig for FunctionConfig {
     fn validate(&self) -> Vec<String> {
         let mut problems = self.problems();
         if let Some(code) = &self.code
-            && let Err(error) = compile("code", code)
+            && let Err(error) = crate::engine::compile("code", code)
         {
             problems.push(format!("`code` does not compile: {error}"));
         }
@@ -46,43 +46,14 @@ impl BlockConfig for FunctionConfig {
     }
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
-        let invocation = Invocation {
-            node: cx.name.to_string(),
-            memory_mib: self.memory_mib,
-            timeout_ms: u64::try_from(self.timeout.duration().as_millis()).unwrap_or(u64::MAX),
-        };
-        let source = match (&self.code, &self.file) {
-            (Some(code), _) => Source {
-                name: format!("{}.js", cx.name),
-                code: code.clone(),
-                root: cx.resolve(std::path::Path::new(".")),
-                shape: self.shape,
-                invocation,
-            },
-            (None, Some(file)) => {
-                let path = cx.resolve(file);
-                let code = std::fs::read_to_string(&path).map_err(|e| BuildError::Invalid(format!("cannot read `file` {}: {e}", path.display())))?;
-                let root = path.parent().map(std::path::Path::to_path_buf).unwrap_or_default();
-                Source { name: path.display().to_string(), code, root, shape: self.shape, invocation }
-            }
-            (None, None) => return Err(BuildError::Invalid("no handler".to_owned())),
-        };
+        let invocation = Invocation::new(&cx.name, self.memory_mib, self.timeout);
+        let source = Source::read(self.code.as_deref(), self.file.as_deref(), cx, self.shape, invocation)?;
         let limits = Limits { timeout: self.timeout.duration(), memory: self.memory_mib.saturating_mul(1024 * 1024) };
         let workers = futures::future::try_join_all((0..self.worker_count()).map(|i| Worker::start(&cx.name, i, source.clone(), limits)))
             .await
             .map_err(BuildError::Invalid)?;
         Ok(BuiltBlock::task(Function { config: Arc::new(self.clone()), workers }))
     }
-}
-
-/// Compiles a module's text without running it: a syntax error with its line and column.
-fn compile(name: &str, code: &str) -> Result<(), String> {
-    let runtime = rquickjs::Runtime::new().map_err(|e| e.to_string())?;
-    let context = rquickjs::Context::full(&runtime).map_err(|e| e.to_string())?;
-    context.with(|ctx| {
-        use rquickjs::CatchResultExt as _;
-        rquickjs::Module::declare(ctx.clone(), name, code).catch(&ctx).map(drop).map_err(crate::engine::describe)
-    })
 }
 
 /// The running block.

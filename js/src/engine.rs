@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::promise::MaybePromise;
 use rquickjs::{AsyncContext, AsyncRuntime, CatchResultExt, CaughtError, Ctx, Function, Module, Persistent, Value};
+use runnel_engine::{BuildContext, BuildError};
 use serde_json::Value as Json;
 
 use crate::convert::{from_js, to_js};
@@ -29,6 +30,41 @@ pub(crate) struct Source {
     pub(crate) shape: Option<Shape>,
     /// What the shapes' adapters tell the handler of the block.
     pub(crate) invocation: Invocation,
+}
+
+impl Source {
+    /// The handler of a configuration: its `code`, or the `file` (resolved against the
+    /// pipeline's folder) whose folder is then where imports come from.
+    ///
+    /// # Errors
+    /// The file cannot be read; neither is given (validation refuses that first).
+    pub(crate) fn read(
+        code: Option<&str>,
+        file: Option<&Path>,
+        cx: &BuildContext,
+        shape: Option<Shape>,
+        invocation: Invocation,
+    ) -> Result<Self, BuildError> {
+        match (code, file) {
+            (Some(code), _) => {
+                Ok(Self { name: format!("{}.js", cx.name), code: code.to_owned(), root: cx.resolve(Path::new(".")), shape, invocation })
+            }
+            (None, Some(file)) => {
+                let path = cx.resolve(file);
+                let code = std::fs::read_to_string(&path).map_err(|e| BuildError::Invalid(format!("cannot read `file` {}: {e}", path.display())))?;
+                let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                Ok(Self { name: path.display().to_string(), code, root, shape, invocation })
+            }
+            (None, None) => Err(BuildError::Invalid("no handler: give `code` or `file`".to_owned())),
+        }
+    }
+}
+
+/// Compiles a module's text without running it: a syntax error with its line and column.
+pub(crate) fn compile(name: &str, code: &str) -> Result<(), String> {
+    let runtime = rquickjs::Runtime::new().map_err(|e| e.to_string())?;
+    let context = rquickjs::Context::full(&runtime).map_err(|e| e.to_string())?;
+    context.with(|ctx| Module::declare(ctx.clone(), name, code).catch(&ctx).map(drop).map_err(describe))
 }
 
 /// What one engine may use.

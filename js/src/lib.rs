@@ -18,8 +18,11 @@
 //! - `engine`: one QuickJS runtime with the handler loaded, and one invocation.
 //! - `worker`: the thread that owns the engine (QuickJS values cannot cross threads).
 //! - `block`: the running block.
+//! - [`lambda`]: a handler for the `lambda` block (Lambda's event-source-mapping semantics).
+//! - `shape`: the handler shapes of Lambda and PubNub, adapted.
 
 pub mod config;
+pub mod lambda;
 
 mod block;
 mod convert;
@@ -31,6 +34,7 @@ mod worker;
 mod tests;
 
 pub use config::FunctionConfig;
+pub use lambda::{LambdaFunction, LambdaFunctionConfig};
 use runnel_engine::Registry;
 pub use shape::Shape;
 

@@ -65,6 +65,13 @@ pub(crate) struct Invocation {
     pub(crate) timeout_ms: u64,
 }
 
+impl Invocation {
+    /// What a block named `node` with these limits tells its handler.
+    pub(crate) fn new(node: &str, memory_mib: usize, timeout: runnel_engine::Span) -> Self {
+        Self { node: node.to_owned(), memory_mib, timeout_ms: u64::try_from(timeout.duration().as_millis()).unwrap_or(u64::MAX) }
+    }
+}
+
 /// The function to call with `(event, meta)`, for the module whose exports are `exports`:
 /// the export `shape` names, adapted. Without a configured shape, a default export is an
 /// `event` handler and, in a module without one, a `handler` export a Lambda handler.

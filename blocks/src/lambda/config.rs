@@ -108,7 +108,7 @@ impl BlockConfig for LambdaConfig {
     }
 
     fn validate(&self) -> Vec<String> {
-        let mut problems = Vec::new();
+        let mut problems = self.handler.problems();
         if !(1..=10_000).contains(&self.batch_size) {
             problems.push(format!("`batch_size` must be between 1 and 10000, not {}", self.batch_size));
         }
@@ -157,6 +157,7 @@ impl BlockConfig for LambdaConfig {
     }
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
-        Ok(BuiltBlock::task(Lambda::new(self.clone(), cx.name.clone())))
+        let handler = self.handler.build(cx).await?;
+        Ok(BuiltBlock::task(Lambda::new(self.clone(), cx.name.clone(), handler)))
     }
 }

@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use runnel_engine::async_trait;
+use runnel_engine::{BuildContext, BuildError, async_trait};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -62,6 +62,11 @@ pub enum HandlerConfig {
         /// The jq program (a string, or a table with `source` and the budget's limits).
         program: JqProgram,
     },
+    /// `{ type = "function", file = "index.mjs" }` (or `code`): a JavaScript handler as written
+    /// for Lambda, `export const handler = async (event, context) => ...`, run in QuickJS on a
+    /// thread of its own (Cargo feature `js`).
+    #[cfg(feature = "js")]
+    Function(runnel_js::LambdaFunctionConfig),
     /// A handler written in Rust, given by a program embedding runnel (not in pipeline files).
     #[serde(skip)]
     Rust(RustHandler),
@@ -73,12 +78,27 @@ impl HandlerConfig {
         Self::Rust(RustHandler(Arc::new(handler)))
     }
 
-    /// The handler to invoke.
-    pub(super) fn handler(&self) -> Arc<dyn Handler> {
+    /// Problems with the handler's own configuration.
+    pub(super) fn problems(&self) -> Vec<String> {
         match self {
-            Self::Map { program } => Arc::new(JqHandler { program: program.clone() }),
-            Self::Rust(RustHandler(handler)) => Arc::clone(handler),
+            #[cfg(feature = "js")]
+            Self::Function(function) => function.problems(),
+            Self::Map { .. } | Self::Rust(_) => Vec::new(),
         }
+    }
+
+    /// The handler to invoke, loaded.
+    ///
+    /// # Errors
+    /// A JavaScript handler that does not load.
+    pub(super) async fn build(&self, cx: &BuildContext) -> Result<Arc<dyn Handler>, BuildError> {
+        let _ = cx;
+        Ok(match self {
+            Self::Map { program } => Arc::new(JqHandler { program: program.clone() }),
+            #[cfg(feature = "js")]
+            Self::Function(function) => Arc::new(JsHandler(function.start(cx).await?)),
+            Self::Rust(RustHandler(handler)) => Arc::clone(handler),
+        })
     }
 }
 
@@ -108,5 +128,18 @@ impl Handler for JqHandler {
             1 => Ok(outputs.swap_remove(0)),
             n => Err(HandlerError::Function(format!("the program gave {n} responses; a handler answers with one"))),
         }
+    }
+}
+
+/// A JavaScript Lambda handler (Cargo feature `js`).
+#[cfg(feature = "js")]
+#[derive(Debug)]
+struct JsHandler(runnel_js::LambdaFunction);
+
+#[cfg(feature = "js")]
+#[async_trait]
+impl Handler for JsHandler {
+    async fn invoke(&self, event: Value) -> Result<Value, HandlerError> {
+        self.0.invoke(event).await.map_err(HandlerError::Function)
     }
 }

@@ -74,7 +74,7 @@ struct Sends {
 }
 
 impl Lambda {
-    pub(crate) fn new(config: LambdaConfig, name: Arc<str>) -> Self {
+    pub(crate) fn new(config: LambdaConfig, name: Arc<str>, handler: Arc<dyn Handler>) -> Self {
         let settings = Settings {
             batch_size: config.batch_size,
             batching_window: config.maximum_batching_window.map_or(Duration::ZERO, |w| w.duration()),
@@ -86,7 +86,7 @@ impl Lambda {
         let max_held = (HELD_BATCHES_PER_LANE * config.batch_size * config.parallelization_factor).max(1024);
         Self {
             name,
-            handler: config.handler.handler(),
+            handler,
             report_failures: config.report_batch_item_failures,
             source: config.event_source,
             bootstrap_servers: config.bootstrap_servers.as_deref().map(Arc::from),

@@ -450,6 +450,65 @@ async fn a_jq_handler_answers_with_its_program() {
     assert_eq!(outcome.port("on_failure")[0]["requestContext"]["approximateInvokeCount"], 2);
 }
 
+/// A JavaScript handler file as written for Lambda's Node.js runtime: it reports the records it
+/// cannot process in `batchItemFailures`; the batch is retried from the first of them, and then
+/// what is left of it is set aside, as Lambda does.
+#[cfg(feature = "js")]
+#[tokio::test]
+async fn a_javascript_handler_reports_partial_batch_failures_as_on_lambda() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("index.mjs");
+    std::fs::write(
+        &file,
+        r#"export const handler = async (event, context) => {
+  const batchItemFailures = [];
+  for (const record of event.Records) {
+    if (record.kinesis.partitionKey === "poison") {
+      batchItemFailures.push({ itemIdentifier: record.kinesis.sequenceNumber });
+    }
+  }
+  return { batchItemFailures };
+};
+"#,
+    )
+    .expect("writes");
+    let handler = js_handler(&format!("type = \"function\"\nfile = '{}'", file.display()));
+    assert_eq!(handler.problems(), Vec::<String>::new());
+    let inputs = records(0, 0..4, |i| if i == 2 { "poison".into() } else { "k".into() });
+    let text = "report_batch_item_failures = true\nmaximum_retry_attempts = 1";
+    let outcome = run(config(text, handler), vec![Step::Send(inputs)]).await;
+    assert_eq!(sequences(&outcome.port("out")), [seq(0), seq(1)]);
+    let failed = outcome.port("on_failure");
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0]["requestContext"]["approximateInvokeCount"], 2);
+    let batch = &failed[0]["KinesisBatchInfo"];
+    assert_eq!((batch["startSequenceNumber"].as_str(), batch["batchSize"].as_u64()), (Some(seq(2).as_str()), Some(2)), "{batch}");
+}
+
+/// A JavaScript handler that throws fails the invocation (retried, then set aside), and a syntax
+/// error in inline code is a validation error with its line.
+#[cfg(feature = "js")]
+#[tokio::test]
+async fn a_javascript_handler_that_throws_is_a_function_error() {
+    let handler = js_handler(
+        r#"type = "function"
+code = 'export const handler = async (event) => { throw new Error("boom " + event.Records.length); }'"#,
+    );
+    let outcome = run(config("maximum_retry_attempts = 0", handler), vec![Step::Send(records(0, 0..2, |_| "k".into()))]).await;
+    assert!(outcome.port("out").is_empty());
+    let failed = outcome.port("on_failure");
+    assert_eq!(failed.len(), 1, "one record of the failed batch: {failed:?}");
+    assert_eq!(failed[0]["responseContext"]["functionError"], "Unhandled", "{failed:?}");
+    let broken = js_handler("type = \"function\"\ncode = '''\nexport const handler = async (event) => {\n  return event +;\n};\n'''");
+    let problems = broken.problems();
+    assert!(problems.len() == 1 && problems[0].contains("SyntaxError") && problems[0].contains("handler.code:2:"), "{problems:?}");
+}
+
+#[cfg(feature = "js")]
+fn js_handler(text: &str) -> HandlerConfig {
+    toml::from_str::<toml::Value>(text).and_then(|v| v.try_into()).unwrap_or_else(|e| panic!("{text}: {e}"))
+}
+
 #[test]
 fn out_of_range_fields_are_each_reported() {
     let text = "batch_size = 0\nmaximum_batching_window = \"301s\"\nparallelization_factor = 11\nmaximum_retry_attempts = -2\n\
