@@ -35,6 +35,10 @@ pub struct FunctionConfig {
     /// handler, else a `handler` export a Lambda one.
     #[serde(default)]
     pub shape: Option<Shape>,
+    /// `process.env` for the handler, as Lambda functions get their configuration (values may
+    /// use the pipeline file's `${VAR}` interpolation).
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
     /// Threads running the handler, each with its own engine (and its own module state, as
     /// warm Lambda containers have); results keep the input's order. Unset: one per CPU core.
     #[serde(default)]

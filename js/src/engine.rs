@@ -3,6 +3,7 @@
 //! folder, and one invocation. Everything here lives on one thread: QuickJS values cannot cross
 //! threads (see `worker`).
 
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -123,6 +124,7 @@ impl Engine {
         let context = AsyncContext::full(&runtime).await.map_err(|e| e.to_string())?;
         let (shape, handler) = context
             .async_with(async |ctx| {
+                set_process_env(&ctx, &source.invocation.env).catch(&ctx).map_err(describe)?;
                 let module = Module::declare(ctx.clone(), source.name.as_str(), source.code.as_str()).catch(&ctx).map_err(describe)?;
                 let (module, loaded) = module.eval().catch(&ctx).map_err(describe)?;
                 loaded.into_future::<()>().await.catch(&ctx).map_err(describe)?;
@@ -164,6 +166,21 @@ impl Engine {
     pub(crate) async fn collect_garbage(&self) {
         self.runtime.run_gc().await;
     }
+}
+
+/// `process.env`, as Lambda handlers read their configuration: the block's `env`, frozen. There
+/// is nothing else of Node's `process`.
+fn set_process_env<'js>(ctx: &Ctx<'js>, env: &BTreeMap<String, String>) -> rquickjs::Result<()> {
+    let variables = rquickjs::Object::new(ctx.clone())?;
+    for (name, value) in env {
+        variables.set(name.as_str(), value.as_str())?;
+    }
+    let process = rquickjs::Object::new(ctx.clone())?;
+    process.set("env", variables.clone())?;
+    let freeze: Function<'js> = ctx.eval("Object.freeze")?;
+    freeze.call::<_, Value<'js>>((variables,))?;
+    freeze.call::<_, Value<'js>>((process.clone(),))?;
+    ctx.globals().set("process", process)
 }
 
 fn nanos(duration: Duration) -> u64 {

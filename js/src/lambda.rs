@@ -31,6 +31,9 @@ pub struct LambdaFunctionConfig {
     /// Memory the handler's runtime may hold, in MiB (its context's `memoryLimitInMB`).
     #[serde(default = "default_memory_mib")]
     pub memory_mib: usize,
+    /// `process.env` for the handler: its configuration, as Lambda's environment variables.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 fn default_timeout() -> Span {
@@ -70,7 +73,7 @@ impl LambdaFunctionConfig {
     /// # Errors
     /// The file cannot be read, the module does not load, or it exports no `handler` function.
     pub async fn start(&self, cx: &BuildContext) -> Result<LambdaFunction, BuildError> {
-        let invocation = Invocation::new(&cx.name, self.memory_mib, self.timeout);
+        let invocation = Invocation::new(&cx.name, self.memory_mib, self.timeout, self.env.clone());
         let source = Source::read(self.code.as_deref(), self.file.as_deref(), cx, Some(Shape::Lambda), invocation)?;
         let limits = Limits { timeout: self.timeout.duration(), memory: self.memory_mib.saturating_mul(1024 * 1024) };
         let worker = Worker::start(&cx.name, 0, source, limits).await.map_err(BuildError::Invalid)?;

@@ -54,7 +54,7 @@ impl Shape {
     }
 }
 
-/// What the adapters need to know of the block.
+/// What the handler is told of its block: its name, limits and `process.env`.
 #[derive(Clone, Debug)]
 pub(crate) struct Invocation {
     /// The node's name: a Lambda context's `functionName`.
@@ -63,12 +63,14 @@ pub(crate) struct Invocation {
     pub(crate) memory_mib: usize,
     /// What `getRemainingTimeInMillis()` counts down from.
     pub(crate) timeout_ms: u64,
+    /// `process.env`.
+    pub(crate) env: std::collections::BTreeMap<String, String>,
 }
 
 impl Invocation {
     /// What a block named `node` with these limits tells its handler.
-    pub(crate) fn new(node: &str, memory_mib: usize, timeout: runnel_engine::Span) -> Self {
-        Self { node: node.to_owned(), memory_mib, timeout_ms: u64::try_from(timeout.duration().as_millis()).unwrap_or(u64::MAX) }
+    pub(crate) fn new(node: &str, memory_mib: usize, timeout: runnel_engine::Span, env: std::collections::BTreeMap<String, String>) -> Self {
+        Self { node: node.to_owned(), memory_mib, timeout_ms: u64::try_from(timeout.duration().as_millis()).unwrap_or(u64::MAX), env }
     }
 }
 

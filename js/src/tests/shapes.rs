@@ -6,7 +6,7 @@ use serde_json::json;
 use super::{config, run, run_in_batches};
 
 #[tokio::test]
-async fn a_lambda_handler_file_runs_unchanged_with_a_lambda_context() {
+async fn a_lambda_handler_file_runs_unchanged_with_a_lambda_context_and_its_environment() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("index.mjs");
     std::fs::write(
@@ -21,16 +21,19 @@ export const handler = async (event, context) => {
     request: /^[0-9a-f-]{36}$/.test(context.awsRequestId),
     memory: context.memoryLimitInMB,
     inTime: remaining > 0 && remaining <= 3000,
+    table: process.env.TABLE,
+    frozen: Object.isFrozen(process.env),
   };
 };
 "#,
     )
     .expect("writes");
-    let block = config(&format!("file = '{}'\ntimeout = \"3s\"\nmemory_mib = 32", file.display()));
+    let block = config(&format!("file = '{}'\ntimeout = \"3s\"\nmemory_mib = 32\nenv = {{ TABLE = \"orders\" }}", file.display()));
     let outcome = run(block, vec![json!({"text": "hi"})]).await;
     assert_eq!(
         outcome.out,
-        [json!({"statusCode": 200, "body": "{\"echo\":\"hi\"}", "fn": "block", "request": true, "memory": "32", "inTime": true})]
+        [json!({"statusCode": 200, "body": "{\"echo\":\"hi\"}", "fn": "block", "request": true, "memory": "32", "inTime": true,
+               "table": "orders", "frozen": true})]
     );
 }
 
