@@ -16,6 +16,8 @@
 //! - [`config`]: [`FunctionConfig`], its fields and their checks (a compile error is located).
 //! - `convert`: JSON values into JavaScript and back.
 //! - `engine`: one QuickJS runtime with the handler loaded, and one invocation.
+//! - `modules`: what handlers import (`kvstore`, `fetch`/`xhr`, `crypto`, `codec/...`) and the
+//!   globals (`console`, `fetch`, `crypto`, `btoa`, `atob`).
 //! - `worker`: the thread that owns the engine (QuickJS values cannot cross threads).
 //! - `block`: the running block.
 //! - [`lambda`]: a handler for the `lambda` block (Lambda's event-source-mapping semantics).
@@ -27,6 +29,7 @@ pub mod lambda;
 mod block;
 mod convert;
 mod engine;
+mod modules;
 mod shape;
 mod worker;
 
