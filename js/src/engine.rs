@@ -128,7 +128,7 @@ impl Engine {
         let sandbox = Sandbox { root: source.root.clone() };
         runtime.set_loader(sandbox.clone(), sandbox).await;
         let context = AsyncContext::full(&runtime).await.map_err(|e| e.to_string())?;
-        let host = Host::new(source.modules.clone(), Arc::clone(&deadline), epoch);
+        let host = Host::new(source.modules.clone(), Arc::clone(&deadline), epoch, limits.timeout);
         context.with(|ctx| modules::install(&ctx, &host).catch(&ctx).map_err(describe)).await?;
         let (shape, handler) = context
             .async_with(async |ctx| {

@@ -173,10 +173,10 @@ impl Raw {
 /// Sends `request` and reads the response, within `timeout` and the invocation's time left.
 async fn send(host: &Host, request: reqwest::Request, timeout: Option<Duration>) -> Result<Raw, String> {
     // The invocation's deadline bounds every fetch; a fetch's own `timeout` may be shorter.
-    let (limit, why) = match (timeout, host.remaining()) {
-        (Some(own), Some(left)) if own < left => (Some(own), "its `timeout`"),
-        (_, Some(left)) => (Some(left), "the handler's timeout"),
-        (own, None) => (own, "its `timeout`"),
+    let left = host.remaining();
+    let (limit, why) = match timeout {
+        Some(own) if own < left => (own, "its `timeout`"),
+        _ => (left, "the handler's timeout"),
     };
     let client = match host.client.get() {
         Some(client) => client.clone(),
@@ -186,10 +186,7 @@ async fn send(host: &Host, request: reqwest::Request, timeout: Option<Duration>)
         }
     };
     let exchange = read(client, request, host.modules.fetch.max_body);
-    match limit {
-        Some(limit) => tokio::time::timeout(limit, exchange).await.map_err(|_| format!("no response before {why} ({}ms)", limit.as_millis()))?,
-        None => exchange.await,
-    }
+    tokio::time::timeout(limit, exchange).await.map_err(|_| format!("no response before {why} ({}ms)", limit.as_millis()))?
 }
 
 async fn read(client: reqwest::Client, request: reqwest::Request, max_body: usize) -> Result<Raw, String> {
@@ -240,4 +237,34 @@ fn client(rules: &FetchRules) -> reqwest::Result<reqwest::Client> {
         }
     });
     reqwest::Client::builder().redirect(policy).build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rules(hosts: &[&str]) -> FetchRules {
+        let hosts = hosts.iter().map(|h| h.parse().unwrap_or_else(|e| panic!("{h}: {e}"))).collect();
+        FetchRules { max_fetches: 1, hosts, max_body: 1 }
+    }
+
+    fn allows(rules: &FetchRules, url: &str) -> bool {
+        rules.allows(&Url::parse(url).unwrap_or_else(|e| panic!("{url}: {e}")))
+    }
+
+    #[test]
+    fn hosts_match_by_name_and_by_port_when_one_is_given() {
+        let rules = rules(&["API.example.com", "127.0.0.1:8080", "[::1]:9000", "::2"]);
+        assert!(allows(&rules, "https://api.example.com/x"));
+        assert!(allows(&rules, "http://api.EXAMPLE.com:81/x"), "any port");
+        assert!(!allows(&rules, "https://evil.api.example.com/"));
+        assert!(allows(&rules, "http://127.0.0.1:8080/"));
+        assert!(!allows(&rules, "http://127.0.0.1/"), "port 80 is not 8080");
+        assert!(allows(&rules, "http://[::1]:9000/") && !allows(&rules, "http://[::1]:9001/"));
+        assert!(allows(&rules, "http://[::2]:1/"));
+        assert!(allows(&super::tests::rules(&[]), "http://anything:1/"), "no list: any host");
+        for bad in ["http://x.com", "x.com/path", "x.com:port", "", "[::1", "a b"] {
+            assert!(bad.parse::<AllowedHost>().is_err(), "{bad}");
+        }
+    }
 }

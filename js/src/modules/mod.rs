@@ -94,14 +94,18 @@ pub(crate) struct Host {
     /// The engine's deadline (nanoseconds after `epoch`; 0: none runs).
     deadline: Arc<AtomicU64>,
     epoch: Instant,
+    /// The block's time limit, which also bounds the fetches of the module's own code (a
+    /// top-level `await`), run when no invocation does.
+    timeout: Duration,
     /// The engine's HTTP client, made at its first fetch.
     client: std::cell::OnceCell<reqwest::Client>,
 }
 
 impl Host {
-    /// The host of an engine whose invocations end at `deadline` (nanoseconds after `epoch`).
-    pub(crate) fn new(modules: Modules, deadline: Arc<AtomicU64>, epoch: Instant) -> Rc<Self> {
-        Rc::new(Self { modules, fetches: Cell::new(0), deadline, epoch, client: std::cell::OnceCell::new() })
+    /// The host of an engine whose invocations end at `deadline` (nanoseconds after `epoch`)
+    /// and last `timeout` at most.
+    pub(crate) fn new(modules: Modules, deadline: Arc<AtomicU64>, epoch: Instant, timeout: Duration) -> Rc<Self> {
+        Rc::new(Self { modules, fetches: Cell::new(0), deadline, epoch, timeout, client: std::cell::OnceCell::new() })
     }
 
     /// Starts counting a new invocation's fetches.
@@ -109,10 +113,12 @@ impl Host {
         self.fetches.set(0);
     }
 
-    /// Time left to the running invocation, if one runs.
-    fn remaining(&self) -> Option<Duration> {
-        let at = self.deadline.load(Ordering::Relaxed);
-        (at != 0).then(|| Duration::from_nanos(at).saturating_sub(self.epoch.elapsed()))
+    /// Time left to the running invocation, or the block's time limit when none runs.
+    fn remaining(&self) -> Duration {
+        match self.deadline.load(Ordering::Relaxed) {
+            0 => self.timeout,
+            at => Duration::from_nanos(at).saturating_sub(self.epoch.elapsed()),
+        }
     }
 }
 

@@ -193,15 +193,17 @@ async fn a_fetch_that_gets_no_answer_fails_its_message_at_the_timeout_and_the_re
     let code = format!(
         r#"export default async (event) => {{
   if (event.wait) await fetch("http://{addr}/never");
+  if (event.short) return fetch("http://{addr}/never", {{ timeout: 50 }}).catch((e) => ({{ caught: e.message }}));
   return event;
 }};"#
     );
     let dir = tempfile::tempdir().expect("tempdir");
     let started = Instant::now();
-    let inputs = vec![json!({"wait": true}), json!({"id": 1}), json!({"wait": true}), json!({"id": 2})];
+    let inputs = vec![json!({"wait": true}), json!({"id": 1}), json!({"wait": true}), json!({"short": true}), json!({"id": 2})];
     let outcome = run(block(&dir.path().join("kv.sqlite"), "timeout = \"300ms\"", &code), inputs).await;
     let elapsed = started.elapsed();
-    assert_eq!(outcome.out, [json!({"id": 1}), json!({"id": 2})]);
+    let caught = format!("fetch http://{addr}/never: no response before its `timeout` (50ms)");
+    assert_eq!(outcome.out, [json!({"id": 1}), json!({"caught": caught}), json!({"id": 2})]);
     let errors = error_texts(&outcome.errors);
     assert_eq!(errors.len(), 2, "{errors:?}");
     // The fetch rejects at the deadline, or the invocation is stopped there: either way the
