@@ -343,3 +343,22 @@ async fn console_writes_to_the_log_with_the_node_and_holds_back_a_flood() {
     assert!((90..500).contains(&flood), "a burst of about 100 lines, not all 500: {flood}");
     assert!(text.lines().any(|l| l.contains("lines held back") && l.contains("held_back=")), "{text}");
 }
+
+#[test]
+fn the_store_is_in_the_state_folder_unless_the_block_names_a_file() {
+    let cx = |state_dir: Option<&str>| runnel_engine::BuildContext {
+        name: Arc::from("block"),
+        base_dir: "pipelines".into(),
+        state_dir: state_dir.map(Into::into),
+        resources: runnel_engine::Resources::default(),
+        metrics: runnel_engine::PipelineMetrics::new(),
+    };
+    let default = config("code = 'export default (e) => e'");
+    let named = config("code = 'export default (e) => e'\nkvstore = 'data/kv.sqlite'");
+    assert_eq!(
+        super::store_path(default.kvstore.as_deref(), &cx(Some("pipelines/.runnel/chat"))),
+        Some("pipelines/.runnel/chat/kvstore.sqlite".into())
+    );
+    assert_eq!(super::store_path(named.kvstore.as_deref(), &cx(Some("pipelines/.runnel/chat"))), Some("pipelines/data/kv.sqlite".into()));
+    assert_eq!(super::store_path(default.kvstore.as_deref(), &cx(None)), None, "in memory");
+}
