@@ -47,7 +47,8 @@ impl BlockConfig for FunctionConfig {
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let invocation = Invocation::new(&cx.name, self.memory_mib, self.timeout, self.env.clone());
-        let source = Source::read(self.code.as_deref(), self.file.as_deref(), cx, self.shape, invocation)?;
+        let modules = crate::modules::Modules::new(cx, self.kvstore.as_deref(), self.fetch_rules());
+        let source = Source::read(self.code.as_deref(), self.file.as_deref(), cx, self.shape, invocation, modules)?;
         let limits = Limits { timeout: self.timeout.duration(), memory: self.memory_mib.saturating_mul(1024 * 1024) };
         let workers = futures::future::try_join_all((0..self.worker_count()).map(|i| Worker::start(&cx.name, i, source.clone(), limits)))
             .await

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use runnel_engine::Span;
 use serde::Deserialize;
 
+use crate::modules::{AllowedHost, FetchRules};
 use crate::shape::Shape;
 
 /// The `function` block: a JavaScript handler run per message.
@@ -43,6 +44,23 @@ pub struct FunctionConfig {
     /// warm Lambda containers have); results keep the input's order. Unset: one per CPU core.
     #[serde(default)]
     pub workers: Option<usize>,
+    /// The `kvstore` module's SQLite file, relative to the pipeline file. By default
+    /// `kvstore.sqlite` in the pipeline's state folder (`.runnel/<pipeline>/`), shared by every
+    /// block of the pipeline that keeps the default; a pipeline not read from a file keeps its
+    /// store in memory, shared by the process.
+    #[serde(default)]
+    pub kvstore: Option<PathBuf>,
+    /// Fetches one invocation may start (`fetch`, `xhr.fetch`); past them a fetch rejects.
+    #[serde(default = "default_max_fetches")]
+    pub max_fetches: usize,
+    /// The hosts `fetch` may reach: `"api.example.com"` (any port) or `"127.0.0.1:8080"`;
+    /// empty, any host. Redirects are held to the same list.
+    #[serde(default)]
+    pub fetch_hosts: Vec<String>,
+}
+
+fn default_max_fetches() -> usize {
+    10
 }
 
 /// The most `workers` a block may have.
@@ -91,11 +109,27 @@ impl FunctionConfig {
         if self.max_outputs == 0 {
             problems.push("`max_outputs` must be at least 1".to_owned());
         }
+        for host in &self.fetch_hosts {
+            if let Err(error) = host.parse::<AllowedHost>() {
+                problems.push(format!("`fetch_hosts`: {error}"));
+            }
+        }
         problems
     }
 
     /// The threads to run: `workers`, or one per CPU core.
     pub fn worker_count(&self) -> usize {
         self.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)).clamp(1, MAX_WORKERS)
+    }
+}
+
+impl FunctionConfig {
+    /// What `fetch` may do, from `max_fetches`, `fetch_hosts` and `memory_mib` (the largest body).
+    pub(crate) fn fetch_rules(&self) -> FetchRules {
+        FetchRules {
+            max_fetches: self.max_fetches,
+            hosts: self.fetch_hosts.iter().filter_map(|host| host.parse().ok()).collect(),
+            max_body: self.memory_mib.saturating_mul(1024 * 1024),
+        }
     }
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -16,6 +17,7 @@ use runnel_engine::{BuildContext, BuildError};
 use serde_json::Value as Json;
 
 use crate::convert::{from_js, to_js};
+use crate::modules::{self, Host, Modules};
 use crate::shape::{Invocation, Shape};
 
 /// The handler's code and where its imports may come from.
@@ -31,6 +33,8 @@ pub(crate) struct Source {
     pub(crate) shape: Option<Shape>,
     /// What the shapes' adapters tell the handler of the block.
     pub(crate) invocation: Invocation,
+    /// The built-in modules it may import (`kvstore`, `fetch`...), shared by the block.
+    pub(crate) modules: Modules,
 }
 
 impl Source {
@@ -45,16 +49,17 @@ impl Source {
         cx: &BuildContext,
         shape: Option<Shape>,
         invocation: Invocation,
+        modules: Modules,
     ) -> Result<Self, BuildError> {
         match (code, file) {
             (Some(code), _) => {
-                Ok(Self { name: format!("{}.js", cx.name), code: code.to_owned(), root: cx.resolve(Path::new(".")), shape, invocation })
+                Ok(Self { name: format!("{}.js", cx.name), code: code.to_owned(), root: cx.resolve(Path::new(".")), shape, invocation, modules })
             }
             (None, Some(file)) => {
                 let path = cx.resolve(file);
                 let code = std::fs::read_to_string(&path).map_err(|e| BuildError::Invalid(format!("cannot read `file` {}: {e}", path.display())))?;
                 let root = path.parent().map(Path::to_path_buf).unwrap_or_default();
-                Ok(Self { name: path.display().to_string(), code, root, shape, invocation })
+                Ok(Self { name: path.display().to_string(), code, root, shape, invocation, modules })
             }
             (None, None) => Err(BuildError::Invalid("no handler: give `code` or `file`".to_owned())),
         }
@@ -64,6 +69,7 @@ impl Source {
 /// Compiles a module's text without running it: a syntax error with its line and column.
 pub(crate) fn compile(name: &str, code: &str) -> Result<(), String> {
     let runtime = rquickjs::Runtime::new().map_err(|e| e.to_string())?;
+    runtime.set_loader(SyntaxOnly, SyntaxOnly);
     let context = rquickjs::Context::full(&runtime).map_err(|e| e.to_string())?;
     context.with(|ctx| Module::declare(ctx.clone(), name, code).catch(&ctx).map(drop).map_err(describe))
 }
@@ -98,6 +104,7 @@ pub(crate) struct Engine {
     deadline: Arc<AtomicU64>,
     epoch: Instant,
     limits: Limits,
+    host: Rc<Host>,
 }
 
 impl Engine {
@@ -122,6 +129,8 @@ impl Engine {
         let sandbox = Sandbox { root: source.root.clone() };
         runtime.set_loader(sandbox.clone(), sandbox).await;
         let context = AsyncContext::full(&runtime).await.map_err(|e| e.to_string())?;
+        let host = Host::new(source.modules.clone(), Arc::clone(&deadline), epoch, limits.timeout);
+        context.with(|ctx| modules::install(&ctx, &host).catch(&ctx).map_err(describe)).await?;
         let (shape, handler) = context
             .async_with(async |ctx| {
                 set_process_env(&ctx, &source.invocation.env).catch(&ctx).map_err(describe)?;
@@ -133,7 +142,7 @@ impl Engine {
                 Ok::<_, String>((shape, Persistent::save(&ctx, handler)))
             })
             .await?;
-        Ok(Self { handler, shape, context, runtime, deadline, epoch, limits })
+        Ok(Self { handler, shape, context, runtime, deadline, epoch, limits, host })
     }
 
     /// How the loaded handler is written.
@@ -144,6 +153,7 @@ impl Engine {
     /// Calls the handler with the message's value and metadata and waits for its result
     /// (`None`: `undefined`), within the time limit.
     pub(crate) async fn call(&self, event: &Json, meta: &Json) -> Result<Option<Json>, Failure> {
+        self.host.begin();
         self.deadline.store(nanos(self.epoch.elapsed() + self.limits.timeout), Ordering::Relaxed);
         let call = self.context.async_with(async |ctx| {
             let handler = self.handler.clone().restore(&ctx).map_err(|e| e.to_string())?;
@@ -207,8 +217,9 @@ pub(crate) fn describe(error: CaughtError<'_>) -> String {
     }
 }
 
-/// Imports: files under `root` only, named relative to the importing module (`./lib/util.js`);
-/// a name that is not relative, or that climbs out of the folder, is refused.
+/// Imports: runnel's modules by their names (`kvstore`), and files under `root` only, named
+/// relative to the importing module (`./lib/util.js`); any other name, or one that climbs out
+/// of the folder, is refused.
 #[derive(Clone)]
 struct Sandbox {
     root: PathBuf,
@@ -216,8 +227,8 @@ struct Sandbox {
 
 impl Resolver for Sandbox {
     fn resolve<'js>(&mut self, _: &Ctx<'js>, base: &str, name: &str, _: Option<ImportAttributes<'js>>) -> rquickjs::Result<String> {
-        if !name.starts_with("./") && !name.starts_with("../") {
-            return Err(rquickjs::Error::new_resolving_message(base, name, "only files beside the handler can be imported (`./name.js`)"));
+        if let Some(builtin) = builtin(base, name)? {
+            return Ok(builtin);
         }
         let mut path = Path::new(base).parent().filter(|p| p.starts_with(&self.root)).map_or_else(|| self.root.clone(), Path::to_path_buf);
         for component in Path::new(name).components() {
@@ -236,9 +247,47 @@ impl Resolver for Sandbox {
     }
 }
 
+/// `Some(name)` for one of runnel's modules, `None` for a relative file name, and an error for
+/// any other name.
+fn builtin(base: &str, name: &str) -> rquickjs::Result<Option<String>> {
+    if modules::is_builtin(name) {
+        return Ok(Some(name.to_owned()));
+    }
+    if !name.starts_with("./") && !name.starts_with("../") {
+        let message =
+            "only runnel's modules (`kvstore`, `fetch`, `xhr`, `crypto`, `codec/...`) and files beside the handler (`./name.js`) can be imported";
+        return Err(rquickjs::Error::new_resolving_message(base, name, message));
+    }
+    Ok(None)
+}
+
 impl Loader for Sandbox {
     fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str, _: Option<ImportAttributes<'js>>) -> rquickjs::Result<Module<'js>> {
+        if modules::is_builtin(name) {
+            return modules::declare(ctx, name);
+        }
         let code = std::fs::read(name).map_err(|e| rquickjs::Error::new_loading_message(name, e.to_string()))?;
         Module::declare(ctx.clone(), name, code)
+    }
+}
+
+/// Imports for validation, which checks a module's syntax only (QuickJS resolves imports when
+/// it compiles): runnel's modules as they are, and every file an empty module (files are read
+/// when the pipeline starts, from the folder known then).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SyntaxOnly;
+
+impl Resolver for SyntaxOnly {
+    fn resolve<'js>(&mut self, _: &Ctx<'js>, base: &str, name: &str, _: Option<ImportAttributes<'js>>) -> rquickjs::Result<String> {
+        Ok(builtin(base, name)?.unwrap_or_else(|| name.to_owned()))
+    }
+}
+
+impl Loader for SyntaxOnly {
+    fn load<'js>(&mut self, ctx: &Ctx<'js>, name: &str, _: Option<ImportAttributes<'js>>) -> rquickjs::Result<Module<'js>> {
+        if modules::is_builtin(name) {
+            return modules::declare(ctx, name);
+        }
+        Module::declare(ctx.clone(), name, "")
     }
 }

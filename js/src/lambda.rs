@@ -74,7 +74,8 @@ impl LambdaFunctionConfig {
     /// The file cannot be read, the module does not load, or it exports no `handler` function.
     pub async fn start(&self, cx: &BuildContext) -> Result<LambdaFunction, BuildError> {
         let invocation = Invocation::new(&cx.name, self.memory_mib, self.timeout, self.env.clone());
-        let source = Source::read(self.code.as_deref(), self.file.as_deref(), cx, Some(Shape::Lambda), invocation)?;
+        let modules = crate::modules::Modules::new(cx, None, crate::modules::FetchRules::any(self.memory_mib));
+        let source = Source::read(self.code.as_deref(), self.file.as_deref(), cx, Some(Shape::Lambda), invocation, modules)?;
         let limits = Limits { timeout: self.timeout.duration(), memory: self.memory_mib.saturating_mul(1024 * 1024) };
         let worker = Worker::start(&cx.name, 0, source, limits).await.map_err(BuildError::Invalid)?;
         Ok(LambdaFunction { worker, timeout: self.timeout })

@@ -9,13 +9,16 @@
 //! fails the message, to the `errors` port, with the error's stack (file, line and column).
 //!
 //! The sandbox: QuickJS has no file system, process or network access of its own (runnel does not
-//! build QuickJS's `std` and `os` modules), imports resolve only to files under the handler's
-//! folder, and each invocation has a wall-time limit (an interrupt; the message fails, the
+//! build QuickJS's `std` and `os` modules): the network only through the `fetch` module, within
+//! the block's cap and host list. Imports resolve to runnel's modules (`kvstore`, `fetch`,
+//! `crypto`, `codec/...`) and to files under the handler's folder only, and each invocation has a wall-time limit (an interrupt; the message fails, the
 //! context goes on) and the context a memory limit.
 //!
 //! - [`config`]: [`FunctionConfig`], its fields and their checks (a compile error is located).
 //! - `convert`: JSON values into JavaScript and back.
 //! - `engine`: one QuickJS runtime with the handler loaded, and one invocation.
+//! - `modules`: what handlers import (`kvstore`, `fetch`/`xhr`, `crypto`, `codec/...`) and the
+//!   globals (`console`, `fetch`, `crypto`, `btoa`, `atob`).
 //! - `worker`: the thread that owns the engine (QuickJS values cannot cross threads).
 //! - `block`: the running block.
 //! - [`lambda`]: a handler for the `lambda` block (Lambda's event-source-mapping semantics).
@@ -27,6 +30,7 @@ pub mod lambda;
 mod block;
 mod convert;
 mod engine;
+mod modules;
 mod shape;
 mod worker;
 

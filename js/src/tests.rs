@@ -13,20 +13,20 @@ use super::*;
 
 mod shapes;
 
-fn config(text: &str) -> FunctionConfig {
+pub(crate) fn config(text: &str) -> FunctionConfig {
     toml::from_str(text).unwrap_or_else(|e| panic!("{text}: {e}"))
 }
 
 /// What came out: the values on `out`, on `alerts`, the error records, each input's final ack.
 #[derive(Debug, Default)]
-struct Outcome {
-    out: Vec<Value>,
-    alerts: Vec<Value>,
-    errors: Vec<Value>,
-    acks: Vec<AckStatus>,
+pub(crate) struct Outcome {
+    pub(crate) out: Vec<Value>,
+    pub(crate) alerts: Vec<Value>,
+    pub(crate) errors: Vec<Value>,
+    pub(crate) acks: Vec<AckStatus>,
 }
 
-async fn run(block: FunctionConfig, inputs: Vec<Value>) -> Outcome {
+pub(crate) async fn run(block: FunctionConfig, inputs: Vec<Value>) -> Outcome {
     run_in_batches(block, inputs, usize::MAX).await
 }
 
@@ -174,10 +174,10 @@ async fn a_file_imports_modules_beside_it_and_nothing_outside_its_folder() {
 
 /// A source that sends `values` in batches of `size`, then waits for every acknowledgement.
 #[derive(Debug)]
-struct Values {
-    values: Vec<Value>,
-    acks: Arc<Mutex<Vec<Ack>>>,
-    size: usize,
+pub(crate) struct Values {
+    pub(crate) values: Vec<Value>,
+    pub(crate) acks: Arc<Mutex<Vec<Ack>>>,
+    pub(crate) size: usize,
 }
 
 #[async_trait]
@@ -214,10 +214,10 @@ impl Block for Values {
 
 /// A sink that keeps the values it receives and acknowledges them as delivered.
 #[derive(Clone, Debug, Default)]
-struct Collected(Arc<Mutex<Vec<Value>>>);
+pub(crate) struct Collected(Arc<Mutex<Vec<Value>>>);
 
 impl Collected {
-    fn take(&self) -> Vec<Value> {
+    pub(crate) fn take(&self) -> Vec<Value> {
         std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
     }
 }
