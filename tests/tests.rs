@@ -5,6 +5,7 @@ mod architecture;
 mod bigchaindb;
 mod blocks;
 mod chat;
+mod chat_moderation;
 mod cli;
 mod command;
 mod compliance;
