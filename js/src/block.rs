@@ -49,7 +49,7 @@ impl BlockConfig for FunctionConfig {
         let invocation = Invocation::new(&cx.name, self.memory_mib, self.timeout, self.env.clone());
         let modules = crate::modules::Modules::new(cx, self.kvstore.as_deref(), self.fetch_rules());
         let source = Source::read(self.code.as_deref(), self.file.as_deref(), cx, self.shape, invocation, modules)?;
-        let limits = Limits { timeout: self.timeout.duration(), memory: self.memory_mib.saturating_mul(1024 * 1024) };
+        let limits = Limits { timeout: self.timeout.duration(), memory: self.memory_mib.saturating_mul(1024 * 1024), max_outputs: self.max_outputs };
         let workers = futures::future::try_join_all((0..self.worker_count()).map(|i| Worker::start(&cx.name, i, source.clone(), limits)))
             .await
             .map_err(BuildError::Invalid)?;
@@ -106,13 +106,6 @@ impl Function {
                 Ok(None | Some(Json::Null)) => Vec::new(),
                 Ok(Some(_)) if keep => {
                     out[0].push(message);
-                    continue;
-                }
-                Ok(Some(Json::Array(items))) if items.len() > self.config.max_outputs => {
-                    failures.push((
-                        message,
-                        format!("the handler returned {} messages, more than `max_outputs` ({})", items.len(), self.config.max_outputs),
-                    ));
                     continue;
                 }
                 Ok(Some(Json::Array(items))) => items,

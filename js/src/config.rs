@@ -59,7 +59,7 @@ pub struct FunctionConfig {
     pub fetch_hosts: Vec<String>,
 }
 
-fn default_max_fetches() -> usize {
+pub(crate) fn default_max_fetches() -> usize {
     10
 }
 
@@ -126,10 +126,6 @@ impl FunctionConfig {
 impl FunctionConfig {
     /// What `fetch` may do, from `max_fetches`, `fetch_hosts` and `memory_mib` (the largest body).
     pub(crate) fn fetch_rules(&self) -> FetchRules {
-        FetchRules {
-            max_fetches: self.max_fetches,
-            hosts: self.fetch_hosts.iter().filter_map(|host| host.parse().ok()).collect(),
-            max_body: self.memory_mib.saturating_mul(1024 * 1024),
-        }
+        FetchRules::new(self.max_fetches, &self.fetch_hosts, self.memory_mib)
     }
 }

@@ -81,6 +81,8 @@ pub(crate) struct Limits {
     pub(crate) timeout: Duration,
     /// Bytes the runtime may allocate.
     pub(crate) memory: usize,
+    /// Elements an array the handler returns may have (checked before it is converted).
+    pub(crate) max_outputs: usize,
 }
 
 /// Why an invocation gave no result.
@@ -160,6 +162,11 @@ impl Engine {
             let (event, meta) = (to_js(&ctx, event).map_err(|e| e.to_string())?, to_js(&ctx, meta).map_err(|e| e.to_string())?);
             let returned: MaybePromise<'_> = handler.call((event, meta)).catch(&ctx).map_err(describe)?;
             let value: Value<'_> = returned.into_future().await.catch(&ctx).map_err(describe)?;
+            if let Some(array) = value.as_array()
+                && array.len() > self.limits.max_outputs
+            {
+                return Err(format!("the handler returned {} messages, more than `max_outputs` ({})", array.len(), self.limits.max_outputs));
+            }
             from_js(&value)
         });
         let outcome = tokio::time::timeout(self.limits.timeout, call).await;

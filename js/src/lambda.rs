@@ -34,6 +34,15 @@ pub struct LambdaFunctionConfig {
     /// `process.env` for the handler: its configuration, as Lambda's environment variables.
     #[serde(default)]
     pub env: std::collections::BTreeMap<String, String>,
+    /// The `kvstore` module's file, as the `function` block's `kvstore`.
+    #[serde(default)]
+    pub kvstore: Option<PathBuf>,
+    /// Fetches one invocation may start.
+    #[serde(default = "crate::config::default_max_fetches")]
+    pub max_fetches: usize,
+    /// The hosts `fetch` may reach; empty, any.
+    #[serde(default)]
+    pub fetch_hosts: Vec<String>,
 }
 
 fn default_timeout() -> Span {
@@ -65,6 +74,11 @@ impl LambdaFunctionConfig {
         if self.memory_mib == 0 {
             problems.push("`handler.memory_mib` must be at least 1".to_owned());
         }
+        for host in &self.fetch_hosts {
+            if let Err(error) = host.parse::<crate::modules::AllowedHost>() {
+                problems.push(format!("`handler.fetch_hosts`: {error}"));
+            }
+        }
         problems
     }
 
@@ -74,9 +88,13 @@ impl LambdaFunctionConfig {
     /// The file cannot be read, the module does not load, or it exports no `handler` function.
     pub async fn start(&self, cx: &BuildContext) -> Result<LambdaFunction, BuildError> {
         let invocation = Invocation::new(&cx.name, self.memory_mib, self.timeout, self.env.clone());
-        let modules = crate::modules::Modules::new(cx, None, crate::modules::FetchRules::any(self.memory_mib));
+        let modules = crate::modules::Modules::new(
+            cx,
+            self.kvstore.as_deref(),
+            crate::modules::FetchRules::new(self.max_fetches, &self.fetch_hosts, self.memory_mib),
+        );
         let source = Source::read(self.code.as_deref(), self.file.as_deref(), cx, Some(Shape::Lambda), invocation, modules)?;
-        let limits = Limits { timeout: self.timeout.duration(), memory: self.memory_mib.saturating_mul(1024 * 1024) };
+        let limits = Limits { timeout: self.timeout.duration(), memory: self.memory_mib.saturating_mul(1024 * 1024), max_outputs: usize::MAX };
         let worker = Worker::start(&cx.name, 0, source, limits).await.map_err(BuildError::Invalid)?;
         Ok(LambdaFunction { worker, timeout: self.timeout })
     }

@@ -32,8 +32,14 @@ pub(crate) struct FetchRules {
 }
 
 impl FetchRules {
-    /// The rules of a handler that has no configuration of its own: 10 fetches an invocation,
-    /// to any host, bodies up to `memory_mib`.
+    /// `max_fetches` an invocation, to `hosts` (valid ones; validation reports the others; none:
+    /// any), bodies up to `memory_mib`.
+    pub(crate) fn new(max_fetches: usize, hosts: &[String], memory_mib: usize) -> Self {
+        Self { max_fetches, hosts: hosts.iter().filter_map(|host| host.parse().ok()).collect(), max_body: memory_mib.saturating_mul(1024 * 1024) }
+    }
+
+    /// Any host, 10 fetches an invocation, bodies up to `memory_mib`.
+    #[cfg(test)]
     pub(crate) fn any(memory_mib: usize) -> Self {
         Self { max_fetches: 10, hosts: Vec::new(), max_body: memory_mib.saturating_mul(1024 * 1024) }
     }

@@ -139,3 +139,17 @@ export default (event) => {
     let workers: std::collections::BTreeSet<&str> = outcome.out.iter().map(|v| v["worker"].as_str().expect("worker")).collect();
     assert_eq!(workers.len(), 2, "each worker has its own engine and module state: {workers:?}");
 }
+
+#[tokio::test]
+async fn a_handler_emitting_a_million_messages_fails_that_message_and_the_rest_flow() {
+    let block = config(
+        r#"memory_mib = 256
+code = '''
+export default (event) => event.flood ? Array.from({ length: 1000000 }, (_, i) => ({ i })) : event;
+'''"#,
+    );
+    let outcome = run(block, vec![json!({"n": 1}), json!({"flood": true}), json!({"n": 3})]).await;
+    assert_eq!(outcome.out, [json!({"n": 1}), json!({"n": 3})]);
+    let error = outcome.errors[0]["error"].as_str().expect("an error");
+    assert!(error.contains("returned 1000000 messages, more than `max_outputs` (1000)"), "{error}");
+}
