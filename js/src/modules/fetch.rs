@@ -38,12 +38,6 @@ impl FetchRules {
         Self { max_fetches, hosts: hosts.iter().filter_map(|host| host.parse().ok()).collect(), max_body: memory_mib.saturating_mul(1024 * 1024) }
     }
 
-    /// Any host, 10 fetches an invocation, bodies up to `memory_mib`.
-    #[cfg(test)]
-    pub(crate) fn any(memory_mib: usize) -> Self {
-        Self { max_fetches: 10, hosts: Vec::new(), max_body: memory_mib.saturating_mul(1024 * 1024) }
-    }
-
     /// Whether `url`'s host is one the rules allow.
     pub(crate) fn allows(&self, url: &Url) -> bool {
         let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else { return self.hosts.is_empty() };
