@@ -19,6 +19,7 @@ mod http_memory;
 mod http_response;
 mod http_server;
 mod image;
+mod js;
 mod kafka;
 mod kinesis;
 mod kinesis_server;

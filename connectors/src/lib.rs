@@ -66,6 +66,7 @@ pub mod stdin;
 pub mod stdout;
 #[cfg(any(feature = "http", feature = "websocket", feature = "command", feature = "objects"))]
 pub mod template;
+pub mod timer;
 #[cfg(any(feature = "websocket", feature = "sql"))]
 pub mod tls;
 #[cfg(feature = "websocket")]
@@ -114,6 +115,7 @@ pub use objects::ObjectsConfig;
 pub use sql::{SqlLookupConfig, SqlSinkConfig};
 pub use stdin::StdinConfig;
 pub use stdout::StdoutConfig;
+pub use timer::TimerConfig;
 #[cfg(feature = "websocket")]
 pub use websocket::{WebSocketSinkConfig, WebSocketSourceConfig};
 #[cfg(feature = "websocket")]
@@ -123,6 +125,7 @@ pub use websocket_server::{WebSocketServerConfig, WebSocketServerSinkConfig};
 pub fn registry() -> Registry {
     let registry = Registry::new()
         .with::<GeneratorConfig>()
+        .with::<TimerConfig>()
         .with::<FileSourceConfig>()
         .with::<StdinConfig>()
         .with::<MemorySourceConfig>()
