@@ -43,7 +43,9 @@ def cases(text):
             found.append((line, program, given, [text for _, text in expected], fails))
         group, fails = [], False
 
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Not `splitlines`, which also splits at U+0085, U+2028 and other characters inside a case.
+    for number, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             flush()
         elif not line.startswith("#") or (group and group[0][1].startswith("%%FAIL")):
@@ -97,7 +99,7 @@ def run(runnel, program, given, expected_texts, fails):
         return "rejected", "input is not JSON"
     try:
         done = subprocess.run(
-            [runnel, "jq", program],
+            [runnel, "jq", "--", program],
             input=given + "\n",
             capture_output=True,
             text=True,
@@ -109,7 +111,7 @@ def run(runnel, program, given, expected_texts, fails):
     if done.returncode == 3:
         return "rejected", shown
     outputs = []
-    for line in done.stdout.splitlines():
+    for line in done.stdout.split("\n")[:-1]:
         ok, value = strict_json(line)
         outputs.append(value if ok else object())
     expected = []

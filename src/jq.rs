@@ -31,7 +31,8 @@ const BLOCK: &str = "jq";
 /// Options of `runnel jq`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct JqArgs {
-    /// The jq program, as a `map` block's `program` holds it.
+    /// The jq program, as a `map` block's `program` holds it (`-1` and `-.a` are programs).
+    #[arg(allow_hyphen_values = true)]
     program: String,
     /// The NDJSON file to read, one JSON value a line (default: standard input).
     file: Option<PathBuf>,

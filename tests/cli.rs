@@ -392,6 +392,9 @@ fn jq_names_the_line_of_each_failed_input_and_exits_5() {
     assert!(stderr.contains("runnel jq: stdin:3: invalid JSON"), "{stderr}");
     assert_eq!(stderr.lines().count(), 2, "{stderr}");
 
+    let out = runnel_jq(&["-.a"], "{\"a\":1}\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "-1\n", "a program may start with `-`");
+
     let out = runnel_jq(&[".a |"], "{}\n");
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("jq syntax error at column 5"), "{}", String::from_utf8_lossy(&out.stderr));
