@@ -1,4 +1,4 @@
-//! The `runnel` command line: `run`, `validate`, `graph` and `list`.
+//! The `runnel` command line: `run`, `validate`, `graph`, `list` and `jq`.
 
 /// jemalloc, as Vector uses: every message crossing an edge is freed on another thread than
 /// the one that allocated it, and jemalloc does that cheaply (measured against mimalloc and the
@@ -7,6 +7,7 @@
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+mod jq;
 mod progress;
 mod run;
 
@@ -45,6 +46,9 @@ enum Command {
     },
     /// List the built-in source, block and sink types.
     List,
+    /// Run a jq program over NDJSON (a file or stdin) as the blocks run it, printing each output
+    /// on a line as `jq -c` does; each failed input on stderr with its line. Exits 5 if any failed.
+    Jq(jq::JqArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -57,17 +61,20 @@ enum GraphFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // `runnel jq` prints its own lines on stderr; the pipeline's start and end are not news.
+    init_logging(if matches!(cli.command, Command::Jq(_)) { "warn" } else { "info" });
     match cli.command {
         Command::Run(args) => run::run(args),
         Command::Validate { file } => validate(&file),
         Command::Graph { file, format } => graph(&file, format),
         Command::List => list(),
+        Command::Jq(args) => jq::jq(args),
     }
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNNEL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+/// Logs to stderr, at `RUNNEL_LOG`'s level or `default`.
+fn init_logging(default: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNNEL_LOG").unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
 }
 

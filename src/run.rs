@@ -60,16 +60,7 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
         );
         return ExitCode::from(EXIT_CONFIG);
     }
-    let mut builder = tokio::runtime::Builder::new_multi_thread();
-    // jq programs recurse as deep as the values they build (jaq builds, prints and frees nested
-    // values recursively). Outputs deeper than the jq block's limit fail their message; this
-    // stack, reserved but only touched as used, lets jaq get that far on a deep value built
-    // inside a program instead of overflowing first.
-    builder.thread_stack_size(WORKER_STACK);
-    if let Some(threads) = args.threads {
-        builder.worker_threads(threads.get());
-    }
-    let runtime = match builder.enable_all().build() {
+    let runtime = match runtime(args.threads) {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("runnel: cannot start the runtime: {error}");
@@ -81,6 +72,24 @@ pub(crate) fn run(args: RunArgs) -> ExitCode {
     // node aborted at the deadline that never yields. Neither may keep the process alive.
     runtime.shutdown_timeout(RUNTIME_GRACE);
     code
+}
+
+/// The runtime blocks run on: `threads` workers (default: one per CPU core), each with a
+/// stack of [`WORKER_STACK`].
+///
+/// # Errors
+/// When the runtime's threads cannot be started.
+pub(crate) fn runtime(threads: Option<std::num::NonZeroUsize>) -> std::io::Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // jq programs recurse as deep as the values they build (jaq builds, prints and frees nested
+    // values recursively). Outputs deeper than the jq block's limit fail their message; this
+    // stack, reserved but only touched as used, lets jaq get that far on a deep value built
+    // inside a program instead of overflowing first.
+    builder.thread_stack_size(WORKER_STACK);
+    if let Some(threads) = threads {
+        builder.worker_threads(threads.get());
+    }
+    builder.enable_all().build()
 }
 
 /// The stack of each worker thread.

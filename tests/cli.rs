@@ -353,3 +353,49 @@ fn an_unreachable_kafka_broker_makes_the_pipeline_unready_and_is_logged_with_rat
     let complaints = stderr.lines().filter(|l| l.contains("librdkafka")).count();
     assert!((1..=4).contains(&complaints), "{complaints} librdkafka lines in about 4 s:\n{stderr}");
 }
+
+/// Runs `runnel jq` with `args`, `input` on its standard input.
+fn runnel_jq(args: &[&str], input: &str) -> std::process::Output {
+    let mut child =
+        Command::new(runnel_bin()).arg("jq").args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("starts");
+    let mut stdin = child.stdin.take().expect("piped");
+    std::io::Write::write_all(&mut stdin, input.as_bytes()).expect("writes the input");
+    drop(stdin);
+    child.wait_with_output().expect("runs")
+}
+
+#[test]
+fn jq_prints_each_output_on_a_line_as_the_blocks_compute_it() {
+    // jq 1.8's semantics (the prelude, exact integers, numbers written back as they came), with
+    // several outputs per line, none for some.
+    let input = "{\"items\":[1,2],\"id\":18446744073709551616}\n{\"items\":[]}\n[4]\n";
+    let out = runnel_jq(&["if type == \"array\" then .[2][1] = 1 else .items[] + 1, .id end"], input);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n3\n18446744073709551616\nnull\n[4,null,[null,1]]\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("in [1].ndjson");
+    std::fs::write(&file, "{\"a\":\"x,y\"}\n{\"a\":\"z\"}\n").expect("writes");
+    let out = runnel_jq(&[".a | [splits(\",\")] | @csv", file.to_str().expect("utf-8")], "");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "\"\\\"x\\\",\\\"y\\\"\"\n\"\\\"z\\\"\"\n");
+}
+
+#[test]
+fn jq_names_the_line_of_each_failed_input_and_exits_5() {
+    let out = runnel_jq(&[".n + 1"], "{\"n\":1}\n{\"n\":\"a\"}\nnot json\n{\"n\":2}\n");
+    assert_eq!(out.status.code(), Some(5), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "2\n3\n", "the other lines still run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("runnel jq: line 2: jq error: cannot calculate \"a\" + 1"), "{stderr}");
+    assert!(stderr.contains("runnel jq: stdin:3: invalid JSON"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 2, "{stderr}");
+
+    let out = runnel_jq(&["-.a"], "{\"a\":1}\n");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "-1\n", "a program may start with `-`");
+
+    let out = runnel_jq(&[".a |"], "{}\n");
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("jq syntax error at column 5"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -534,20 +534,27 @@ mod tests {
     }
 
     #[test]
-    fn multiplication_keeps_jaqs_results_and_order() {
-        for source in [
-            "(1,2) * (10,100)",
-            "(.a, .b) * (.c, .d)",
-            "\"ab\" * 3",
-            "{a: {b: 1}} * {a: {c: 2}}",
-            "{a: 3} | .a *= (2, 4) | .a",
-            "{a: \"x\"} | .a *= 2",
-            "[1] * 2",
-        ] {
+    fn multiplication_keeps_jaqs_results() {
+        for source in
+            ["(.a, .b) * (.c, .d)", "\"ab\" * 3", "{a: {b: 1}} * {a: {c: 2}}", "{a: 3} | .a *= (2, 4) | .a", "{a: \"x\"} | .a *= 2", "[1] * 2"]
+        {
             let instrumented = JqProgram::new(source).expect("compiles").without_fast_path();
             let plain = JqProgram::without_budget(source).expect("compiles");
             assert_eq!(instrumented.run(&json!(null)), plain.run(&json!(null)), "{source}");
         }
+    }
+
+    /// With several outputs on both sides, `*`, `/` and `%` vary the right side slowest, as
+    /// jq does; jaq varies the left side slowest.
+    #[test]
+    fn arithmetic_pairs_outputs_in_jqs_order() {
+        let run = |source: &str| JqProgram::new(source).expect("compiles").run(&json!({"a": 3, "b": 4})).expect("runs");
+        assert_eq!(run("[(1, 2) * (10, 100)]"), vec![json!([10, 20, 100, 200])]);
+        assert_eq!(run("[(.a, .b) / (8, 16)]"), vec![json!([0.375, 0.5, 0.1875, 0.25])]);
+        assert_eq!(run("[(7, 8) % (.a, .b)]"), vec![json!([1, 2, 3, 0])]);
+        assert_eq!(run("[(1, 2) - (10, 20)]"), vec![json!([-9, -19, -8, -18])], "`-` keeps jaq's order");
+        let plain = JqProgram::without_budget("[(1, 2) * (10, 100)]").expect("compiles");
+        assert_eq!(plain.run(&json!(null)).expect("runs"), vec![json!([10, 100, 20, 200])], "jaq's own order differs");
     }
 
     /// Where jq 1.8 and jaq disagree on `*`, `/` and `%`, runnel follows jq.

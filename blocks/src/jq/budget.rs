@@ -179,7 +179,7 @@ const STACK_PER_VALUE_LEVEL: usize = 4 * 1024;
 /// Whether `value` nests deeper than `limit` along its first or its last elements, where loops
 /// build deep values (`[.]`, `{a: .}`, `[1, .]`). A walk down one element per level: it costs
 /// what the value is deep, not what it holds.
-fn deeper_than(value: &Val, limit: usize) -> bool {
+pub(super) fn deeper_than(value: &Val, limit: usize) -> bool {
     fn child(v: &Val, last: bool) -> Option<&Val> {
         match v {
             Val::Arr(items) if last => items.last(),

@@ -15,10 +15,10 @@ use jaq_core::load::lex::StrPart;
 use jaq_core::load::parse::{BinaryOp, Def, Pattern, Term};
 use jaq_core::path::{Part, Path};
 
-use jaq_core::ops::Math;
+use jaq_core::ops::{Cmp, Math};
 
 use super::budget::TICK;
-use super::natives::{DIV, INDEX, JQ_ERRORS, REM, SLICE_END, SLICE_START, TOSTRING, UPDATE};
+use super::natives::{DIV, EQUAL, INDEX, JQ_ERRORS, NOT_EQUAL, REM, SLICE_END, SLICE_START, TOSTRING, UPDATE};
 use super::repeat::MUL;
 
 /// What instrumenting a definition needs to know.
@@ -139,8 +139,54 @@ fn rewritten_op(t: &mut Term<&str>, jq_arithmetic: bool) {
         BinaryOp::Assign => bound(r, Term::Call(UPDATE, vec![*l, value()])),
         BinaryOp::UpdateMath(math) => bound(r, Term::Call(UPDATE, vec![*l, arithmetic(Term::Id, math, value())])),
         BinaryOp::UpdateAlt => bound(r, Term::Call(UPDATE, vec![*l, Term::BinOp(Box::new(Term::Id), BinaryOp::Alt, Box::new(value()))])),
+        // Two values that may nest deeper than jq walks (module `natives::deep`); a literal on
+        // either side is shallow, and the common `.kind == "chat"` stays jaq's operator.
+        BinaryOp::Cmp(cmp @ (Cmp::Eq | Cmp::Ne)) if jq_arithmetic && !literal(&l) && !literal(&r) => {
+            Term::Call(if matches!(cmp, Cmp::Eq) { EQUAL } else { NOT_EQUAL }, vec![*l, *r])
+        }
         op => Term::BinOp(l, op, r),
     };
+}
+
+/// Whether `t` is a literal: a number, a string without interpolation, `null`, `true`,
+/// `false`, `[]`, or such a literal passed through a filter without arguments (as the
+/// instrumented program passes positions, see [`as_position`]).
+fn literal(t: &Term<&str>) -> bool {
+    match t {
+        Term::Num(_) | Term::Arr(None) => true,
+        Term::Str(None, parts) => parts.iter().all(|part| matches!(part, StrPart::Str(_) | StrPart::Char(_))),
+        Term::Neg(inner) => literal(inner),
+        Term::Call(name, args) => args.is_empty() && matches!(*name, "null" | "true" | "false"),
+        Term::BinOp(l, BinaryOp::Pipe(None), r) => literal(l) && matches!(&**r, Term::Call(_, args) if args.is_empty()),
+        _ => false,
+    }
+}
+
+/// A path with a slice, `head.a[1:3].b`, becomes `head.a | if . == null then . else .[1:3] end
+/// | .b`: jq slices `null` into `null` (jaq refuses to). The guard keeps the path a path (for
+/// `path(f)` and updates: `null | .[1:3] = ["x"]` sets the `null`, as jq's does). Only when
+/// the slice's bounds and the positions after it are literals: a bound such as `.n` is read
+/// from the path's input, which the pipe would change.
+fn null_slices(t: &mut Term<&str>) {
+    let is_slice = |part: &Part<Term<&str>>| matches!(part, Part::Range(from, to) if from.is_some() || to.is_some());
+    let Term::Path(_, Path(parts)) = &*t else { return };
+    let Some(at) = parts.iter().position(|(part, _)| is_slice(part)) else { return };
+    let context_free = |part: &Part<Term<&str>>| match part {
+        Part::Index(index) => literal(index),
+        Part::Range(from, to) => from.iter().chain(to).all(literal),
+    };
+    if !parts[at..].iter().all(|(part, _)| context_free(part)) {
+        return;
+    }
+    let Term::Path(head, Path(mut parts)) = std::mem::take(t) else { return };
+    let rest = parts.split_off(at + 1);
+    let slice = parts.pop().into_iter().collect();
+    let before = if parts.is_empty() { *head } else { Term::Path(head, Path(parts)) };
+    let is_null = Term::BinOp(Box::new(Term::Id), BinaryOp::Cmp(Cmp::Eq), Box::new(Term::Call("null", Vec::new())));
+    let guarded = Term::IfThenElse(vec![(is_null, Term::Id)], Some(Box::new(Term::Path(Box::new(Term::Id), Path(slice)))));
+    let mut after = if rest.is_empty() { guarded } else { Term::Path(Box::new(guarded), Path(rest)) };
+    null_slices(&mut after);
+    *t = Term::BinOp(Box::new(before), BinaryOp::Pipe(None), Box::new(after));
 }
 
 /// `v as $V | body`.
@@ -266,6 +312,9 @@ fn term(t: &mut Term<&str>, natives: &Natives) {
                     });
                 }
             });
+            if natives.jq_arithmetic {
+                null_slices(t);
+            }
         }
     }
 }

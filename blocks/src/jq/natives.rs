@@ -3,7 +3,7 @@
 //! otherwise, and the natives both call.
 //!
 //! The prelude is jq where jq is fast enough; natives do what jq would do slowly or cannot
-//! (module `update`: jq's updates; `delete`: jq's `delpaths`; `index`: fractional positions; `arith`: `/` and `%`; `errors`: jq's wording
+//! (module `update`: jq's updates; `delete`: jq's `delpaths`; `deep`: jq's errors for values too deep to walk; `index`: fractional positions; `arith`: `/` and `%`; `errors`: jq's wording
 //! for caught errors; `text`: numbers in `tojson`, `tostring` and interpolation;
 //! `format`: `@csv`, `@tsv`, `@base32`, `@base32d`, `tonumber`). A prelude definition that only adds a check to one of
 //! jaq's natives calls it under a second name (`__jaq_...`, see [`RENAMED`]).
@@ -11,6 +11,7 @@
 mod arith;
 #[cfg(test)]
 mod compat_tests;
+mod deep;
 mod delete;
 mod errors;
 mod format;
@@ -28,7 +29,8 @@ use jaq_json::Val;
 
 use super::Data;
 
-pub(super) use arith::{DIV, Operand, REM, remainder, zero_divisor};
+pub(super) use arith::{DIV, Operand, Order, REM, product, remainder, zero_divisor};
+pub(super) use deep::{EQUAL, NOT_EQUAL, merge_too_deep};
 pub(super) use errors::JQ_ERRORS;
 pub(super) use index::{INDEX, SLICE_END, SLICE_START};
 pub(super) use text::TOSTRING;
@@ -38,7 +40,10 @@ pub(super) use update::UPDATE;
 const PRELUDE: &str = include_str!("prelude.jq");
 
 /// jaq's natives the prelude wraps, each with the second name it calls it by.
-const RENAMED: [(&str, &str); 15] = [
+const RENAMED: [(&str, &str); 18] = [
+    ("length", "__jaq_length"),
+    ("sort", "__jaq_sort"),
+    ("contains", "__jaq_contains"),
     ("strflocaltime", "__jaq_strflocaltime"),
     ("fromjson", "__jaq_fromjson"),
     ("utf8bytelength", "__jaq_utf8bytelength"),
@@ -76,7 +81,7 @@ pub(super) fn funs() -> Vec<Fun<Data>> {
     let jaq = || jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>());
     let renamed = jaq().filter_map(|(name, args, native)| RENAMED.iter().find(|(from, _)| *from == name).map(|(_, to)| (*to, args, native)));
     let ours = [update::update(), format_native(), tonumber(), delpaths(), builtins(), errors::jq_errors(), parse_depth(), writers().0, writers().1];
-    jaq().chain(renamed).chain(ours).chain(index::funs()).chain(arith::funs()).collect()
+    jaq().chain(renamed).chain(ours).chain(index::funs()).chain(arith::funs()).chain(deep::funs()).chain([update::path_keys()]).collect()
 }
 
 /// `__runnel_format($name)`: the input in jq's format `@name` (see `format`).

@@ -19,6 +19,8 @@ def toboolean:
   elif . == "false" then false
   else error("\(type) (\(tojson)) cannot be parsed as a boolean") end;
 def toarray: if type == "array" then . else [.] end;
+# jq keeps a number literal beyond a float's range (`1E+1000`) as `abs` does; jaq's makes it a float.
+def length: if isnumber and isinfinite then abs else __jaq_length end;
 def fromjson:
   if . == "nan" or . == "NaN" or . == "-nan" or . == "-NaN" then nan
   else . as $text | [__runnel_parse_depth | __jaq_fromjson]
@@ -98,7 +100,10 @@ def skip($n; f):
 def nth($n; f):
   if $n < 0 then error("nth doesn't support negative indices") else first(skip($n; f)) end;
 
-# Arrays.
+# Arrays. Values nested deeper than jq walks are jq's errors (module `natives::deep`).
+def sort: __runnel_comparable | __jaq_sort;
+def unique: __runnel_comparable | unique_by(.);
+def contains($b): __runnel_containable($b) | __jaq_contains($b);
 def bsearch($target):
   if isarray then __jaq_bsearch($target)
   else error("\(type) (\(tojson)) cannot be searched from") end;
@@ -107,6 +112,7 @@ def bsearch($target):
 def getpath($path):
   if ($path | isarray) and ($path | length) > 10000 then error("Path too deep")
   else reduce $path[] as $key (.; .[$key]) end;
+def setpath($p; $v): __runnel_path_keys($p) | getpath($p) = $v;
 def pick(pathexps): . as $top | reduce path(pathexps) as $p (null; setpath($p; $top | getpath($p)));
 def delpaths($paths): __runnel_delpaths($paths);
 def del(f): delpaths([path(f)]);

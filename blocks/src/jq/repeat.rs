@@ -11,25 +11,20 @@
 //! (jaq refuses it).
 
 use jaq_core::native::Fun;
-use jaq_core::{Bind, Error, Exn, Native};
+use jaq_core::{Bind, Error, Native};
 use jaq_json::Val;
 
 use super::Data;
 use super::budget;
+use super::natives;
 
 /// The name of the multiplication the instrumented program calls: `MUL(l; r)` is `l * r`.
 pub(super) const MUL: &str = "__runnel_mul";
 
-/// [`MUL`] as a native filter: the cartesian product of its arguments' outputs, `l`'s in the
-/// outer loop and each error paired with every output of `r`, as jaq's `*` makes it.
+/// [`MUL`] as a native filter: the cartesian product of its arguments' outputs, in jq's order
+/// (`r`'s in the outer loop).
 pub(super) fn mul() -> Fun<Data> {
-    let native = Native::<Data>::new(|mut cv| {
-        let (r, r_ctx) = cv.0.pop_fun();
-        let (l, l_ctx) = cv.0.pop_fun();
-        let input = cv.1;
-        let products = l.run((l_ctx, input.clone())).flat_map(move |x| r.run((r_ctx.clone(), input.clone())).map(move |y| multiply(x.clone()?, y?)));
-        Box::new(products)
-    });
+    let native = Native::<Data>::new(|cv| natives::product(cv, natives::Order::Jq, multiply));
     (MUL, Box::new([Bind::Fun(()), Bind::Fun(())]), native)
 }
 
@@ -39,8 +34,11 @@ const MAX_REPEATED: usize = i32::MAX as usize;
 /// `l * r`, with jq's rules for a repeated string (`s * n` or `n * s`): a negative or NaN `n`
 /// gives `null`, a fraction rounds down (`"ab" * 1.5` is `"ab"`, `* 0` is `""`), a result past
 /// jq's limit is its error; the budget is checked before the string is built.
-fn multiply<'a>(l: Val, r: Val) -> Result<Val, Exn<'a, Val>> {
-    let Some((text, times)) = repetition(&l, &r) else { return (l * r).map_err(Exn::from) };
+fn multiply(l: Val, r: Val) -> Result<Val, Error<Val>> {
+    if let Some(error) = natives::merge_too_deep(&l, &r) {
+        return Err(error);
+    }
+    let Some((text, times)) = repetition(&l, &r) else { return l * r };
     if times.is_nan() || times < 0.0 {
         return Ok(Val::Null);
     }
@@ -49,7 +47,7 @@ fn multiply<'a>(l: Val, r: Val) -> Result<Val, Exn<'a, Val>> {
     match text.len().checked_mul(times) {
         Some(bytes) if bytes <= MAX_REPEATED => budget::reserve(bytes as u64),
         _ if text.is_empty() => {}
-        _ => return Err(Exn::from(Error::str("Repeat string result too long"))),
+        _ => return Err(Error::str("Repeat string result too long")),
     }
     let repeated = text.repeat(times);
     Ok(match (&l, &r) {

@@ -26,7 +26,7 @@ use crate::test_support::run_block;
 
 /// The fewest cases of jq 1.8's suite that must pass, so that a change that loses some is
 /// noticed by whoever runs the suite.
-const FLOOR: usize = 481;
+const FLOOR: usize = 493;
 
 /// One case of the suite.
 #[derive(Debug)]

@@ -14,21 +14,41 @@ pub(in crate::jq) const DIV: &str = "__runnel_div";
 /// The name of the remainder the instrumented program calls: `REM(l; r)` is `l % r`.
 pub(in crate::jq) const REM: &str = "__runnel_rem";
 
-/// [`DIV`] and [`REM`] as natives: the cartesian product of their arguments' outputs, `l`'s in
-/// the outer loop, as jaq's operators make it.
+/// [`DIV`] and [`REM`] as natives: the cartesian product of their arguments' outputs, in jq's
+/// order (`r`'s in the outer loop).
 pub(super) fn funs() -> [Fun<Data>; 2] {
     let args = || -> Box<[Bind]> { Box::new([Bind::Fun(()), Bind::Fun(())]) };
-    [(DIV, args(), Native::<Data>::new(|cv| product(cv, divide))), (REM, args(), Native::<Data>::new(|cv| product(cv, remainder_of)))]
+    [
+        (DIV, args(), Native::<Data>::new(|cv| product(cv, Order::Jq, divide))),
+        (REM, args(), Native::<Data>::new(|cv| product(cv, Order::Jq, remainder_of))),
+    ]
 }
 
-/// `op` on every pair of outputs of the two arguments.
-fn product<'a>(mut cv: Cv<'a, Data>, op: fn(Val, Val) -> Result<Val, Error<Val>>) -> ValXs<'a, Val> {
+/// Which argument of a binary operator varies slowest when both have several outputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(in crate::jq) enum Order {
+    /// The right one, as in jq: `[(1,2) - (10,20)]` is `[-9,-8,-19,-18]`.
+    Jq,
+    /// The left one, as jaq's operators vary them: `[-9,-19,-8,-18]`.
+    Jaq,
+}
+
+/// `op` on every pair of outputs of the two arguments `l` and `r` (popped from `cv`), in
+/// `order`; an error is paired with every output of the other argument, as jaq pairs them.
+pub(in crate::jq) fn product<'a>(mut cv: Cv<'a, Data>, order: Order, op: fn(Val, Val) -> Result<Val, Error<Val>>) -> ValXs<'a, Val> {
     let (r, r_ctx) = cv.0.pop_fun();
     let (l, l_ctx) = cv.0.pop_fun();
     let input = cv.1;
-    Box::new(
-        l.run((l_ctx, input.clone())).flat_map(move |x| r.run((r_ctx.clone(), input.clone())).map(move |y| op(x.clone()?, y?).map_err(Exn::from))),
-    )
+    match order {
+        Order::Jaq => Box::new(
+            l.run((l_ctx, input.clone()))
+                .flat_map(move |x| r.run((r_ctx.clone(), input.clone())).map(move |y| op(x.clone()?, y?).map_err(Exn::from))),
+        ),
+        Order::Jq => Box::new(
+            r.run((r_ctx, input.clone()))
+                .flat_map(move |y| l.run((l_ctx.clone(), input.clone())).map(move |x| op(x?, y.clone()?).map_err(Exn::from))),
+        ),
+    }
 }
 
 /// jq's message for a zero divisor; `remainder` adds " (remainder)" after "divided".

@@ -183,3 +183,77 @@ fn syntax_jq_reads_and_jaq_does_not() {
         ("{a: 1, $__loc__}", json!(null), json!([{"a": 1, "__loc__": {"file": "<top-level>", "line": 1}}])),
     ]);
 }
+
+#[test]
+fn slices_of_null_are_null() {
+    check(&[
+        ("[.[] | .[1:3]?]", json!([null, "abcd", [1, 2, 3], {}, 5]), json!([[null, "bc", [2, 3]]])),
+        ("[.a[1:], .[:2][0], .b[-1:][0]]", json!(null), json!([[null, null, null]])),
+        ("try .[1:2] catch \"object\"", json!({"a": 1}), json!(["object"])),
+        // Paths and updates through a slice are unchanged by the guard.
+        (".[1:3][0] = 9", json!([0, 1, 2, 3]), json!([[0, 9, 2, 3]])),
+        (".[1:][1:][0] |= . + 10", json!([0, 1, 2]), json!([[0, 1, 12]])),
+        ("path(.[1:3][0])", json!([0, 1, 2]), json!([[{"start": 1, "end": 3}, 0]])),
+        ("del(.[1:3])", json!([0, 1, 2, 3]), json!([[0, 3]])),
+        (".[1:3] = [\"x\"]", json!(null), json!([["x"]])),
+        // A bound read from the input keeps jaq's slice.
+        ("try (.a | .[.n:]) catch \"no\"", json!({"a": null}), json!(["no"])),
+    ]);
+}
+
+#[test]
+fn setpath_refuses_a_number_as_an_object_key() {
+    check(&[
+        ("try setpath([\"a\", 0]; 1) catch .", json!({"a": {"b": 2}}), json!(["Cannot index object with number (0)"])),
+        ("setpath([\"a\", 1, \"b\"]; 1)", json!({}), json!([{"a": [null, {"b": 1}]}])),
+        ("setpath([0, \"k\"]; true)", json!([{"k": false}]), json!([[{"k": true}]])),
+        ("try setpath([1]; 1) catch .", json!([]), json!([[null, 1]])),
+    ]);
+}
+
+#[test]
+fn length_keeps_a_literal_beyond_floats() {
+    check(&[
+        ("[1E+1000, -1E+1000] | map(length | tojson)", json!(null), json!([["1E+1000", "1E+1000"]])),
+        ("[.[] | length]", json!([-2, -0.5, "héllo", [1, 2], {"a": 1}, null]), json!([[2, 0.5, 5, 2, 1, 0]])),
+    ]);
+}
+
+/// `[[...[]...]]`, `levels` arrays around an empty one, built by the program.
+fn nested(levels: usize, object: bool) -> String {
+    let wrap = if object { "{a: .}" } else { "[.]" };
+    let empty = if object { "{}" } else { "[]" };
+    format!("(reduce range({levels}) as $_ ({empty}; {wrap}))")
+}
+
+/// Values 10,000 deep are walked on a stack as large as the `runnel` binary's workers have.
+#[test]
+fn values_deeper_than_jq_walks_are_its_errors() {
+    let worker = std::thread::Builder::new().stack_size(64 << 20).spawn(deep_values).expect("spawns");
+    worker.join().expect("the checks pass");
+}
+
+fn deep_values() {
+    let (arrays, objects) = (nested(10_001, false), nested(10_001, true));
+    let (ok_arrays, ok_objects) = (nested(10_000, false), nested(10_000, true));
+    check(&[
+        (&format!("try ({arrays} as $x | $x == $x) catch ."), json!(null), json!(["Equality check too deep"])),
+        (&format!("try ({arrays} as $x | $x != $x) catch ."), json!(null), json!(["Equality check too deep"])),
+        (&format!("{arrays} as $x | [$x == null, $x == [], $x != 1]"), json!(null), json!([[false, false, true]])),
+        (&format!("{ok_arrays} as $x | $x == $x"), json!(null), json!([true])),
+        (&format!("try ({arrays} as $x | [$x, 1, $x] | sort) catch ."), json!(null), json!(["Comparison too deep"])),
+        (&format!("try ({objects} as $x | [$x, $x] | unique) catch ."), json!(null), json!(["Comparison too deep"])),
+        (&format!("{arrays} as $x | [$x, 2] | sort | .[0]"), json!(null), json!([2])),
+        (&format!("{ok_objects} as $x | [$x, $x] | unique | length"), json!(null), json!([1])),
+        (&format!("try ({arrays} as $x | $x | contains($x)) catch ."), json!(null), json!(["Containment check too deep"])),
+        (&format!("{arrays} | contains([[]])"), json!(null), json!([true])),
+        (&format!("try ({objects} as $x | $x * $x) catch ."), json!(null), json!(["Object merge too deep"])),
+        (&format!("{ok_objects} as $x | $x * $x | length"), json!(null), json!([1])),
+        (
+            &format!("{arrays} | tojson | [contains(\"<skipped: too deep>\"), length]"),
+            json!(null),
+            json!([[true, 2 * 10_001 + "<skipped: too deep>".len()]]),
+        ),
+        (&format!("{ok_arrays} | tojson | contains(\"<skipped: too deep>\")"), json!(null), json!([false])),
+    ]);
+}

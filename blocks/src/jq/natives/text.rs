@@ -5,6 +5,8 @@
 
 use jaq_json::{Num, Val};
 
+use super::super::budget::MAX_VALUE_DEPTH;
+
 /// The name of jq's `tojson`, as a native.
 pub(in crate::jq) const TOJSON: &str = "__runnel_tojson";
 /// The name of jq's `tostring` (and of what string interpolation writes), as a native.
@@ -22,20 +24,26 @@ pub(super) fn tostring(value: Val) -> Val {
 /// `value` as jq's `tojson`.
 pub(super) fn tojson(value: &Val) -> String {
     let mut out = String::new();
-    write(value, &mut out);
+    write(value, &mut out, 0);
     out
 }
 
-fn write(value: &Val, out: &mut String) {
+/// What jq writes instead of an array or object nested deeper than it prints.
+const SKIPPED: &str = "<skipped: too deep>";
+
+/// Writes `value`, found `depth` arrays and objects deep, as jq's `tojson` does.
+fn write(value: &Val, out: &mut String, depth: usize) {
+    let depth = depth + 1;
     match value {
         Val::Num(Num::Float(f)) => out.push_str(&float(*f)),
+        Val::Arr(_) | Val::Obj(_) if depth > MAX_VALUE_DEPTH + 1 => out.push_str(SKIPPED),
         Val::Arr(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                write(item, out);
+                write(item, out, depth);
             }
             out.push(']');
         }
@@ -46,13 +54,13 @@ fn write(value: &Val, out: &mut String) {
                     out.push(',');
                 }
                 match key {
-                    Val::TStr(_) | Val::BStr(_) => write(key, out),
+                    Val::TStr(_) | Val::BStr(_) => write(key, out, depth),
                     // A key that is not a string (`{(1): 2}`, which jq does not have) is written
                     // as the string of its JSON.
-                    other => write(&Val::utf8_str(tojson(other).into_bytes()), out),
+                    other => write(&Val::utf8_str(tojson(other).into_bytes()), out, depth),
                 }
                 out.push(':');
-                write(item, out);
+                write(item, out, depth);
             }
             out.push('}');
         }

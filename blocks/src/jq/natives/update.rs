@@ -95,6 +95,38 @@ pub(in crate::jq) fn update() -> Fun<Data> {
     (UPDATE, Box::new([Bind::Fun(()), Bind::Fun(())]), native)
 }
 
+/// The name of the check `setpath($p; $v)` makes first: its input, or jq's error when `$p`
+/// indexes an object along the way with a number (jaq would add the number as a key).
+pub(in crate::jq) const PATH_KEYS: &str = "__runnel_path_keys";
+
+/// [`PATH_KEYS`] as a native filter.
+pub(in crate::jq) fn path_keys() -> Fun<Data> {
+    let native = Native::<Data>::new(|mut cv| {
+        let path = cv.0.pop_var();
+        box_once(match object_indexed_with_number(&cv.1, &path) {
+            Some(key) => Err(Exn::from(Error::str(format!("Cannot index object with number ({key})")))),
+            None => Ok(cv.1),
+        })
+    });
+    (PATH_KEYS, jaq_core::native::v(1), native)
+}
+
+/// The number `path` indexes an object with as it goes down `value`, if it does before it
+/// leaves what `value` holds.
+fn object_indexed_with_number<'v>(value: &Val, path: &'v Val) -> Option<&'v Val> {
+    let Val::Arr(keys) = path else { return None };
+    let mut at = value;
+    for key in keys.iter() {
+        at = match (at, key) {
+            (Val::Obj(_), Val::Num(_)) => return Some(key),
+            (Val::Obj(fields), Val::TStr(_) | Val::BStr(_)) => fields.get(key)?,
+            (Val::Arr(items), Val::Num(n)) => items.get(position(n, items.len()).ok()??)?,
+            _ => return None,
+        };
+    }
+    None
+}
+
 /// `p |= f` as jq 1.8 runs it, on `value` already grown for `paths` (the paths of `p`): each
 /// path's value replaced by the first output of `f`, the paths without one removed at the end.
 /// `None` when a path cannot be read or written, or `f` fails.
