@@ -11,7 +11,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
-use rquickjs::promise::MaybePromise;
 use rquickjs::{AsyncContext, AsyncRuntime, CatchResultExt, CaughtError, Ctx, Function, Module, Persistent, Value};
 use runnel_engine::{BuildContext, BuildError};
 use serde_json::Value as Json;
@@ -95,11 +94,19 @@ pub(crate) enum Failure {
     TimedOut { waiting: bool },
 }
 
+/// What a handler called at once gave: its answer, or a promise of it.
+enum Answer {
+    Done(Option<Json>),
+    Pending(Persistent<rquickjs::Promise<'static>>),
+}
+
 /// A runtime, its context and the handler. The fields drop in this order: the handler and the
 /// context before the runtime that holds them (QuickJS asserts that nothing outlives it).
 pub(crate) struct Engine {
     handler: Persistent<Function<'static>>,
     shape: Shape,
+    /// Whether the handler declares a second parameter, the metadata.
+    wants_meta: bool,
     context: AsyncContext,
     runtime: AsyncRuntime,
     /// Nanoseconds after `epoch` when the running invocation must stop; 0: none runs.
@@ -133,7 +140,7 @@ impl Engine {
         let context = AsyncContext::full(&runtime).await.map_err(|e| e.to_string())?;
         let host = Host::new(source.modules.clone(), Arc::clone(&deadline), epoch, limits.timeout);
         context.with(|ctx| modules::install(&ctx, &host).catch(&ctx).map_err(describe)).await?;
-        let (shape, handler) = context
+        let (shape, handler, wants_meta) = context
             .async_with(async |ctx| {
                 set_process_env(&ctx, &source.invocation.env).catch(&ctx).map_err(describe)?;
                 let module = Module::declare(ctx.clone(), source.name.as_str(), source.code.as_str()).catch(&ctx).map_err(describe)?;
@@ -141,10 +148,11 @@ impl Engine {
                 loaded.into_future::<()>().await.catch(&ctx).map_err(describe)?;
                 let exports = module.namespace().catch(&ctx).map_err(describe)?;
                 let (shape, handler) = crate::shape::handler(&ctx, &exports, source.shape, &source.invocation, &source.name)?;
-                Ok::<_, String>((shape, Persistent::save(&ctx, handler)))
+                let parameters: usize = handler.get("length").unwrap_or(1);
+                Ok::<_, String>((shape, Persistent::save(&ctx, handler), parameters >= 2))
             })
             .await?;
-        Ok(Self { handler, shape, context, runtime, deadline, epoch, limits, host })
+        Ok(Self { handler, shape, wants_meta, context, runtime, deadline, epoch, limits, host })
     }
 
     /// How the loaded handler is written.
@@ -154,22 +162,48 @@ impl Engine {
 
     /// Calls the handler with the message's value and metadata and waits for its result
     /// (`None`: `undefined`), within the time limit.
-    pub(crate) async fn call(&self, event: &Json, meta: &Json) -> Result<Option<Json>, Failure> {
+    /// The metadata is only made for a handler that declares a second parameter (most take
+    /// the event alone, and making it is a good part of a small handler's cost).
+    pub(crate) async fn call(&self, event: &Json, meta: impl FnOnce() -> Json) -> Result<Option<Json>, Failure> {
         self.host.begin();
-        self.deadline.store(nanos(self.epoch.elapsed() + self.limits.timeout), Ordering::Relaxed);
-        let call = self.context.async_with(async |ctx| {
-            let handler = self.handler.clone().restore(&ctx).map_err(|e| e.to_string())?;
-            let (event, meta) = (to_js(&ctx, event).map_err(|e| e.to_string())?, to_js(&ctx, meta).map_err(|e| e.to_string())?);
-            let returned: MaybePromise<'_> = handler.call((event, meta)).catch(&ctx).map_err(describe)?;
-            let value: Value<'_> = returned.into_future().await.catch(&ctx).map_err(describe)?;
-            if let Some(array) = value.as_array()
-                && array.len() > self.limits.max_outputs
-            {
-                return Err(format!("the handler returned {} messages, more than `max_outputs` ({})", array.len(), self.limits.max_outputs));
+        let started = self.epoch.elapsed();
+        self.deadline.store(nanos(started + self.limits.timeout), Ordering::Relaxed);
+        // Most handlers answer at once: they are called in a plain `with`, and only a promise
+        // goes on through the asynchronous path (which also runs the job queue and the host's
+        // futures), within what is left of the time limit.
+        let first = self
+            .context
+            .with(|ctx| {
+                let handler = self.handler.clone().restore(&ctx).map_err(|e| e.to_string())?;
+                let event = to_js(&ctx, event).map_err(|e| e.to_string())?;
+                let meta = if self.wants_meta { to_js(&ctx, &meta()).map_err(|e| e.to_string())? } else { Value::new_undefined(ctx.clone()) };
+                let returned: Value<'_> = handler.call((event, meta)).catch(&ctx).map_err(describe)?;
+                match returned.clone().into_promise() {
+                    Some(promise) => Ok(Answer::Pending(Persistent::save(&ctx, promise))),
+                    None => self.result(&returned).map(Answer::Done),
+                }
+            })
+            .await;
+        let outcome = match first {
+            Ok(Answer::Pending(promise)) => {
+                let left = self.limits.timeout.saturating_sub(self.epoch.elapsed().saturating_sub(started));
+                let settle = self.context.async_with(async |ctx| {
+                    let promise = promise.restore(&ctx).map_err(|e| e.to_string())?;
+                    let value: Value<'_> = promise.into_future().await.catch(&ctx).map_err(describe)?;
+                    self.result(&value)
+                });
+                tokio::time::timeout(left, settle).await
             }
-            from_js(&value)
-        });
-        let outcome = tokio::time::timeout(self.limits.timeout, call).await;
+            Ok(Answer::Done(value)) => {
+                // Work the handler left queued (a promise it did not await) runs now.
+                if self.runtime.is_job_pending().await {
+                    let left = self.limits.timeout.saturating_sub(self.epoch.elapsed().saturating_sub(started));
+                    let _ = tokio::time::timeout(left, self.context.async_with(async |_ctx| ())).await;
+                }
+                Ok(Ok(value))
+            }
+            Err(error) => Ok(Err(error)),
+        };
         self.deadline.store(0, Ordering::Relaxed);
         match outcome {
             Err(_) => Err(Failure::TimedOut { waiting: true }),
@@ -177,6 +211,16 @@ impl Engine {
             Ok(Err(error)) => Err(Failure::Error(error)),
             Ok(Ok(value)) => Ok(value),
         }
+    }
+
+    /// A handler's answer as JSON, an array past `max_outputs` refused before it is converted.
+    fn result(&self, value: &Value<'_>) -> Result<Option<Json>, String> {
+        if let Some(array) = value.as_array()
+            && array.len() > self.limits.max_outputs
+        {
+            return Err(format!("the handler returned {} messages, more than `max_outputs` ({})", array.len(), self.limits.max_outputs));
+        }
+        from_js(value)
     }
 
     /// Frees what the last invocations left (after one ran out of memory, say).

@@ -55,7 +55,7 @@ impl Worker {
                     while let Some(job) = queue.recv().await {
                         let mut done = Vec::with_capacity(job.messages.len());
                         for message in job.messages {
-                            let result = engine.call(message.value(), &meta(&message)).await;
+                            let result = engine.call(message.value(), || meta(&message)).await;
                             match &result {
                                 // The handler's pending work is queued in the engine: a fresh one.
                                 Err(Failure::TimedOut { waiting: true }) => match Engine::new(&source, limits).await {
