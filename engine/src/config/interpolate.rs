@@ -45,7 +45,9 @@ pub(crate) enum Problem {
     #[error("`${{}}` names no variable")]
     Empty,
     /// What stands between the braces is not a variable name.
-    #[error("`${{{body}}}`: `{body}` is not a variable name (letters, digits and `_`, not starting with a digit, no spaces)")]
+    #[error(
+        "`${{{body}}}`: `{body}` is not a variable name (letters, digits and `_`, not starting with a digit, no spaces; write `$${{` for a literal `${{`, as in a JavaScript template literal)"
+    )]
     BadName {
         /// The text between the braces.
         body: String,
@@ -329,15 +331,18 @@ mod tests {
     fn malformed_references_are_errors_at_their_dollar() {
         assert_eq!(
             problems("a = \"${ HOST }\""),
-            vec![(5, "`${ HOST }`: ` HOST ` is not a variable name (letters, digits and `_`, not starting with a digit, no spaces)".into())]
+            vec![(5, "`${ HOST }`: ` HOST ` is not a variable name (letters, digits and `_`, not starting with a digit, no spaces; write `$${` for a literal `${`, as in a JavaScript template literal)".into())]
         );
         assert_eq!(problems("a = \"${HOST\"\nb = 1 }"), vec![(5, "`${` is not closed on its line (write `$${` for a literal `${`)".into())]);
         assert_eq!(problems("x ${}"), vec![(2, "`${}` names no variable".into())]);
         assert_eq!(
             problems("${1A}"),
-            vec![(0, "`${1A}`: `1A` is not a variable name (letters, digits and `_`, not starting with a digit, no spaces)".into())]
+            vec![(0, "`${1A}`: `1A` is not a variable name (letters, digits and `_`, not starting with a digit, no spaces; write `$${` for a literal `${`, as in a JavaScript template literal)".into())]
         );
-        assert_eq!(problems("${A.B}")[0].1, "`${A.B}`: `A.B` is not a variable name (letters, digits and `_`, not starting with a digit, no spaces)");
+        assert_eq!(
+            problems("${A.B}")[0].1,
+            "`${A.B}`: `A.B` is not a variable name (letters, digits and `_`, not starting with a digit, no spaces; write `$${` for a literal `${`, as in a JavaScript template literal)"
+        );
         assert_eq!(problems("${A:?no}"), vec![(0, "`${A:?...}` is not supported: write `${A}`, `${A:-default}` or `${A-default}`".into())]);
         assert_eq!(problems("${A+x}")[0].1, "`${A+...}` is not supported: write `${A}`, `${A:-default}` or `${A-default}`");
         assert_eq!(problems("${A:-x")[0], (0, "`${` is not closed on its line (write `$${` for a literal `${`)".into()));
