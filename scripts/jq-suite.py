@@ -2,7 +2,7 @@
 """Runs a jq test file (the format of jq's tests/jq.test) through `runnel jq` and prints how
 many of its cases give jq's outputs.
 
-    scripts/jq-suite.py path/to/jq.test [--runnel target/release/runnel] [--verbose]
+    scripts/jq-suite.py path/to/jq.test [--runnel target/release/runnel] [--timeout-ms 1000] [--verbose]
 
 jq's own suite is jqlang/jq's tests/jq.test; it is jq's file, so it is not in this repository:
 fetch it. Each case is a program, an input line and the expected outputs, one JSON text a
@@ -92,14 +92,14 @@ def differ_in_strings(a, b):
     return same(a, b)
 
 
-def run(runnel, program, given, expected_texts, fails):
+def run(runnel, timeout_ms, program, given, expected_texts, fails):
     """Runs one case: its verdict and what came out."""
     ok, _ = strict_json(given.lstrip("\ufeff"))
     if not ok:
         return "rejected", "input is not JSON"
     try:
         done = subprocess.run(
-            [runnel, "jq", "--", program],
+            [runnel, "jq", "--timeout-ms", str(timeout_ms), "--", program],
             input=given + "\n",
             capture_output=True,
             text=True,
@@ -134,13 +134,19 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", help="a jq test file, such as jq's tests/jq.test")
     parser.add_argument("--runnel", default="runnel", help="the runnel binary (default: runnel on PATH)")
+    parser.add_argument(
+        "--timeout-ms",
+        type=int,
+        default=1000,
+        help="each case's time budget (default: the blocks' 1000; give more to a debug build, which runs jq about ten times slower)",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="list every case that does not pass")
     args = parser.parse_args()
     with open(args.file, encoding="utf-8") as file:
         found = cases(file.read())
     counts = {"pass": 0, "error wording": 0, "differs": 0, "rejected": 0}
     for line, program, given, expected, fails in found:
-        verdict, shown = run(args.runnel, program, given, expected, fails)
+        verdict, shown = run(args.runnel, args.timeout_ms, program, given, expected, fails)
         counts[verdict] += 1
         if args.verbose and verdict != "pass":
             print(f"{verdict} at line {line}: {program}\n  input:    {given}\n  expected: {expected}\n  got:      {shown}")

@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use runnel::blocks::{JqProgram, MapConfig};
+use runnel::blocks::{JqProgram, Limits, MapConfig};
 use runnel::connectors::{FileSourceConfig, MemorySinkConfig, StdinConfig, StdoutConfig};
 use runnel::{MemoryOutput, Message, Pipeline, PipelineBuilder};
 
@@ -36,13 +36,32 @@ pub(crate) struct JqArgs {
     program: String,
     /// The NDJSON file to read, one JSON value a line (default: standard input).
     file: Option<PathBuf>,
+    /// How long the program may run on one line, in milliseconds, as a block's `timeout_ms`
+    /// (default: the blocks' 1000).
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// The most memory the program may hold while it runs on one line, in MiB, as a block's
+    /// `max_memory_mb` (default: the blocks' 64).
+    #[arg(long)]
+    max_memory_mb: Option<u64>,
+}
+
+impl JqArgs {
+    /// The limits of each evaluation: the blocks' own, changed where the options say.
+    fn limits(&self) -> Limits {
+        let blocks = Limits::default();
+        Limits {
+            time: self.timeout_ms.map_or(blocks.time, std::time::Duration::from_millis),
+            memory: self.max_memory_mb.map_or(blocks.memory, |mb| mb.saturating_mul(1024 * 1024)),
+        }
+    }
 }
 
 /// Runs `args.program` over every line of the input, printing its outputs one a line on stdout
 /// and each failure on stderr.
 pub(crate) fn jq(args: JqArgs) -> ExitCode {
     let program = match JqProgram::new(args.program.as_str()) {
-        Ok(program) => program,
+        Ok(program) => program.with_limits(args.limits()),
         Err(error) => {
             eprintln!("runnel jq: {error}");
             return ExitCode::from(EXIT_COMPILE);

@@ -71,8 +71,9 @@ pub mod connectors {
 }
 
 /// The configurations of the built-in blocks, for [`PipelineBuilder`], and [`blocks::JqProgram`],
-/// a jq program compiled once.
+/// a jq program compiled once (each evaluation within [`blocks::Limits`]).
 pub mod blocks {
+    pub use runnel_blocks::jq::Limits;
     pub use runnel_blocks::{
         BatchConfig, DedupeConfig, FilterConfig, JqError, JqProgram, LambdaConfig, MapConfig, RouteConfig, ThrottleConfig, UnbatchConfig,
         WindowConfig, event_pattern, lambda,

@@ -395,6 +395,14 @@ fn jq_names_the_line_of_each_failed_input_and_exits_5() {
     let out = runnel_jq(&["-.a"], "{\"a\":1}\n");
     assert_eq!(String::from_utf8_lossy(&out.stdout), "-1\n", "a program may start with `-`");
 
+    let out = runnel_jq(&["--timeout-ms", "50", "last(repeat(1))"], "null\n");
+    assert_eq!(out.status.code(), Some(5));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 1: jq program ran longer than its time budget of 50 ms"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let out = runnel_jq(&[".a |"], "{}\n");
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("jq syntax error at column 5"), "{}", String::from_utf8_lossy(&out.stderr));

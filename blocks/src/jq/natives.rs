@@ -40,8 +40,7 @@ pub(super) use update::UPDATE;
 const PRELUDE: &str = include_str!("prelude.jq");
 
 /// jaq's natives the prelude wraps, each with the second name it calls it by.
-const RENAMED: [(&str, &str); 18] = [
-    ("length", "__jaq_length"),
+const RENAMED: [(&str, &str); 17] = [
     ("sort", "__jaq_sort"),
     ("contains", "__jaq_contains"),
     ("strflocaltime", "__jaq_strflocaltime"),
@@ -80,7 +79,18 @@ pub(super) fn prelude_defs() -> impl Iterator<Item = Def> {
 pub(super) fn funs() -> Vec<Fun<Data>> {
     let jaq = || jaq_core::funs::<Data>().chain(jaq_std::funs::<Data>()).chain(jaq_json::funs::<Data>());
     let renamed = jaq().filter_map(|(name, args, native)| RENAMED.iter().find(|(from, _)| *from == name).map(|(_, to)| (*to, args, native)));
-    let ours = [update::update(), format_native(), tonumber(), delpaths(), builtins(), errors::jq_errors(), parse_depth(), writers().0, writers().1];
+    let ours = [
+        update::update(),
+        format_native(),
+        tonumber(),
+        delpaths(),
+        builtins(),
+        errors::jq_errors(),
+        parse_depth(),
+        writers().0,
+        writers().1,
+        length(),
+    ];
     jaq().chain(renamed).chain(ours).chain(index::funs()).chain(arith::funs()).chain(deep::funs()).chain([update::path_keys()]).collect()
 }
 
@@ -102,6 +112,41 @@ fn writers() -> (Fun<Data>, Fun<Data>) {
     let tojson = Native::<Data>::new(|cv| box_once(Ok(Val::utf8_str(text::tojson(&cv.1).into_bytes()))));
     let tostring = Native::<Data>::new(|cv| box_once(Ok(text::tostring(cv.1))));
     ((text::TOJSON, v(0), tojson), (text::TOSTRING, v(0), tostring))
+}
+
+/// `__runnel_length`: jq's `length`, which is jaq's except that a number literal beyond the
+/// float range (`1E+1000`) keeps its digits, as `abs` keeps them, where jaq's makes it a float.
+fn length() -> Fun<Data> {
+    ("__runnel_length", v(0), Native::<Data>::new(|cv| box_once(length_of(cv.1).map_err(Exn::from))))
+}
+
+/// What `length` gives for `value`: 0 for `null`, the absolute value of a number, the
+/// characters of a string, the elements of an array or object; an error for a boolean.
+fn length_of(value: Val) -> Result<Val, jaq_core::Error<Val>> {
+    use jaq_json::Num;
+    Ok(match &value {
+        Val::Null => Val::from(0_isize),
+        Val::Bool(_) => return Err(jaq_core::Error::str(format!("{value} has no length"))),
+        Val::Num(Num::Int(i)) => match i.checked_abs() {
+            Some(abs) => Val::from(abs),
+            None => (-value)?,
+        },
+        Val::Num(number) => {
+            let float = jaq_std::ValT::as_f64(&value).unwrap_or(f64::NAN);
+            match number {
+                Num::Dec(_) if float.is_infinite() && float < 0.0 => (-value)?,
+                Num::Dec(_) if float.is_infinite() => value,
+                Num::BigInt(_) if float < 0.0 => (-value)?,
+                Num::BigInt(_) => value,
+                _ => Val::from(float.abs()),
+            }
+        }
+        // Invalid UTF-8 counts as jaq counts it, a replacement character per bad sequence.
+        Val::TStr(text) => Val::from(std::str::from_utf8(text).map_or_else(|_| String::from_utf8_lossy(text).chars().count(), |s| s.chars().count())),
+        Val::BStr(bytes) => Val::from(bytes.len()),
+        Val::Arr(items) => Val::from(items.len()),
+        Val::Obj(fields) => Val::from(fields.len()),
+    })
 }
 
 /// `__runnel_tonumber`: jq's `tonumber`.

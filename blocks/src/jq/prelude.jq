@@ -20,7 +20,7 @@ def toboolean:
   else error("\(type) (\(tojson)) cannot be parsed as a boolean") end;
 def toarray: if type == "array" then . else [.] end;
 # jq keeps a number literal beyond a float's range (`1E+1000`) as `abs` does; jaq's makes it a float.
-def length: if isnumber and isinfinite then abs else __jaq_length end;
+def length: __runnel_length;
 def fromjson:
   if . == "nan" or . == "NaN" or . == "-nan" or . == "-NaN" then nan
   else . as $text | [__runnel_parse_depth | __jaq_fromjson]

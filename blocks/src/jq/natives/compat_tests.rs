@@ -216,6 +216,8 @@ fn length_keeps_a_literal_beyond_floats() {
     check(&[
         ("[1E+1000, -1E+1000] | map(length | tojson)", json!(null), json!([["1E+1000", "1E+1000"]])),
         ("[.[] | length]", json!([-2, -0.5, "héllo", [1, 2], {"a": 1}, null]), json!([[2, 0.5, 5, 2, 1, 0]])),
+        ("[.[] | length]", json!([i64::MIN, -0.0]), json!([[9223372036854775808_u64, 0.0]])),
+        ("try length catch \"none\"", json!(true), json!(["none"])),
     ]);
 }
 
