@@ -1,13 +1,19 @@
 //! The warnings and errors a test's pipeline logs, captured so that the test can check that
 //! bad input was reported, naming the source and the block. The capture holds for the test's
 //! thread: `#[tokio::test]` runs the pipeline's tasks there.
+//!
+//! One subscriber is installed for the whole process, once, and writes each line to the
+//! capture of the thread that logged it (if any). Scoped subscribers (`set_default`) would be
+//! simpler, but tracing caches each log site's interest across threads, and a site first
+//! reached while no scoped subscriber was registered could stay muted for a test that then
+//! captures it.
 
+use std::cell::RefCell;
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Once};
 use std::time::Duration;
 
 use tokio::sync::Notify;
-use tracing::subscriber::DefaultGuard;
 
 /// The captured text, and a signal for each line written to it.
 #[derive(Default)]
@@ -16,18 +22,27 @@ struct Text {
     written: Notify,
 }
 
+thread_local! {
+    /// The capture of this thread, while a [`Logs`] made on it lives.
+    static CAPTURE: RefCell<Option<Arc<Text>>> = const { RefCell::new(None) };
+}
+
 /// The captured lines, while it lives.
 pub(crate) struct Logs {
     text: Arc<Text>,
-    _guard: DefaultGuard,
 }
 
-struct Sink(Arc<Text>);
+/// Writes to the logging thread's capture; lines of threads without one are dropped.
+struct Sink;
 
 impl Write for Sink {
     fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.bytes.lock().expect("the log").extend_from_slice(bytes);
-        self.0.written.notify_waiters();
+        CAPTURE.with_borrow(|capture| {
+            if let Some(text) = capture {
+                text.bytes.lock().expect("the log").extend_from_slice(bytes);
+                text.written.notify_waiters();
+            }
+        });
         Ok(bytes.len())
     }
 
@@ -39,11 +54,14 @@ impl Write for Sink {
 impl Logs {
     /// Captures warnings and errors logged on this thread from now on.
     pub(crate) fn capture() -> Self {
+        static INSTALL: Once = Once::new();
+        INSTALL.call_once(|| {
+            let subscriber = tracing_subscriber::fmt().with_max_level(tracing::Level::WARN).with_ansi(false).with_writer(|| Sink).finish();
+            tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber in the tests");
+        });
         let text = Arc::new(Text::default());
-        let writer = Arc::clone(&text);
-        let subscriber =
-            tracing_subscriber::fmt().with_max_level(tracing::Level::WARN).with_ansi(false).with_writer(move || Sink(Arc::clone(&writer))).finish();
-        Self { text, _guard: tracing::subscriber::set_default(subscriber) }
+        CAPTURE.set(Some(Arc::clone(&text)));
+        Self { text }
     }
 
     fn all(&self) -> String {
@@ -68,5 +86,11 @@ impl Logs {
             Ok(line) => line,
             Err(_) => panic!("no log line with {parts:?} in:\n{}", self.all()),
         }
+    }
+}
+
+impl Drop for Logs {
+    fn drop(&mut self) {
+        CAPTURE.set(None);
     }
 }

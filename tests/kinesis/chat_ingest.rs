@@ -75,11 +75,20 @@ async fn chat_messages_are_stored_counted_per_room_and_window_and_poison_is_set_
         }
         counted
     };
-    let windows = wait_until("the windows' counts", 60, || {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
+    let windows = loop {
         let windows = lines(&rooms);
-        (counted(&windows) == sent).then_some(windows)
-    })
-    .await;
+        if counted(&windows) == sent {
+            break windows;
+        }
+        // On a timeout, what was counted says whether a window stayed open or counted twice.
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the windows' counts {:?} never added up to what was sent {sent:?}; windows: {windows:?}",
+            counted(&windows)
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     running.shutdown_token().cancel();
     running.wait().await.expect("stops cleanly");
 
