@@ -9,7 +9,43 @@ use serde_json::Value;
 
 use super::postgres;
 pub(crate) use super::postgres::{Failure, Purpose};
+use runnel_engine::Message;
+
+use super::params::{Params, RowRef};
 use super::sqlite::{self, Row};
+
+/// Why a message was not written.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// A parameter's expression failed on it.
+    Params(String),
+    /// The database refused its row (a constraint, a type): its message.
+    Database(String),
+}
+
+/// Each message's row, borrowed from it; `None` where a parameter could not be read (listed).
+fn rows<'a>(messages: &'a [Message], params: &'a Params) -> (Vec<Option<RowRef<'a>>>, Vec<(usize, Refusal)>) {
+    let mut unread = Vec::new();
+    let rows = messages
+        .iter()
+        .enumerate()
+        .map(|(index, message)| match params.row_ref(message.value()) {
+            Ok(row) => Some(row),
+            Err(error) => {
+                unread.push((index, Refusal::Params(error)));
+                None
+            }
+        })
+        .collect();
+    (rows, unread)
+}
+
+/// Both kinds of refusal, in message order.
+fn refusals(mut unread: Vec<(usize, Refusal)>, refused: Vec<(usize, String)>) -> Vec<(usize, Refusal)> {
+    unread.extend(refused.into_iter().map(|(index, message)| (index, Refusal::Database(message))));
+    unread.sort_by_key(|(index, _)| *index);
+    unread
+}
 
 /// Where a `url` points.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -95,15 +131,24 @@ impl Database {
         }
     }
 
-    /// Writes `rows` in one transaction; the rows the database refused, by index, with its
-    /// message.
+    /// Writes each message's row (its `params`) in one transaction; the messages not written,
+    /// by index, and why.
     ///
     /// # Errors
     /// Nothing was committed.
-    pub(crate) async fn write(&self, rows: Arc<Vec<Row>>) -> Result<Vec<(usize, String)>, Failure> {
+    pub(crate) async fn write(&self, messages: Arc<Vec<Message>>, params: Arc<Params>) -> Result<Vec<(usize, Refusal)>, Failure> {
         match self {
-            Self::Sqlite { .. } => self.blocking(move |database| database.write(&rows)).await,
-            Self::Postgres(database) => database.write(&rows).await,
+            Self::Sqlite { .. } => {
+                self.blocking(move |database| {
+                    let (rows, unread) = rows(&messages, &params);
+                    Ok(refusals(unread, database.write(&rows)?))
+                })
+                .await
+            }
+            Self::Postgres(database) => {
+                let (rows, unread) = rows(&messages, &params);
+                Ok(refusals(unread, database.write(&rows).await?))
+            }
         }
     }
 

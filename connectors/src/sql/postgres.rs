@@ -22,6 +22,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use self::value::{Bind, BindError};
 use super::database::Spec;
 use super::named;
+use super::params::RowRef;
 use super::sqlite::Row;
 
 /// What the statement is for, which decides what is checked of it.
@@ -127,21 +128,22 @@ impl Database {
         Ok(statement)
     }
 
-    /// Writes `rows` in one transaction. Returns the rows the database refused (a constraint, a
+    /// Writes `rows` in one transaction (a `None` is skipped). Returns the rows the database refused (a constraint, a
     /// value of the wrong type), by index, with its message; the others are committed.
     ///
     /// # Errors
     /// When the transaction as a whole fails (the connection is lost, the server stops):
     /// nothing of it is committed.
-    pub(crate) async fn write(&self, rows: &[Row]) -> Result<Vec<(usize, String)>, Failure> {
+    pub(crate) async fn write(&self, rows: &[Option<RowRef<'_>>]) -> Result<Vec<(usize, String)>, Failure> {
         let mut client = self.pool.get().await.map_err(|e| Failure::Unreachable(e.to_string()))?;
         let statement = self.prepare(&client).await?;
-        let mut live: Vec<usize> = (0..rows.len()).collect();
+        let mut live: Vec<usize> = rows.iter().enumerate().filter(|(_, row)| row.is_some()).map(|(index, _)| index).collect();
         let mut refused: Vec<(usize, String)> = Vec::new();
         loop {
             let transaction = client.transaction().await.map_err(unreachable)?;
             let results = join_all(live.iter().map(|&index| {
-                let params = self.positions.iter().map(move |&at| Bind(rows[index].get(at)));
+                let row = rows[index].as_deref().unwrap_or_default();
+                let params = self.positions.iter().map(move |&at| Bind(row.get(at).and_then(Option::as_deref)));
                 transaction.execute_raw(&statement, params)
             }))
             .await;

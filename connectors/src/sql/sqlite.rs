@@ -12,6 +12,7 @@ use rusqlite::{Connection, ErrorCode};
 use serde_json::{Map, Number, Value};
 
 use super::database::Spec;
+use super::params::RowRef;
 
 /// One message's parameters, in the statement's order.
 pub(crate) type Row = Vec<Value>;
@@ -54,19 +55,21 @@ impl Database {
         Ok(Self { connection, sql: sql.to_owned(), positions })
     }
 
-    /// Writes `rows` in one transaction. Returns the rows the database refused (a constraint, a
-    /// type mismatch), by index, with its message; they are undone and the others are committed.
+    /// Writes `rows` in one transaction (a `None` is skipped). Returns the rows the database
+    /// refused (a constraint, a type mismatch), by index, with its message; they are undone and
+    /// the others are committed.
     ///
     /// # Errors
     /// When the transaction as a whole fails (the database is busy, the disk full, the file
     /// gone): nothing of it is committed.
-    pub(crate) fn write(&mut self, rows: &[Row]) -> Result<Vec<(usize, String)>, String> {
+    pub(crate) fn write(&mut self, rows: &[Option<RowRef<'_>>]) -> Result<Vec<(usize, String)>, String> {
         let transaction = self.connection.transaction().map_err(|e| e.to_string())?;
         let mut refused = Vec::new();
         {
             let mut statement = transaction.prepare_cached(&self.sql).map_err(|e| e.to_string())?;
             for (index, row) in rows.iter().enumerate() {
-                let params = self.positions.iter().map(|&at| Param(row.get(at)));
+                let Some(row) = row else { continue };
+                let params = self.positions.iter().map(|&at| Param(row.get(at).and_then(Option::as_deref)));
                 match statement.execute(rusqlite::params_from_iter(params)) {
                     Ok(_) => {}
                     Err(error) if refuses_the_row(&error) => refused.push((index, error.to_string())),
