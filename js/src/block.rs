@@ -57,6 +57,9 @@ impl BlockConfig for FunctionConfig {
     }
 }
 
+/// Batches queued or running on each worker, at most.
+const IN_FLIGHT_PER_WORKER: usize = 2;
+
 /// The running block.
 struct Function {
     config: Arc<FunctionConfig>,
@@ -69,14 +72,15 @@ impl Block for Function {
         let ports: Vec<(String, usize)> =
             self.config.outputs().into_iter().filter_map(|name| cx.output.port_id(&name).map(|id| (name, id))).collect();
         let keep = self.workers.first().is_some_and(|w| w.shape().keeps_message());
-        // Each batch goes to the next worker in turn; up to one per worker is in flight, and
-        // their results are handed on in the order the batches came.
+        // Each batch goes to the next worker in turn, and their results are handed on in the
+        // order the batches came. Two per worker are in flight, so that a worker that is done
+        // starts its next batch at once rather than wait for its results to be handed on.
         let mut in_flight = FuturesOrdered::new();
         let mut next_worker = 0;
         let mut input_open = true;
         loop {
             tokio::select! {
-                batch = cx.input.next(), if input_open && in_flight.len() < self.workers.len() => match batch {
+                batch = cx.input.next(), if input_open && in_flight.len() < IN_FLIGHT_PER_WORKER * self.workers.len() => match batch {
                     Some(batch) => {
                         in_flight.push_back(self.workers[next_worker].run(batch));
                         next_worker = (next_worker + 1) % self.workers.len();

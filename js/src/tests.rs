@@ -241,3 +241,36 @@ impl Block for Collected {
         Ok(())
     }
 }
+
+#[tokio::test]
+async fn values_cross_as_json_does_keys_named_like_prototype_parts_stay_data_and_a_throwing_getter_fails_its_message() {
+    let block = config(
+        r#"code = '''
+export default (event) => {
+  if (event.kind === "getter") return { get broken() { throw new TypeError("no value here"); } };
+  if (event.kind === "hidden") {
+    const out = { shown: 1, skipped: undefined, f() {} };
+    Object.defineProperty(out, "hidden", { value: 2, enumerable: false });
+    out[Symbol("s")] = 3;
+    return out;
+  }
+  return { ...event, proto: Object.getPrototypeOf(event) === Object.prototype, keys: Object.keys(event) };
+};
+'''"#,
+    );
+    let inputs = vec![
+        json!({"__proto__": {"polluted": true}, "constructor": "c", "n": 1, "nested": {"a": [1, "x", null]}}),
+        json!({"kind": "getter"}),
+        json!({"kind": "hidden"}),
+    ];
+    let outcome = run(block, inputs).await;
+    assert_eq!(outcome.out.len(), 2, "{outcome:?}");
+    let first = &outcome.out[0];
+    assert_eq!(first["__proto__"], json!({"polluted": true}), "an own property, as JSON.parse makes it");
+    assert_eq!(first["proto"], json!(true), "the prototype is untouched");
+    assert_eq!(first["nested"], json!({"a": [1, "x", null]}));
+    assert_eq!(first["keys"], json!(["__proto__", "constructor", "n", "nested"]));
+    assert_eq!(outcome.out[1], json!({"shown": 1}), "only own, enumerable, string-keyed values");
+    assert_eq!(outcome.errors.len(), 1, "{outcome:?}");
+    assert!(outcome.errors[0].to_string().contains("no value here"), "{}", outcome.errors[0]);
+}
