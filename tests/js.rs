@@ -53,3 +53,36 @@ path = "{}"
     }
     assert!(dir.path().join(".runnel/every/kvstore.sqlite").exists(), "the store is in the pipeline's state folder");
 }
+
+#[test]
+fn runnel_validate_locates_a_syntax_error_in_a_handler_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("handlers")).expect("a folder");
+    std::fs::write(dir.path().join("handlers/tag.js"), "export default (event) => {\n  return { ...event, tag: };\n};\n").expect("writes");
+    let file = dir.path().join("tagged.toml");
+    let pipeline = "[sources.in]\ntype = \"stdin\"\n\n[blocks.tag]\ntype = \"function\"\ninputs = [\"in\"]\nfile = \"handlers/tag.js\"\n\n[blocks.missing]\ntype = \"function\"\ninputs = [\"in\"]\nfile = \"handlers/gone.js\"\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"tag\", \"missing\"]\n";
+    std::fs::write(&file, pipeline).expect("writes");
+    let output = Command::new(runnel_bin()).args(["validate", file.to_str().expect("UTF-8")]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    let handler = dir.path().join("handlers/tag.js");
+    let syntax = stderr.lines().find(|line| line.contains("node `tag`")).unwrap_or_else(|| panic!("no error for `tag`: {stderr}"));
+    assert!(syntax.contains("tagged.toml:7:8: error:"), "at the `file` field: {syntax}");
+    assert!(syntax.contains("SyntaxError") && stderr.contains(&format!("{}:2:", handler.display())), "the handler's line: {stderr}");
+    let missing = stderr.lines().find(|line| line.contains("node `missing`")).unwrap_or_else(|| panic!("no error for `missing`: {stderr}"));
+    assert!(missing.contains("tagged.toml:12:8: error:") && missing.contains("cannot read") && missing.contains("gone.js"), "{missing}");
+}
+
+#[test]
+fn runnel_validate_locates_a_syntax_error_in_a_lambda_handler_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("index.mjs"), "export const handler = async (event) => {\n  return event.Records.map(;\n};\n").expect("writes");
+    let file = dir.path().join("ingest.toml");
+    let pipeline = "[sources.in]\ntype = \"stdin\"\n\n[blocks.fn]\ntype = \"lambda\"\ninputs = [\"in\"]\nhandler = { type = \"function\", file = \"index.mjs\" }\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"fn\"]\n";
+    std::fs::write(&file, pipeline).expect("writes");
+    let output = Command::new(runnel_bin()).args(["validate", file.to_str().expect("UTF-8")]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("ingest.toml:7:11: error: node `fn`: `handler.file` does not compile: SyntaxError"), "{stderr}");
+    assert!(stderr.contains(&format!("{}:2:", dir.path().join("index.mjs").display())), "the handler's line: {stderr}");
+}

@@ -241,6 +241,14 @@ pub trait BlockConfig: fmt::Debug + Send + Sync + 'static {
         Vec::new()
     }
 
+    /// Checks what needs the pipeline file's folder, such as a handler file the configuration
+    /// names (relative paths resolve against `base_dir`); called, after [`BlockConfig::validate`],
+    /// only for a pipeline read from a file. Problems are located as `validate`'s are.
+    fn validate_files(&self, base_dir: &std::path::Path) -> Vec<String> {
+        let _ = base_dir;
+        Vec::new()
+    }
+
     /// Builds the block. Opens files and binds ports, but spawns nothing: the engine runs what
     /// it returns. The nodes named by [`BlockConfig::references`] are built already.
     ///
@@ -270,6 +278,10 @@ impl BlockConfig for Box<dyn BlockConfig> {
 
     fn validate(&self) -> Vec<String> {
         (**self).validate()
+    }
+
+    fn validate_files(&self, base_dir: &std::path::Path) -> Vec<String> {
+        (**self).validate_files(base_dir)
     }
 
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {

@@ -45,6 +45,13 @@ impl BlockConfig for FunctionConfig {
         problems
     }
 
+    fn validate_files(&self, base_dir: &std::path::Path) -> Vec<String> {
+        match (&self.code, &self.file) {
+            (None, Some(file)) => crate::engine::file_problems(base_dir, file, "file"),
+            _ => Vec::new(),
+        }
+    }
+
     async fn build(&self, cx: &BuildContext) -> Result<BuiltBlock, BuildError> {
         let invocation = Invocation::new(&cx.name, self.memory_mib, self.timeout, self.env.clone());
         let modules = crate::modules::Modules::new(cx, self.kvstore.as_deref(), self.fetch_rules());

@@ -73,6 +73,19 @@ pub(crate) fn compile(name: &str, code: &str) -> Result<(), String> {
     context.with(|ctx| Module::declare(ctx.clone(), name, code).catch(&ctx).map(drop).map_err(describe))
 }
 
+/// The problems of a handler `file` (resolved against `base_dir`): it cannot be read, or does
+/// not compile (with its file, line and column); `field` names it in the configuration.
+pub(crate) fn file_problems(base_dir: &Path, file: &Path, field: &str) -> Vec<String> {
+    let path = if file.is_absolute() { file.to_owned() } else { base_dir.join(file) };
+    match std::fs::read_to_string(&path) {
+        Err(error) => vec![format!("`{field}`: cannot read {}: {error}", path.display())],
+        Ok(code) => match compile(&path.display().to_string(), &code) {
+            Ok(()) => Vec::new(),
+            Err(error) => vec![format!("`{field}` does not compile: {error}")],
+        },
+    }
+}
+
 /// What one engine may use.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Limits {

@@ -82,6 +82,15 @@ impl LambdaFunctionConfig {
         problems
     }
 
+    /// The problems of a handler `file`, read from `base_dir`: it cannot be read or does not
+    /// compile (with its line and column).
+    pub fn file_problems(&self, base_dir: &std::path::Path) -> Vec<String> {
+        match (&self.code, &self.file) {
+            (None, Some(file)) => crate::engine::file_problems(base_dir, file, "handler.file"),
+            _ => Vec::new(),
+        }
+    }
+
     /// Loads the handler on a thread of its own.
     ///
     /// # Errors

@@ -107,6 +107,10 @@ impl BlockConfig for LambdaConfig {
         vec![DEFAULT_PORT.to_owned(), ON_FAILURE.to_owned(), WINDOWS.to_owned()]
     }
 
+    fn validate_files(&self, base_dir: &std::path::Path) -> Vec<String> {
+        self.handler.file_problems(base_dir)
+    }
+
     fn validate(&self) -> Vec<String> {
         let mut problems = self.handler.problems();
         if !(1..=10_000).contains(&self.batch_size) {

@@ -87,6 +87,16 @@ impl HandlerConfig {
         }
     }
 
+    /// Problems with a handler file the configuration names, read from `base_dir`.
+    pub(super) fn file_problems(&self, base_dir: &std::path::Path) -> Vec<String> {
+        let _ = base_dir;
+        match self {
+            #[cfg(feature = "js")]
+            Self::Function(function) => function.file_problems(base_dir),
+            Self::Map { .. } | Self::Rust(_) => Vec::new(),
+        }
+    }
+
     /// The handler to invoke, loaded.
     ///
     /// # Errors

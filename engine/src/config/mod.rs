@@ -24,7 +24,7 @@ mod interpolate;
 
 use std::collections::BTreeMap;
 use std::num::NonZeroUsize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
@@ -175,6 +175,7 @@ pub(crate) fn parse(
             return None;
         }
     };
+    let base_dir = file.as_deref().map(|file| file.parent().map(Path::to_owned).unwrap_or_default());
     let map = SourceMap::new(file, &text);
     let doc: RawDoc = match toml::from_str(&text) {
         Ok(doc) => doc,
@@ -189,7 +190,7 @@ pub(crate) fn parse(
             return None;
         }
     };
-    let cx = FileContext { map: &map, registry };
+    let cx = FileContext { map: &map, registry, base_dir: base_dir.as_deref() };
     let settings = cx.settings(doc.pipeline, diagnostics);
     let mut nodes = Vec::new();
     for (role, section) in [(Role::Source, doc.sources), (Role::Transform, doc.blocks), (Role::Sink, doc.sinks)] {
@@ -205,6 +206,8 @@ pub(crate) fn parse(
 struct FileContext<'a> {
     map: &'a SourceMap,
     registry: &'a Registry,
+    /// The pipeline file's folder, when it was read from one.
+    base_dir: Option<&'a Path>,
 }
 
 impl FileContext<'_> {
@@ -324,7 +327,8 @@ impl FileContext<'_> {
                 return Some(unchecked(entry.type_name.to_owned(), inputs, on_error));
             }
         };
-        for problem in config.validate() {
+        let files = self.base_dir.map(|dir| config.validate_files(dir)).unwrap_or_default();
+        for problem in config.validate().into_iter().chain(files) {
             ok = false;
             let field = problem_field(&problem).and_then(|field| spans.get(field)).and_then(|(_, value)| value.clone());
             error(field.or(location.clone()), problem);
