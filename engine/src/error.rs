@@ -50,3 +50,25 @@ pub enum BuildError {
     #[error(transparent)]
     Other(Box<dyn std::error::Error + Send + Sync>),
 }
+
+/// An error with its causes, outermost first, each after a `: `, as logs want it: many errors
+/// (an HTTP client's, say) say only the outermost in their message.
+///
+/// ```
+/// let cause = std::io::Error::other("connection refused");
+/// let error = std::io::Error::other(Wrapped(cause));
+/// assert_eq!(runnel_engine::error_chain(&error), "cannot connect: connection refused");
+/// # #[derive(Debug)] struct Wrapped(std::io::Error);
+/// # impl std::fmt::Display for Wrapped { fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result { f.write_str("cannot connect") } }
+/// # impl std::error::Error for Wrapped { fn source(&self) -> Option<&(dyn std::error::Error + 'static)> { Some(&self.0) } }
+/// ```
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -57,7 +57,7 @@ pub use channel::{Closed, DEFAULT_BATCH_SIZE, DEFAULT_EDGE_CAPACITY, Input, MAX_
 pub use component::{BlockConfig, BuildContext, BuiltBlock, NodeRef, Resource, Resources, Role};
 pub use config::{Diagnostic, Location, PipelineSettings, Severity, ValidationError};
 pub use emitter::Emitter;
-pub use error::{BlockError, BuildError};
+pub use error::{BlockError, BuildError, error_chain};
 pub use health::{Phase, PhaseHandle, Readiness};
 pub use listen::{HttpListener, ListenerLimits};
 pub use log_limit::LogLimiter;

@@ -279,14 +279,9 @@ pub(crate) fn text_excerpt(bytes: &[u8]) -> String {
 
 /// A reqwest error as one line, with its causes (reqwest's own text is "error sending request").
 pub(crate) fn describe(error: &reqwest::Error) -> String {
-    let mut text = if error.is_timeout() { "timed out".to_owned() } else { error.to_string() };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    let chain = runnel_engine::error_chain(error);
+    // reqwest's own message for a timeout names the operation; say what happened first.
+    if error.is_timeout() { format!("timed out: {chain}") } else { chain }
 }
 
 /// Exponential backoff with jitter: each delay is drawn between half the step and the step,

@@ -190,13 +190,13 @@ async fn send(host: &Host, request: reqwest::Request, timeout: Option<Duration>)
 }
 
 async fn read(client: reqwest::Client, request: reqwest::Request, max_body: usize) -> Result<Raw, String> {
-    let mut response = client.execute(request).await.map_err(|e| describe(&e))?;
+    let mut response = client.execute(request).await.map_err(|e| runnel_engine::error_chain(&e))?;
     let status = response.status();
     let headers =
         response.headers().iter().map(|(name, value)| (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())).collect();
     let url = response.url().to_string();
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| runnel_engine::error_chain(&e))? {
         if body.len() + chunk.len() > max_body {
             return Err(format!("the response body is larger than the handler's memory ({max_body} bytes)"));
         }
@@ -209,18 +209,6 @@ async fn read(client: reqwest::Client, request: reqwest::Request, max_body: usiz
         headers,
         body: String::from_utf8_lossy(&body).into_owned(),
     })
-}
-
-/// A reqwest error with its causes (reqwest's own message is only the outermost).
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The engine's client: redirects only to hosts the rules allow.

@@ -84,9 +84,9 @@ impl Client {
         for (name, value) in signed {
             request = request.header(name, value);
         }
-        let response = request.body(body).send().await.map_err(|e| CallError::Transport { operation, reason: describe(&e) })?;
+        let response = request.body(body).send().await.map_err(|e| CallError::Transport { operation, reason: runnel_engine::error_chain(&e) })?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| CallError::Transport { operation, reason: describe(&e) })?;
+        let bytes = response.bytes().await.map_err(|e| CallError::Transport { operation, reason: runnel_engine::error_chain(&e) })?;
         if status.is_success() {
             return serde_json::from_slice(&bytes).map_err(|e| CallError::Decode { operation, reason: e.to_string() });
         }
@@ -96,17 +96,6 @@ impl Client {
         let message = error.message.or(error.capital_message).unwrap_or_else(|| String::from_utf8_lossy(&bytes).chars().take(200).collect());
         Err(CallError::Service { operation, status: status.as_u16(), kind, message })
     }
-}
-
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[derive(Debug, Default, Deserialize)]
