@@ -10,8 +10,8 @@ use crate::output::{Output, PortId};
 
 /// Collects what a [`FunctionBlock`](crate::FunctionBlock) produces from one batch: messages
 /// emitted per port, messages filtered out on purpose, failures. The engine sends what it holds
-/// once the batch is done; in a block's own tests, [`Emitter::take_port`] and
-/// [`Emitter::take_failures`] read it.
+/// once the batch is done; in a block's own tests, `Emitter::take_port` and
+/// `Emitter::take_failures` read it (Cargo feature `test-util`).
 ///
 /// ```
 /// use runnel_engine::{Emitter, Message};
@@ -92,8 +92,15 @@ impl Emitter {
         self.evicted += count;
     }
 
-    /// Takes the messages emitted on `port` and not yet sent (for tests of a block's logic).
+    /// Takes the messages emitted on `port` and not yet sent (for tests of a block's logic;
+    /// Cargo feature `test-util`).
+    #[cfg(feature = "test-util")]
     pub fn take_port(&mut self, port: PortId) -> Batch {
+        self.drain_port(port)
+    }
+
+    /// Takes the messages emitted on `port` and not yet sent.
+    pub(crate) fn drain_port(&mut self, port: PortId) -> Batch {
         self.pending.get_mut(port).map(std::mem::take).unwrap_or_default()
     }
 
@@ -127,12 +134,16 @@ impl Emitter {
         self.evicted += std::mem::take(&mut other.evicted);
     }
 
-    /// Takes the failures reported and not yet handled (for tests of a block's logic).
+    /// Takes the failures reported and not yet handled (for tests of a block's logic; Cargo
+    /// feature `test-util`).
+    #[cfg(feature = "test-util")]
     pub fn take_failures(&mut self) -> Vec<(Message, String)> {
         std::mem::take(&mut self.failures).into_iter().map(|(message, error, _)| (message, error)).collect()
     }
 
-    /// As [`Emitter::take_failures`], with each failure's own fields.
+    /// The failures reported and not yet handled, with each failure's own fields (Cargo feature
+    /// `test-util`).
+    #[cfg(feature = "test-util")]
     pub fn take_failures_with_details(&mut self) -> Vec<(Message, String, serde_json::Map<String, serde_json::Value>)> {
         std::mem::take(&mut self.failures)
     }

@@ -121,7 +121,9 @@ impl Registry {
     }
 
     /// Problems with the registered examples: each must be TOML, deserialise and validate.
-    /// Crates that register components assert this is empty, so examples cannot rot.
+    /// Crates that register components assert this is empty, so examples cannot rot (Cargo
+    /// feature `test-util`).
+    #[cfg(feature = "test-util")]
     pub fn example_problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
         for entry in self.entries() {

@@ -90,7 +90,7 @@ impl Line {
                 for step in &mut self.steps[forks..] {
                     step.emitter.set_now(start);
                 }
-                let feed = forked.emitter(index).take_port(0);
+                let feed = forked.emitter(index).drain_port(0);
                 let emptied = step::pass_on(&mut self.steps, index, feed);
                 forked.emitter(index).restore_port(0, emptied);
             }

@@ -61,7 +61,7 @@ pub(crate) fn feed(steps: &mut [Step], index: usize) {
         steps[index].fed.count_one(&message);
         return push(steps, index + 1, message);
     }
-    let feed = steps[index].emitter.take_port(0);
+    let feed = steps[index].emitter.drain_port(0);
     let emptied = pass_on(steps, index, feed);
     // The emptied vector goes back, so the port keeps its allocation.
     steps[index].emitter.restore_port(0, emptied);
