@@ -27,6 +27,7 @@ pub mod dedupe;
 pub mod event_pattern;
 pub mod filter;
 pub mod jq;
+mod kind;
 pub mod lambda;
 pub mod map;
 pub mod route;

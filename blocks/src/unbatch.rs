@@ -5,6 +5,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::jq::JqProgram;
+use crate::kind::kind;
 
 /// Configuration of the `unbatch` block.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -70,17 +71,6 @@ impl FunctionBlock for Unbatch {
         let mut message = message;
         message.set_value(last);
         out.emit(message);
-    }
-}
-
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use super::kind;
+use crate::kind::kind;
 
 /// One way a field's value may match.
 #[derive(Clone, Debug, PartialEq)]

@@ -22,6 +22,8 @@ use serde_json::{Map, Value};
 
 use matcher::Matcher;
 
+use crate::kind::kind;
+
 /// A compiled event pattern.
 ///
 /// ```
@@ -138,16 +140,4 @@ impl Node {
 
 fn field_error(path: &str, problem: &str) -> PatternError {
     PatternError::Field { path: path.to_owned(), problem: problem.to_owned() }
-}
-
-/// What a JSON value is, for error messages.
-fn kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
 }
