@@ -46,9 +46,11 @@ impl Kv {
 /// The `kvstore` object of one engine.
 pub(super) fn object<'js>(ctx: &Ctx<'js>, kv: &Arc<Kv>) -> rquickjs::Result<Object<'js>> {
     let object = Object::new(ctx.clone())?;
-    let get = getter(ctx, kv, "get")?;
+    // `get(key)`: the value, or `null` when there is none (or it expired).
+    let get = keyed(ctx, kv, "get", |store, key| store.get(key).map(|value| value.unwrap_or(Json::Null)))?;
     let set = setter(ctx, kv, "set")?;
-    let remove = remover(ctx, kv)?;
+    // `removeItem(key)`: whether there was a value.
+    let remove = keyed(ctx, kv, "removeItem", |store, key| store.remove(key).map(Json::Bool))?;
     object.set("get", get.clone())?;
     object.set("getItem", get)?;
     object.set("set", set.clone())?;
@@ -56,20 +58,22 @@ pub(super) fn object<'js>(ctx: &Ctx<'js>, kv: &Arc<Kv>) -> rquickjs::Result<Obje
     object.set("removeItem", remove.clone())?;
     object.set("delete", remove)?;
     object.set("incrCounter", incrementer(ctx, kv)?)?;
-    object.set("getCounter", counter(ctx, kv)?)?;
+    // `getCounter(key)`: the counter's value, 0 when there is none.
+    object.set("getCounter", keyed(ctx, kv, "getCounter", |store, key| store.counter(key).map(Json::from))?)?;
     Ok(object)
 }
 
-/// `get(key)`: the value, or `null` when there is none (or it expired).
-fn getter<'js>(ctx: &Ctx<'js>, kv: &Arc<Kv>, name: &str) -> rquickjs::Result<Function<'js>> {
+/// A function of one key (`get`, `removeItem`, `getCounter`): runs `call` on the store and
+/// resolves to its answer.
+fn keyed<'js>(ctx: &Ctx<'js>, kv: &Arc<Kv>, name: &str, call: fn(&Store, &str) -> Result<Json, StoreError>) -> rquickjs::Result<Function<'js>> {
     let kv = Arc::clone(kv);
     Function::new(
         ctx.clone(),
         Async(move |ctx: Ctx<'js>, key: String| {
             let kv = Arc::clone(&kv);
             async move {
-                let value = kv.run(move |store| store.get(&key)).await.map_err(|e| error(&ctx, &e))?;
-                to_js(&ctx, &value.unwrap_or(Json::Null))
+                let answer = kv.run(move |store| call(store, &key)).await.map_err(|e| error(&ctx, &e))?;
+                to_js(&ctx, &answer)
             }
         }),
     )?
@@ -97,19 +101,6 @@ fn setter<'js>(ctx: &Ctx<'js>, kv: &Arc<Kv>, name: &str) -> rquickjs::Result<Fun
     .with_name(name)
 }
 
-/// `removeItem(key)`: resolves to whether there was a value.
-fn remover<'js>(ctx: &Ctx<'js>, kv: &Arc<Kv>) -> rquickjs::Result<Function<'js>> {
-    let kv = Arc::clone(kv);
-    Function::new(
-        ctx.clone(),
-        Async(move |ctx: Ctx<'js>, key: String| {
-            let kv = Arc::clone(&kv);
-            async move { kv.run(move |store| store.remove(&key)).await.map_err(|e| error(&ctx, &e)) }
-        }),
-    )?
-    .with_name("removeItem")
-}
-
 /// `incrCounter(key, by = 1, ttl?)`: resolves to the counter's new value.
 fn incrementer<'js>(ctx: &Ctx<'js>, kv: &Arc<Kv>) -> rquickjs::Result<Function<'js>> {
     let kv = Arc::clone(kv);
@@ -127,22 +118,6 @@ fn incrementer<'js>(ctx: &Ctx<'js>, kv: &Arc<Kv>) -> rquickjs::Result<Function<'
         }),
     )?
     .with_name("incrCounter")
-}
-
-/// `getCounter(key)`: the counter's value, 0 when there is none.
-fn counter<'js>(ctx: &Ctx<'js>, kv: &Arc<Kv>) -> rquickjs::Result<Function<'js>> {
-    let kv = Arc::clone(kv);
-    Function::new(
-        ctx.clone(),
-        Async(move |ctx: Ctx<'js>, key: String| {
-            let kv = Arc::clone(&kv);
-            async move {
-                #[allow(clippy::cast_precision_loss)] // JavaScript numbers are doubles
-                kv.run(move |store| store.counter(&key)).await.map(|n| n as f64).map_err(|e| error(&ctx, &e))
-            }
-        }),
-    )?
-    .with_name("getCounter")
 }
 
 /// An increment: a whole number that fits in 64 bits.
