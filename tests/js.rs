@@ -59,12 +59,8 @@ fn runnel_validate_locates_a_syntax_error_in_a_handler_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::create_dir(dir.path().join("handlers")).expect("a folder");
     std::fs::write(dir.path().join("handlers/tag.js"), "export default (event) => {\n  return { ...event, tag: };\n};\n").expect("writes");
-    let file = dir.path().join("tagged.toml");
     let pipeline = "[sources.in]\ntype = \"stdin\"\n\n[blocks.tag]\ntype = \"function\"\ninputs = [\"in\"]\nfile = \"handlers/tag.js\"\n\n[blocks.missing]\ntype = \"function\"\ninputs = [\"in\"]\nfile = \"handlers/gone.js\"\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"tag\", \"missing\"]\n";
-    std::fs::write(&file, pipeline).expect("writes");
-    let output = Command::new(runnel_bin()).args(["validate", file.to_str().expect("UTF-8")]).output().expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let stderr = refused_by_validate(&dir.path().join("tagged.toml"), pipeline);
     let handler = dir.path().join("handlers/tag.js");
     let syntax = stderr.lines().find(|line| line.contains("node `tag`")).unwrap_or_else(|| panic!("no error for `tag`: {stderr}"));
     assert!(syntax.contains("tagged.toml:7:8: error:"), "at the `file` field: {syntax}");
@@ -77,12 +73,18 @@ fn runnel_validate_locates_a_syntax_error_in_a_handler_file() {
 fn runnel_validate_locates_a_syntax_error_in_a_lambda_handler_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("index.mjs"), "export const handler = async (event) => {\n  return event.Records.map(;\n};\n").expect("writes");
-    let file = dir.path().join("ingest.toml");
     let pipeline = "[sources.in]\ntype = \"stdin\"\n\n[blocks.fn]\ntype = \"lambda\"\ninputs = [\"in\"]\nhandler = { type = \"function\", file = \"index.mjs\" }\n\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"fn\"]\n";
-    std::fs::write(&file, pipeline).expect("writes");
-    let output = Command::new(runnel_bin()).args(["validate", file.to_str().expect("UTF-8")]).output().expect("runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "{stderr}");
+    let stderr = refused_by_validate(&dir.path().join("ingest.toml"), pipeline);
     assert!(stderr.contains("ingest.toml:7:11: error: node `fn`: `handler.file` does not compile: SyntaxError"), "{stderr}");
     assert!(stderr.contains(&format!("{}:2:", dir.path().join("index.mjs").display())), "the handler's line: {stderr}");
+}
+
+/// Writes `pipeline` to `file`, runs `runnel validate` on it, checks that it is refused, and
+/// returns what it printed.
+fn refused_by_validate(file: &std::path::Path, pipeline: &str) -> String {
+    std::fs::write(file, pipeline).expect("writes");
+    let output = Command::new(runnel_bin()).args(["validate", file.to_str().expect("UTF-8")]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(!output.status.success(), "{stderr}");
+    stderr
 }

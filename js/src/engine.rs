@@ -76,7 +76,8 @@ pub(crate) fn compile(name: &str, code: &str) -> Result<(), String> {
 /// The problems of a handler `file` (resolved against `base_dir`): it cannot be read, or does
 /// not compile (with its file, line and column); `field` names it in the configuration.
 pub(crate) fn file_problems(base_dir: &Path, file: &Path, field: &str) -> Vec<String> {
-    let path = if file.is_absolute() { file.to_owned() } else { base_dir.join(file) };
+    // An absolute `file` replaces the folder.
+    let path = base_dir.join(file);
     match std::fs::read_to_string(&path) {
         Err(error) => vec![format!("`{field}`: cannot read {}: {error}", path.display())],
         Ok(code) => match compile(&path.display().to_string(), &code) {
@@ -197,21 +198,21 @@ impl Engine {
                 }
             })
             .await;
+        // What is left of the time limit, when it is asked.
+        let left = || self.limits.timeout.saturating_sub(self.epoch.elapsed().saturating_sub(started));
         let outcome = match first {
             Ok(Answer::Pending(promise)) => {
-                let left = self.limits.timeout.saturating_sub(self.epoch.elapsed().saturating_sub(started));
                 let settle = self.context.async_with(async |ctx| {
                     let promise = promise.restore(&ctx).map_err(|e| e.to_string())?;
                     let value: Value<'_> = promise.into_future().await.catch(&ctx).map_err(describe)?;
                     self.result(&value)
                 });
-                tokio::time::timeout(left, settle).await
+                tokio::time::timeout(left(), settle).await
             }
             Ok(Answer::Done(value)) => {
                 // Work the handler left queued (a promise it did not await) runs now.
                 if self.runtime.is_job_pending().await {
-                    let left = self.limits.timeout.saturating_sub(self.epoch.elapsed().saturating_sub(started));
-                    let _ = tokio::time::timeout(left, self.context.async_with(async |_ctx| ())).await;
+                    let _ = tokio::time::timeout(left(), self.context.async_with(async |_ctx| ())).await;
                 }
                 Ok(Ok(value))
             }

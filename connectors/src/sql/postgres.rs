@@ -128,8 +128,9 @@ impl Database {
         Ok(statement)
     }
 
-    /// Writes `rows` in one transaction (a `None` is skipped). Returns the rows the database refused (a constraint, a
-    /// value of the wrong type), by index, with its message; the others are committed.
+    /// Writes `rows` in one transaction (a `None` is skipped). Returns the rows the database
+    /// refused (a constraint, a value of the wrong type), by index, with its message; the others
+    /// are committed.
     ///
     /// # Errors
     /// When the transaction as a whole fails (the connection is lost, the server stops):

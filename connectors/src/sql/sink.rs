@@ -84,8 +84,9 @@ impl Block for SqlSink {
 }
 
 impl SqlSink {
-    /// Writes `rows` in one transaction, again and again until the database takes it (or the
-    /// pipeline stops); returns the rows it refused, by index, with its message. A statement
+    /// Writes the messages' rows in one transaction, again and again until the database takes
+    /// it (or the pipeline stops); gives the messages back with those not written, by index,
+    /// and why. A statement
     /// that does not fit the database (found at first use, when PostgreSQL was not reachable at
     /// start) stops the sink.
     async fn write(
