@@ -218,11 +218,57 @@ fn numbers_pass_through_exactly() {
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
     assert_eq!(
         std::fs::read_to_string(&kept).expect("written"),
-        "{\"huge\":1e400,\"id\":18446744073709551616,\"n\":123456789012345678901234567890,\"tiny\":1e-400,\"x\":0.1000000000000000055511151231257827}\n{\"id\":-99999999999999999999,\"n\":2}\n"
+        "{\"id\":18446744073709551616,\"n\":123456789012345678901234567890,\"tiny\":1e-400,\"huge\":1e400,\"x\":0.1000000000000000055511151231257827}\n{\"id\":-99999999999999999999,\"n\":2}\n",
+        "as they came, keys in their order too"
     );
     assert_eq!(
         std::fs::read_to_string(&mapped).expect("written"),
-        "{\"huge\":1e400,\"id\":18446744073709551616,\"seen\":true,\"twice\":2.4691357802469136e+29}\n{\"huge\":null,\"id\":-99999999999999999999,\"seen\":true,\"twice\":4}\n"
+        "{\"id\":18446744073709551616,\"huge\":1e400,\"seen\":true,\"twice\":2.4691357802469136e+29}\n{\"id\":-99999999999999999999,\"huge\":null,\"seen\":true,\"twice\":4}\n"
+    );
+}
+
+/// Objects keep their keys in the order they arrived in, through jq's fast path and jaq, a
+/// JavaScript function and the sinks, as jq keeps them: a key a program adds comes last, a
+/// removed key leaves the others in place, and the program sees the keys in that order.
+#[test]
+fn objects_keep_their_keys_in_arrival_order() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (file, input, output) = (dir.path().join("p.toml"), dir.path().join("in.ndjson"), dir.path().join("out.ndjson"));
+    std::fs::write(&input, "{\"z\":1,\"kind\":\"chat\",\"a\":{\"y\":2,\"b\":1,\"m\":0},\"text\":\"hi\"}\n{\"b\":2,\"a\":1}\n").expect("writes");
+    let toml = format!(
+        r#"[sources.in]
+type = "file"
+path = "{}"
+checkpoints = false
+[blocks.count]
+type = "map"
+inputs = ["in"]
+program = '.len = (.text | length) | del(.kind)'
+[blocks.upper]
+type = "map"
+inputs = ["count"]
+program = '.a |= (if type == "object" then with_entries(.key |= ascii_upcase) | .M |= empty else . end)'
+[blocks.keys]
+type = "function"
+inputs = ["upper"]
+code = 'export default (m) => ({{ ...m, seen: Object.keys(m).join() }})'
+[sinks.out]
+type = "file"
+inputs = ["keys"]
+path = "{}"
+"#,
+        input.display(),
+        output.display()
+    );
+    std::fs::write(&file, toml).expect("writes");
+    let done = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).output().expect("runs");
+    assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&output).expect("written"),
+        concat!(
+            "{\"z\":1,\"a\":{\"Y\":2,\"B\":1},\"text\":\"hi\",\"len\":2,\"seen\":\"z,a,text,len\"}\n",
+            "{\"b\":2,\"a\":1,\"len\":0,\"seen\":\"b,a,len\"}\n"
+        )
     );
 }
 

@@ -629,7 +629,7 @@ async fn the_webhooks_example_files_signed_github_deliveries() {
         assert_eq!((answer.status, answer.json()), (200, json!({"delivered": 1})), "{answer:?}");
     }
     let pushes = std::fs::read_to_string(dir.path().join("pushes.ndjson")).expect("written before the answer");
-    assert_eq!(pushes, "{\"commits\":2,\"delivery\":\"d-push\",\"pusher\":\"ann\",\"ref\":\"refs/heads/main\"}\n");
+    assert_eq!(pushes, "{\"delivery\":\"d-push\",\"ref\":\"refs/heads/main\",\"pusher\":\"ann\",\"commits\":2}\n");
     let other: Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("other-events.ndjson")).expect("written")).expect("JSON");
     assert_eq!((other["zen"].as_str(), other["request"]["headers"]["x-github-event"].as_str()), (Some("Keep it simple."), Some("ping")));
     stop(running).await;

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use runnel_engine::{ExactNumbers, Message, Metadata};
 use serde_json::Value;
 
-use crate::numbers;
+use crate::{numbers, reader};
 
 /// Bytes that are not a JSON document, kept as a message for the errors port.
 #[derive(Debug)]
@@ -63,9 +63,9 @@ fn parse(text: &str, meta: &mut Metadata) -> Result<Value, String> {
 
 /// `text` parsed, and the number literals its value does not hold exactly, if any.
 pub(crate) fn parse_exact(text: &str) -> Result<(Value, Option<Arc<ExactNumbers>>), String> {
-    let (value, exact) = match serde_json::from_str::<Value>(text) {
-        Ok(value) if !numbers::has_float(&value) => return Ok((value, None)),
-        Ok(value) => (value, numbers::inexact_literals(text)),
+    let (value, exact) = match reader::read(text) {
+        Ok((value, false)) => return Ok((value, None)),
+        Ok((value, true)) => (value, numbers::inexact_literals(text)),
         Err(error) => {
             let clamped = numbers::clamped(text).ok_or_else(|| error.to_string())?;
             (serde_json::from_str::<Value>(&clamped).map_err(|_| error.to_string())?, numbers::inexact_literals(text))
@@ -141,11 +141,11 @@ mod tests {
         assert_eq!(message.value()["huge"], json!(-f64::MAX));
         let mut out = Vec::new();
         encode(&message, &mut out).expect("writes");
-        let sorted: Value = serde_json::from_slice(text).map_or(Value::Null, |v| v);
-        assert_eq!(sorted, Value::Null, "serde_json alone rejects 1e400");
+        let alone: Value = serde_json::from_slice(text).map_or(Value::Null, |v| v);
+        assert_eq!(alone, Value::Null, "serde_json alone rejects 1e400");
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
-            r#"{"big":18446744073709551616,"digits":123456789012345678901234567890,"huge":-1e400,"int":7,"long":0.1000000000000000055511151231257827,"plain":1.5,"tiny":1e-400}"#
+            r#"{"big":18446744073709551616,"digits":123456789012345678901234567890,"tiny":1e-400,"huge":-1e400,"long":0.1000000000000000055511151231257827,"plain":1.5,"int":7}"#
         );
         assert_eq!(
             encode_text(&decode(b"[100000000000000000000000000001, 2]", Metadata::default()).expect("JSON")),

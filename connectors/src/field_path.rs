@@ -68,6 +68,6 @@ impl FieldPath {
     pub fn take(&self, root: &mut serde_json::Value) -> Option<serde_json::Value> {
         let (last, parents) = self.keys.split_last()?;
         let parent = parents.iter().try_fold(root, |at, key| at.get_mut(key))?;
-        parent.as_object_mut()?.remove(last)
+        parent.as_object_mut()?.shift_remove(last)
     }
 }

@@ -80,6 +80,7 @@ mod field_path;
 mod ndjson;
 mod numbers;
 mod progress;
+mod reader;
 mod sink_writer;
 mod state_file;
 

@@ -4,8 +4,9 @@
 //!
 //! serde_json's `arbitrary_precision` would keep every number as its text instead, but it costs
 //! an allocation per number: on the benchmark's chat events, parsing and writing took 19% longer
-//! (843 against 707 ns). Here a message without floats costs one walk of its value, and only a
-//! message with floats is scanned for literals.
+//! (843 against 707 ns). Here a message without floats costs nothing more: the reader
+//! ([`crate::reader`]) notes whether it read a float, and only a message with floats is scanned
+//! for literals.
 
 use std::io;
 
@@ -13,16 +14,6 @@ use runnel_engine::ExactNumbers;
 use serde::Serialize;
 use serde_json::Value;
 use serde_json::ser::{CompactFormatter, Formatter};
-
-/// Whether `value` holds a float anywhere (integers that fit 64 bits are held exactly).
-pub(crate) fn has_float(value: &Value) -> bool {
-    match value {
-        Value::Number(n) => n.is_f64(),
-        Value::Array(items) => items.iter().any(has_float),
-        Value::Object(fields) => fields.values().any(has_float),
-        Value::Null | Value::Bool(_) | Value::String(_) => false,
-    }
-}
 
 /// The literals of the JSON `text` that its parsed value does not hold exactly, each with the
 /// float that stands for it (the largest finite float for one out of range, as jq does).

@@ -182,7 +182,7 @@ fn drop_bytes(field: &FieldPath, message: &mut Message) {
         Some(Value::String(_)) => field.remove(message.value_mut()),
         Some(Value::Object(upload)) if upload.contains_key("base64") => {
             if let Some(Value::Object(upload)) = field.get_mut(message.value_mut()) {
-                upload.remove("base64");
+                upload.shift_remove("base64");
             }
         }
         _ => {}

@@ -229,7 +229,7 @@ impl FieldPath {
             return;
         };
         if let Some(Value::Object(map)) = path.iter().try_fold(value, |at, key| at.get_mut(key)) {
-            map.remove(last);
+            map.shift_remove(last);
         }
     }
 }

@@ -280,7 +280,7 @@ export default async () => ({
             "sha512": "ddaf35a193617aba",
             "uuid": true,
             "base64": ["aMOpbGxvIOKckw==", "héllo ✓", "hi", "aGk=", "??>"],
-            "query": [{"a": "1", "b": ["x y", "z w"], "c": "", "d": "4"}, "list=x&list=%C3%A9&n=3&q=a%20b%26c"],
+            "query": [{"a": "1", "d": "4", "b": ["x y", "z w"], "c": ""}, "q=a%20b%26c&n=3&list=x&list=%C3%A9"],
             "escape": ["a%20b%2F%C3%A9", "a b/é"],
             "basic": "Basic bWFueTpibG9ja3M=",
         })]

@@ -29,10 +29,6 @@
 //!
 //! # Known differences
 //!
-//! - An error message that shows an object the program built or changed lists its keys in
-//!   `serde_json`'s order (sorted), where jaq keeps insertion order: `{b: 1, a: 2} + 1` fails
-//!   with `cannot calculate {"a":2,"b":1} + 1` here and `{"b":1,"a":2}` in jaq. Outputs are the
-//!   same `serde_json` values either way.
 //! - `length` of -2^63 is 2^63 here; jaq overflows (a panic in debug builds, -2^63 otherwise).
 //! - An output nested deeper than [`MAX_DEPTH`](super::MAX_DEPTH) (256 levels) fails with
 //!   `TooDeep` on jaq. Programs that nest more than 64 levels (counting the paths they assign)

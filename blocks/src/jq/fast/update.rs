@@ -211,7 +211,7 @@ fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf
         (Value::Object(fields), Value::String(key)) => match fields.get_mut(key) {
             Some(slot) if rest.is_empty() => {
                 if !leaf.replace(slot)? {
-                    fields.remove(key);
+                    fields.shift_remove(key);
                 }
                 Ok(())
             }

@@ -72,9 +72,10 @@ pub(in crate::jq) fn update() -> Fun<Data> {
                 Ok(_) => {}
                 Err(other) => return box_once(Err(other)),
             },
-            // Several paths, some removed one by one: jq removes them all at the end.
+            // Paths removed: jaq removes each at once, and moves an object's last key into the
+            // place of the removed one; jq removes them all at the end and keeps the order.
             Some(Ok(output)) if emptied.get() => {
-                let again = paths().ok().filter(|(_, all)| all.len() > 1).and_then(|(grown, all)| jq_update(grown, &all, first_output));
+                let again = paths().ok().filter(|(_, all)| !all.is_empty()).and_then(|(grown, all)| jq_update(grown, &all, first_output));
                 return box_once(Ok(again.unwrap_or(output)));
             }
             Some(output) => return Box::new(std::iter::once(output).chain(first)),
