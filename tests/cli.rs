@@ -227,6 +227,24 @@ fn numbers_pass_through_exactly() {
     );
 }
 
+/// A `file` sink whose writes fail (a full disk: `/dev/full`) fails the run, names the sink and
+/// the error, and acknowledges nothing: the source's checkpoint stays before the lines.
+#[test]
+fn a_file_sink_that_cannot_write_fails_and_keeps_the_lines_unread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("in.ndjson"), "{\"a\":1}\n{\"a\":2}\n").expect("writes");
+    let file = dir.path().join("p.toml");
+    let toml = "[sources.in]\ntype = \"file\"\npath = \"in.ndjson\"\n[sinks.out]\ntype = \"file\"\ninputs = [\"in\"]\npath = \"/dev/full\"\nappend = false\n";
+    std::fs::write(&file, toml).expect("writes");
+    let done = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert!(!done.status.success(), "{stderr}");
+    assert!(stderr.contains("node `out` failed: No space left on device"), "{stderr}");
+    let checkpoints = std::fs::read_to_string(dir.path().join(".runnel/p/in.checkpoints.json")).expect("a checkpoint file");
+    let checkpoints: serde_json::Value = serde_json::from_str(&checkpoints).expect("JSON");
+    assert_eq!(checkpoints["files"][0]["offset"], 0, "{checkpoints}");
+}
+
 /// Objects keep their keys in the order they arrived in, through jq's fast path and jaq, a
 /// JavaScript function and the sinks, as jq keeps them: a key a program adds comes last, a
 /// removed key leaves the others in place, and the program sees the keys in that order.

@@ -6,7 +6,7 @@ use runnel_engine::{Block, BlockConfig, BlockError, BuildContext, BuildError, Bu
 use serde::Deserialize;
 use tokio::fs::{File, OpenOptions};
 
-use crate::sink_writer::write_all;
+use crate::sink_writer::{Target, write_all};
 
 /// Writes each message as one line of JSON to a file.
 #[derive(Clone, Debug, Deserialize)]
@@ -57,7 +57,7 @@ impl BlockConfig for FileSinkConfig {
         if self.append {
             end_partial_line(&mut file, &path).await.map_err(|e| BuildError::Invalid(format!("cannot read the end of {}: {e}", path.display())))?;
         }
-        Ok(BuiltBlock::task(FileSink { file, fsync: self.fsync }))
+        Ok(BuiltBlock::task(FileSink { file: file.into_std().await, fsync: self.fsync }))
     }
 }
 
@@ -84,15 +84,21 @@ async fn end_partial_line(file: &mut File, path: &std::path::Path) -> std::io::R
 /// The running `file` sink.
 #[derive(Debug)]
 pub struct FileSink {
-    file: File,
+    file: std::fs::File,
     fsync: bool,
+}
+
+impl Target for FileSink {
+    fn write(&self, bytes: &[u8]) -> std::io::Result<()> {
+        use std::io::Write as _;
+        (&self.file).write_all(bytes)?;
+        if self.fsync { self.file.sync_data() } else { Ok(()) }
+    }
 }
 
 #[async_trait]
 impl Block for FileSink {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
-        let fsync = self.fsync;
-        let mut file = self.file;
-        write_all(&mut file, &mut cx, async move |f: &mut File| if fsync { f.sync_data().await } else { Ok(()) }).await
+        write_all(std::sync::Arc::new(*self), &mut cx).await
     }
 }

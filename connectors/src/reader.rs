@@ -4,7 +4,7 @@
 //! kept in arrival order (serde_json's `preserve_order`, an `IndexMap`), every growth is a new
 //! allocation and a rehash of the keys read so far. This reader gathers an object's pairs on
 //! one stack of pairs that it reuses for every object of every message read on the thread,
-//! then builds the map once at its final size. It also notes whether the text held a float,
+//! then builds the map once, at its final size plus room for one key. It also notes whether the text held a float,
 //! which [`crate::codec`] would otherwise find by walking the value again.
 //!
 //! Everything else is serde_json's: the same tokenizer, the same errors with their line and
@@ -111,7 +111,11 @@ impl<'de> Visitor<'de> for Read<'_> {
             let value = fields.next_value_seed(self.nested())?;
             self.pairs.push((key, value));
         }
-        let map: Map<String, Value> = self.pairs.drain(start..).collect();
+        let count = self.pairs.len() - start;
+        // Room for one key more: a transform that adds a field (the commonest change) then
+        // writes it in place rather than growing the map.
+        let mut map = Map::with_capacity(if count == 0 { 0 } else { count + 1 });
+        map.extend(self.pairs.drain(start..));
         Ok(Value::Object(map))
     }
 }

@@ -31,7 +31,6 @@ pub struct Stdout;
 #[async_trait]
 impl Block for Stdout {
     async fn run(self: Box<Self>, mut cx: RunContext) -> Result<(), BlockError> {
-        let mut out = tokio::io::stdout();
-        write_all(&mut out, &mut cx, async |_| Ok(())).await
+        write_all(std::sync::Arc::new(std::io::stdout()), &mut cx).await
     }
 }

@@ -2,7 +2,7 @@
 
 use std::borrow::Cow;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::compare::Num;
 use super::display::jaq_text;
@@ -57,7 +57,7 @@ pub(super) fn index_of<'v>(value: &'v Value, index: &Value) -> Result<Option<&'v
     let index = rounded.as_ref().unwrap_or(index);
     match (value, index) {
         (Value::Null, _) => Ok(None),
-        (Value::Object(fields), Value::String(key)) => Ok(fields.get(key)),
+        (Value::Object(fields), Value::String(key)) => Ok(field(fields, key)),
         (Value::Object(_), _) => Ok(None),
         (Value::Array(items), Value::Number(n)) => match Num::of(n) {
             Num::Int(i) => Ok(position(i, items.len()).and_then(|i| items.get(i))),
@@ -68,6 +68,20 @@ pub(super) fn index_of<'v>(value: &'v Value, index: &Value) -> Result<Option<&'v
         _ => Err(index_error(value, index)),
     }
 }
+
+/// The value of `key` in `fields`. A small object is searched in order: comparing a few keys
+/// is faster than hashing one (objects keep their order in an `IndexMap` with SipHash).
+pub(super) fn field<'v>(fields: &'v Map<String, Value>, key: &str) -> Option<&'v Value> {
+    if fields.len() <= SCANNED { fields.iter().find_map(|(k, v)| (k == key).then_some(v)) } else { fields.get(key) }
+}
+
+/// The value of `key` in `fields`, for writing (searched as [`field`] searches).
+pub(super) fn field_mut<'v>(fields: &'v mut Map<String, Value>, key: &str) -> Option<&'v mut Value> {
+    if fields.len() <= SCANNED { fields.iter_mut().find_map(|(k, v)| (k == key).then_some(v)) } else { fields.get_mut(key) }
+}
+
+/// Up to how many keys [`field`] compares rather than hashes.
+const SCANNED: usize = 8;
 
 /// A number with a fraction as the integer jq reads it as (rounded down), when an `i64` holds it.
 pub(super) fn rounded(index: &Value) -> Option<Value> {

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::compare::Num;
 use super::display::jaq_text;
 use super::eval::{Out, product};
-use super::path::{position, rounded};
+use super::path::{field, field_mut, position, rounded};
 use super::{Expr, Part, Stop, math};
 
 /// `assignment` (an [`Expr::Assign`], [`Expr::Update`] or [`Expr::UpdateMath`]) on a copy of
@@ -69,7 +69,7 @@ fn grows(value: &Value, parts: &[Part], computed: Option<&[Value]>) -> bool {
     };
     match (value, index) {
         (Value::Null, Value::String(_) | Value::Number(_)) => !part.optional,
-        (Value::Object(fields), Value::String(key)) => grows(fields.get(key).unwrap_or(&Value::Null), rest, computed),
+        (Value::Object(fields), Value::String(key)) => grows(field(fields, key).unwrap_or(&Value::Null), rest, computed),
         (Value::Array(items), _) => match array_position(index, items.len()) {
             Ok(at) if at >= items.len() => !part.optional,
             Ok(at) => grows(&items[at], rest, computed),
@@ -91,7 +91,7 @@ pub(super) fn in_place(assignment: &Expr, value: &mut Value) -> Result<bool, Sto
         let Some(new) = f.eval(value)? else { return Ok(false) };
         let new = new.into_owned();
         if let Value::Object(fields) = value {
-            match fields.get_mut(key) {
+            match field_mut(fields, key) {
                 Some(slot) => *slot = new,
                 None => {
                     fields.insert(key.clone(), new);
@@ -208,7 +208,7 @@ fn update_at(value: &mut Value, parts: &[Part], computed: Option<&[Value]>, leaf
     match (value, index) {
         // jaq updates slices here.
         (Value::String(_) | Value::Array(_), Value::Object(_)) => Err(Stop::Fallback),
-        (Value::Object(fields), Value::String(key)) => match fields.get_mut(key) {
+        (Value::Object(fields), Value::String(key)) => match field_mut(fields, key) {
             Some(slot) if rest.is_empty() => {
                 if !leaf.replace(slot)? {
                     fields.shift_remove(key);
