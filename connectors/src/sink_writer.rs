@@ -46,6 +46,8 @@ struct InFlight {
 /// Writes every batch of the node's input to `target` until the input ends.
 pub(crate) async fn write_all(target: Arc<dyn Target>, cx: &mut RunContext) -> Result<(), BlockError> {
     let mut buf = Vec::with_capacity(64 * 1024);
+    // The other buffer, back from the last write.
+    let mut spare = Vec::new();
     let mut in_flight: Option<InFlight> = None;
     loop {
         // With a write in flight and nothing queued, finish the write first: its messages are
@@ -54,7 +56,7 @@ pub(crate) async fn write_all(target: Arc<dyn Target>, cx: &mut RunContext) -> R
             Some(batch) => batch,
             None => {
                 if let Some(write) = in_flight.take() {
-                    buf = finish(write, &cx.metrics.errors).await?;
+                    spare = finish(write, &cx.metrics.errors).await?;
                 }
                 match cx.input.next().await {
                     Some(batch) => batch,
@@ -82,17 +84,16 @@ pub(crate) async fn write_all(target: Arc<dyn Target>, cx: &mut RunContext) -> R
                 next = cx.input.next_ready();
             }
         }
-        let spare = match in_flight.take() {
-            Some(write) => match finish(write, &cx.metrics.errors).await {
-                Ok(spare) => spare,
+        if let Some(write) = in_flight.take() {
+            match finish(write, &cx.metrics.errors).await {
+                Ok(back) => spare = back,
                 Err(error) => {
                     acks.resolve(AckStatus::Failed);
                     return Err(error);
                 }
-            },
-            None => Vec::with_capacity(buf.capacity()),
-        };
-        let bytes = std::mem::replace(&mut buf, spare);
+            }
+        }
+        let bytes = std::mem::replace(&mut buf, std::mem::take(&mut spare));
         let target = Arc::clone(&target);
         let write = tokio::task::spawn_blocking(move || {
             let written = target.write(&bytes);
