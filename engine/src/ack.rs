@@ -325,7 +325,14 @@ impl Acks {
     /// Adds `other`'s tokens to this set (when merging messages).
     pub fn merge(&mut self, other: Acks) {
         let mut other = other;
-        self.tokens.extend(other.tokens.drain(..));
+        if self.tokens.is_empty() {
+            *self = other;
+        } else if other.tokens.len() == 1 {
+            // The common case, a sink gathering the messages of a batch: one token each.
+            self.tokens.extend(other.tokens.pop());
+        } else {
+            self.tokens.extend(other.tokens.drain(..));
+        }
     }
 
     /// Takes the tokens out, leaving the set empty.
