@@ -236,7 +236,7 @@ fn a_file_sink_that_cannot_write_fails_and_keeps_the_lines_unread() {
     let file = dir.path().join("p.toml");
     let toml = "[sources.in]\ntype = \"file\"\npath = \"in.ndjson\"\n[sinks.out]\ntype = \"file\"\ninputs = [\"in\"]\npath = \"/dev/full\"\nappend = false\n";
     std::fs::write(&file, toml).expect("writes");
-    let done = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).output().expect("runs");
+    let done = runnel(&["run", "--no-metrics", file.to_str().expect("utf-8")]);
     let stderr = String::from_utf8_lossy(&done.stderr);
     assert!(!done.status.success(), "{stderr}");
     assert!(stderr.contains("node `out` failed: No space left on device"), "{stderr}");
@@ -279,7 +279,7 @@ path = "{}"
         output.display()
     );
     std::fs::write(&file, toml).expect("writes");
-    let done = Command::new(runnel_bin()).args(["run", "--no-metrics", file.to_str().expect("utf-8")]).output().expect("runs");
+    let done = runnel(&["run", "--no-metrics", file.to_str().expect("utf-8")]);
     assert!(done.status.success(), "{}", String::from_utf8_lossy(&done.stderr));
     assert_eq!(
         std::fs::read_to_string(&output).expect("written"),

@@ -68,7 +68,7 @@ pub(crate) fn parse_exact(text: &str) -> Result<(Value, Option<Arc<ExactNumbers>
         Ok((value, true)) => (value, numbers::inexact_literals(text)),
         Err(error) => {
             let clamped = numbers::clamped(text).ok_or_else(|| error.to_string())?;
-            (serde_json::from_str::<Value>(&clamped).map_err(|_| error.to_string())?, numbers::inexact_literals(text))
+            (reader::read(&clamped).map_err(|_| error.to_string())?.0, numbers::inexact_literals(text))
         }
     };
     Ok((value, (!exact.is_empty()).then(|| Arc::new(ExactNumbers::new(exact)))))

