@@ -1,5 +1,7 @@
 //! Newline-delimited JSON shared by the line-based sources and sinks: reading whole lines into
 //! batches of messages (with the file and line of every malformed one), and writing batches.
+//! What the lines are read from, an `AsyncRead` or a file read on blocking threads, is in
+//! `input`.
 
 use std::sync::Arc;
 
@@ -7,9 +9,12 @@ use bytes::BytesMut;
 use futures::StreamExt;
 use futures::stream::FuturesOrdered;
 use runnel_engine::{AckTracker, Acks, Batch, BlockError, Message, Metadata, Origin, Output, RunContext, Stream, Tokens};
-use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::codec::Undecodable;
+
+mod input;
+
+pub(crate) use input::{FileInput, Input};
 
 /// Bytes read from the input per system call.
 const READ_CHUNK: usize = 256 * 1024;
@@ -49,12 +54,15 @@ pub(crate) struct LineReader<R> {
     taken: u64,
     /// Bytes of the buffer's first line (one over the limit) dropped and not yet in `taken`.
     dropped: u64,
+    /// A read was started and its future dropped before it completed: the buffer is not to
+    /// change until it has.
+    filling: bool,
     /// Bytes searched for newlines so far, for the test that reading stays linear.
     #[cfg(test)]
     searched: usize,
 }
 
-impl<R: AsyncRead + Unpin> LineReader<R> {
+impl<R: Input> LineReader<R> {
     pub(crate) fn new(reader: R) -> Self {
         Self {
             reader,
@@ -69,6 +77,7 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
             started: false,
             taken: 0,
             dropped: 0,
+            filling: false,
             #[cfg(test)]
             searched: 0,
         }
@@ -120,8 +129,11 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
     /// Reads at least once, then returns every complete line buffered (up to `max`). At end of
     /// input the last line need not end with a newline. Returns no lines at end of input.
     ///
-    /// Cancel-safe: lines are only taken out of the buffer after the read completed.
+    /// Cancel-safe: a read cut short is completed first, before lines are taken out of the buffer.
     pub(crate) async fn next_lines(&mut self, max: usize) -> std::io::Result<Lines> {
+        if self.filling {
+            self.fill().await?;
+        }
         loop {
             // No line is handed out before the input's first bytes tell whether they are a mark.
             if self.started || self.skip_mark() {
@@ -134,12 +146,19 @@ impl<R: AsyncRead + Unpin> LineReader<R> {
                     return Ok(if self.wait_for_newline { lines } else { self.take_rest() });
                 }
             }
-            self.buf.reserve(READ_CHUNK);
-            let read = self.reader.read_buf(&mut self.buf).await?;
-            if read == 0 {
-                self.eof = true;
-            }
+            self.fill().await?;
         }
+    }
+
+    /// Reads the input's next bytes into the buffer.
+    async fn fill(&mut self) -> std::io::Result<()> {
+        self.filling = true;
+        let read = self.reader.fill(&mut self.buf, READ_CHUNK).await;
+        self.filling = false;
+        if read? == 0 {
+            self.eof = true;
+        }
+        Ok(())
     }
 
     /// At the start of the input, once enough of it is read: drops a byte-order mark there.
@@ -452,7 +471,7 @@ impl Parser {
 
 /// Reads NDJSON from `lines` until end of input, sending batches downstream in input order
 /// (parsed by a [`Parser`]). Stops early when the pipeline shuts down.
-pub(crate) async fn read_into<R: AsyncRead + Unpin>(mut lines: LineReader<R>, decoder: LineDecoder, cx: &mut RunContext) -> Result<(), BlockError> {
+pub(crate) async fn read_into<R: Input>(mut lines: LineReader<R>, decoder: LineDecoder, cx: &mut RunContext) -> Result<(), BlockError> {
     let max = cx.batch_size.get();
     let decoder = Arc::new(decoder);
     let mut parser = Parser::new();
@@ -507,6 +526,8 @@ mod fuzz;
 
 #[cfg(test)]
 mod tests {
+    use tokio::io::AsyncRead;
+
     use super::*;
 
     #[tokio::test]

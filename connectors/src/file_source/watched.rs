@@ -8,12 +8,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Deserialize;
-use tokio::io::AsyncSeekExt;
 
 use super::checkpoint::Checkpoint;
 use super::identity::{FileId, Fingerprint};
 use super::scan::{Found, Known};
-use crate::ndjson::{LineReader, Lines, Position};
+use crate::ndjson::{FileInput, LineReader, Lines, Position};
 use crate::progress::Progress;
 
 /// How much of a file's end is searched for its last complete line, with `read_from = "end"`.
@@ -99,7 +98,7 @@ pub(crate) struct Watched {
     /// A second handle, for its length and first bytes without disturbing the reader.
     handle: Arc<File>,
     /// `None` only while it starts over.
-    reader: Option<LineReader<tokio::fs::File>>,
+    reader: Option<LineReader<FileInput>>,
     pub(crate) progress: Progress<Position>,
     /// Whether it may have lines to read: it is in the read queue.
     pub(crate) queued: bool,
@@ -119,7 +118,7 @@ impl Watched {
     pub(crate) fn new(key: u64, opened: Opened, follow: bool, max_line_bytes: usize) -> io::Result<Self> {
         let Opened { path, file, id, fingerprint, at, .. } = opened;
         let handle = Arc::new(file.try_clone()?);
-        let reader = LineReader::new(tokio::fs::File::from_std(file)).max_line_bytes(max_line_bytes).starting_at(at);
+        let reader = LineReader::new(FileInput::new(file)).max_line_bytes(max_line_bytes).starting_at(at);
         let reader = if follow { reader.following() } else { reader };
         let now = Instant::now();
         Ok(Self {
@@ -174,7 +173,7 @@ impl Watched {
     pub(crate) async fn restart(&mut self, fingerprint: Fingerprint, follow: bool, max_line_bytes: usize) -> io::Result<()> {
         let reader = self.reader.take().ok_or_else(|| io::Error::other("the file is starting over"))?;
         let mut file = reader.into_inner();
-        file.seek(SeekFrom::Start(0)).await?;
+        file.rewind().await?;
         let reader = LineReader::new(file).max_line_bytes(max_line_bytes);
         self.reader = Some(if follow { reader.following() } else { reader });
         self.fingerprint = fingerprint;
