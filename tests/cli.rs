@@ -2,7 +2,7 @@
 
 use std::process::{Command, Stdio};
 
-use crate::support::{free_addr, root, runnel_bin, wait_for};
+use crate::support::{free_addr, refusing_addr, root, runnel_bin, wait_for};
 
 fn runnel(args: &[&str]) -> std::process::Output {
     Command::new(runnel_bin()).args(args).env("RUNNEL_LOG", "warn").output().expect("runs")
@@ -340,7 +340,7 @@ fn a_sigterm_while_the_pipeline_starts_stops_it_gracefully() {
 fn a_websocket_sink_with_its_server_down_stops_at_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("p.toml");
-    let closed = free_addr(); // nothing listens there
+    let (_bound, closed) = refusing_addr(); // bound, not listening: refused
     let toml = format!(
         "[sources.gen]\ntype = \"generator\"\ncount = 100000000\n[sinks.ws]\ntype = \"websocket\"\ninputs = [\"gen\"]\nurl = \"ws://{closed}/\"\n"
     );
@@ -390,7 +390,7 @@ fn a_value_nested_too_deep_fails_its_message_not_the_process() {
 fn an_unreachable_kafka_broker_makes_the_pipeline_unready_and_is_logged_with_rate_limiting() {
     let dir = tempfile::tempdir().expect("tempdir");
     let file = dir.path().join("p.toml");
-    let closed = free_addr(); // nothing listens there
+    let (_bound, closed) = refusing_addr(); // bound, not listening: refused
     let toml = format!(
         "[sources.in]\ntype = \"kafka\"\nbrokers = \"{closed}\"\ntopics = [\"t\"]\ngroup_id = \"g\"\noptions = {{ \"reconnect.backoff.ms\" = 10, \"reconnect.backoff.max.ms\" = 50 }}\n[sinks.out]\ntype = \"stdout\"\ninputs = [\"in\"]\n"
     );

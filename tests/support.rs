@@ -109,6 +109,15 @@ pub fn free_addr() -> SocketAddr {
     listener.local_addr().expect("has an address")
 }
 
+/// An address that refuses connections for as long as the returned socket lives: it is bound
+/// but never listens, so no other test can take its port, as one could take `free_addr`'s.
+pub fn refusing_addr() -> (socket2::Socket, SocketAddr) {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).expect("a socket");
+    socket.bind(&SocketAddr::from(([127, 0, 0, 1], 0)).into()).expect("binds");
+    let addr = socket.local_addr().expect("has an address").as_socket().expect("an IP address");
+    (socket, addr)
+}
+
 /// A plain HTTP/1.0 GET: (status, body), or `None` if nothing listens.
 pub fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(addr).ok()?;
