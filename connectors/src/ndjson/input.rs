@@ -107,12 +107,17 @@ mod tests {
 
     use super::*;
 
+    /// A file holding `text`, read from its start.
+    fn file_input(text: &[u8]) -> FileInput {
+        let mut file = tempfile::tempfile().expect("temp file");
+        file.write_all(text).expect("writes");
+        io::Seek::rewind(&mut file).expect("rewinds");
+        FileInput::new(file)
+    }
+
     #[tokio::test]
     async fn a_file_is_read_after_the_bytes_already_buffered() {
-        let mut file = tempfile::tempfile().expect("temp file");
-        file.write_all(b"second\nthird").expect("writes");
-        io::Seek::rewind(&mut file).expect("rewinds");
-        let mut input = FileInput::new(file);
+        let mut input = file_input(b"second\nthird");
         let mut buf = BytesMut::from(&b"first "[..]);
         assert_eq!(input.fill(&mut buf, 4).await.expect("reads"), 4);
         assert_eq!(&buf[..], b"first seco");
@@ -140,10 +145,7 @@ mod tests {
 
     #[tokio::test]
     async fn rewinding_drops_a_read_under_way_and_starts_over() {
-        let mut file = tempfile::tempfile().expect("temp file");
-        file.write_all(b"abc").expect("writes");
-        io::Seek::rewind(&mut file).expect("rewinds");
-        let mut input = FileInput::new(file);
+        let mut input = file_input(b"abc");
         let mut buf = BytesMut::new();
         // Cut short, or done if the blocking thread was quick: either way it is behind us.
         let _ = tokio::time::timeout(Duration::ZERO, input.fill(&mut buf, 2)).await;
